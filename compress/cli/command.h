@@ -1,0 +1,34 @@
+// Each subcommand registers its flags on the CLI11 app and runs after parsing.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace compress {
+class Config;
+
+class Command {
+ public:
+  virtual ~Command() = default;
+  virtual CLI::App* app() const = 0;
+  virtual int run() = 0;  // exit code; errors are thrown
+};
+
+// The flags every config-driven subcommand shares (the reference's conventions).
+struct ConfigFlags {
+  std::string config;
+  std::vector<std::string> opts;  // -o key.path=value
+  std::optional<int64_t> seed;
+  void add(CLI::App* sub, bool required);
+  Config load() const;
+};
+
+std::unique_ptr<Command> make_data_command(CLI::App& parent);
+std::unique_ptr<Command> make_eval_command(CLI::App& parent);
+std::unique_ptr<Command> make_config_command(CLI::App& parent);
+std::unique_ptr<Command> make_bench_command(CLI::App& parent);
+
+}  // namespace compress

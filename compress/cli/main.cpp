@@ -1,0 +1,68 @@
+// `compress`: the command-line front end. Exit codes: 0 ok, 1 runtime error
+// (one-line cause), 2 usage error (usage printed).
+#include <c10/util/Exception.h>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/exceptions.h>
+
+#include <iostream>
+
+#include "compress/cli/command.h"
+#include "train/config/config.h"
+#include "train/util/error.h"
+#include "train/util/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"compress: quantization-aware training, channel pruning and distillation of mobile detectors"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
+
+  std::vector<std::unique_ptr<compress::Command>> commands;
+  commands.push_back(compress::make_data_command(app));
+  commands.push_back(compress::make_eval_command(app));
+  commands.push_back(compress::make_config_command(app));
+  commands.push_back(compress::make_bench_command(app));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << "\n\n";
+    // Print the usage of the deepest subcommand the user reached.
+    CLI::App* shown = &app;
+    for (bool deeper = true; deeper;) {
+      deeper = false;
+      for (CLI::App* sub : shown->get_subcommands())
+        if (sub->parsed()) {
+          shown = sub;
+          deeper = true;
+          break;
+        }
+    }
+    std::cerr << shown->help();
+    return 2;
+  }
+
+  try {
+    compress::setup_logging(log_level);
+    for (auto& c : commands)
+      if (c->app()->parsed()) return c->run();
+    std::cerr << app.help();
+    return 2;
+  } catch (const compress::Error& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    spdlog::error("{}", e.what_without_backtrace());
+    return 1;
+  } catch (const YAML::Exception& e) {
+    spdlog::error("YAML: {}", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,125 @@
+// The schema of a config file. Names follow PaddleDetection's configs where it
+// has one (architecture, TrainReader, LearningRate, OptimizerBuilder, ...), so a
+// reference recipe reads the same here. Later features add their sections here.
+#include "train/config/schema.h"
+
+namespace compress::config {
+namespace {
+
+// SSD-style augmentations follow the reference's operator names and defaults.
+std::vector<std::pair<std::string, Field>> sample_transform_variants() {
+  return {
+      {"DistortImage",
+       Section({{"brightness_lower", Float(0.5)}, {"brightness_upper", Float(1.5)},
+                {"brightness_prob", Float(0.5)}, {"contrast_lower", Float(0.5)},
+                {"contrast_upper", Float(1.5)}, {"contrast_prob", Float(0.5)},
+                {"saturation_lower", Float(0.5)}, {"saturation_upper", Float(1.5)},
+                {"saturation_prob", Float(0.5)}, {"hue_lower", Float(-18, "degrees")},
+                {"hue_upper", Float(18, "degrees")}, {"hue_prob", Float(0.5)}},
+               "photometric distortion on RGB uint8")},
+      {"ExpandImage",
+       Section({{"max_ratio", Float(4.0)}, {"prob", Float(0.5)},
+                {"mean", FloatList({123.675, 116.28, 103.53}, "fill colour, RGB 0..255")}},
+               "place the image on a larger canvas (zoom out)")},
+      {"CropImage",
+       Section({{"batch_sampler",
+                 FloatListList({{1, 1, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0},
+                                {1, 50, 0.3, 1.0, 0.5, 2.0, 0.1, 0.0},
+                                {1, 50, 0.3, 1.0, 0.5, 2.0, 0.3, 0.0},
+                                {1, 50, 0.3, 1.0, 0.5, 2.0, 0.5, 0.0},
+                                {1, 50, 0.3, 1.0, 0.5, 2.0, 0.7, 0.0},
+                                {1, 50, 0.3, 1.0, 0.5, 2.0, 0.9, 0.0},
+                                {1, 50, 0.3, 1.0, 0.5, 2.0, 0.0, 1.0}},
+                               "[max_sample, max_trial, min_scale, max_scale, min_aspect, max_aspect, "
+                               "min_overlap, max_overlap]; overlap 0 = unconstrained")},
+                {"satisfy_all", Bool(false)},
+                {"avoid_no_bbox", Bool(true)}},
+               "SSD random IoU crop")},
+      {"RandomFlipImage", Section({{"prob", Float(0.5)}})},
+      {"ResizeImage",
+       Section({{"target_size", Int(320)},
+                {"interp", Str("linear", {"nearest", "linear", "cubic", "area"})}})},
+      {"NormalizeImage",
+       Section({{"mean", FloatList({0.485, 0.456, 0.406})},
+                {"std", FloatList({0.229, 0.224, 0.225})},
+                {"is_scale", Bool(true, "divide by 255 first")}})},
+  };
+}
+
+std::vector<std::pair<std::string, Field>> batch_transform_variants() {
+  return {
+      {"RandomShape",
+       Section({{"sizes", IntList({320, 352, 384, 416, 448, 480, 512, 544, 576, 608})},
+                {"random_inter", Bool(false, "random interpolation per batch")}},
+               "YOLO multi-scale: one random square size per batch")},
+  };
+}
+
+Field reader(bool train) {
+  return Section({
+      {"dataset",
+       TypedMap({{"COCODataSet",
+                  Section({{"dataset_dir", Str("", {}, "prefix for image_dir and anno_path")},
+                           {"image_dir", Str("")},
+                           {"anno_path", Str("")},
+                           {"skip_empty", Bool(train, "drop images without (non-crowd) boxes")},
+                           {"strict", Bool(false, "unreadable images are errors, not skipped")}})}},
+                "COCODataSet")},
+      {"sample_transforms",
+       TypedList(sample_transform_variants(),
+                 train ? "[{type: DistortImage}, {type: ExpandImage}, {type: CropImage}, "
+                         "{type: ResizeImage}, {type: RandomFlipImage}, {type: NormalizeImage}]"
+                       : "[{type: ResizeImage}, {type: NormalizeImage}]")},
+      {"batch_transforms", TypedList(batch_transform_variants(), "[]")},
+      {"batch_size", Int(train ? 8 : 1)},
+      {"shuffle", Bool(train)},
+      {"drop_last", Bool(train)},
+      {"worker_num", Int(2, "loader threads")},
+      {"bufsize", Int(4, "batches prefetched per worker")},
+  });
+}
+
+Field build_root() {
+  return Section({
+      {"architecture", Str("SSD", {"SSD", "YOLOv3"}, "detector family")},
+      {"num_classes", Int(80, "object classes, background excluded")},
+      {"use_gpu", Bool(false)},
+      {"max_iters", Int(1000)},
+      {"snapshot_iter", Int(500)},
+      {"log_iter", Int(20)},
+      {"save_dir", Str("output")},
+      {"weights", Str("", {}, "checkpoint for eval/infer/export")},
+      {"pretrain_weights", Str("", {}, "checkpoint to start training from")},
+      {"metric", Str("COCO", {"COCO"})},
+      {"seed", Int(0)},
+      {"LearningRate",
+       Section({{"base_lr", Float(0.01)},
+                {"schedulers",
+                 TypedList({{"CosineDecay", Section({{"max_iters", Int(0, "0 = max_iters")}})},
+                            {"PiecewiseDecay",
+                             Section({{"gamma", Float(0.1)}, {"milestones", IntList({})}})},
+                            {"LinearWarmup",
+                             Section({{"start_factor", Float(1.0 / 3)}, {"steps", Int(0)}})}},
+                           "[{type: CosineDecay}]")}})},
+      {"OptimizerBuilder",
+       Section({{"optimizer",
+                 Section({{"type", Str("Momentum", {"Momentum", "Adam"})},
+                          {"momentum", Float(0.9)},
+                          {"beta1", Float(0.9)},
+                          {"beta2", Float(0.999)},
+                          {"epsilon", Float(1e-8)}})},
+                {"regularizer", Section({{"type", Str("L2", {"L2", "none"})}, {"factor", Float(5e-4)}})},
+                {"clip_grad_norm", Float(0.0, "0 = no clipping")}})},
+      {"TrainReader", reader(true)},
+      {"EvalReader", reader(false)},
+  });
+}
+
+}  // namespace
+
+const Field& root_schema() {
+  static const Field root = build_root();
+  return root;
+}
+
+}  // namespace compress::config

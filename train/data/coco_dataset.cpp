@@ -1,0 +1,109 @@
+#include "train/data/coco_dataset.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "train/util/error.h"
+
+namespace compress {
+
+// Boxes thinner than this (pixels) after clipping carry no signal.
+constexpr float kMinBoxSide = 1e-3f;
+
+CocoDataset CocoDataset::load(const CocoDatasetOptions& opt) {
+  CocoDataset ds;
+  ds.opt_ = opt;
+  ds.file_ = read_coco_instances(opt.anno_path);
+  // Contiguous labels in category-id order, as every COCO tool does.
+  std::vector<const CocoCategory*> cats;
+  for (const auto& c : ds.file_.categories) cats.push_back(&c);
+  std::sort(cats.begin(), cats.end(), [](auto* a, auto* b) { return a->id < b->id; });
+  for (const auto* c : cats) {
+    ds.label_of_[c->id] = static_cast<int64_t>(ds.category_ids_.size());
+    ds.category_ids_.push_back(c->id);
+    ds.class_names_.push_back(c->name);
+  }
+  std::unordered_map<int64_t, size_t> entry_of_image;
+  std::vector<Entry> all(ds.file_.images.size());
+  for (size_t i = 0; i < ds.file_.images.size(); ++i) {
+    all[i].image_index = i;
+    entry_of_image[ds.file_.images[i].id] = i;
+  }
+  for (const auto& a : ds.file_.annotations) {
+    if (a.iscrowd) {
+      ++ds.stats_.crowd;  // crowd regions are never training targets
+      continue;
+    }
+    Entry& e = all[entry_of_image.at(a.image_id)];
+    const CocoImage& im = ds.file_.images[e.image_index];
+    const float W = static_cast<float>(im.width), H = static_cast<float>(im.height);
+    Box b{static_cast<float>(a.bbox[0]), static_cast<float>(a.bbox[1]), static_cast<float>(a.bbox[0] + a.bbox[2]),
+          static_cast<float>(a.bbox[1] + a.bbox[3])};
+    const Box raw = b;
+    b.x1 = std::clamp(b.x1, 0.f, W), b.x2 = std::clamp(b.x2, 0.f, W);
+    b.y1 = std::clamp(b.y1, 0.f, H), b.y2 = std::clamp(b.y2, 0.f, H);
+    if (b.x1 != raw.x1 || b.x2 != raw.x2 || b.y1 != raw.y1 || b.y2 != raw.y2) ++ds.stats_.clipped;
+    if (b.width() < kMinBoxSide || b.height() < kMinBoxSide) {
+      ++ds.stats_.degenerate;
+      continue;
+    }
+    e.boxes.push_back(b);
+    e.labels.push_back(ds.label_of_.at(a.category_id));
+  }
+  for (auto& e : all) {
+    if (opt.skip_empty && e.boxes.empty()) {
+      ++ds.stats_.skipped_empty;
+      continue;
+    }
+    ds.stats_.boxes += static_cast<int64_t>(e.boxes.size());
+    ds.entries_.push_back(std::move(e));
+  }
+  ds.stats_.images = static_cast<int64_t>(ds.entries_.size());
+  if (ds.stats_.degenerate > 0)
+    spdlog::warn("{}: dropped {} degenerate boxes (zero width or height after clipping to the image)",
+                 opt.anno_path, ds.stats_.degenerate);
+  if (ds.stats_.clipped > 0) spdlog::info("{}: clipped {} boxes to their image", opt.anno_path, ds.stats_.clipped);
+  spdlog::info("{}: {} images, {} boxes, {} classes ({} crowd boxes ignored, {} empty images skipped)",
+               opt.anno_path, ds.stats_.images, ds.stats_.boxes, ds.num_classes(), ds.stats_.crowd,
+               ds.stats_.skipped_empty);
+  return ds;
+}
+
+int64_t CocoDataset::label_of(int64_t category_id) const {
+  const auto it = label_of_.find(category_id);
+  if (it == label_of_.end()) fail(opt_.anno_path, ": unknown category id ", category_id);
+  return it->second;
+}
+
+std::string CocoDataset::image_path(size_t i) const {
+  return (std::filesystem::path(opt_.image_dir) / image(i).file_name).string();
+}
+
+Sample CocoDataset::load_sample(size_t i) const {
+  const std::string path = image_path(i);
+  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  if (bgr.empty())
+    fail("cannot decode image '", path, "' (image id ", image(i).id, ")",
+         std::filesystem::exists(path) ? ": corrupt or unsupported file" : ": no such file");
+  Sample s;
+  s.image_id = image(i).id;
+  s.orig_width = bgr.cols;
+  s.orig_height = bgr.rows;
+  cv::cvtColor(bgr, s.image, cv::COLOR_BGR2RGB);
+  s.boxes = boxes(i);
+  s.labels = labels(i);
+  // Annotations are in the JSON's width/height; rescale if the file differs.
+  const CocoImage& im = image(i);
+  if (im.width > 0 && im.height > 0 && (im.width != bgr.cols || im.height != bgr.rows)) {
+    const float sx = static_cast<float>(bgr.cols) / im.width, sy = static_cast<float>(bgr.rows) / im.height;
+    for (auto& b : s.boxes) b = {b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy};
+  }
+  return s;
+}
+
+}  // namespace compress

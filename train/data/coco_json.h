@@ -1,0 +1,58 @@
+// Plain COCO instances/results files: parsing with errors that name the file,
+// the JSON position or the offending record. No torch here.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace compress {
+
+struct CocoImage {
+  int64_t id = 0;
+  std::string file_name;
+  int width = 0, height = 0;
+};
+
+struct CocoAnnotation {
+  int64_t id = 0, image_id = 0, category_id = 0;
+  double bbox[4] = {0, 0, 0, 0};  // x, y, w, h in pixels
+  double area = 0;                // the file's `area` (segmentation area in COCO); w*h if absent
+  bool iscrowd = false;
+};
+
+struct CocoCategory {
+  int64_t id = 0;
+  std::string name;
+};
+
+struct CocoFile {
+  std::string path;
+  std::vector<CocoImage> images;
+  std::vector<CocoAnnotation> annotations;
+  std::vector<CocoCategory> categories;
+};
+
+// One entry of a COCO results file.
+struct CocoDetection {
+  int64_t image_id = 0, category_id = 0;
+  double bbox[4] = {0, 0, 0, 0};  // x, y, w, h
+  double score = 0;
+};
+
+// Reads and parses a JSON file; a syntax error names the line, column and byte.
+nlohmann::json read_json_file(const std::string& path);
+
+// Reads an instances_*.json. Checks that every annotation refers to a known
+// image and category (the error names the annotation id).
+CocoFile read_coco_instances(const std::string& path);
+
+// Reads a results file: a JSON list of {image_id, category_id, bbox, score}.
+std::vector<CocoDetection> read_coco_results(const std::string& path);
+void write_coco_results(const std::string& path, const std::vector<CocoDetection>& dets);
+
+// Writes `text` to `path` atomically (temp file in the same folder + rename).
+void write_file_atomic(const std::string& path, const std::string& text);
+
+}  // namespace compress

@@ -1,0 +1,19 @@
+// Builds a dataset and its loader from a reader section (TrainReader / EvalReader).
+#pragma once
+#include <memory>
+#include <string>
+
+#include "train/config/config.h"
+#include "train/data/loader.h"
+
+namespace compress {
+
+// dataset_dir joined with image_dir / anno_path (when those are relative).
+CocoDatasetOptions dataset_options(const Config& cfg, const std::string& section);
+std::shared_ptr<const CocoDataset> load_dataset(const Config& cfg, const std::string& section);
+LoaderOptions loader_options(const Config& cfg, const std::string& section, int rank = 0, int world_size = 1);
+std::unique_ptr<DataLoader> make_loader(const Config& cfg, const std::string& section,
+                                        std::shared_ptr<const CocoDataset> dataset, int rank = 0,
+                                        int world_size = 1);
+
+}  // namespace compress

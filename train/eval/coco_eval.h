@@ -1,0 +1,36 @@
+// COCO box evaluation, a faithful port of pycocotools' COCOeval (iouType bbox):
+// IoU thresholds .50:.05:.95, 101-point interpolated precision, area ranges from
+// the GT `area` field, maxDets 1/10/100, crowd GT matched as ignore, per category.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "train/data/coco_json.h"
+
+namespace compress {
+
+struct CocoStats {
+  // AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (-1 where undefined).
+  std::array<double, 12> values{};
+  static const std::array<const char*, 12>& names();
+
+  double ap() const { return values[0]; }
+  double ap50() const { return values[1]; }
+  nlohmann::json to_json() const;
+  std::string table() const;  // the familiar 12-line summary
+};
+
+// Per-category AP (IoU .50:.95, all areas, 100 dets), -1 where the category has no GT.
+struct CocoEvalResult {
+  CocoStats stats;
+  std::vector<int64_t> category_ids;
+  std::vector<double> per_category_ap;
+};
+
+// `dets` may only name image ids present in `gt` (as pycocotools asserts).
+CocoEvalResult evaluate_coco(const CocoFile& gt, const std::vector<CocoDetection>& dets);
+
+}  // namespace compress
