@@ -2,7 +2,13 @@
 #include <spdlog/spdlog.h>
 
 #include "compress/cli/command.h"
+#include "train/data/coco_dataset.h"
 #include "train/data/fashion_det.h"
+#include "train/util/draw.h"
+#include "train/util/error.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 namespace compress {
 namespace {
@@ -20,17 +26,53 @@ class DataCommand : public Command {
     f->add_option("--seed", opt_.seed, "random seed")->capture_default_str();
     f->add_option("--threads", opt_.threads, "threads")->capture_default_str();
     f->add_option("--mnist-dir", opt_.mnist_dir, "folder with the Fashion-MNIST idx files")->capture_default_str();
+    fashion_ = f;
+    preview_ = app_->add_subcommand("preview", "draw a dataset's ground-truth boxes into a PNG grid");
+    preview_->add_option("--anno", anno_, "COCO instances JSON")->required();
+    preview_->add_option("--image-dir", image_dir_, "folder of the images")->required();
+    preview_->add_option("--out", preview_out_, "PNG to write")->required();
+    preview_->add_option("--count", count_, "images to show")->capture_default_str();
   }
   CLI::App* app() const override { return app_; }
   int run() override {
+    if (preview_->parsed()) return preview();
     generate_fashion_det(opt_);
     spdlog::info("wrote {}/annotations/instances_{{train,val}}.json", opt_.out_dir);
     return 0;
   }
 
  private:
+  int preview() {
+    CocoDatasetOptions o;
+    o.anno_path = anno_;
+    o.image_dir = image_dir_;
+    o.skip_empty = false;
+    const CocoDataset ds = CocoDataset::load(o);
+    std::vector<cv::Mat> tiles;
+    for (size_t i = 0; i < ds.size() && static_cast<int>(i) < count_; ++i) {
+      cv::Mat img = cv::imread(ds.image_path(i), cv::IMREAD_COLOR);
+      if (img.empty()) fail("cannot decode image '", ds.image_path(i), "'");
+      std::vector<DrawBox> boxes;
+      for (size_t k = 0; k < ds.boxes(i).size(); ++k) {
+        const Box& b = ds.boxes(i)[k];
+        boxes.push_back({b.x1, b.y1, b.x2, b.y2, static_cast<int>(ds.labels(i)[k])});
+      }
+      draw_boxes(img, boxes, ds.class_names());
+      tiles.push_back(img);
+    }
+    if (tiles.empty()) fail(anno_, ": no images to show");
+    if (!cv::imwrite(preview_out_, tile_images(tiles, std::min<int>(4, static_cast<int>(tiles.size())))))
+      fail("cannot write '", preview_out_, "'");
+    spdlog::info("wrote {} ({} images)", preview_out_, tiles.size());
+    return 0;
+  }
+
   CLI::App* app_;
+  CLI::App* fashion_;
+  CLI::App* preview_;
   FashionDetOptions opt_;
+  std::string anno_, image_dir_, preview_out_;
+  int count_ = 8;
 };
 
 }  // namespace

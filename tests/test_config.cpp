@@ -1,0 +1,141 @@
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+#include "train/config/config.h"
+#include "train/util/error.h"
+
+using compress::Config;
+using compress::load_config;
+using testutil::TempDir;
+using testutil::write_text;
+
+namespace {
+
+// Expects `fn` to throw compress::Error whose message contains every fragment.
+template <typename Fn>
+void expect_error(Fn fn, std::initializer_list<std::string> fragments) {
+  try {
+    fn();
+    FAIL() << "expected an error";
+  } catch (const compress::Error& e) {
+    const std::string msg = e.what();
+    for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
+  }
+}
+
+}  // namespace
+
+TEST(Config, DefaultsFillEveryKey) {
+  const Config cfg = compress::config_from_string("max_iters: 7");
+  EXPECT_EQ(cfg.get<int>("max_iters"), 7);
+  EXPECT_EQ(cfg.get<int>("snapshot_iter"), 500);  // schema default
+  EXPECT_EQ(cfg.get<std::string>("OptimizerBuilder.optimizer.type"), "Momentum");
+  EXPECT_DOUBLE_EQ(cfg.get<double>("OptimizerBuilder.optimizer.momentum"), 0.9);
+  // Default train pipeline: the SSD augmentations, in the reference's order.
+  const auto t = cfg.at("TrainReader.sample_transforms");
+  ASSERT_EQ(t.size(), 6u);
+  EXPECT_EQ(t[0]["type"].as<std::string>(), "DistortImage");
+  EXPECT_EQ(t[2]["type"].as<std::string>(), "CropImage");
+  EXPECT_EQ(t[5]["type"].as<std::string>(), "NormalizeImage");
+  EXPECT_DOUBLE_EQ(t[1]["max_ratio"].as<double>(), 4.0);
+}
+
+TEST(Config, BasesResolveRelativeToTheFileAndLaterKeysWin) {
+  TempDir d;
+  write_text(d.file("_base_/a.yml"), "max_iters: 10\nsnapshot_iter: 5\nLearningRate: {base_lr: 0.1}\n");
+  write_text(d.file("_base_/b.yml"), "max_iters: 20\nTrainReader: {batch_size: 3}\n");
+  write_text(d.file("exp/run.yml"),
+             "_BASE_: [../_base_/a.yml, ../_base_/b.yml]\nsnapshot_iter: 6\nTrainReader: {shuffle: false}\n");
+  const Config cfg = load_config(d.file("exp/run.yml"));
+  EXPECT_EQ(cfg.get<int>("max_iters"), 20);        // b overrides a
+  EXPECT_EQ(cfg.get<int>("snapshot_iter"), 6);     // the file overrides its bases
+  EXPECT_DOUBLE_EQ(cfg.get<double>("LearningRate.base_lr"), 0.1);
+  EXPECT_EQ(cfg.get<int>("TrainReader.batch_size"), 3);  // maps merge key by key
+  EXPECT_FALSE(cfg.get<bool>("TrainReader.shuffle"));
+}
+
+TEST(Config, OverridesAreTypedAndApplyLast) {
+  TempDir d;
+  write_text(d.file("c.yml"), "max_iters: 10\n");
+  const Config cfg = load_config(d.file("c.yml"), {"max_iters=99", "LearningRate.base_lr=0.25",
+                                                   "TrainReader.sample_transforms.ExpandImage.prob=0.3",
+                                                   "TrainReader.sample_transforms.5.is_scale=false",
+                                                   "TrainReader.batch_transforms=[{type: RandomShape, sizes: [320, 352]}]"});
+  EXPECT_EQ(cfg.get<int>("max_iters"), 99);
+  EXPECT_DOUBLE_EQ(cfg.get<double>("LearningRate.base_lr"), 0.25);
+  EXPECT_DOUBLE_EQ(cfg.at("TrainReader.sample_transforms")[1]["prob"].as<double>(), 0.3);
+  EXPECT_FALSE(cfg.at("TrainReader.sample_transforms")[5]["is_scale"].as<bool>());
+  const auto bt = cfg.at("TrainReader.batch_transforms");
+  ASSERT_EQ(bt.size(), 1u);
+  EXPECT_EQ(bt[0]["sizes"].as<std::vector<int>>(), (std::vector<int>{320, 352}));
+  EXPECT_FALSE(bt[0]["random_inter"].as<bool>());  // default filled in
+}
+
+TEST(Config, TagsAndTypeKeysAreTheSame) {
+  const Config a = compress::config_from_string(
+      "TrainReader:\n  sample_transforms:\n    - !ResizeImage\n      target_size: 160\n    - !NormalizeImage {}\n");
+  const Config b = compress::config_from_string(
+      "TrainReader:\n  sample_transforms: [{type: ResizeImage, target_size: 160}, {type: NormalizeImage}]\n");
+  EXPECT_EQ(a.dump(), b.dump());
+  EXPECT_EQ(a.at("TrainReader.sample_transforms")[0]["target_size"].as<int>(), 160);
+}
+
+TEST(Config, UnknownKeyNamesFileKeyAndSuggestion) {
+  TempDir d;
+  write_text(d.file("bad.yml"), "TrainReader:\n  batch_sise: 4\n");
+  expect_error([&] { load_config(d.file("bad.yml")); },
+               {d.file("bad.yml"), "TrainReader.batch_sise", "did you mean 'batch_size'"});
+}
+
+TEST(Config, UnknownKeyInABaseNamesTheBase) {
+  TempDir d;
+  write_text(d.file("base.yml"), "max_iter: 4\n");
+  write_text(d.file("top.yml"), "_BASE_: base.yml\n");
+  expect_error([&] { load_config(d.file("top.yml")); }, {"base.yml", "max_iter", "did you mean 'max_iters'"});
+}
+
+TEST(Config, WrongTypeNamesKeyPathAndExpectedType) {
+  TempDir d;
+  write_text(d.file("t.yml"), "LearningRate:\n  base_lr: fast\n");
+  expect_error([&] { load_config(d.file("t.yml")); }, {"t.yml", "LearningRate.base_lr", "expected float", "'fast'"});
+  write_text(d.file("l.yml"), "TrainReader: {batch_transforms: [{type: RandomShape, sizes: [320, big]}]}\n");
+  expect_error([&] { load_config(d.file("l.yml")); }, {"TrainReader.batch_transforms.0.sizes", "list of int"});
+}
+
+TEST(Config, InvalidChoiceListsValidOnes) {
+  expect_error([] { compress::config_from_string("OptimizerBuilder: {optimizer: {type: Adamw}}"); },
+               {"OptimizerBuilder.optimizer.type", "'Adamw'", "valid: Momentum, Adam"});
+  expect_error([] { compress::config_from_string("TrainReader: {sample_transforms: [{type: Flip}]}"); },
+               {"TrainReader.sample_transforms.0", "unknown type 'Flip'", "RandomFlipImage"});
+}
+
+TEST(Config, MalformedYamlNamesFileAndLine) {
+  TempDir d;
+  write_text(d.file("m.yml"), "max_iters: 3\nTrainReader: [1, 2\n");
+  expect_error([&] { load_config(d.file("m.yml")); }, {d.file("m.yml") + ":", "malformed YAML"});
+}
+
+TEST(Config, MissingAndCircularBasesAreErrors) {
+  TempDir d;
+  write_text(d.file("x.yml"), "_BASE_: nothere.yml\n");
+  expect_error([&] { load_config(d.file("x.yml")); }, {"x.yml", "_BASE_", "nothere.yml"});
+  write_text(d.file("p.yml"), "_BASE_: q.yml\n");
+  write_text(d.file("q.yml"), "_BASE_: p.yml\n");
+  expect_error([&] { load_config(d.file("p.yml")); }, {"circular"});
+  expect_error([&] { load_config(d.file("absent.yml")); }, {"absent.yml", "does not exist"});
+}
+
+TEST(Config, BadOverridesAreRejected) {
+  expect_error([] { compress::config_from_string("", {"max_iter=3"}); }, {"-o max_iter", "did you mean 'max_iters'"});
+  expect_error([] { compress::config_from_string("", {"max_iters=many"}); }, {"-o max_iters", "expected int"});
+  expect_error([] { compress::config_from_string("", {"max_iters"}); }, {"key.path=value"});
+  expect_error([] { compress::config_from_string("", {"TrainReader.sample_transforms.9.prob=1"}); },
+               {"neither an index nor a type"});
+}
+
+TEST(Config, ShippedConfigsLoad) {
+  for (const char* f : {"configs/datasets/fashion_det.yml", "configs/datasets/coco.yml"}) {
+    const Config cfg = load_config(testutil::source_path(f));
+    EXPECT_FALSE(cfg.get<std::string>("TrainReader.dataset.anno_path").empty()) << f;
+  }
+}

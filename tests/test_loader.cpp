@@ -1,0 +1,140 @@
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+#include "train/config/config.h"
+#include "train/data/fashion_det.h"
+#include "train/data/reader.h"
+#include "train/util/error.h"
+
+using namespace compress;
+
+namespace {
+
+// A 12-image fashion-det set shared by the tests of this file.
+class LoaderTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testutil::TempDir();
+    FashionDetOptions o;
+    o.image_size = 64, o.num_train = 12, o.num_val = 2, o.out_dir = dir_->path().string();
+    generate_fashion_det(o);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  static Config config(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> o = {"TrainReader.dataset.dataset_dir=" + dir_->path().string(),
+                                  "TrainReader.dataset.image_dir=train",
+                                  "TrainReader.dataset.anno_path=annotations/instances_train.json",
+                                  "TrainReader.batch_size=4",
+                                  "TrainReader.sample_transforms.ResizeImage.target_size=48"};
+    o.insert(o.end(), extra.begin(), extra.end());
+    return config_from_string("", o);
+  }
+
+  static testutil::TempDir* dir_;
+};
+testutil::TempDir* LoaderTest::dir_ = nullptr;
+
+std::vector<Batch> one_epoch(DataLoader& l, int64_t epoch) {
+  std::vector<Batch> out;
+  l.start_epoch(epoch);
+  while (auto b = l.next()) out.push_back(std::move(*b));
+  return out;
+}
+
+}  // namespace
+
+TEST_F(LoaderTest, BatchesHaveTheDocumentedShapes) {
+  const Config cfg = config();
+  auto loader = make_loader(cfg, "TrainReader", load_dataset(cfg, "TrainReader"));
+  const auto batches = one_epoch(*loader, 0);
+  ASSERT_EQ(batches.size(), 3u);  // 12 images / 4, drop_last
+  const Batch& b = batches[0];
+  EXPECT_EQ(b.images.sizes(), (std::vector<int64_t>{4, 3, 48, 48}));
+  EXPECT_EQ(b.boxes.size(0), 4);
+  EXPECT_EQ(b.boxes.size(2), 4);
+  for (int64_t i = 0; i < 4; ++i) {
+    const int64_t n = b.num_boxes[i].item<int64_t>();
+    EXPECT_GE(n, 1);
+    // Padding: label -1 and a zero box past the real ones.
+    for (int64_t k = n; k < b.labels.size(1); ++k) EXPECT_EQ(b.labels[i][k].item<int64_t>(), -1);
+    for (int64_t k = 0; k < n; ++k) {
+      const auto box = b.boxes[i][k];
+      EXPECT_LT(box[0].item<float>(), box[2].item<float>());
+      EXPECT_LE(box[2].item<float>(), 48.0f + 1e-3f);
+    }
+    EXPECT_EQ(b.orig_sizes[i][1].item<int64_t>(), 64);
+  }
+}
+
+TEST_F(LoaderTest, DeterministicForASeedWhateverTheWorkerCount) {
+  std::vector<std::vector<Batch>> runs;
+  for (int workers : {0, 1, 2}) {
+    const Config cfg = config({"TrainReader.worker_num=" + std::to_string(workers)});
+    auto loader = make_loader(cfg, "TrainReader", load_dataset(cfg, "TrainReader"));
+    runs.push_back(one_epoch(*loader, 1));
+  }
+  for (size_t r = 1; r < runs.size(); ++r) {
+    ASSERT_EQ(runs[r].size(), runs[0].size());
+    for (size_t i = 0; i < runs[0].size(); ++i) {
+      EXPECT_EQ(runs[r][i].image_ids, runs[0][i].image_ids);
+      EXPECT_TRUE(torch::equal(runs[r][i].images, runs[0][i].images));
+      EXPECT_TRUE(torch::equal(runs[r][i].boxes, runs[0][i].boxes));
+    }
+  }
+}
+
+TEST_F(LoaderTest, EpochsReshuffleAndSeedsDiffer) {
+  const Config cfg = config();
+  auto loader = make_loader(cfg, "TrainReader", load_dataset(cfg, "TrainReader"));
+  EXPECT_NE(loader->epoch_order(0), loader->epoch_order(1));
+  const Config other = config({"seed=5"});
+  auto l2 = make_loader(other, "TrainReader", load_dataset(other, "TrainReader"));
+  EXPECT_NE(loader->epoch_order(0), l2->epoch_order(0));
+}
+
+TEST_F(LoaderTest, RanksReadDisjointShards) {
+  const Config cfg = config();
+  auto ds = load_dataset(cfg, "TrainReader");
+  auto pipe = std::make_shared<const Pipeline>(make_pipeline(cfg.at("TrainReader")));
+  std::vector<int64_t> all;
+  for (int rank = 0; rank < 3; ++rank) {
+    DataLoader l(ds, pipe, loader_options(cfg, "TrainReader", rank, 3));
+    const auto mine = l.epoch_order(2);
+    EXPECT_EQ(mine.size(), 4u);
+    all.insert(all.end(), mine.begin(), mine.end());
+  }
+  std::sort(all.begin(), all.end());
+  for (int64_t i = 0; i < 12; ++i) EXPECT_EQ(all[i], i);  // disjoint and complete
+}
+
+TEST_F(LoaderTest, UnreadableImagesAreSkippedOrFatalWhenStrict) {
+  testutil::TempDir d;
+  // Copy the set, then corrupt one image.
+  std::filesystem::copy(dir_->path(), d.path(), std::filesystem::copy_options::recursive);
+  testutil::write_text(d.file("train/000003.jpg"), "not a jpeg");
+  std::vector<std::string> o = {"TrainReader.dataset.dataset_dir=" + d.path().string(), "TrainReader.shuffle=false"};
+  Config cfg = config(o);
+  auto loader = make_loader(cfg, "TrainReader", load_dataset(cfg, "TrainReader"));
+  const auto batches = one_epoch(*loader, 0);
+  EXPECT_EQ(loader->skipped_images(), 1);
+  EXPECT_EQ(batches[0].size(), 3);  // the batch that held image 3 is one short
+  o.push_back("TrainReader.dataset.strict=true");
+  cfg = config(o);
+  auto strict = make_loader(cfg, "TrainReader", load_dataset(cfg, "TrainReader"));
+  strict->start_epoch(0);
+  try {
+    while (strict->next()) {
+    }
+    FAIL() << "strict mode must fail on a corrupt image";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("000003.jpg"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Collate, RejectsMixedSizes) {
+  std::vector<Sample> s(2);
+  s[0].image = cv::Mat(4, 4, CV_32FC3, cv::Scalar(0));
+  s[1].image = cv::Mat(4, 5, CV_32FC3, cv::Scalar(0));
+  EXPECT_THROW(collate(s), c10::Error);
+}
