@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   commands.push_back(compress::make_eval_command(app));
   commands.push_back(compress::make_config_command(app));
   commands.push_back(compress::make_bench_command(app));
+  commands.push_back(compress::make_train_command(app));
+  commands.push_back(compress::make_infer_command(app));
+  commands.push_back(compress::make_plot_command(app));
 
   try {
     app.parse(argc, argv);
@@ -51,6 +54,9 @@ int main(int argc, char** argv) {
     for (auto& c : commands)
       if (c->app()->parsed()) return c->run();
     std::cerr << app.help();
+    return 2;
+  } catch (const CLI::ParseError& e) {  // a combination of flags only checked at run time
+    std::cerr << "error: " << e.what() << "\n";
     return 2;
   } catch (const compress::Error& e) {
     spdlog::error("{}", e.what());

@@ -1,6 +1,8 @@
 // Field builders and lookups for the config schema.
 #include "train/config/schema.h"
 
+#include <cstdio>
+
 namespace compress::config {
 
 const char* type_name(Type t) {
@@ -46,6 +48,14 @@ std::vector<std::string> Field::variant_names() const {
 }
 
 namespace {
+// 15 significant digits: 0.9 prints as 0.9, not yaml-cpp's 0.90000000000000002.
+YAML::Node num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.15g", v);
+  return YAML::Node(std::string(buf));
+}
+YAML::Node num(int64_t v) { return YAML::Node(v); }
+YAML::Node num(const std::string& v) { return YAML::Node(v); }
 Field make(Type t, YAML::Node def, std::string doc) {
   Field f;
   f.type = t;
@@ -56,7 +66,7 @@ Field make(Type t, YAML::Node def, std::string doc) {
 template <typename T>
 YAML::Node seq(const std::vector<T>& v) {
   YAML::Node n(YAML::NodeType::Sequence);
-  for (const auto& x : v) n.push_back(x);
+  for (const auto& x : v) n.push_back(num(x));
   n.SetStyle(YAML::EmitterStyle::Flow);
   return n;
 }
@@ -70,7 +80,7 @@ YAML::Node seq2(const std::vector<std::vector<T>>& v) {
 }  // namespace
 
 Field Int(int64_t def, std::string doc) { return make(Type::Int, YAML::Node(def), std::move(doc)); }
-Field Float(double def, std::string doc) { return make(Type::Float, YAML::Node(def), std::move(doc)); }
+Field Float(double def, std::string doc) { return make(Type::Float, num(def), std::move(doc)); }
 Field Bool(bool def, std::string doc) { return make(Type::Bool, YAML::Node(def), std::move(doc)); }
 Field Str(std::string def, std::vector<std::string> choices, std::string doc) {
   Field f = make(Type::String, YAML::Node(def), std::move(doc));

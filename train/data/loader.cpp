@@ -119,12 +119,12 @@ void DataLoader::stop_workers() {
   stop_ = false;
 }
 
-void DataLoader::start_epoch(int64_t epoch) {
+void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   stop_workers();
   epoch_ = epoch;
   order_ = epoch_order(epoch);
   n_batches_ = batches_per_epoch();
-  next_produce_ = next_consume_ = 0;
+  next_produce_ = next_consume_ = std::min(first_batch, n_batches_);
   ready_.clear();
   errors_.clear();
   for (int w = 0; w < opt_.workers; ++w) threads_.emplace_back([this, epoch] { worker_loop(epoch); });

@@ -53,8 +53,9 @@ class DataLoader {
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
 
-  // Begins an epoch (reshuffled from seed and epoch); restarts the workers.
-  void start_epoch(int64_t epoch);
+  // Begins an epoch (reshuffled from seed and epoch) at batch `first_batch`
+  // (a resumed run skips what it has seen); restarts the workers.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   // The next batch of the epoch in order, or nullopt when the epoch is over.
   std::optional<Batch> next();
   int64_t batches_per_epoch() const;

@@ -1,0 +1,114 @@
+#include "train/engine/checkpoint.h"
+
+#include <unistd.h>
+
+#include <ATen/core/Generator.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "train/util/error.h"
+
+namespace compress {
+namespace {
+
+std::string shape_str(const torch::Tensor& t) {
+  std::ostringstream os;
+  os << t.sizes();
+  return os.str();
+}
+
+torch::serialize::InputArchive open_archive(const std::string& path) {
+  if (!std::filesystem::exists(path)) fail("checkpoint '", path, "' does not exist");
+  torch::serialize::InputArchive in;
+  try {
+    in.load_from(path);
+  } catch (const c10::Error& e) {
+    fail("cannot read checkpoint '", path, "': truncated, corrupt or not a compress checkpoint (",
+         std::string(e.what_without_backtrace()).substr(0, 160), ")");
+  }
+  return in;
+}
+
+TrainState read_state(torch::serialize::InputArchive& in) {
+  TrainState s;
+  c10::IValue v;
+  if (in.try_read("meta.iter", v)) s.iter = v.toInt();
+  if (in.try_read("meta.best_ap", v)) s.best_ap = v.toDouble();
+  if (in.try_read("meta.config", v)) s.config_yaml = v.toStringRef();
+  if (in.try_read("meta.arch", v)) s.arch = v.toStringRef();
+  return s;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                     const TrainState& state) {
+  torch::NoGradGuard no_grad;
+  torch::serialize::OutputArchive out;
+  for (const auto& p : model.named_parameters()) out.write("model." + p.key(), p.value().detach().cpu());
+  for (const auto& b : model.named_buffers()) out.write("model." + b.key(), b.value().cpu(), /*is_buffer=*/true);
+  if (optimizer) {
+    torch::serialize::OutputArchive opt;
+    optimizer->save(opt);
+    out.write("optimizer", opt);
+  }
+  out.write("meta.iter", c10::IValue(state.iter));
+  out.write("meta.best_ap", c10::IValue(state.best_ap));
+  out.write("meta.config", c10::IValue(state.config_yaml));
+  out.write("meta.arch", c10::IValue(state.arch));
+  out.write("meta.rng", at::detail::getDefaultCPUGenerator().get_state(), /*is_buffer=*/true);
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  try {
+    out.save_to(tmp);
+  } catch (const c10::Error& e) {
+    fail("cannot write checkpoint '", tmp, "': ", e.what_without_backtrace());
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) fail("cannot rename '", tmp, "' to '", path, "': ", ec.message());
+}
+
+TrainState load_weights(const std::string& path, torch::nn::Module& model) {
+  auto in = open_archive(path);
+  torch::NoGradGuard no_grad;
+  auto load_one = [&](const std::string& name, torch::Tensor& dst, bool is_buffer) {
+    torch::Tensor t;
+    if (!in.try_read("model." + name, t, is_buffer))
+      fail("checkpoint '", path, "' has no tensor '", name, "' (is it for another architecture?)");
+    if (t.sizes() != dst.sizes())
+      fail("checkpoint '", path, "': tensor '", name, "' has shape ", shape_str(t), " but the model expects ",
+           shape_str(dst), " (another architecture, num_classes or pruning?)");
+    dst.copy_(t);
+  };
+  for (auto& p : model.named_parameters()) load_one(p.key(), p.value(), false);
+  for (auto& b : model.named_buffers()) load_one(b.key(), b.value(), true);
+  return read_state(in);
+}
+
+TrainState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer) {
+  TrainState s = load_weights(path, model);
+  auto in = open_archive(path);
+  if (optimizer) {
+    torch::serialize::InputArchive opt;
+    if (!in.try_read("optimizer", opt)) fail("checkpoint '", path, "' holds no optimizer state; cannot resume");
+    try {
+      optimizer->load(opt);
+    } catch (const c10::Error& e) {
+      fail("checkpoint '", path, "': optimizer state does not fit this model/optimizer: ", e.what_without_backtrace());
+    }
+  }
+  torch::Tensor rng;
+  if (in.try_read("meta.rng", rng, true)) {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle to the global generator
+    gen.set_state(rng);
+  }
+  return s;
+}
+
+}  // namespace compress

@@ -1,0 +1,31 @@
+// Checkpoints: every parameter and buffer under its module path (so the file
+// records each tensor's shape, and pruned models reload as they are), the
+// optimizer state, the iteration, the RNG state and the config. Written
+// atomically: a temp file in the same folder, then rename.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <string>
+
+namespace compress {
+
+struct TrainState {
+  int64_t iter = 0;          // iterations completed
+  double best_ap = -1;       // best eval AP so far (-1: none)
+  std::string config_yaml;   // the merged config the run used
+  std::string arch;          // "SSD", ...
+};
+
+void save_checkpoint(const std::string& path, const torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                     const TrainState& state);
+
+// Loads weights into `model`. Every model tensor must be in the file with the
+// same shape; the error names the first mismatched tensor and both shapes.
+// Returns the state stored with them.
+TrainState load_weights(const std::string& path, torch::nn::Module& model);
+
+// Weights plus optimizer state and the RNG state, for resuming.
+TrainState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer);
+
+}  // namespace compress

@@ -1,0 +1,159 @@
+#include "train/engine/trainer.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "train/data/reader.h"
+#include "train/engine/evaluate.h"
+#include "train/util/error.h"
+#include "train/util/progress.h"
+
+namespace compress {
+namespace fs = std::filesystem;
+
+std::string default_run_dir(const Config& cfg) {
+  const std::string stem = cfg.source().empty() ? "run" : fs::path(cfg.source()).stem().string();
+  return (fs::path(cfg.get<std::string>("save_dir")) / stem).string();
+}
+
+Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
+    : cfg_(std::move(cfg)), model_(std::move(model)), opt_(std::move(opt)) {
+  run_dir_ = opt_.run_dir.empty() ? default_run_dir(cfg_) : opt_.run_dir;
+  fs::create_directories(run_dir_);
+  opt_bundle_ = make_optimizer(*model_, cfg_);
+  schedule_ = LRSchedule::from_config(cfg_);
+  state_.config_yaml = cfg_.dump();
+  state_.arch = model_->arch();
+  const std::string pretrain = cfg_.get<std::string>("pretrain_weights");
+  if (!opt_.resume.empty()) {
+    const TrainState s = load_checkpoint(opt_.resume, *model_, opt_bundle_.optimizer.get());
+    state_.iter = s.iter;
+    state_.best_ap = s.best_ap;
+    spdlog::info("resumed from '{}' at iteration {}", opt_.resume, s.iter);
+  } else if (!pretrain.empty()) {
+    load_weights(pretrain, *model_);
+    spdlog::info("initialised from '{}'", pretrain);
+  }
+  train_ds_ = load_dataset(cfg_, "TrainReader");
+  train_loader_ = make_loader(cfg_, "TrainReader", train_ds_);
+  if (train_loader_->batches_per_epoch() == 0)
+    fail("TrainReader: ", train_ds_->size(), " images are fewer than one batch of ",
+         cfg_.get<int>("TrainReader.batch_size"));
+  if (train_ds_->num_classes() != model_->num_classes)
+    fail("num_classes is ", model_->num_classes, " but '", train_ds_->options().anno_path, "' has ",
+         train_ds_->num_classes(), " categories");
+  if (opt_.eval) {
+    eval_ds_ = load_dataset(cfg_, "EvalReader");
+    eval_loader_ = make_loader(cfg_, "EvalReader", eval_ds_);
+  }
+  metrics_ = std::make_unique<MetricsLog>((fs::path(run_dir_) / "metrics.jsonl").string(), /*append=*/!opt_.resume.empty());
+}
+
+LossTerms Trainer::compute_gradients(const Batch& batch) {
+  opt_bundle_.optimizer->zero_grad();
+  const auto device = model_->parameters()[0].device();
+  const auto outputs = model_->forward(batch.images.to(device));
+  LossTerms terms = model_->loss(outputs, batch);
+  if (extra_loss) extra_loss(outputs, batch, terms);
+  TORCH_CHECK(std::isfinite(terms.total.item<double>()), "loss is not finite at iteration ", state_.iter,
+              " (lower LearningRate.base_lr or enable OptimizerBuilder.clip_grad_norm)");
+  terms.total.backward();
+  return terms;
+}
+
+void Trainer::apply_step() {
+  if (opt_bundle_.clip_grad_norm > 0) {
+    std::vector<torch::Tensor> params;
+    for (const auto& g : opt_bundle_.groups) params.insert(params.end(), g.params.begin(), g.params.end());
+    torch::nn::utils::clip_grad_norm_(params, opt_bundle_.clip_grad_norm);
+  }
+  opt_bundle_.optimizer->step();
+}
+
+double Trainer::evaluate(int64_t iter) {
+  const EvalRun run = run_evaluation(*model_, *eval_loader_, *eval_ds_);
+  nlohmann::json rec = run.result.stats.to_json();
+  rec["iter"] = iter;
+  rec["kind"] = "eval";
+  rec["eval_seconds"] = run.seconds;
+  metrics_->write(rec);
+  spdlog::info("eval @ {}: AP {:.4f} AP50 {:.4f} ({} images, {:.1f} s)", iter, run.result.stats.ap(),
+               run.result.stats.ap50(), run.images, run.seconds);
+  return run.result.stats.ap();
+}
+
+void Trainer::snapshot(bool final_one) {
+  const std::string latest = (fs::path(run_dir_) / "latest.pt").string();
+  if (opt_.eval) {
+    const double ap = evaluate(state_.iter);
+    if (ap > state_.best_ap) {
+      state_.best_ap = ap;
+      save_checkpoint((fs::path(run_dir_) / "best_model.pt").string(), *model_, nullptr, state_);
+      spdlog::info("new best AP {:.4f}: {}/best_model.pt", ap, run_dir_);
+    }
+  }
+  save_checkpoint(latest, *model_, opt_bundle_.optimizer.get(), state_);
+  if (final_one) save_checkpoint((fs::path(run_dir_) / "model_final.pt").string(), *model_, nullptr, state_);
+}
+
+TrainState Trainer::train() {
+  const int64_t max_iters = cfg_.get<int64_t>("max_iters");
+  const int64_t snapshot_iter = std::max<int64_t>(1, cfg_.get<int64_t>("snapshot_iter"));
+  const int64_t log_iter = std::max<int64_t>(1, cfg_.get<int64_t>("log_iter"));
+  const int64_t per_epoch = train_loader_->batches_per_epoch();
+  model_->train();
+  // Resume exactly where the run stopped: same epoch, same batch within it.
+  int64_t epoch = state_.iter / per_epoch;
+  train_loader_->start_epoch(epoch, state_.iter % per_epoch);
+  std::map<std::string, double> window;
+  int64_t window_n = 0, window_images = 0;
+  auto window_t0 = std::chrono::steady_clock::now();
+  const int64_t start_iter = state_.iter;
+  const auto run_t0 = std::chrono::steady_clock::now();
+  while (state_.iter < max_iters) {
+    auto batch = train_loader_->next();
+    if (!batch) {
+      train_loader_->start_epoch(++epoch);
+      continue;
+    }
+    const double lr = schedule_.lr(state_.iter);
+    opt_bundle_.set_lr(lr);
+    const LossTerms terms = compute_gradients(*batch);
+    apply_step();
+    ++state_.iter;
+    window["loss"] += terms.total.item<double>();
+    for (const auto& [name, t] : terms.terms) window[name] += t.item<double>();
+    ++window_n;
+    window_images += batch->size();
+    if (state_.iter % log_iter == 0 || state_.iter == max_iters) {
+      const auto now = std::chrono::steady_clock::now();
+      const double dt = std::chrono::duration<double>(now - window_t0).count();
+      const double ips = window_images / std::max(dt, 1e-9);
+      const double it_s = (state_.iter - start_iter) /
+                          std::max(std::chrono::duration<double>(now - run_t0).count(), 1e-9);
+      nlohmann::json rec{{"iter", state_.iter}, {"kind", "train"}, {"lr", lr}, {"images_per_s", ips}};
+      std::string terms_text;
+      for (const auto& [name, sum] : window) {
+        rec[name] = sum / window_n;
+        if (name != "loss") terms_text += fmt::format(" {} {:.4f}", name, sum / window_n);
+      }
+      metrics_->write(rec);
+      spdlog::info("iter {}/{} | loss {:.4f} ({}) | lr {:.6f} | {:.1f} img/s | ETA {}", state_.iter, max_iters,
+                   window["loss"] / window_n, terms_text.substr(1), lr, ips,
+                   format_duration((max_iters - state_.iter) / std::max(it_s, 1e-9)));
+      window.clear();
+      window_n = window_images = 0;
+      window_t0 = now;
+    }
+    if (state_.iter % snapshot_iter == 0 && state_.iter < max_iters) snapshot(false);
+  }
+  snapshot(true);
+  spdlog::info("training done: {} iterations, weights in {}/model_final.pt", state_.iter, run_dir_);
+  return state_;
+}
+
+}  // namespace compress

@@ -1,0 +1,64 @@
+#include "train/models/layers.h"
+
+#include <torch/nn/functional.h>
+
+#include "train/util/error.h"
+
+namespace compress {
+
+Act act_from_name(const std::string& name) {
+  if (name == "none") return Act::None;
+  if (name == "relu") return Act::ReLU;
+  if (name == "relu6") return Act::ReLU6;
+  if (name == "hard_swish") return Act::HardSwish;
+  if (name == "hard_sigmoid") return Act::HardSigmoid;
+  fail("unknown activation '", name, "' (valid: none, relu, relu6, hard_swish, hard_sigmoid)");
+}
+
+torch::Tensor apply_act(const torch::Tensor& x, Act act) {
+  switch (act) {
+    case Act::None: return x;
+    case Act::ReLU: return torch::relu(x);
+    case Act::ReLU6: return torch::hardtanh(x, 0.0, 6.0);
+    case Act::HardSwish: return torch::hardswish(x);      // x * relu6(x + 3) / 6
+    case Act::HardSigmoid: return torch::hardsigmoid(x);  // relu6(x + 3) / 6
+  }
+  return x;
+}
+
+int64_t make_divisible(double v, int64_t divisor) {
+  int64_t n = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  if (n < 0.9 * v) n += divisor;
+  return n;
+}
+
+ConvBNLayerImpl::ConvBNLayerImpl(const ConvBNOptions& o) : act(o.act) {
+  TORCH_CHECK(o.in % o.groups == 0 && o.out % o.groups == 0, "ConvBNLayer: channels ", o.in, "->", o.out,
+              " not divisible by groups ", o.groups);
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in, o.out, o.kernel)
+                                                       .stride(o.stride)
+                                                       .padding((o.kernel - 1) / 2)
+                                                       .groups(o.groups)
+                                                       .bias(!o.bn)));
+  if (o.bn) bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(o.out).momentum(0.03)));
+}
+
+torch::Tensor ConvBNLayerImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = conv->forward(x);
+  if (bn) y = bn->forward(y);
+  return apply_act(y, act);
+}
+
+SEBlockImpl::SEBlockImpl(int64_t channels, int64_t mid) {
+  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, mid, 1)));
+  conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(mid, channels, 1)));
+}
+
+torch::Tensor SEBlockImpl::forward(const torch::Tensor& x) {
+  torch::Tensor s = x.mean({2, 3}, /*keepdim=*/true);  // (N, C, 1, 1)
+  s = torch::relu(conv1->forward(s));
+  s = torch::hardsigmoid(conv2->forward(s));
+  return x * s;
+}
+
+}  // namespace compress

@@ -1,0 +1,89 @@
+#include "train/models/mobilenet_v3.h"
+
+#include "train/util/error.h"
+
+namespace compress {
+
+const std::vector<BlockSpec>& mobilenet_v3_blocks(const std::string& model_name) {
+  // kernel, expand, out, SE, activation, stride
+  static const std::vector<BlockSpec> large = {
+      {3, 16, 16, false, Act::ReLU, 1},       {3, 64, 24, false, Act::ReLU, 2},
+      {3, 72, 24, false, Act::ReLU, 1},       {5, 72, 40, true, Act::ReLU, 2},
+      {5, 120, 40, true, Act::ReLU, 1},       {5, 120, 40, true, Act::ReLU, 1},
+      {3, 240, 80, false, Act::HardSwish, 2}, {3, 200, 80, false, Act::HardSwish, 1},
+      {3, 184, 80, false, Act::HardSwish, 1}, {3, 184, 80, false, Act::HardSwish, 1},
+      {3, 480, 112, true, Act::HardSwish, 1}, {3, 672, 112, true, Act::HardSwish, 1},
+      {5, 672, 160, true, Act::HardSwish, 2}, {5, 960, 160, true, Act::HardSwish, 1},
+      {5, 960, 160, true, Act::HardSwish, 1}};
+  static const std::vector<BlockSpec> small = {
+      {3, 16, 16, true, Act::ReLU, 2},       {3, 72, 24, false, Act::ReLU, 2},
+      {3, 88, 24, false, Act::ReLU, 1},      {5, 96, 40, true, Act::HardSwish, 2},
+      {5, 240, 40, true, Act::HardSwish, 1}, {5, 240, 40, true, Act::HardSwish, 1},
+      {5, 120, 48, true, Act::HardSwish, 1}, {5, 144, 48, true, Act::HardSwish, 1},
+      {5, 288, 96, true, Act::HardSwish, 2}, {5, 576, 96, true, Act::HardSwish, 1},
+      {5, 576, 96, true, Act::HardSwish, 1}};
+  if (model_name == "large") return large;
+  if (model_name == "small") return small;
+  fail("MobileNetV3.model_name: unknown '", model_name, "' (valid: large, small)");
+}
+
+ResidualUnitImpl::ResidualUnitImpl(int64_t in, const BlockSpec& s, double scale) {
+  mid_channels = make_divisible(scale * s.expand);
+  out_channels = make_divisible(scale * s.out);
+  shortcut = s.stride == 1 && in == out_channels;
+  // The reference always has the expand conv, even when it keeps the width.
+  expand = register_module("expand", ConvBNLayer(ConvBNOptions(in, mid_channels, 1, 1, 1, s.act)));
+  res_conv1 = register_module(
+      "res_conv1", ConvBNLayer(ConvBNOptions(mid_channels, mid_channels, s.kernel, s.stride, mid_channels, s.act)));
+  if (s.se) se_block = register_module("se_block", SEBlock(mid_channels, make_divisible(mid_channels / 4.0)));
+  linear = register_module("linear", ConvBNLayer(ConvBNOptions(mid_channels, out_channels, 1, 1, 1, Act::None)));
+}
+
+torch::Tensor ResidualUnitImpl::forward_expand(const torch::Tensor& x) { return expand->forward(x); }
+
+torch::Tensor ResidualUnitImpl::forward_rest(const torch::Tensor& expanded, const torch::Tensor& x) {
+  torch::Tensor y = res_conv1->forward(expanded);
+  if (se_block) y = se_block->forward(y);
+  y = linear->forward(y);
+  return shortcut ? y + x : y;
+}
+
+torch::Tensor ResidualUnitImpl::forward(const torch::Tensor& x) { return forward_rest(forward_expand(x), x); }
+
+MobileNetV3Impl::MobileNetV3Impl(const std::string& model_name, double scale) {
+  if (!(scale > 0)) fail("MobileNetV3.scale must be positive, got ", scale);
+  const auto& specs = mobilenet_v3_blocks(model_name);
+  int64_t in = make_divisible(16 * scale);
+  conv1 = register_module("conv1", ConvBNLayer(ConvBNOptions(3, in, 3, 2, 1, Act::HardSwish)));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  int64_t stride = 2;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (specs[i].stride == 2 && stride == 16 && tap_block < 0) tap_block = static_cast<int64_t>(i);
+    auto unit = ResidualUnit(in, specs[i], scale);
+    in = unit->out_channels;
+    stride *= specs[i].stride;
+    blocks->push_back(unit);
+  }
+  TORCH_CHECK(tap_block >= 0, "MobileNetV3: no stride-16 to 32 unit");
+  const int64_t last = make_divisible(scale * specs.back().expand);  // 960 (large) / 576 (small) at scale 1
+  conv_last = register_module("conv_last", ConvBNLayer(ConvBNOptions(in, last, 1, 1, 1, Act::HardSwish)));
+  out_channels = {blocks[tap_block]->as<ResidualUnit>()->mid_channels, last};
+}
+
+std::vector<torch::Tensor> MobileNetV3Impl::forward(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == 3, "MobileNetV3: expected (N, 3, H, W) input, got ", x.sizes());
+  torch::Tensor y = conv1->forward(x);
+  torch::Tensor tap16;
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    auto* unit = blocks[i]->as<ResidualUnit>();
+    if (static_cast<int64_t>(i) == tap_block) {
+      tap16 = unit->forward_expand(y);  // (N, mid, H/16, W/16)
+      y = unit->forward_rest(tap16, y);
+    } else {
+      y = unit->forward(y);
+    }
+  }
+  return {tap16, conv_last->forward(y)};
+}
+
+}  // namespace compress

@@ -1,0 +1,163 @@
+#include "train/models/ssdlite.h"
+
+#include <torch/torch.h>
+
+#include "train/config/config.h"
+#include "train/data/loader.h"
+#include "train/models/nms.h"
+#include "train/models/ssd/box_coder.h"
+#include "train/util/error.h"
+
+namespace compress {
+
+SSDOptions ssd_options_from_config(const Config& cfg) {
+  SSDOptions o;
+  o.num_classes = cfg.get<int64_t>("num_classes");
+  o.model_name = cfg.get<std::string>("MobileNetV3.model_name");
+  o.scale = cfg.get<double>("MobileNetV3.scale");
+  o.extra_block_filters.clear();
+  for (const auto& f : cfg.get<std::vector<std::vector<int>>>("MobileNetV3.extra_block_filters")) {
+    if (f.size() != 2) fail("MobileNetV3.extra_block_filters: each entry needs [mid, out], got ", f.size(), " values");
+    o.extra_block_filters.push_back({f[0], f[1]});
+  }
+  const std::string h = "SSDLiteMultiBoxHead.";
+  for (const auto& ar : cfg.get<std::vector<std::vector<double>>>(h + "aspect_ratios")) o.prior.aspect_ratios.push_back(ar);
+  o.prior.base_size = cfg.get<double>(h + "base_size");
+  o.prior.steps = cfg.get<std::vector<double>>(h + "steps");
+  o.prior.flip = cfg.get<bool>(h + "flip");
+  o.prior.min_ratio = cfg.get<double>(h + "min_ratio");
+  o.prior.max_ratio = cfg.get<double>(h + "max_ratio");
+  o.prior.offset = cfg.get<double>(h + "offset");
+  o.prior.clip = cfg.get<bool>(h + "clip");
+  const std::string d = "SSD.output_decoder.";
+  o.nms_threshold = cfg.get<double>(d + "nms_threshold");
+  o.score_threshold = cfg.get<double>(d + "score_threshold");
+  o.nms_top_k = cfg.get<int64_t>(d + "nms_top_k");
+  o.keep_top_k = cfg.get<int64_t>(d + "keep_top_k");
+  o.loss.overlap_threshold = cfg.get<double>("SSD.loss.overlap_threshold");
+  o.loss.neg_pos_ratio = cfg.get<double>("SSD.loss.neg_pos_ratio");
+  o.loss.neg_overlap = cfg.get<double>("SSD.loss.neg_overlap");
+  return o;
+}
+
+SeparableHeadImpl::SeparableHeadImpl(int64_t in, int64_t out) {
+  dw = register_module("dw", ConvBNLayer(ConvBNOptions(in, in, 3, 1, in, Act::ReLU6)));
+  pw = register_module("pw", ConvBNLayer(ConvBNOptions(in, out, 1, 1, 1, Act::None, /*bn=*/false)));
+}
+
+torch::Tensor SeparableHeadImpl::forward(const torch::Tensor& x) { return pw->forward(dw->forward(x)); }
+
+ExtraBlockImpl::ExtraBlockImpl(int64_t in, int64_t mid, int64_t out) {
+  conv1 = register_module("conv1", ConvBNLayer(ConvBNOptions(in, mid, 1, 1, 1, Act::ReLU6)));
+  dw = register_module("dw", ConvBNLayer(ConvBNOptions(mid, mid, 3, 2, mid, Act::ReLU6)));
+  conv2 = register_module("conv2", ConvBNLayer(ConvBNOptions(mid, out, 1, 1, 1, Act::ReLU6)));
+}
+
+torch::Tensor ExtraBlockImpl::forward(const torch::Tensor& x) {
+  return conv2->forward(dw->forward(conv1->forward(x)));
+}
+
+SSDLiteImpl::SSDLiteImpl(const SSDOptions& o) : opt(o) {
+  num_classes = o.num_classes;
+  if (o.num_classes < 1) fail("num_classes must be >= 1, got ", o.num_classes);
+  backbone = register_module("backbone", MobileNetV3(o.model_name, o.scale));
+  extra_blocks = register_module("extra_blocks", torch::nn::ModuleList());
+  std::vector<int64_t> channels = backbone->out_channels;
+  int64_t in = channels.back();
+  for (const auto& f : o.extra_block_filters) {
+    extra_blocks->push_back(ExtraBlock(in, f[0], f[1]));
+    channels.push_back(f[1]);
+    in = f[1];
+  }
+  const auto per_loc = priors_per_location(o.prior);
+  if (per_loc.size() != channels.size())
+    fail("SSDLiteMultiBoxHead.aspect_ratios has ", per_loc.size(), " entries but the model has ", channels.size(),
+         " feature maps (2 backbone taps + ", o.extra_block_filters.size(), " extra blocks)");
+  loc = register_module("loc", torch::nn::ModuleList());
+  conf = register_module("conf", torch::nn::ModuleList());
+  for (size_t i = 0; i < channels.size(); ++i) {
+    loc->push_back(SeparableHead(channels[i], per_loc[i] * 4));
+    conf->push_back(SeparableHead(channels[i], per_loc[i] * (o.num_classes + 1)));
+  }
+}
+
+torch::Tensor SSDLiteImpl::priors_for(const std::vector<std::pair<int64_t, int64_t>>& fmaps, int64_t h, int64_t w) {
+  std::vector<int64_t> key = {h, w};
+  for (const auto& [a, b] : fmaps) key.insert(key.end(), {a, b});
+  std::lock_guard<std::mutex> lock(priors_mu_);
+  auto it = priors_cache_.find(key);
+  if (it == priors_cache_.end()) it = priors_cache_.emplace(key, make_priors(opt.prior, fmaps, h, w)).first;
+  return it->second;
+}
+
+std::vector<torch::Tensor> SSDLiteImpl::forward(const torch::Tensor& images) {
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "SSDLite: expected (N, 3, H, W) images, got ",
+              images.sizes());
+  std::vector<torch::Tensor> feats = backbone->forward(images);
+  torch::Tensor x = feats.back();
+  for (const auto& m : *extra_blocks) {
+    x = m->as<ExtraBlock>()->forward(x);
+    feats.push_back(x);
+  }
+  const int64_t N = images.size(0);
+  std::vector<torch::Tensor> locs, confs;
+  std::vector<std::pair<int64_t, int64_t>> sizes;
+  for (size_t i = 0; i < feats.size(); ++i) {
+    sizes.emplace_back(feats[i].size(2), feats[i].size(3));
+    // (N, A_i*4, H, W) -> (N, H, W, A_i*4) -> (N, H*W*A_i, 4): the priors' order.
+    locs.push_back(loc[i]->as<SeparableHead>()->forward(feats[i]).permute({0, 2, 3, 1}).reshape({N, -1, 4}));
+    confs.push_back(conf[i]->as<SeparableHead>()->forward(feats[i]).permute({0, 2, 3, 1}).reshape(
+        {N, -1, num_classes + 1}));
+  }
+  return {torch::cat(locs, 1), torch::cat(confs, 1), priors_for(sizes, images.size(2), images.size(3))};
+}
+
+LossTerms SSDLiteImpl::loss(const std::vector<torch::Tensor>& out, const Batch& batch) {
+  const double H = batch.images.size(2), W = batch.images.size(3);
+  // Targets in normalized coordinates, as the priors are.
+  const auto scale = torch::tensor({1.0 / W, 1.0 / H, 1.0 / W, 1.0 / H}, torch::kFloat32);
+  const auto gt = batch.boxes.to(torch::kCPU) * scale;
+  const auto l = multibox_loss(out[0], out[1], out[2], gt, batch.labels.to(torch::kCPU),
+                               batch.num_boxes.to(torch::kCPU), opt.loss);
+  return {l.loc + l.conf, {{"loc", l.loc}, {"conf", l.conf}}};
+}
+
+std::vector<ImageDetections> SSDLiteImpl::postprocess(const std::vector<torch::Tensor>& out, int64_t in_h,
+                                                      int64_t in_w) {
+  torch::NoGradGuard no_grad;
+  const auto boxes = decode_boxes(out[0].to(torch::kCPU).to(torch::kFloat32), out[2].unsqueeze(0));  // (N, A, 4)
+  const auto scores = torch::softmax(out[1].to(torch::kCPU).to(torch::kFloat32), -1);              // (N, A, C+1)
+  const auto scale = torch::tensor({static_cast<float>(in_w), static_cast<float>(in_h), static_cast<float>(in_w),
+                                    static_cast<float>(in_h)});
+  std::vector<ImageDetections> result(boxes.size(0));
+  for (int64_t i = 0; i < boxes.size(0); ++i) {
+    std::vector<Detection> dets;
+    for (int64_t c = 1; c <= num_classes; ++c) {  // class 0 is the background
+      const auto s = scores[i].select(1, c);
+      auto idx = torch::nonzero(s > opt.score_threshold).view({-1});
+      if (idx.numel() == 0) continue;
+      auto cs = s.index_select(0, idx);
+      if (cs.numel() > opt.nms_top_k) {
+        const auto top = std::get<1>(cs.topk(opt.nms_top_k));
+        idx = idx.index_select(0, top);
+        cs = cs.index_select(0, top);
+      }
+      const auto cb = boxes[i].index_select(0, idx);
+      const auto keep = nms(cb, cs, opt.nms_threshold);
+      const auto kb = (cb.index_select(0, keep) * scale).contiguous();
+      const auto ks = cs.index_select(0, keep).contiguous();
+      const float* pb = kb.data_ptr<float>();
+      const float* ps = ks.data_ptr<float>();
+      for (int64_t k = 0; k < keep.size(0); ++k)
+        dets.push_back({std::clamp(pb[4 * k], 0.f, float(in_w)), std::clamp(pb[4 * k + 1], 0.f, float(in_h)),
+                        std::clamp(pb[4 * k + 2], 0.f, float(in_w)), std::clamp(pb[4 * k + 3], 0.f, float(in_h)),
+                        ps[k], c - 1});
+    }
+    std::stable_sort(dets.begin(), dets.end(), [](const Detection& a, const Detection& b) { return a.score > b.score; });
+    if (static_cast<int64_t>(dets.size()) > opt.keep_top_k) dets.resize(opt.keep_top_k);
+    result[i] = std::move(dets);
+  }
+  return result;
+}
+
+}  // namespace compress

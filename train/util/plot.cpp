@@ -1,0 +1,77 @@
+#include "train/util/plot.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <opencv2/imgproc.hpp>
+
+namespace compress {
+
+namespace {
+const cv::Scalar kColors[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44}, {40, 39, 214}, {189, 103, 148},
+                              {75, 86, 140}};
+std::string fmt_num(double v) {
+  char buf[32];
+  if (std::fabs(v) >= 1000 || (std::fabs(v) < 0.01 && v != 0))
+    std::snprintf(buf, sizeof(buf), "%.3g", v);
+  else
+    std::snprintf(buf, sizeof(buf), "%.3f", v);
+  return buf;
+}
+}  // namespace
+
+cv::Mat line_chart(const std::string& title, const std::string& x_label, const std::vector<Series>& series, int W,
+                   int H, bool log_y) {
+  cv::Mat img(H, W, CV_8UC3, cv::Scalar(255, 255, 255));
+  const int left = 70, right = 160, top = 30, bottom = 40;
+  const cv::Rect plot(left, top, W - left - right, H - top - bottom);
+  auto ty = [&](double v) { return log_y ? std::log10(std::max(v, 1e-12)) : v; };
+  double x0 = std::numeric_limits<double>::max(), x1 = -x0, y0 = x0, y1 = -x0;
+  for (const auto& s : series)
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!std::isfinite(s.y[i])) continue;
+      x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]);
+      y0 = std::min(y0, ty(s.y[i])), y1 = std::max(y1, ty(s.y[i]));
+    }
+  cv::putText(img, title, cv::Point(left, 20), cv::FONT_HERSHEY_SIMPLEX, 0.55, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  cv::rectangle(img, plot, cv::Scalar(0, 0, 0), 1);
+  if (x0 > x1) {
+    cv::putText(img, "no data", cv::Point(plot.x + 10, plot.y + 30), cv::FONT_HERSHEY_SIMPLEX, 0.5,
+                cv::Scalar(0, 0, 255), 1);
+    return img;
+  }
+  if (x1 == x0) x1 = x0 + 1;
+  if (y1 == y0) y1 = y0 + 1, y0 -= 1;
+  const double pad = 0.05 * (y1 - y0);
+  y0 -= pad, y1 += pad;
+  auto px = [&](double x) { return plot.x + static_cast<int>((x - x0) / (x1 - x0) * plot.width); };
+  auto py = [&](double y) { return plot.y + plot.height - static_cast<int>((ty(y) - y0) / (y1 - y0) * plot.height); };
+  for (int k = 0; k <= 4; ++k) {
+    const double yv = y0 + (y1 - y0) * k / 4, xv = x0 + (x1 - x0) * k / 4;
+    const int yy = plot.y + plot.height - plot.height * k / 4, xx = plot.x + plot.width * k / 4;
+    cv::line(img, cv::Point(plot.x, yy), cv::Point(plot.x + plot.width, yy), cv::Scalar(225, 225, 225), 1);
+    cv::putText(img, fmt_num(log_y ? std::pow(10.0, yv) : yv), cv::Point(5, yy + 4), cv::FONT_HERSHEY_SIMPLEX, 0.4,
+                cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
+    cv::putText(img, fmt_num(std::round(xv)), cv::Point(xx - 12, plot.y + plot.height + 16), cv::FONT_HERSHEY_SIMPLEX,
+                0.4, cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
+  }
+  cv::putText(img, x_label, cv::Point(plot.x + plot.width / 2 - 20, H - 6), cv::FONT_HERSHEY_SIMPLEX, 0.45,
+              cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  for (size_t s = 0; s < series.size(); ++s) {
+    const cv::Scalar col = kColors[s % 6];
+    std::vector<cv::Point> pts;
+    for (size_t i = 0; i < series[s].x.size(); ++i)
+      if (std::isfinite(series[s].y[i])) pts.emplace_back(px(series[s].x[i]), py(series[s].y[i]));
+    if (pts.size() == 1) cv::circle(img, pts[0], 3, col, cv::FILLED);
+    if (pts.size() > 1) cv::polylines(img, pts, false, col, 2, cv::LINE_AA);
+    for (const auto& p : pts)
+      if (series[s].x.size() < 30) cv::circle(img, p, 3, col, cv::FILLED);
+    const int ly = top + 12 + 20 * static_cast<int>(s);
+    cv::line(img, cv::Point(W - right + 10, ly - 4), cv::Point(W - right + 30, ly - 4), col, 2);
+    cv::putText(img, series[s].name, cv::Point(W - right + 35, ly), cv::FONT_HERSHEY_SIMPLEX, 0.45,
+                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  }
+  return img;
+}
+
+}  // namespace compress
