@@ -1,0 +1,109 @@
+// Model structure: the full parameter-name lists are pinned (tests/data/*.txt),
+// and the reference's naming facts are checked directly.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <sstream>
+
+#include "tests/test_util.h"
+#include "train/config/config.h"
+#include "train/models/detector.h"
+#include "train/models/ssdlite.h"
+
+using namespace compress;
+
+namespace {
+
+std::string describe_params(const torch::nn::Module& m) {
+  std::ostringstream os;
+  for (const auto& p : m.named_parameters()) os << p.key() << " " << p.value().sizes() << "\n";
+  return os.str();
+}
+
+// Compares with tests/data/<name>; COMPRESS_UPDATE_GOLDEN=1 rewrites the file.
+void expect_pinned(const std::string& name, const std::string& text) {
+  const std::string path = testutil::source_path("tests/data/" + name);
+  if (std::getenv("COMPRESS_UPDATE_GOLDEN")) testutil::write_text(path, text);
+  const std::string pinned = testutil::read_text(path);
+  ASSERT_FALSE(pinned.empty()) << "missing " << path << " (run with COMPRESS_UPDATE_GOLDEN=1 once)";
+  EXPECT_EQ(text, pinned) << "parameter list of " << name << " changed";
+}
+
+Detector ssdlite(const std::string& model_name, int classes = 80) {
+  return build_detector(config_from_string("", {"MobileNetV3.model_name=" + model_name,
+                                                "num_classes=" + std::to_string(classes)}));
+}
+
+}  // namespace
+
+TEST(SSDLite, ParameterNamesArePinned) {
+  expect_pinned("ssdlite_mobilenet_v3_large_params.txt", describe_params(*ssdlite("large")));
+  expect_pinned("ssdlite_mobilenet_v3_small_params.txt", describe_params(*ssdlite("small")));
+}
+
+TEST(SSDLite, ReferenceLayerNamesExist) {
+  const auto m = ssdlite("large");
+  const auto params = m->named_parameters();
+  for (const char* name : {"backbone.conv1.conv.weight", "backbone.blocks.4.res_conv1.conv.weight",
+                           "backbone.blocks.4.se_block.conv1.weight", "backbone.blocks.4.se_block.conv2.bias",
+                           "backbone.blocks.4.expand.conv.weight", "backbone.blocks.4.linear.bn.weight",
+                           "backbone.conv_last.conv.weight", "extra_blocks.0.dw.conv.weight",
+                           "loc.0.pw.conv.weight", "conf.5.dw.bn.bias"})
+    EXPECT_TRUE(params.contains(name)) << name;
+}
+
+TEST(SSDLite, ResConv1IsExactlyTheDepthwiseConvsAndSeBlockTheSeConvs) {
+  for (const char* model : {"large", "small"}) {
+    const auto m = ssdlite(model);
+    int res_conv1 = 0, se = 0;
+    for (const auto& p : m->named_parameters()) {
+      const std::string& n = p.key();
+      const bool is_conv_weight = n.size() > 7 && n.compare(n.size() - 7, 7, ".weight") == 0 && p.value().dim() == 4;
+      const bool depthwise = is_conv_weight && p.value().size(1) == 1 && p.value().size(2) > 1;
+      if (n.find("res_conv1") != std::string::npos && is_conv_weight) {
+        EXPECT_TRUE(depthwise) << n;
+        ++res_conv1;
+      }
+      // Every backbone depthwise conv sits under res_conv1 (the stem is a full 3x3 conv).
+      if (depthwise && n.rfind("backbone.", 0) == 0) EXPECT_NE(n.find("res_conv1"), std::string::npos) << n;
+      if (n.find("se_block") != std::string::npos && is_conv_weight) {
+        EXPECT_EQ(p.value().size(2), 1) << n;  // 1x1
+        ++se;
+      }
+    }
+    const bool large = std::string(model) == "large";
+    EXPECT_EQ(res_conv1, large ? 15 : 11) << model;
+    EXPECT_EQ(se, large ? 2 * 8 : 2 * 9) << model;  // conv1 + conv2 per SE unit
+  }
+}
+
+TEST(SSDLite, FeatureMapsAndOutputShapesAt320) {
+  const auto m = ssdlite("large", 10);
+  auto* ssd = dynamic_cast<SSDLiteImpl*>(m.get());
+  ASSERT_NE(ssd, nullptr);
+  EXPECT_EQ(ssd->backbone->tap_block, 12);  // the first unit going from stride 16 to 32
+  EXPECT_EQ(ssd->backbone->out_channels, (std::vector<int64_t>{672, 960}));
+  m->eval();
+  torch::NoGradGuard g;
+  const auto out = m->forward(torch::zeros({2, 3, 320, 320}));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].sizes(), (std::vector<int64_t>{2, 2434, 4}));
+  EXPECT_EQ(out[1].sizes(), (std::vector<int64_t>{2, 2434, 11}));
+  EXPECT_EQ(out[2].sizes(), (std::vector<int64_t>{2434, 4}));
+  const auto small = ssdlite("small", 10);
+  EXPECT_EQ(dynamic_cast<SSDLiteImpl*>(small.get())->backbone->out_channels, (std::vector<int64_t>{288, 576}));
+}
+
+TEST(SSDLite, ScaleMultiplierShrinksChannels) {
+  const auto half = build_detector(config_from_string("", {"MobileNetV3.model_name=small", "MobileNetV3.scale=0.5"}));
+  auto* ssd = dynamic_cast<SSDLiteImpl*>(half.get());
+  EXPECT_EQ(ssd->backbone->out_channels, (std::vector<int64_t>{144, 288}));
+  EXPECT_EQ(ssd->backbone->conv1->conv->weight.size(0), 8);
+}
+
+TEST(SSDLite, BadConfigurationsAreErrors) {
+  EXPECT_THROW(build_detector(config_from_string("", {"SSDLiteMultiBoxHead.aspect_ratios=[[2], [2, 3]]"})),
+               std::exception);
+  EXPECT_THROW(build_detector(config_from_string("", {"num_classes=0"})), std::exception);
+}

@@ -1,0 +1,193 @@
+// Priors, box coding, matching, multibox loss and NMS against hand-computed values
+// and a naive reference.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "train/models/nms.h"
+#include "train/models/ssd/box_coder.h"
+#include "train/models/ssd/multibox_loss.h"
+#include "train/models/ssd/prior_box.h"
+
+using namespace compress;
+
+namespace {
+constexpr double kTol = 1e-5;
+
+PriorBoxOptions reference_ssdlite_priors() {
+  PriorBoxOptions o;
+  o.aspect_ratios = {{2}, {2, 3}, {2, 3}, {2, 3}, {2, 3}, {2, 3}};
+  o.base_size = 320;
+  o.steps = {16, 32, 64, 107, 160, 320};
+  o.clip = false;
+  return o;
+}
+}  // namespace
+
+TEST(PriorBox, MinMaxSizesMatchTheReferenceFormula) {
+  const auto [mins, maxs] = ssd_min_max_sizes(reference_ssdlite_priors(), 6);
+  // step = floor((95 - 20) / 4) = 18: ratios 20, 38, 56, 74, 92 of 320, after 10% / 20%.
+  const std::vector<double> e_min = {32, 64, 121.6, 179.2, 236.8, 294.4};
+  const std::vector<double> e_max = {64, 121.6, 179.2, 236.8, 294.4, 352};
+  ASSERT_EQ(mins.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_NEAR(mins[i], e_min[i], 1e-9);
+    EXPECT_NEAR(maxs[i], e_max[i], 1e-9);
+  }
+}
+
+TEST(PriorBox, CountsAndHandComputedBoxes) {
+  const auto o = reference_ssdlite_priors();
+  EXPECT_EQ(expand_aspect_ratios({2, 3}, true), (std::vector<double>{1, 2, 0.5, 3, 1.0 / 3}));
+  EXPECT_EQ(priors_per_location(o), (std::vector<int64_t>{4, 6, 6, 6, 6, 6}));
+  const auto p = make_priors(o, {{20, 20}, {10, 10}, {5, 5}, {3, 3}, {2, 2}, {1, 1}}, 320, 320);
+  ASSERT_EQ(p.size(0), 20 * 20 * 4 + 100 * 6 + 25 * 6 + 9 * 6 + 4 * 6 + 6);  // 2434
+  auto expect_row = [&](int64_t i, std::array<double, 4> v) {
+    for (int k = 0; k < 4; ++k) EXPECT_NEAR(p[i][k].item<double>(), v[k], kTol) << "prior " << i << " coord " << k;
+  };
+  // Map 0, cell (0, 0): centre (8, 8); min size 32.
+  expect_row(0, {-8 / 320.0, -8 / 320.0, 24 / 320.0, 24 / 320.0});                   // ar 1
+  const double hw = 32 * std::sqrt(2.0) / 2, hh = 32 / std::sqrt(2.0) / 2;            // ar 2
+  expect_row(1, {(8 - hw) / 320, (8 - hh) / 320, (8 + hw) / 320, (8 + hh) / 320});
+  expect_row(2, {(8 - hh) / 320, (8 - hw) / 320, (8 + hh) / 320, (8 + hw) / 320});   // ar 1/2
+  const double s = std::sqrt(32.0 * 64.0) / 2;                                        // sqrt(min * max)
+  expect_row(3, {(8 - s) / 320, (8 - s) / 320, (8 + s) / 320, (8 + s) / 320});
+  // Map 0, cell (row 0, col 1): centre x = 24.
+  expect_row(4, {8 / 320.0, -8 / 320.0, 40 / 320.0, 24 / 320.0});
+  // Map 3 (3x3, step 107), first prior: centre 53.5, min size 179.2.
+  const int64_t first_map3 = 1600 + 600 + 150;
+  expect_row(first_map3, {(53.5 - 89.6) / 320, (53.5 - 89.6) / 320, (53.5 + 89.6) / 320, (53.5 + 89.6) / 320});
+}
+
+TEST(PriorBox, ClipKeepsPriorsInsideTheImage) {
+  auto o = reference_ssdlite_priors();
+  o.clip = true;
+  const auto p = make_priors(o, {{20, 20}, {10, 10}, {5, 5}, {3, 3}, {2, 2}, {1, 1}}, 320, 320);
+  EXPECT_GE(p.min().item<float>(), 0.f);
+  EXPECT_LE(p.max().item<float>(), 1.f);
+  EXPECT_NEAR(p[0][2].item<double>(), 24 / 320.0, kTol);
+  EXPECT_EQ(p[0][0].item<float>(), 0.f);
+}
+
+TEST(BoxCoder, HandComputedEncoding) {
+  const auto prior = torch::tensor({0.1f, 0.1f, 0.3f, 0.3f});  // centre (.2, .2), size .2
+  const auto box = torch::tensor({0.15f, 0.1f, 0.35f, 0.5f});  // centre (.25, .3), size (.2, .4)
+  const auto d = encode_boxes(box, prior);
+  EXPECT_NEAR(d[0].item<double>(), 0.05 / 0.2 / 0.1, kTol);
+  EXPECT_NEAR(d[1].item<double>(), 0.1 / 0.2 / 0.1, kTol);
+  EXPECT_NEAR(d[2].item<double>(), 0.0, kTol);
+  EXPECT_NEAR(d[3].item<double>(), std::log(2.0) / 0.2, kTol);
+}
+
+TEST(BoxCoder, DecodeInvertsEncode) {
+  torch::manual_seed(0);
+  const auto xy = torch::rand({500, 2}) * 0.7;
+  const auto wh = torch::rand({500, 2}) * 0.3 + 0.01;
+  const auto boxes = torch::cat({xy, xy + wh}, 1);
+  const auto pxy = torch::rand({500, 2}) * 0.7;
+  const auto priors = torch::cat({pxy, pxy + torch::rand({500, 2}) * 0.3 + 0.02}, 1);
+  const auto back = decode_boxes(encode_boxes(boxes, priors), priors);
+  EXPECT_LT((back - boxes).abs().max().item<double>(), kTol);
+}
+
+namespace {
+// Four quadrant priors of the unit square.
+torch::Tensor quadrants() {
+  return torch::tensor({0.f, 0.f, .5f, .5f, .5f, 0.f, 1.f, .5f, 0.f, .5f, .5f, 1.f, .5f, .5f, 1.f, 1.f}).view({4, 4});
+}
+}  // namespace
+
+TEST(MatchPriors, BipartiteThenThreshold) {
+  // GT 0 overlaps prior 0 with IoU 0.36 < 0.5 but still gets it (bipartite step);
+  // GT 1 covers priors 1 and 3 at IoU 0.5 each: one bipartite, one by threshold.
+  const auto gt = torch::tensor({0.f, 0.f, .3f, .3f, .5f, 0.f, 1.f, 1.f}).view({2, 4});
+  const auto m = match_priors(gt, quadrants(), 0.5);
+  EXPECT_EQ(m[0].item<int64_t>(), 0);
+  EXPECT_EQ(m[1].item<int64_t>(), 1);
+  EXPECT_EQ(m[2].item<int64_t>(), -1);
+  EXPECT_EQ(m[3].item<int64_t>(), 1);
+  EXPECT_EQ(match_priors(torch::zeros({0, 4}), quadrants(), 0.5).eq(-1).all().item<bool>(), true);
+}
+
+TEST(MultiBoxLoss, HandComputedValues) {
+  // One image, one GT exactly on prior 0 with label 1 (class index 2 with background 0).
+  const auto gt = torch::tensor({0.f, 0.f, .5f, .5f}).view({1, 1, 4});
+  const auto labels = torch::tensor({1}, torch::kInt64).view({1, 1});
+  const auto n = torch::tensor({1}, torch::kInt64);
+  auto loc = torch::zeros({1, 4, 4});
+  loc[0][0] = torch::tensor({1.f, 0.f, 0.f, 0.5f});  // smooth-L1: (1 - 0.5) + 0.5 * 0.5^2 = 0.625
+  auto conf = torch::zeros({1, 4, 3});
+  conf[0][1] = torch::tensor({2.f, 0.f, 0.f});  // CE vs background: log(1 + 2 e^-2)
+  conf[0][3] = torch::tensor({0.f, 1.f, 0.f});  // CE vs background: log(2 + e)
+  const double log3 = std::log(3.0), ce1 = std::log(1 + 2 * std::exp(-2.0)), ce3 = std::log(2 + std::exp(1.0));
+  MultiBoxLossOptions o;
+  auto l = multibox_loss(loc, conf, quadrants(), gt, labels, n, o);
+  EXPECT_EQ(l.num_pos, 1);
+  EXPECT_NEAR(l.loc.item<double>(), 0.625, kTol);
+  EXPECT_NEAR(l.conf.item<double>(), log3 + ce1 + log3 + ce3, kTol);  // 3:1 takes all three negatives
+  o.neg_pos_ratio = 1.0;  // only the hardest negative (prior 3)
+  l = multibox_loss(loc, conf, quadrants(), gt, labels, n, o);
+  EXPECT_NEAR(l.conf.item<double>(), log3 + ce3, kTol);
+}
+
+TEST(MultiBoxLoss, GradientsFlowToPredictions) {
+  const auto gt = torch::tensor({0.f, 0.f, .5f, .5f}).view({1, 1, 4});
+  auto loc = torch::zeros({1, 4, 4}, torch::requires_grad());
+  auto conf = torch::zeros({1, 4, 3}, torch::requires_grad());
+  const auto l = multibox_loss(loc, conf, quadrants(), gt, torch::tensor({0}, torch::kInt64).view({1, 1}),
+                               torch::tensor({1}, torch::kInt64), {});
+  (l.loc + l.conf).backward();
+  EXPECT_GT(conf.grad().abs().sum().item<double>(), 0);
+}
+
+namespace {
+// Naive greedy NMS: sort by score (ties: lower index first), keep if IoU <= t with all kept.
+std::vector<int64_t> naive_nms(const std::vector<std::array<double, 4>>& b, const std::vector<double>& s, double t) {
+  std::vector<int64_t> order(b.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return s[x] > s[y]; });
+  auto iou = [&](int64_t i, int64_t j) {
+    const double iw = std::max(0.0, std::min(b[i][2], b[j][2]) - std::max(b[i][0], b[j][0]));
+    const double ih = std::max(0.0, std::min(b[i][3], b[j][3]) - std::max(b[i][1], b[j][1]));
+    const double inter = iw * ih;
+    const double u = (b[i][2] - b[i][0]) * (b[i][3] - b[i][1]) + (b[j][2] - b[j][0]) * (b[j][3] - b[j][1]) - inter;
+    return u > 0 ? inter / u : 0.0;
+  };
+  std::vector<int64_t> keep;
+  for (int64_t i : order) {
+    bool ok = true;
+    for (int64_t k : keep) ok = ok && iou(i, k) <= t;
+    if (ok) keep.push_back(i);
+  }
+  return keep;
+}
+}  // namespace
+
+TEST(Nms, MatchesNaiveReferenceIncludingTies) {
+  torch::manual_seed(3);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int n = 5 + trial * 7;
+    const auto xy = torch::rand({n, 2}) * 50;
+    const auto boxes = torch::cat({xy, xy + torch::rand({n, 2}) * 30 + 1}, 1);
+    // Scores from a small set so that ties are common.
+    const auto scores = (torch::randint(0, 5, {n}).to(torch::kFloat32) / 4.0f);
+    std::vector<std::array<double, 4>> b(n);
+    std::vector<double> s(n);
+    for (int i = 0; i < n; ++i) {
+      for (int k = 0; k < 4; ++k) b[i][k] = boxes[i][k].item<float>();
+      s[i] = scores[i].item<float>();
+    }
+    const auto keep = nms(boxes, scores, 0.4);
+    const auto expected = naive_nms(b, s, 0.4);
+    ASSERT_EQ(keep.size(0), static_cast<int64_t>(expected.size())) << "trial " << trial;
+    for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(keep[i].item<int64_t>(), expected[i]);
+  }
+}
+
+TEST(Nms, EmptyInputAndIdenticalBoxes) {
+  EXPECT_EQ(nms(torch::zeros({0, 4}), torch::zeros({0}), 0.5).numel(), 0);
+  const auto same = torch::tensor({0.f, 0.f, 10.f, 10.f}).repeat({3, 1});
+  const auto keep = nms(same, torch::tensor({0.5f, 0.5f, 0.5f}), 0.5);
+  ASSERT_EQ(keep.numel(), 1);
+  EXPECT_EQ(keep[0].item<int64_t>(), 0);  // a tie keeps the lowest index
+  EXPECT_THROW(nms(torch::zeros({3, 3}), torch::zeros({3}), 0.5), c10::Error);
+}
