@@ -8,6 +8,7 @@
 
 #include "tests/test_util.h"
 #include "train/config/config.h"
+#include "train/models/cost.h"
 #include "train/models/detector.h"
 #include "train/models/ssdlite.h"
 
@@ -106,4 +107,29 @@ TEST(SSDLite, BadConfigurationsAreErrors) {
   EXPECT_THROW(build_detector(config_from_string("", {"SSDLiteMultiBoxHead.aspect_ratios=[[2], [2, 3]]"})),
                std::exception);
   EXPECT_THROW(build_detector(config_from_string("", {"num_classes=0"})), std::exception);
+}
+
+TEST(ModelCost, HandComputedLayersAndTotals) {
+  auto m = ssdlite("large", 10);
+  const auto c = measure_cost(*m, 320, 320);
+  auto find = [&](const std::string& n) -> const LayerCost* {
+    for (const auto& l : c.layers)
+      if (l.name == n) return &l;
+    return nullptr;
+  };
+  const auto* stem = find("backbone.conv1");
+  ASSERT_NE(stem, nullptr);
+  EXPECT_EQ(stem->macs, 16 * 3 * 3 * 3 * 160 * 160);  // 3x3 s2 conv to 16 channels at 160x160
+  EXPECT_EQ(stem->params, 16 * 27 + 2 * 16);          // conv weight + BN scale and shift
+  // Block 12's depthwise 5x5, stride 2: 672 channels at 10x10.
+  EXPECT_EQ(find("backbone.blocks.12.res_conv1")->macs, 672 * 25 * 10 * 10);
+  // SE of block 12: 672 -> 168 -> 672 on the pooled map (with biases).
+  EXPECT_EQ(find("backbone.blocks.12.se_block")->macs, 2 * 672 * 168);
+  EXPECT_EQ(find("backbone.blocks.12.se_block")->params, 2 * 672 * 168 + 168 + 672);
+  int64_t params = 0;
+  for (const auto& p : m->parameters()) params += p.numel();
+  EXPECT_EQ(c.total_params, params);
+  int64_t macs = 0;
+  for (const auto& l : c.layers) macs += l.macs;
+  EXPECT_EQ(c.total_macs, macs);
 }

@@ -46,7 +46,7 @@ void expect_same_weights(const torch::nn::Module& a, const torch::nn::Module& b)
 TEST(Train, OverfitsFourImages) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 4, 128, /*seed=*/11);
-  const Config cfg = tiny(d, {"max_iters=400", "snapshot_iter=1000", "OptimizerBuilder.optimizer.type=Adam",
+  const Config cfg = tiny(d, {"max_iters=150", "snapshot_iter=1000", "OptimizerBuilder.optimizer.type=Adam",
                               "OptimizerBuilder.regularizer.type=none", "LearningRate.base_lr=0.003",
                               "LearningRate.schedulers=[{type: CosineDecay}, {type: LinearWarmup, start_factor: 0.1, steps: 20}]",
                               "TrainReader.worker_num=1", "seed=1"});
@@ -119,8 +119,8 @@ TEST(Checkpoint, OtherArchitectureNamesTheFirstMismatchedTensor) {
   } catch (const Error& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("conf.0.pw.conv.weight"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("[44, 144, 1, 1]"), std::string::npos) << msg;  // 4 priors x (10 + 1)
-    EXPECT_NE(msg.find("[24, 144, 1, 1]"), std::string::npos) << msg;  // 4 priors x (5 + 1)
+    EXPECT_NE(msg.find("[44, 288, 1, 1]"), std::string::npos) << msg;  // 4 priors x (10 + 1)
+    EXPECT_NE(msg.find("[24, 288, 1, 1]"), std::string::npos) << msg;  // 4 priors x (5 + 1)
   }
   auto large = build_detector(config_from_string("", {"num_classes=10", "MobileNetV3.model_name=large"}));
   EXPECT_THROW(load_weights(d.file("ten.pt"), *large), Error);

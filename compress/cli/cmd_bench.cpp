@@ -1,4 +1,5 @@
 // `compress bench data -c CONFIG`: data pipeline throughput (images/s).
+// `compress bench train -c CONFIG --threads 1,2`: median training-step time.
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -9,7 +10,12 @@
 #include "train/config/config.h"
 #include "train/data/coco_json.h"
 #include "train/data/reader.h"
+#include "train/engine/optimizer.h"
+#include "train/models/cost.h"
+#include "train/models/detector.h"
 #include "train/util/error.h"
+
+#include <torch/torch.h>
 
 namespace compress {
 namespace {
@@ -24,9 +30,21 @@ class BenchCommand : public Command {
     data_->add_option("--reader", reader_, "TrainReader or EvalReader")->capture_default_str();
     data_->add_option("--batches", batches_, "timed batches (after 3 warm-up batches)")->capture_default_str();
     data_->add_option("--json", json_out_, "write the figures as JSON here");
+    model_ = app_->add_subcommand("model", "parameters and multiply-adds of a recipe's model");
+    model_flags_.add(model_, /*required=*/true);
+    model_->add_option("--input", input_, "square input size (default: the EvalReader's ResizeImage)");
+    model_->add_option("--json", json_out_, "write the figures as JSON here");
+    train_ = app_->add_subcommand("train", "median training-step time (forward, loss, backward, step)");
+    train_flags_.add(train_, /*required=*/true);
+    train_->add_option("--threads", threads_, "thread counts to time, e.g. 1,2")->delimiter(',')->capture_default_str();
+    train_->add_option("--steps", steps_, "timed steps per thread count")->capture_default_str();
+    train_->add_option("--warmup", warmup_, "untimed steps first")->capture_default_str();
+    train_->add_option("--json", json_out_, "write the figures as JSON here");
   }
   CLI::App* app() const override { return app_; }
   int run() override {
+    if (train_->parsed()) return run_train();
+    if (model_->parsed()) return run_model();
     if (reader_ != "TrainReader" && reader_ != "EvalReader")
       fail("--reader: expected TrainReader or EvalReader, got '", reader_, "'");
     const Config cfg = flags_.load();
@@ -64,9 +82,78 @@ class BenchCommand : public Command {
   }
 
  private:
+  // One real batch from TrainReader, reused for every step, so that only the model is timed.
+  int run_train() {
+    const Config cfg = train_flags_.load();
+    torch::manual_seed(static_cast<uint64_t>(cfg.get<int64_t>("seed")));
+    auto ds = load_dataset(cfg, "TrainReader");
+    auto loader = make_loader(cfg, "TrainReader", ds);
+    loader->start_epoch(0);
+    const auto batch = loader->next();
+    if (!batch) fail("TrainReader yields no batch");
+    auto model = build_detector(cfg);
+    model->train();
+    auto opt = make_optimizer(*model, cfg);
+    opt.set_lr(1e-4);
+    std::cout << "| model | input | batch | threads | median step (ms) | images/s |\n|---|---|---|---|---|---|\n";
+    nlohmann::json rows = nlohmann::json::array();
+    const std::string name = cfg.get<std::string>("architecture") + "-MobileNetV3-" +
+                             cfg.get<std::string>("MobileNetV3.model_name");
+    for (int t : threads_) {
+      torch::set_num_threads(t);
+      std::vector<double> ms;
+      for (int i = 0; i < warmup_ + steps_; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        opt.optimizer->zero_grad();
+        const auto out = model->forward(batch->images);
+        model->loss(out, *batch).total.backward();
+        opt.optimizer->step();
+        const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (i >= warmup_) ms.push_back(dt);
+      }
+      std::sort(ms.begin(), ms.end());
+      const double med = ms[ms.size() / 2];
+      const double ips = batch->size() * 1000.0 / med;
+      std::cout << "| " << name << " | " << batch->images.size(2) << " | " << batch->size() << " | " << t << " | "
+                << med << " | " << ips << " |\n";
+      rows.push_back({{"model", name}, {"input", batch->images.size(2)}, {"batch", batch->size()}, {"threads", t},
+                      {"median_step_ms", med}, {"images_per_s", ips}});
+    }
+    if (!json_out_.empty()) write_file_atomic(json_out_, rows.dump(1));
+    return 0;
+  }
+
+  int run_model() {
+    const Config cfg = model_flags_.load();
+    int64_t size = input_;
+    if (size <= 0)
+      for (const auto& t : cfg.at("EvalReader.sample_transforms"))
+        if (t["type"].as<std::string>() == "ResizeImage") size = t["target_size"].as<int64_t>();
+    if (size <= 0) fail("--input is needed: EvalReader has no ResizeImage");
+    auto model = build_detector(cfg);
+    const ModelCost c = measure_cost(*model, size, size);
+    std::map<std::string, std::pair<int64_t, int64_t>> parts;  // top-level module -> (params, macs)
+    for (const auto& l : c.layers) {
+      auto& p = parts[l.name.substr(0, l.name.find('.'))];
+      p.first += l.params, p.second += l.macs;
+    }
+    std::cout << "| part | params (M) | multiply-adds (M) at " << size << "x" << size << " |\n|---|---|---|\n";
+    for (const auto& [name, v] : parts)
+      std::cout << "| " << name << " | " << v.first / 1e6 << " | " << v.second / 1e6 << " |\n";
+    std::cout << "| total | " << c.total_params / 1e6 << " | " << c.total_macs / 1e6 << " |\n";
+    if (!json_out_.empty())
+      write_file_atomic(json_out_, nlohmann::json{{"input", size}, {"params", c.total_params}, {"macs", c.total_macs}}.dump(1));
+    return 0;
+  }
+
   CLI::App* app_;
   CLI::App* data_;
-  ConfigFlags flags_;
+  CLI::App* train_;
+  CLI::App* model_;
+  ConfigFlags flags_, train_flags_, model_flags_;
+  int64_t input_ = 0;
+  std::vector<int> threads_ = {1, 2};
+  int steps_ = 10, warmup_ = 3;
   std::string reader_ = "TrainReader", json_out_;
   int batches_ = 50;
 };

@@ -38,7 +38,8 @@ class EvalCommand : public Command {
     CocoEvalResult r;
     if (!gt_.empty()) {
       if (!flags_.config.empty()) throw CLI::ValidationError("--gt/--dets and -c are exclusive");
-      r = evaluate_coco(read_coco_instances(gt_), read_coco_results(dets_));
+      const CocoFile gt = read_coco_instances(gt_);  // GT first: its errors come first
+      r = evaluate_coco(gt, read_coco_results(dets_));
     } else {
       if (flags_.config.empty()) fail("eval needs --gt and --dets, or -c CONFIG [-w WEIGHTS]");
       r = evaluate_model();

@@ -2,6 +2,7 @@
 
 #include <torch/nn/functional.h>
 
+#include "train/models/cost.h"
 #include "train/util/error.h"
 
 namespace compress {
@@ -46,6 +47,7 @@ ConvBNLayerImpl::ConvBNLayerImpl(const ConvBNOptions& o) : act(o.act) {
 torch::Tensor ConvBNLayerImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = conv->forward(x);
   if (bn) y = bn->forward(y);
+  cost_detail::record_output(this, y.size(2), y.size(3));
   return apply_act(y, act);
 }
 
@@ -55,6 +57,7 @@ SEBlockImpl::SEBlockImpl(int64_t channels, int64_t mid) {
 }
 
 torch::Tensor SEBlockImpl::forward(const torch::Tensor& x) {
+  cost_detail::record_output(this, 1, 1);
   torch::Tensor s = x.mean({2, 3}, /*keepdim=*/true);  // (N, C, 1, 1)
   s = torch::relu(conv1->forward(s));
   s = torch::hardsigmoid(conv2->forward(s));
