@@ -46,7 +46,7 @@ void expect_same_weights(const torch::nn::Module& a, const torch::nn::Module& b)
 TEST(Train, OverfitsFourImages) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 4, 128, /*seed=*/11);
-  const Config cfg = tiny(d, {"max_iters=150", "snapshot_iter=1000", "OptimizerBuilder.optimizer.type=Adam",
+  const Config cfg = tiny(d, {"max_iters=300", "snapshot_iter=1000", "OptimizerBuilder.optimizer.type=Adam",
                               "OptimizerBuilder.regularizer.type=none", "LearningRate.base_lr=0.003",
                               "LearningRate.schedulers=[{type: CosineDecay}, {type: LinearWarmup, start_factor: 0.1, steps: 20}]",
                               "TrainReader.worker_num=1", "seed=1"});

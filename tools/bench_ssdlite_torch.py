@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The same SSDLite-MobileNetV3 training step in Debian's python3-torch (the same
 LibTorch 1.13), timed the same way as `compress bench train`: one fixed batch,
 forward + multibox loss + backward + Adam step, median after warm-up.
@@ -144,7 +144,9 @@ def main():
     model = SSDLite(a.model, a.scale, a.classes, [[256, 512], [128, 256], [128, 256], [64, 128]], per_loc).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = torch.randn(a.batch, 3, a.input, a.input)
+    model.eval()
     with torch.no_grad(): sizes = model(x[:1])[2]
+    model.train()
     pri = priors(sizes, a.input, a.input, ars)
     gts = [torch.tensor([[.1, .1, .4, .5], [.5, .2, .9, .6], [.3, .6, .5, .9]]) for _ in range(a.batch)]
     labels = [torch.tensor([0, 3, 7]) for _ in range(a.batch)]

@@ -6,13 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CFG=${1:-configs/fashion/ssdlite_mobilenet_v3_small.yml}
 MODEL=$(build/compress config show -c "$CFG" | awk '/^MobileNetV3:/{f=1} f && /model_name:/{print $2; exit}')
-if ! python3 -c "import torch" 2>/dev/null; then
+if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
   echo "[bench] installing python3-torch (benchmark baseline only)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
 fi
 mkdir -p output/bench
 build/compress --log-level warn bench train -c "$CFG" --threads 1,2 --steps 10 --json output/bench/train_cpp.json
-python3 tools/bench_ssdlite_torch.py --model "$MODEL" --input 192 --batch 16 --threads 1,2 --steps 10 \
+/usr/bin/python3 tools/bench_ssdlite_torch.py --model "$MODEL" --input 192 --batch 16 --threads 1,2 --steps 10 \
   --json output/bench/train_py.json
 python3 - <<'PY'
 import json

@@ -91,6 +91,7 @@ class BenchCommand : public Command {
     loader->start_epoch(0);
     const auto batch = loader->next();
     if (!batch) fail("TrainReader yields no batch");
+    loader.reset();  // stop the prefetching workers: they would compete with the timed steps
     auto model = build_detector(cfg);
     model->train();
     auto opt = make_optimizer(*model, cfg);
@@ -101,16 +102,31 @@ class BenchCommand : public Command {
                              cfg.get<std::string>("MobileNetV3.model_name");
     for (int t : threads_) {
       torch::set_num_threads(t);
-      std::vector<double> ms;
+      std::vector<double> ms, fwd, lss, bwd;
+      auto since = [](auto t) {
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+      };
       for (int i = 0; i < warmup_ + steps_; ++i) {
         const auto t0 = std::chrono::steady_clock::now();
         opt.optimizer->zero_grad();
         const auto out = model->forward(batch->images);
-        model->loss(out, *batch).total.backward();
+        const double t_fwd = since(t0);
+        const auto loss = model->loss(out, *batch).total;
+        const double t_loss = since(t0);
+        loss.backward();
+        const double t_bwd = since(t0);
         opt.optimizer->step();
-        const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        if (i >= warmup_) ms.push_back(dt);
+        const double dt = since(t0);
+        if (i >= warmup_) {
+          ms.push_back(dt), fwd.push_back(t_fwd), lss.push_back(t_loss - t_fwd), bwd.push_back(t_bwd - t_loss);
+        }
       }
+      auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+      };
+      spdlog::info("threads {}: forward {:.1f} ms, loss {:.1f} ms, backward {:.1f} ms (medians)", t, median(fwd),
+                   median(lss), median(bwd));
       std::sort(ms.begin(), ms.end());
       const double med = ms[ms.size() / 2];
       const double ips = batch->size() * 1000.0 / med;

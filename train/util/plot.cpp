@@ -52,7 +52,7 @@ cv::Mat line_chart(const std::string& title, const std::string& x_label, const s
     cv::line(img, cv::Point(plot.x, yy), cv::Point(plot.x + plot.width, yy), cv::Scalar(225, 225, 225), 1);
     cv::putText(img, fmt_num(log_y ? std::pow(10.0, yv) : yv), cv::Point(5, yy + 4), cv::FONT_HERSHEY_SIMPLEX, 0.4,
                 cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
-    cv::putText(img, fmt_num(std::round(xv)), cv::Point(xx - 12, plot.y + plot.height + 16), cv::FONT_HERSHEY_SIMPLEX,
+    cv::putText(img, std::to_string(static_cast<long long>(std::llround(xv))), cv::Point(xx - 12, plot.y + plot.height + 16), cv::FONT_HERSHEY_SIMPLEX,
                 0.4, cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
   }
   cv::putText(img, x_label, cv::Point(plot.x + plot.width / 2 - 20, H - 6), cv::FONT_HERSHEY_SIMPLEX, 0.45,
