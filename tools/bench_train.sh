@@ -11,8 +11,8 @@ if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
 fi
 mkdir -p output/bench
-build/compress --log-level warn bench train -c "$CFG" --threads 1,2 --steps 10 --json output/bench/train_cpp.json
-/usr/bin/python3 tools/bench_ssdlite_torch.py --model "$MODEL" --input 192 --batch 16 --threads 1,2 --steps 10 \
+build/compress --log-level warn bench train -c "$CFG" --threads 1,2 --steps 20 --json output/bench/train_cpp.json
+/usr/bin/python3 tools/bench_ssdlite_torch.py --model "$MODEL" --input 192 --batch 16 --threads 1,2 --steps 20 \
   --json output/bench/train_py.json
 python3 - <<'PY'
 import json
