@@ -40,6 +40,7 @@ class BenchCommand : public Command {
     train_->add_option("--steps", steps_, "timed steps per thread count")->capture_default_str();
     train_->add_option("--warmup", warmup_, "untimed steps first")->capture_default_str();
     train_->add_option("--json", json_out_, "write the figures as JSON here");
+    train_->add_flag("--random-images", random_images_, "replace the batch's pixels with N(0, 1) noise, as the python baseline uses");
   }
   CLI::App* app() const override { return app_; }
   int run() override {
@@ -92,6 +93,8 @@ class BenchCommand : public Command {
     const auto batch = loader->next();
     if (!batch) fail("TrainReader yields no batch");
     loader.reset();  // stop the prefetching workers: they would compete with the timed steps
+    Batch b = *batch;
+    if (random_images_) b.images = torch::randn(b.images.sizes());
     auto model = build_detector(cfg);
     model->train();
     auto opt = make_optimizer(*model, cfg);
@@ -109,9 +112,9 @@ class BenchCommand : public Command {
       for (int i = 0; i < warmup_ + steps_; ++i) {
         const auto t0 = std::chrono::steady_clock::now();
         opt.optimizer->zero_grad();
-        const auto out = model->forward(batch->images);
+        const auto out = model->forward(b.images);
         const double t_fwd = since(t0);
-        const auto loss = model->loss(out, *batch).total;
+        const auto loss = model->loss(out, b).total;
         const double t_loss = since(t0);
         loss.backward();
         const double t_bwd = since(t0);
@@ -168,6 +171,7 @@ class BenchCommand : public Command {
   CLI::App* model_;
   ConfigFlags flags_, train_flags_, model_flags_;
   int64_t input_ = 0;
+  bool random_images_ = false;
   std::vector<int> threads_ = {1, 2};
   int steps_ = 10, warmup_ = 3;
   std::string reader_ = "TrainReader", json_out_;
