@@ -71,11 +71,8 @@ class InferCommand : public Command {
     try {
       const auto o = dataset_options(cfg, "EvalReader");
       const CocoFile f = read_coco_instances(o.anno_path);
-      std::vector<const CocoCategory*> cats;
-      for (const auto& c : f.categories) cats.push_back(&c);
-      std::sort(cats.begin(), cats.end(), [](auto* a, auto* b) { return a->id < b->id; });
       std::vector<std::string> names;
-      for (const auto* c : cats) names.push_back(c->name);
+      for (const auto* c : categories_by_id(f)) names.push_back(c->name);
       if (static_cast<int64_t>(names.size()) == n) return names;
     } catch (const Error& e) {
       spdlog::warn("class names unavailable ({}); drawing label indices", e.what());

@@ -15,15 +15,19 @@ namespace compress {
 // Boxes thinner than this (pixels) after clipping carry no signal.
 constexpr float kMinBoxSide = 1e-3f;
 
+std::vector<const CocoCategory*> categories_by_id(const CocoFile& f) {
+  std::vector<const CocoCategory*> cats;
+  for (const auto& c : f.categories) cats.push_back(&c);
+  std::sort(cats.begin(), cats.end(), [](auto* a, auto* b) { return a->id < b->id; });
+  return cats;
+}
+
 CocoDataset CocoDataset::load(const CocoDatasetOptions& opt) {
   CocoDataset ds;
   ds.opt_ = opt;
   ds.file_ = read_coco_instances(opt.anno_path);
   // Contiguous labels in category-id order, as every COCO tool does.
-  std::vector<const CocoCategory*> cats;
-  for (const auto& c : ds.file_.categories) cats.push_back(&c);
-  std::sort(cats.begin(), cats.end(), [](auto* a, auto* b) { return a->id < b->id; });
-  for (const auto* c : cats) {
+  for (const auto* c : categories_by_id(ds.file_)) {
     ds.label_of_[c->id] = static_cast<int64_t>(ds.category_ids_.size());
     ds.category_ids_.push_back(c->id);
     ds.class_names_.push_back(c->name);

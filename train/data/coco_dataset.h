@@ -23,6 +23,9 @@ struct CocoDatasetStats {
   int64_t images = 0, boxes = 0, crowd = 0, degenerate = 0, clipped = 0, skipped_empty = 0;
 };
 
+// Categories in id order: the order of contiguous labels 0..C-1 everywhere.
+std::vector<const CocoCategory*> categories_by_id(const CocoFile& f);
+
 class CocoDataset {
  public:
   static CocoDataset load(const CocoDatasetOptions& opt);
