@@ -8,10 +8,12 @@
 
 #include "compress/cli/command.h"
 #include "train/config/config.h"
+#include "train/util/allocator.h"
 #include "train/util/error.h"
 #include "train/util/log.h"
 
 int main(int argc, char** argv) {
+  compress::configure_allocator();
   CLI::App app{"compress: quantization-aware training, channel pruning and distillation of mobile detectors"};
   app.require_subcommand(1);
   std::string log_level = "info";
