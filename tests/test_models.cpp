@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "tests/test_util.h"
+#include "tests/pinned.h"
 #include "train/config/config.h"
 #include "train/models/cost.h"
 #include "train/models/detector.h"
@@ -16,20 +16,8 @@ using namespace compress;
 
 namespace {
 
-std::string describe_params(const torch::nn::Module& m) {
-  std::ostringstream os;
-  for (const auto& p : m.named_parameters()) os << p.key() << " " << p.value().sizes() << "\n";
-  return os.str();
-}
-
-// Compares with tests/data/<name>; COMPRESS_UPDATE_GOLDEN=1 rewrites the file.
-void expect_pinned(const std::string& name, const std::string& text) {
-  const std::string path = testutil::source_path("tests/data/" + name);
-  if (std::getenv("COMPRESS_UPDATE_GOLDEN")) testutil::write_text(path, text);
-  const std::string pinned = testutil::read_text(path);
-  ASSERT_FALSE(pinned.empty()) << "missing " << path << " (run with COMPRESS_UPDATE_GOLDEN=1 once)";
-  EXPECT_EQ(text, pinned) << "parameter list of " << name << " changed";
-}
+using testutil::describe_params;
+using testutil::expect_pinned;
 
 Detector ssdlite(const std::string& model_name, int classes = 80) {
   return build_detector(config_from_string("", {"MobileNetV3.model_name=" + model_name,

@@ -42,3 +42,32 @@ inline std::vector<std::string> tiny_ssd_overrides(const TempDir& dir, int size)
 }
 
 }  // namespace testutil
+
+namespace testutil {
+
+// YOLOv3 on MobileNetV3-Small x0.5 (the head keeps the reference widths) at
+// `size` px, anchors scaled from 320 px, no augmentation, reading `dir` for both
+// training and evaluation (the overfit setting).
+inline std::vector<std::string> tiny_yolo_overrides(const TempDir& dir, int size) {
+  const std::string d = dir.path().string(), s = std::to_string(size);
+  std::string anchors = "YOLOv3Head.anchors=[";
+  const double ref[9][2] = {{10, 13}, {16, 30}, {33, 23}, {30, 61}, {62, 45}, {59, 119}, {116, 90}, {156, 198}, {373, 326}};
+  for (int k = 0; k < 9; ++k)
+    anchors += (k ? ", [" : "[") + std::to_string(ref[k][0] * size / 320) + ", " + std::to_string(ref[k][1] * size / 320) + "]";
+  anchors += "]";
+  std::vector<std::string> o = {
+      "architecture=YOLOv3", "num_classes=10", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5",
+      "MobileNetV3.conv_decay=0.0", anchors, "save_dir=" + d + "/out", "log_iter=10",
+  };
+  for (const std::string r : {"TrainReader", "EvalReader"}) {
+    o.push_back(r + ".dataset.dataset_dir=" + d);
+    o.push_back(r + ".dataset.image_dir=train");
+    o.push_back(r + ".dataset.anno_path=annotations/instances_train.json");
+    o.push_back(r + ".sample_transforms=[{type: ResizeImage, target_size: " + s + "}, {type: NormalizeImage}]");
+    o.push_back(r + ".batch_transforms=[]");
+    o.push_back(r + ".batch_size=4");
+  }
+  return o;
+}
+
+}  // namespace testutil

@@ -27,7 +27,7 @@ class ConvBN(nn.Module):
     def __init__(s, i, o, k=1, st=1, g=1, a=None, bn=True):
         super().__init__(); s.a = a
         s.conv = nn.Conv2d(i, o, k, st, (k - 1) // 2, groups=g, bias=not bn)
-        s.bn = nn.BatchNorm2d(o, momentum=0.03) if bn else None
+        s.bn = nn.BatchNorm2d(o, momentum=0.1) if bn else None
     def forward(s, x):
         x = s.conv(x)
         return act(s.bn(x) if s.bn is not None else x, s.a)

@@ -14,8 +14,12 @@ namespace compress {
 std::vector<ParamGroupSpec> make_param_groups(const torch::nn::Module& model, const Config& cfg) {
   const bool l2 = cfg.get<std::string>("OptimizerBuilder.regularizer.type") == "L2";
   const double factor = l2 ? cfg.get<double>("OptimizerBuilder.regularizer.factor") : 0.0;
-  const double conv_decay = cfg.get<double>("MobileNetV3.conv_decay");
-  const auto lr_mults = cfg.get<std::vector<double>>("MobileNetV3.lr_mult_list");
+  // The MobileNetV3 section's conv_decay and lr_mult_list apply only where the
+  // backbone is a MobileNetV3 (SSDLite always; YOLOv3 when it says so).
+  const bool mnv3 = cfg.get<std::string>("architecture") == "SSD" ||
+                    cfg.get<std::string>("YOLOv3.backbone") == "MobileNetV3";
+  const double conv_decay = mnv3 ? cfg.get<double>("MobileNetV3.conv_decay") : 0.0;
+  const auto lr_mults = mnv3 ? cfg.get<std::vector<double>>("MobileNetV3.lr_mult_list") : std::vector<double>{};
   // backbone.blocks.{i}. -> multiplier index min(i / 3, n - 1), as the reference counts stages.
   static const std::regex block_re(R"(^backbone\.blocks\.(\d+)\.)");
   const int64_t n_blocks = [&] {

@@ -13,7 +13,8 @@ Act act_from_name(const std::string& name) {
   if (name == "relu6") return Act::ReLU6;
   if (name == "hard_swish") return Act::HardSwish;
   if (name == "hard_sigmoid") return Act::HardSigmoid;
-  fail("unknown activation '", name, "' (valid: none, relu, relu6, hard_swish, hard_sigmoid)");
+  if (name == "leaky_relu") return Act::LeakyReLU;
+  fail("unknown activation '", name, "' (valid: none, relu, relu6, hard_swish, hard_sigmoid, leaky_relu)");
 }
 
 torch::Tensor apply_act(const torch::Tensor& x, Act act) {
@@ -23,6 +24,7 @@ torch::Tensor apply_act(const torch::Tensor& x, Act act) {
     case Act::ReLU6: return torch::hardtanh(x, 0.0, 6.0);
     case Act::HardSwish: return torch::hardswish(x);      // x * relu6(x + 3) / 6
     case Act::HardSigmoid: return torch::hardsigmoid(x);  // relu6(x + 3) / 6
+    case Act::LeakyReLU: return torch::leaky_relu(x, 0.1);
   }
   return x;
 }
@@ -41,7 +43,8 @@ ConvBNLayerImpl::ConvBNLayerImpl(const ConvBNOptions& o) : act(o.act) {
                                                        .padding((o.kernel - 1) / 2)
                                                        .groups(o.groups)
                                                        .bias(!o.bn)));
-  if (o.bn) bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(o.out).momentum(0.03)));
+  // Momentum 0.1 is the reference's (Paddle batch_norm momentum 0.9 keeps 90% of the old statistics).
+  if (o.bn) bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(o.out).momentum(0.1)));
 }
 
 torch::Tensor ConvBNLayerImpl::forward(const torch::Tensor& x) {

@@ -10,8 +10,8 @@
 
 namespace compress {
 
-enum class Act { None, ReLU, ReLU6, HardSwish, HardSigmoid };
-Act act_from_name(const std::string& name);  // "relu", "relu6", "hard_swish", "hard_sigmoid", "none"
+enum class Act { None, ReLU, ReLU6, HardSwish, HardSigmoid, LeakyReLU };  // LeakyReLU: slope 0.1 (YOLOv3)
+Act act_from_name(const std::string& name);  // "relu", "relu6", "hard_swish", "hard_sigmoid", "leaky_relu", "none"
 torch::Tensor apply_act(const torch::Tensor& x, Act act);
 
 // Channel counts rounded to a multiple of 8, never dropping below 90% (MobileNet's rule).

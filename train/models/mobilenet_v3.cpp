@@ -62,12 +62,29 @@ MobileNetV3Impl::MobileNetV3Impl(const std::string& model_name, double scale) {
     auto unit = ResidualUnit(in, specs[i], scale);
     in = unit->out_channels;
     stride *= specs[i].stride;
+    if (stride == 8) s8_block = static_cast<int64_t>(i);
+    if (stride == 16) s16_block = static_cast<int64_t>(i);
     blocks->push_back(unit);
   }
   TORCH_CHECK(tap_block >= 0, "MobileNetV3: no stride-16 to 32 unit");
   const int64_t last = make_divisible(scale * specs.back().expand);  // 960 (large) / 576 (small) at scale 1
   conv_last = register_module("conv_last", ConvBNLayer(ConvBNOptions(in, last, 1, 1, 1, Act::HardSwish)));
+  TORCH_CHECK(s8_block >= 0 && s16_block >= 0, "MobileNetV3: no units at stride 8 and 16");
   out_channels = {blocks[tap_block]->as<ResidualUnit>()->mid_channels, last};
+  stride_channels = {blocks[s8_block]->as<ResidualUnit>()->out_channels,
+                     blocks[s16_block]->as<ResidualUnit>()->out_channels, last};
+}
+
+std::vector<torch::Tensor> MobileNetV3Impl::forward_strides(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == 3, "MobileNetV3: expected (N, 3, H, W) input, got ", x.sizes());
+  torch::Tensor y = conv1->forward(x);
+  std::vector<torch::Tensor> taps;
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    y = blocks[i]->as<ResidualUnit>()->forward(y);
+    if (static_cast<int64_t>(i) == s8_block || static_cast<int64_t>(i) == s16_block) taps.push_back(y);
+  }
+  taps.push_back(conv_last->forward(y));  // (N, last, H/32, W/32)
+  return taps;
 }
 
 std::vector<torch::Tensor> MobileNetV3Impl::forward(const torch::Tensor& x) {

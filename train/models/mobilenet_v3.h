@@ -46,11 +46,16 @@ struct MobileNetV3Impl : torch::nn::Module {
   // (N, 3, H, W) -> {stride-16 expand output of the first s16->s32 unit (N, C16, H/16, W/16),
   //                  conv_last output (N, C32, H/32, W/32)}
   std::vector<torch::Tensor> forward(const torch::Tensor& x);
+  // YOLOv3's taps (the reference's feature_maps [3, 4, 6]): the last unit's output
+  // at stride 8 and at stride 16, and conv_last at stride 32, in that order.
+  std::vector<torch::Tensor> forward_strides(const torch::Tensor& x);
 
   ConvBNLayer conv1{nullptr}, conv_last{nullptr};
   torch::nn::ModuleList blocks;
   int64_t tap_block = -1;              // index of the unit whose expand output is tapped
   std::vector<int64_t> out_channels;   // channels of the two taps
+  int64_t s8_block = -1, s16_block = -1;     // last units at stride 8 and 16
+  std::vector<int64_t> stride_channels;      // channels of forward_strides()' three taps
 };
 TORCH_MODULE(MobileNetV3);
 

@@ -4,7 +4,7 @@
 
 #include "train/config/config.h"
 #include "train/data/loader.h"
-#include "train/models/nms.h"
+#include "train/models/multiclass_nms.h"
 #include "train/models/ssd/box_coder.h"
 #include "train/util/error.h"
 
@@ -129,34 +129,10 @@ std::vector<ImageDetections> SSDLiteImpl::postprocess(const std::vector<torch::T
   const auto scores = torch::softmax(out[1].to(torch::kCPU).to(torch::kFloat32), -1);              // (N, A, C+1)
   const auto scale = torch::tensor({static_cast<float>(in_w), static_cast<float>(in_h), static_cast<float>(in_w),
                                     static_cast<float>(in_h)});
+  MultiClassNmsOptions nms_opt{opt.score_threshold, opt.nms_threshold, opt.nms_top_k, opt.keep_top_k};
   std::vector<ImageDetections> result(boxes.size(0));
-  for (int64_t i = 0; i < boxes.size(0); ++i) {
-    std::vector<Detection> dets;
-    for (int64_t c = 1; c <= num_classes; ++c) {  // class 0 is the background
-      const auto s = scores[i].select(1, c);
-      auto idx = torch::nonzero(s > opt.score_threshold).view({-1});
-      if (idx.numel() == 0) continue;
-      auto cs = s.index_select(0, idx);
-      if (cs.numel() > opt.nms_top_k) {
-        const auto top = std::get<1>(cs.topk(opt.nms_top_k));
-        idx = idx.index_select(0, top);
-        cs = cs.index_select(0, top);
-      }
-      const auto cb = boxes[i].index_select(0, idx);
-      const auto keep = nms(cb, cs, opt.nms_threshold);
-      const auto kb = (cb.index_select(0, keep) * scale).contiguous();
-      const auto ks = cs.index_select(0, keep).contiguous();
-      const float* pb = kb.data_ptr<float>();
-      const float* ps = ks.data_ptr<float>();
-      for (int64_t k = 0; k < keep.size(0); ++k)
-        dets.push_back({std::clamp(pb[4 * k], 0.f, float(in_w)), std::clamp(pb[4 * k + 1], 0.f, float(in_h)),
-                        std::clamp(pb[4 * k + 2], 0.f, float(in_w)), std::clamp(pb[4 * k + 3], 0.f, float(in_h)),
-                        ps[k], c - 1});
-    }
-    std::stable_sort(dets.begin(), dets.end(), [](const Detection& a, const Detection& b) { return a.score > b.score; });
-    if (static_cast<int64_t>(dets.size()) > opt.keep_top_k) dets.resize(opt.keep_top_k);
-    result[i] = std::move(dets);
-  }
+  for (int64_t i = 0; i < boxes.size(0); ++i)  // class 0 is the background: labels are columns 1..C
+    result[i] = multiclass_nms(boxes[i] * scale, scores[i].slice(1, 1), in_h, in_w, nms_opt);
   return result;
 }
 
