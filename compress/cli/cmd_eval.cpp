@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/cli/command.h"
+#include "compress/model_io.h"
 #include "train/config/config.h"
 #include "train/data/coco_json.h"
 #include "train/data/reader.h"
@@ -53,10 +54,9 @@ class EvalCommand : public Command {
   CocoEvalResult evaluate_model() {
     const Config cfg = flags_.load();
     apply_runtime_settings(cfg);
-    auto model = build_detector(cfg);
     std::string w = weights_.empty() ? cfg.get<std::string>("weights") : weights_;
     if (w.empty()) w = (std::filesystem::path(default_run_dir(cfg)) / "model_final.pt").string();
-    load_weights(w, *model);
+    auto model = load_detector(cfg, w);
     auto ds = load_dataset(cfg, "EvalReader");
     auto loader = make_loader(cfg, "EvalReader", ds);
     const EvalRun run = run_evaluation(*model, *loader, *ds);

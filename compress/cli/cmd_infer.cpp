@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "compress/cli/command.h"
+#include "compress/model_io.h"
 #include "train/config/config.h"
 #include "train/data/reader.h"
 #include "train/data/transforms/transforms.h"
@@ -33,8 +34,7 @@ class InferCommand : public Command {
   int run() override {
     const Config cfg = flags_.load();
     apply_runtime_settings(cfg);
-    auto model = build_detector(cfg);
-    load_weights(weights_, *model);
+    auto model = load_detector(cfg, weights_);
     model->eval();
     cv::Mat bgr = cv::imread(image_, cv::IMREAD_COLOR);
     if (bgr.empty()) fail("cannot decode image '", image_, "'");

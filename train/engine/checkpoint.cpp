@@ -40,8 +40,11 @@ TrainState read_state(torch::serialize::InputArchive& in) {
   if (in.try_read("meta.best_ap", v)) s.best_ap = v.toDouble();
   if (in.try_read("meta.config", v)) s.config_yaml = v.toStringRef();
   if (in.try_read("meta.arch", v)) s.arch = v.toStringRef();
+  if (in.try_read("meta.transforms", v)) s.transforms = v.toStringRef();
   return s;
 }
+
+bool is_quant_tensor(const std::string& name) { return name.find("_quant.") != std::string::npos; }
 
 }  // namespace
 
@@ -60,6 +63,7 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, to
   out.write("meta.best_ap", c10::IValue(state.best_ap));
   out.write("meta.config", c10::IValue(state.config_yaml));
   out.write("meta.arch", c10::IValue(state.arch));
+  out.write("meta.transforms", c10::IValue(state.transforms));
   out.write("meta.rng", at::detail::getDefaultCPUGenerator().get_state(), /*is_buffer=*/true);
   const auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
@@ -79,15 +83,37 @@ TrainState load_weights(const std::string& path, torch::nn::Module& model) {
   torch::NoGradGuard no_grad;
   auto load_one = [&](const std::string& name, torch::Tensor& dst, bool is_buffer) {
     torch::Tensor t;
-    if (!in.try_read("model." + name, t, is_buffer))
+    if (!in.try_read("model." + name, t, is_buffer)) {
+      if (is_quant_tensor(name))
+        fail("checkpoint '", path, "' is a float checkpoint but the model is quantized (no '", name,
+             "'): start QAT from it with `compress quant -o pretrain_weights=...`, or resume a QAT run from a "
+             "QAT checkpoint");
       fail("checkpoint '", path, "' has no tensor '", name, "' (is it for another architecture?)");
+    }
     if (t.sizes() != dst.sizes())
       fail("checkpoint '", path, "': tensor '", name, "' has shape ", shape_str(t), " but the model expects ",
            shape_str(dst), " (another architecture, num_classes or pruning?)");
     dst.copy_(t);
   };
-  for (auto& p : model.named_parameters()) load_one(p.key(), p.value(), false);
-  for (auto& b : model.named_buffers()) load_one(b.key(), b.value(), true);
+  auto params = model.named_parameters();
+  auto buffers = model.named_buffers();
+  for (const auto& key : in.keys()) {  // the reverse direction: nothing in the file may go unused
+    if (key.rfind("model.", 0) != 0) continue;
+    const std::string name = key.substr(6);
+    if (params.contains(name) || buffers.contains(name)) continue;
+    if (is_quant_tensor(name))
+      fail("checkpoint '", path, "' is a QAT checkpoint (it holds '", name, "') but the model is float: ",
+           "eval, infer and export rebuild the QAT model from the checkpoint itself; to train on, use "
+           "`compress quant -r`");
+    fail("checkpoint '", path, "' has tensor '", name, "' that the model lacks (is it for another architecture?)");
+  }
+  for (auto& p : params) load_one(p.key(), p.value(), false);
+  for (auto& b : buffers) load_one(b.key(), b.value(), true);
+  return read_state(in);
+}
+
+TrainState read_checkpoint_state(const std::string& path) {
+  auto in = open_archive(path);
   return read_state(in);
 }
 

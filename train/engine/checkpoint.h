@@ -15,13 +15,20 @@ struct TrainState {
   double best_ap = -1;       // best eval AP so far (-1: none)
   std::string config_yaml;   // the merged config the run used
   std::string arch;          // "SSD", ...
+  // JSON of what compress did to the float model ({"quant": {...}, "prune": {...}}),
+  // so eval, infer, export and resume rebuild the same module tree. "" = plain float.
+  std::string transforms;
 };
+
+// The state stored in a checkpoint, without loading any weights.
+TrainState read_checkpoint_state(const std::string& path);
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                      const TrainState& state);
 
 // Loads weights into `model`. Every model tensor must be in the file with the
-// same shape; the error names the first mismatched tensor and both shapes.
+// same shape, and every file tensor in the model; the error names the first
+// mismatched tensor and both shapes, or says QAT vs float when that is the cause.
 // Returns the state stored with them.
 TrainState load_weights(const std::string& path, torch::nn::Module& model);
 

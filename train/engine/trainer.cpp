@@ -28,6 +28,7 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
   schedule_ = LRSchedule::from_config(cfg_);
   state_.config_yaml = cfg_.dump();
   state_.arch = model_->arch();
+  state_.transforms = opt_.transforms;
   const std::string pretrain = cfg_.get<std::string>("pretrain_weights");
   if (!opt_.resume.empty()) {
     const TrainState s = load_checkpoint(opt_.resume, *model_, opt_bundle_.optimizer.get());
@@ -122,6 +123,7 @@ TrainState Trainer::train() {
     }
     const double lr = schedule_.lr(state_.iter);
     opt_bundle_.set_lr(lr);
+    if (before_step) before_step(state_.iter);
     const LossTerms terms = compute_gradients(*batch);
     apply_step();
     ++state_.iter;

@@ -20,6 +20,7 @@ struct TrainOptions {
   bool eval = false;        // evaluate at every snapshot, keep the best
   std::string resume;       // checkpoint to resume from (-r)
   std::string run_dir;      // default: save_dir / <config file stem>
+  std::string transforms;   // recorded in checkpoints (see TrainState::transforms)
 };
 
 class Trainer {
@@ -35,6 +36,8 @@ class Trainer {
 
   // Extra loss terms added to the model's own (distillation plugs in here).
   std::function<void(const std::vector<torch::Tensor>& outputs, const Batch& batch, LossTerms& terms)> extra_loss;
+  // Called before each step with the number of steps done (QAT freezes BN here).
+  std::function<void(int64_t iter)> before_step;
 
   const std::string& run_dir() const { return run_dir_; }
   DetectorImpl& model() { return *model_; }

@@ -47,7 +47,34 @@ ConvBNLayerImpl::ConvBNLayerImpl(const ConvBNOptions& o) : act(o.act) {
   if (o.bn) bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(o.out).momentum(0.1)));
 }
 
+std::pair<torch::Tensor, torch::Tensor> ConvBNLayerImpl::folded_weight_bias() const {
+  if (!bn) return {conv->weight, conv->bias.defined() ? conv->bias : torch::zeros({conv->weight.size(0)}, conv->weight.options())};
+  const auto factor = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());  // (O)
+  return {conv->weight * factor.view({-1, 1, 1, 1}), bn->bias - bn->running_mean * factor};
+}
+
+// conv(q(x), q(W * f)) with f = gamma / sqrt(running_var + eps). In training with
+// live BN the conv output is divided by f again and batch-normalized, so BN still
+// sees batch statistics (Jacob et al. 2018, Sec. 3.2; PyTorch's ConvBn2d does the same).
+torch::Tensor ConvBNLayerImpl::forward_quant(const torch::Tensor& x_in) {
+  const auto& o = conv->options;
+  const torch::Tensor x = conv_quant->input(x_in);
+  auto conv2d = [&](const torch::Tensor& w, const torch::Tensor& b) {
+    return torch::conv2d(x, w, b, o.stride(), c10::get<torch::ExpandingArray<2>>(o.padding()), o.dilation(), o.groups());
+  };
+  if (!bn) return conv2d(conv_quant->weight(conv->weight), conv->bias);
+  const auto factor = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());  // (O)
+  const auto w = conv_quant->weight(conv->weight * factor.view({-1, 1, 1, 1}));
+  if (is_training() && !bn_frozen) return bn->forward(conv2d(w, {}) / factor.view({1, -1, 1, 1}));
+  return conv2d(w, bn->bias - bn->running_mean * factor);
+}
+
 torch::Tensor ConvBNLayerImpl::forward(const torch::Tensor& x) {
+  if (conv_quant) {
+    torch::Tensor y = forward_quant(x);
+    cost_detail::record_output(this, y.size(2), y.size(3));
+    return apply_act(y, act);
+  }
   torch::Tensor y = conv->forward(x);
   if (bn) y = bn->forward(y);
   cost_detail::record_output(this, y.size(2), y.size(3));
@@ -62,8 +89,12 @@ SEBlockImpl::SEBlockImpl(int64_t channels, int64_t mid) {
 torch::Tensor SEBlockImpl::forward(const torch::Tensor& x) {
   cost_detail::record_output(this, 1, 1);
   torch::Tensor s = x.mean({2, 3}, /*keepdim=*/true);  // (N, C, 1, 1)
-  s = torch::relu(conv1->forward(s));
-  s = torch::hardsigmoid(conv2->forward(s));
+  auto run = [](torch::nn::Conv2d& c, const std::shared_ptr<ConvQuantHook>& q, const torch::Tensor& in) {
+    if (!q) return c->forward(in);
+    return torch::conv2d(q->input(in), q->weight(c->weight), c->bias);  // 1x1, stride 1
+  };
+  s = torch::relu(run(conv1, conv1_quant, s));
+  s = torch::hardsigmoid(run(conv2, conv2_quant, s));
   return x * s;
 }
 

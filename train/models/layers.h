@@ -17,6 +17,14 @@ torch::Tensor apply_act(const torch::Tensor& x, Act act);
 // Channel counts rounded to a multiple of 8, never dropping below 90% (MobileNet's rule).
 int64_t make_divisible(double v, int64_t divisor = 8);
 
+// What QAT attaches beside a conv (compress/quant): fake-quantization of the
+// conv's input activation and of its (BN-folded) weight. Registered as
+// `<conv name>_quant`, so its scales are saved with the checkpoint.
+struct ConvQuantHook : torch::nn::Module {
+  virtual torch::Tensor input(const torch::Tensor& x) = 0;   // (N, C, H, W), same shape out
+  virtual torch::Tensor weight(const torch::Tensor& w) = 0;  // (O, I/g, k, k), same shape out
+};
+
 struct ConvBNOptions {
   int64_t in, out, kernel = 1, stride = 1, groups = 1;
   Act act = Act::None;
@@ -35,6 +43,18 @@ struct ConvBNLayerImpl : torch::nn::Module {
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};  // null when options.bn is false
   Act act;
+  // QAT: when set, BN is folded into the conv weight (W * gamma / sigma) and the
+  // folded weight is fake-quantized, so int8 export computes what training saw.
+  std::shared_ptr<ConvQuantHook> conv_quant;
+  // Frozen BN: running statistics only (no batch statistics, no updates): the
+  // folded conv is then exactly conv(x, W_fold) + (beta - mean * gamma / sigma).
+  bool bn_frozen = false;
+
+  // The folded weight and bias that BN's running statistics give ((O, ...), (O)).
+  std::pair<torch::Tensor, torch::Tensor> folded_weight_bias() const;
+
+ private:
+  torch::Tensor forward_quant(const torch::Tensor& x);
 };
 TORCH_MODULE(ConvBNLayer);
 
@@ -45,6 +65,7 @@ struct SEBlockImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // (N, C, H, W) -> (N, C, H, W)
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  std::shared_ptr<ConvQuantHook> conv1_quant, conv2_quant;  // QAT (see ConvBNLayer)
 };
 TORCH_MODULE(SEBlock);
 

@@ -1,0 +1,36 @@
+#include "compress/model_io.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "compress/quant/qat.h"
+#include "compress/quant/quant_json.h"
+#include "train/config/config.h"
+#include "train/engine/checkpoint.h"
+#include "train/util/error.h"
+
+namespace compress {
+
+void apply_transforms(Detector& model, const std::string& transforms_json, const std::string& source) {
+  if (transforms_json.empty()) return;
+  nlohmann::json t;
+  try {
+    t = nlohmann::json::parse(transforms_json);
+  } catch (const std::exception& e) {
+    fail("checkpoint '", source, "': unreadable meta.transforms (", e.what(), ")");
+  }
+  if (t.contains("quant")) quant::apply_qat(*model, quant::options_from_json(t["quant"]));
+}
+
+Detector load_detector(const Config& cfg, const std::string& weights) {
+  Detector model = build_detector(cfg);
+  const TrainState s = read_checkpoint_state(weights);
+  if (!s.arch.empty() && s.arch != model->arch())
+    fail("checkpoint '", weights, "' is a ", s.arch, " model but the config builds ", model->arch());
+  apply_transforms(model, s.transforms, weights);
+  load_weights(weights, *model);
+  return model;
+}
+
+}  // namespace compress

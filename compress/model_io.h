@@ -1,0 +1,16 @@
+// Building a detector for a checkpoint: the float model from the config, then
+// whatever compress did to it (QAT wrappers, later pruned shapes) as recorded in
+// the checkpoint, then its weights. eval, infer, export and resume use this.
+#pragma once
+#include <string>
+
+#include "train/models/detector.h"
+
+namespace compress {
+
+Detector load_detector(const Config& cfg, const std::string& weights);
+
+// Re-applies the transforms recorded in a checkpoint (TrainState::transforms).
+void apply_transforms(Detector& model, const std::string& transforms_json, const std::string& source);
+
+}  // namespace compress

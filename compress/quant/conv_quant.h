@@ -1,0 +1,33 @@
+// The fake-quantization state QAT attaches to one conv: the weight quantizer
+// (per channel or per tensor, abs-max of the current weight) and the input
+// activation observer, whose scale is learned over training.
+//
+// Buffers (saved in checkpoints under `<conv>_quant.`):
+//   weight_scale (O) or (1)   last weight steps, max|W| / Q (what export writes)
+//   act_scale (1)             activation step, max / Q
+//   act_state, act_accum (1)  moving_average_abs_max state, both from 0:
+//                               state = r * state + 1; accum = r * accum + max|x|;
+//                               act_scale = accum / state / Q
+//   act_window (window_size), act_iter (1)   range_abs_max: the max of the last
+//                               window_size batch maxima
+#pragma once
+#include "compress/quant/quant_options.h"
+#include "train/models/layers.h"
+
+namespace compress::quant {
+
+struct ConvQuantImpl : ConvQuantHook {
+  ConvQuantImpl(const QuantOptions& o, int64_t out_channels);
+  torch::Tensor input(const torch::Tensor& x) override;
+  torch::Tensor weight(const torch::Tensor& w) override;
+  // Update the activation observer in training mode, or when calibrating (PTQ).
+  bool calibrating = false;
+
+  QuantOptions opt;
+  torch::Tensor weight_scale, act_scale, act_state, act_accum, act_window, act_iter;
+
+ private:
+  void observe(const torch::Tensor& x);
+};
+
+}  // namespace compress::quant

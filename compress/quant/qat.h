@@ -1,0 +1,38 @@
+// Turning a float detector into its QAT form: every conv (conv, depthwise conv
+// and 1x1; the models have no linear layers) gets a ConvQuant beside it, except
+// those whose module path contains a --not_quant_pattern substring. Conv + BN
+// pairs are folded (train/models/layers.h).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "compress/quant/quant_options.h"
+
+namespace torch::nn {
+class Module;
+}
+
+namespace compress::quant {
+
+struct QuantReport {
+  std::vector<std::string> quantized;  // conv paths, e.g. backbone.blocks.4.expand.conv
+  std::vector<std::string> skipped;    // matched a pattern
+};
+
+// Every quantizable conv path of the model, in module order.
+std::vector<std::string> quantizable_convs(torch::nn::Module& model);
+
+// Attaches the quantizers. A pattern matching no conv is an error naming it
+// (a typo would otherwise silently quantize everything).
+QuantReport apply_qat(torch::nn::Module& model, const QuantOptions& o);
+
+// True when apply_qat has run on the model.
+bool is_quantized(torch::nn::Module& model);
+
+// Freezes (or unfreezes) BN statistics of every folded conv + BN.
+void set_bn_frozen(torch::nn::Module& model, bool frozen);
+
+// Puts every activation observer in (or out of) calibration mode (PTQ).
+void set_calibrating(torch::nn::Module& model, bool on);
+
+}  // namespace compress::quant

@@ -1,0 +1,57 @@
+#include "compress/quant/quant_options.h"
+
+#include <algorithm>
+
+#include "train/config/config.h"
+#include "train/util/error.h"
+
+namespace compress::quant {
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+}  // namespace
+
+const std::vector<std::string>& weight_quantize_types() {
+  static const std::vector<std::string> v = {"channel_wise_abs_max", "abs_max"};
+  return v;
+}
+
+const std::vector<std::string>& activation_quantize_types() {
+  static const std::vector<std::string> v = {"moving_average_abs_max", "abs_max", "range_abs_max"};
+  return v;
+}
+
+void validate(const QuantOptions& o) {
+  const auto& w = weight_quantize_types();
+  const auto& a = activation_quantize_types();
+  if (std::find(w.begin(), w.end(), o.weight_quantize_type) == w.end())
+    fail("quant.weight_quantize_type: unknown '", o.weight_quantize_type, "' (valid: ", join(w), ")");
+  if (std::find(a.begin(), a.end(), o.activation_quantize_type) == a.end())
+    fail("quant.activation_quantize_type: unknown '", o.activation_quantize_type, "' (valid: ", join(a), ")");
+  if (o.weight_bits < 2 || o.weight_bits > 16) fail("quant.weight_bits must be in [2, 16], got ", o.weight_bits);
+  if (o.activation_bits < 2 || o.activation_bits > 16)
+    fail("quant.activation_bits must be in [2, 16], got ", o.activation_bits);
+  if (!(o.moving_rate > 0 && o.moving_rate < 1)) fail("quant.moving_rate must be in (0, 1), got ", o.moving_rate);
+  if (o.window_size < 1) fail("quant.window_size must be >= 1, got ", o.window_size);
+}
+
+QuantOptions quant_options_from_config(const Config& cfg) {
+  QuantOptions o;
+  o.weight_quantize_type = cfg.get<std::string>("quant.weight_quantize_type");
+  o.activation_quantize_type = cfg.get<std::string>("quant.activation_quantize_type");
+  o.weight_bits = cfg.get<int64_t>("quant.weight_bits");
+  o.activation_bits = cfg.get<int64_t>("quant.activation_bits");
+  o.moving_rate = cfg.get<double>("quant.moving_rate");
+  o.window_size = cfg.get<int64_t>("quant.window_size");
+  o.not_quant_pattern = cfg.get<std::vector<std::string>>("quant.not_quant_pattern");
+  o.freeze_bn_iter = cfg.get<int64_t>("quant.freeze_bn_iter");
+  validate(o);
+  return o;
+}
+
+}  // namespace compress::quant

@@ -1,0 +1,30 @@
+// QAT / PTQ settings: the reference's quant_config keys (PaddleSlim 1.x).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace compress {
+class Config;
+}
+
+namespace compress::quant {
+
+struct QuantOptions {
+  std::string weight_quantize_type = "channel_wise_abs_max";        // or abs_max
+  std::string activation_quantize_type = "moving_average_abs_max";  // or abs_max, range_abs_max
+  int64_t weight_bits = 8, activation_bits = 8;
+  double moving_rate = 0.9;
+  int64_t window_size = 10000;          // range_abs_max
+  std::vector<std::string> not_quant_pattern;
+  int64_t freeze_bn_iter = -1;          // freeze BN statistics after this many QAT steps (-1: never)
+};
+
+const std::vector<std::string>& weight_quantize_types();
+const std::vector<std::string>& activation_quantize_types();
+
+// From the config's `quant` section; errors list the valid values.
+QuantOptions quant_options_from_config(const Config& cfg);
+// Checks the values (also after CLI flags changed them).
+void validate(const QuantOptions& o);
+
+}  // namespace compress::quant

@@ -1,0 +1,67 @@
+// End to end through the CLI on the fashion SSDLite recipe: float training, QAT
+// with the reference's skip patterns, eval of the QAT checkpoint, PTQ, and the
+// errors a user meets (a mistyped pattern, QAT weights given as float ones).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/train_fixture.h"
+
+namespace fs = std::filesystem;
+
+TEST(E2E, FashionSsdliteQuantRecipe) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  testutil::write_text(d.file("recipe.yml"),
+                       "_BASE_: [" + testutil::source_path("configs/fashion/ssdlite_mobilenet_v3_small.yml") + "]\n"
+                       "max_iters: 4\nsnapshot_iter: 2\nlog_iter: 2\nsave_dir: " + d.file("out") + "\n"
+                       "quant: {max_iters: 4, freeze_bn_iter: 2, calib_batches: 2}\n");
+  std::string o;
+  for (const auto& s : testutil::tiny_ssd_overrides(d, 96))
+    if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0) o += " -o '" + s + "'";
+  const std::string cfg = d.file("recipe.yml");
+  auto r = testutil::run_cli("train -c " + cfg + o);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string float_w = (fs::path(d.file("out")) / "recipe" / "model_final.pt").string();
+
+  r = testutil::run_cli("quant -c " + cfg + " --not_quant_pattern res_conv1 se_block --eval" + o +
+                        " -o pretrain_weights=" + float_w);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("BN statistics frozen at QAT step 2"), std::string::npos) << r.output;
+  const fs::path qrun = fs::path(d.file("out")) / "recipe_quant";
+  ASSERT_TRUE(fs::exists(qrun / "model_final.pt"));
+  const auto layers = nlohmann::json::parse(testutil::read_text((qrun / "quant_layers.json").string()));
+  EXPECT_GT(layers["quantized"].size(), 20u);
+  for (const auto& p : layers["float"]) {
+    const std::string s = p.get<std::string>();
+    EXPECT_TRUE(s.find("res_conv1") != std::string::npos || s.find("se_block") != std::string::npos) << s;
+  }
+
+  // eval rebuilds the QAT model from the checkpoint.
+  r = testutil::run_cli("eval -c " + cfg + o + " -w " + (qrun / "model_final.pt").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("Average Precision"), std::string::npos);
+
+  // PTQ: calibration only, same checkpoint format.
+  r = testutil::run_cli("quant --post -c " + cfg + " --not_quant_pattern res_conv1" + o + " -o pretrain_weights=" + float_w);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("calibrated activation scales on 2 batches"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(fs::path(d.file("out")) / "recipe_ptq" / "model_final.pt"));
+
+  // Resume a QAT run from its latest checkpoint (here: already finished, a no-op).
+  r = testutil::run_cli("quant -c " + cfg + o + " -r " + (qrun / "latest.pt").string());
+  EXPECT_EQ(r.code, 0) << r.output;
+
+  // A typo in a pattern is an error, never a silently fully-quantized model.
+  r = testutil::run_cli("quant -c " + cfg + " --not_quant_pattern res_conv se_blok" + o + " -o pretrain_weights=" + float_w);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("'se_blok' matches no layer"), std::string::npos) << r.output;
+  // QAT weights where float ones belong.
+  r = testutil::run_cli("quant -c " + cfg + o + " -o pretrain_weights=" + (qrun / "model_final.pt").string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("is a QAT checkpoint"), std::string::npos) << r.output;
+  r = testutil::run_cli("quant -c " + cfg + o + " -o quant.weight_quantize_type=int8");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("channel_wise_abs_max"), std::string::npos) << r.output;
+}
