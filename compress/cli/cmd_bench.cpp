@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/cli/command.h"
+#include "compress/quant/qat.h"
+#include "compress/quant/quant_options.h"
 #include "train/config/config.h"
 #include "train/data/coco_json.h"
 #include "train/data/reader.h"
@@ -41,6 +43,8 @@ class BenchCommand : public Command {
     train_->add_option("--warmup", warmup_, "untimed steps first")->capture_default_str();
     train_->add_option("--json", json_out_, "write the figures as JSON here");
     train_->add_flag("--random-images", random_images_, "replace the batch's pixels with N(0, 1) noise, as the python baseline uses");
+    train_->add_flag("--quant", quant_, "also time the QAT model (the config's quant section), side by side");
+    train_->add_option("--not_quant_pattern", patterns_, "with --quant: convs left float");
   }
   CLI::App* app() const override { return app_; }
   int run() override {
@@ -83,7 +87,9 @@ class BenchCommand : public Command {
   }
 
  private:
-  // One real batch from TrainReader, reused for every step, so that only the model is timed.
+  // One real batch from TrainReader, reused for every step, so that only the model
+  // is timed. With --quant, the float model and its QAT form step alternately
+  // (side by side, same batch, same moment) and the ratio of medians is printed.
   int run_train() {
     const Config cfg = train_flags_.load();
     torch::manual_seed(static_cast<uint64_t>(cfg.get<int64_t>("seed")));
@@ -95,48 +101,68 @@ class BenchCommand : public Command {
     loader.reset();  // stop the prefetching workers: they would compete with the timed steps
     Batch b = *batch;
     if (random_images_) b.images = torch::randn(b.images.sizes());
-    auto model = build_detector(cfg);
-    model->train();
-    auto opt = make_optimizer(*model, cfg);
-    opt.set_lr(1e-4);
+
+    struct Timed {
+      std::string name;
+      Detector model;
+      OptimizerBundle opt;
+      std::vector<double> ms, fwd, lss, bwd;
+    };
+    std::string name = cfg.get<std::string>("architecture") + "-";
+    name += cfg.get<std::string>("architecture") == "YOLOv3" && cfg.get<std::string>("YOLOv3.backbone") == "ResNet"
+                ? "ResNet" + std::to_string(cfg.get<int64_t>("ResNet.depth"))
+                : "MobileNetV3-" + cfg.get<std::string>("MobileNetV3.model_name");
+    std::vector<Timed> models;
+    models.push_back({name, build_detector(cfg), {}, {}, {}, {}, {}});
+    if (quant_) {
+      auto q = build_detector(cfg);
+      quant::QuantOptions qo = quant::quant_options_from_config(cfg);
+      if (train_->count("--not_quant_pattern")) qo.not_quant_pattern = patterns_;
+      const auto report = quant::apply_qat(*q, qo);
+      spdlog::info("QAT model: {} convs quantized, {} float", report.quantized.size(), report.skipped.size());
+      models.push_back({name + " QAT", q, {}, {}, {}, {}, {}});
+    }
+    for (auto& m : models) {
+      m.model->train();
+      m.opt = make_optimizer(*m.model, cfg);
+      m.opt.set_lr(1e-4);
+    }
     std::cout << "| model | input | batch | threads | median step (ms) | images/s |\n|---|---|---|---|---|---|\n";
     nlohmann::json rows = nlohmann::json::array();
-    const std::string name = cfg.get<std::string>("architecture") + "-MobileNetV3-" +
-                             cfg.get<std::string>("MobileNetV3.model_name");
+    auto since = [](auto t) { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count(); };
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
     for (int t : threads_) {
       torch::set_num_threads(t);
-      std::vector<double> ms, fwd, lss, bwd;
-      auto since = [](auto t) {
-        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-      };
-      for (int i = 0; i < warmup_ + steps_; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        opt.optimizer->zero_grad();
-        const auto out = model->forward(b.images);
-        const double t_fwd = since(t0);
-        const auto loss = model->loss(out, b).total;
-        const double t_loss = since(t0);
-        loss.backward();
-        const double t_bwd = since(t0);
-        opt.optimizer->step();
-        const double dt = since(t0);
-        if (i >= warmup_) {
-          ms.push_back(dt), fwd.push_back(t_fwd), lss.push_back(t_loss - t_fwd), bwd.push_back(t_bwd - t_loss);
+      for (auto& m : models) m.ms.clear(), m.fwd.clear(), m.lss.clear(), m.bwd.clear();
+      for (int i = 0; i < warmup_ + steps_; ++i)
+        for (auto& m : models) {
+          const auto t0 = std::chrono::steady_clock::now();
+          m.opt.optimizer->zero_grad();
+          const auto out = m.model->forward(b.images);
+          const double t_fwd = since(t0);
+          const auto loss = m.model->loss(out, b).total;
+          const double t_loss = since(t0);
+          loss.backward();
+          const double t_bwd = since(t0);
+          m.opt.optimizer->step();
+          const double dt = since(t0);
+          if (i >= warmup_) m.ms.push_back(dt), m.fwd.push_back(t_fwd), m.lss.push_back(t_loss - t_fwd), m.bwd.push_back(t_bwd - t_loss);
         }
+      for (auto& m : models) {
+        spdlog::info("{}, threads {}: forward {:.1f} ms, loss {:.1f} ms, backward {:.1f} ms (medians)", m.name, t,
+                     median(m.fwd), median(m.lss), median(m.bwd));
+        const double med = median(m.ms);
+        const double ips = batch->size() * 1000.0 / med;
+        std::cout << "| " << m.name << " | " << batch->images.size(2) << " | " << batch->size() << " | " << t << " | "
+                  << med << " | " << ips << " |\n";
+        rows.push_back({{"model", m.name}, {"input", batch->images.size(2)}, {"batch", batch->size()}, {"threads", t},
+                        {"median_step_ms", med}, {"images_per_s", ips}});
       }
-      auto median = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-      };
-      spdlog::info("threads {}: forward {:.1f} ms, loss {:.1f} ms, backward {:.1f} ms (medians)", t, median(fwd),
-                   median(lss), median(bwd));
-      std::sort(ms.begin(), ms.end());
-      const double med = ms[ms.size() / 2];
-      const double ips = batch->size() * 1000.0 / med;
-      std::cout << "| " << name << " | " << batch->images.size(2) << " | " << batch->size() << " | " << t << " | "
-                << med << " | " << ips << " |\n";
-      rows.push_back({{"model", name}, {"input", batch->images.size(2)}, {"batch", batch->size()}, {"threads", t},
-                      {"median_step_ms", med}, {"images_per_s", ips}});
+      if (models.size() == 2)
+        std::cout << "threads " << t << ": QAT / float step = " << median(models[1].ms) / median(models[0].ms) << "\n";
     }
     if (!json_out_.empty()) write_file_atomic(json_out_, rows.dump(1));
     return 0;
@@ -171,7 +197,8 @@ class BenchCommand : public Command {
   CLI::App* model_;
   ConfigFlags flags_, train_flags_, model_flags_;
   int64_t input_ = 0;
-  bool random_images_ = false;
+  bool random_images_ = false, quant_ = false;
+  std::vector<std::string> patterns_;
   std::vector<int> threads_ = {1, 2};
   int steps_ = 10, warmup_ = 3;
   std::string reader_ = "TrainReader", json_out_;

@@ -20,7 +20,9 @@ ConvQuantImpl::ConvQuantImpl(const QuantOptions& o, int64_t out_channels) : opt(
 
 void ConvQuantImpl::observe(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
-  const auto cur = x.detach().abs().max().to(torch::kFloat32).reshape({1});  // max|x| of this batch
+  // max|x| of this batch in one pass, without an |x| temporary.
+  const auto [lo, hi] = torch::aminmax(x.detach());
+  const auto cur = torch::maximum(lo.neg(), hi).to(torch::kFloat32).reshape({1});
   const double q = static_cast<double>(qmax_for_bits(opt.activation_bits));
   if (opt.activation_quantize_type == "moving_average_abs_max") {
     act_state.mul_(opt.moving_rate).add_(1.0);

@@ -8,16 +8,23 @@ namespace {
 constexpr double kMinScale = 1e-12;
 
 struct FakeQuantSTE : torch::autograd::Function<FakeQuantSTE> {
+  // clamp(x, -Q s, Q s) / s, rounded, times s: four vectorized passes over one
+  // temporary. ATen's fake_quantize_* kernels compute the same thing ~10x slower on
+  // CPU (per element, with a mask for their own backward), which alone made a QAT
+  // step 1.5x a float one.
   static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x, const torch::Tensor& scale,
                                int64_t axis, int64_t bits) {
-    const int64_t q = qmax_for_bits(bits);
-    const auto s = scale.to(torch::kFloat32).clamp_min(kMinScale);
-    if (axis < 0) {
-      const auto zp = torch::zeros({1}, s.options().dtype(torch::kInt32));
-      return torch::fake_quantize_per_tensor_affine(x, s.reshape({1}), zp, -q, q);
+    const double q = static_cast<double>(qmax_for_bits(bits));
+    auto s = scale.to(x.scalar_type()).clamp_min(kMinScale);
+    if (axis >= 0) {
+      std::vector<int64_t> shape(x.dim(), 1);
+      shape[axis] = -1;
+      s = s.view(shape);
+    } else {
+      s = s.reshape({});
     }
-    const auto zp = torch::zeros({s.numel()}, s.options().dtype(torch::kInt32));
-    return torch::fake_quantize_per_channel_affine(x, s.reshape({-1}), zp, axis, -q, q);
+    const auto bound = s * q;
+    return torch::clamp(x, -bound, bound).div_(s).round_().mul_(s);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
                                                  torch::autograd::variable_list grad) {
