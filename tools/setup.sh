@@ -8,6 +8,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       libtorch-dev libopenblas0-pthread
       libcli11-dev libspdlog-dev libyaml-cpp-dev nlohmann-json3-dev
       libgtest-dev libopencv-dev dataset-fashion-mnist
+      libonnx-dev libprotobuf-dev
       python3)
 
 missing=()
@@ -27,6 +28,19 @@ if command -v update-alternatives >/dev/null; then
     cand=$(update-alternatives --list "$alt" 2>/dev/null | grep openblas-pthread | head -n1 || true)
     [ -n "$cand" ] && update-alternatives --set "$alt" "$cand" >/dev/null 2>&1 || true
   done
+fi
+
+# Node.js for ONNX Runtime (npm's onnxruntime-node verifies and times exports).
+# A machine may already have a newer Node.js than Debian's; keep it if so.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "[setup] installing: nodejs npm"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+if [ ! -d tools/ort/node_modules/onnxruntime-node ]; then
+  echo "[setup] installing onnxruntime-node (CPU only) into tools/ort"
+  (cd tools/ort && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 BUILD_TYPE=${BUILD_TYPE:-Release}

@@ -34,5 +34,6 @@ std::unique_ptr<Command> make_train_command(CLI::App& parent);
 std::unique_ptr<Command> make_infer_command(CLI::App& parent);
 std::unique_ptr<Command> make_plot_command(CLI::App& parent);
 std::unique_ptr<Command> make_quant_command(CLI::App& parent);
+std::unique_ptr<Command> make_export_command(CLI::App& parent);
 
 }  // namespace compress

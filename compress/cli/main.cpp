@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   commands.push_back(compress::make_infer_command(app));
   commands.push_back(compress::make_plot_command(app));
   commands.push_back(compress::make_quant_command(app));
+  commands.push_back(compress::make_export_command(app));
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,296 @@
+#include "compress/export/onnx_export.h"
+
+#include <torch/torch.h>
+
+#include "compress/export/onnx_graph.h"
+#include "compress/quant/conv_quant.h"
+#include "compress/quant/fake_quant.h"
+#include "train/models/mobilenet_v3.h"
+#include "train/models/resnet.h"
+#include "train/models/ssdlite.h"
+#include "train/models/yolov3.h"
+#include "train/util/error.h"
+
+namespace compress {
+namespace {
+
+using onnx_export::Attr;
+using onnx_export::OnnxGraph;
+
+std::vector<int64_t> dims_of(const torch::Tensor& t) { return t.sizes().vec(); }
+
+// Walks the module tree and emits nodes. Tensor names follow module paths.
+class Emitter {
+ public:
+  explicit Emitter(OnnxGraph& g) : g_(g) {}
+
+  std::string constant(const std::string& name, const torch::Tensor& t) {
+    const auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    return g_.add_float(name, dims_of(c), c.data_ptr<float>());
+  }
+  std::string ints(const std::string& name, const std::vector<int64_t>& v) {
+    return g_.add_int64(name, {static_cast<int64_t>(v.size())}, v.data());
+  }
+
+  std::string act(const std::string& x, Act a, const std::string& name) {
+    switch (a) {
+      case Act::None: return x;
+      case Act::ReLU: return g_.add_node1("Relu", {x}, name + ".relu");
+      case Act::ReLU6: {
+        const float lo = 0.f, hi = 6.f;
+        return g_.add_node1("Clip", {x, g_.add_float(name + ".clip_min", {}, &lo), g_.add_float(name + ".clip_max", {}, &hi)},
+                            name + ".relu6");
+      }
+      case Act::HardSigmoid:
+        return g_.add_node1("HardSigmoid", {x}, name + ".hsigmoid", {{"alpha", 1.f / 6}, {"beta", 0.5f}});
+      case Act::HardSwish: {
+        // opset 13 has no HardSwish: x * HardSigmoid(x; 1/6, 1/2).
+        const auto s = g_.add_node1("HardSigmoid", {x}, name + ".hsigmoid", {{"alpha", 1.f / 6}, {"beta", 0.5f}});
+        return g_.add_node1("Mul", {x, s}, name + ".hswish");
+      }
+      case Act::LeakyReLU: return g_.add_node1("LeakyRelu", {x}, name + ".leaky", {{"alpha", 0.1f}});
+    }
+    fail("export: unknown activation at '", name, "'");
+  }
+
+  // int8 QDQ of an activation with a learned per-tensor scale.
+  std::string qdq_input(const std::string& x, const quant::ConvQuantImpl& q, const std::string& name) {
+    const float s = std::max(q.act_scale.item<float>(), 1e-12f);
+    const int8_t zp = 0;
+    const auto sn = g_.add_float(name + ".input_scale", {}, &s);
+    const auto zn = g_.add_int8(name + ".input_zero_point", {}, &zp);
+    const auto qx = g_.add_node1("QuantizeLinear", {x, sn, zn}, name + ".input_q");
+    ++quantized_;
+    return g_.add_node1("DequantizeLinear", {qx, sn, zn}, name + ".input_dq");
+  }
+
+  // The weight: float, or int8 with per-channel (axis 0) / per-tensor scales.
+  std::string weight(const torch::Tensor& w_in, const quant::ConvQuantImpl* q, const std::string& name) {
+    const auto w = w_in.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    if (!q) return constant(name + ".weight", w);
+    const int64_t bits = q->opt.weight_bits;
+    const bool per_channel = q->opt.weight_quantize_type == "channel_wise_abs_max";
+    const auto s = (per_channel ? quant::channel_scales(w, bits) : quant::tensor_scale(w, bits)).clamp_min(1e-12);
+    const double qmax = static_cast<double>(quant::qmax_for_bits(bits));
+    const auto sv = per_channel ? s.view({-1, 1, 1, 1}) : s.reshape({});
+    const auto wq = torch::clamp(torch::round(w / sv), -qmax, qmax).to(torch::kInt8).contiguous();
+    const auto wn = g_.add_int8(name + ".weight_int8", dims_of(wq), wq.data_ptr<int8_t>());
+    const auto sc = s.to(torch::kFloat32).contiguous();
+    const std::vector<int8_t> zps(sc.numel(), 0);
+    std::string sn, zn;
+    if (per_channel) {
+      sn = g_.add_float(name + ".weight_scale", {sc.numel()}, sc.data_ptr<float>());
+      zn = g_.add_int8(name + ".weight_zero_point", {sc.numel()}, zps.data());
+      return g_.add_node1("DequantizeLinear", {wn, sn, zn}, name + ".weight_dq", {{"axis", int64_t{0}}});
+    }
+    sn = g_.add_float(name + ".weight_scale", {}, sc.data_ptr<float>());
+    zn = g_.add_int8(name + ".weight_zero_point", {}, zps.data());
+    return g_.add_node1("DequantizeLinear", {wn, sn, zn}, name + ".weight_dq");
+  }
+
+  std::string conv(const std::string& x, const torch::nn::detail::ConvNdOptions<2>& o, const torch::Tensor& w,
+                   const torch::Tensor& b, const quant::ConvQuantImpl* q, const std::string& name) {
+    const auto k = o.kernel_size();
+    const auto s = o.stride();
+    const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+    if (!pad) fail("export: '", name, "' uses string padding, which the exporter does not express");
+    const std::string in = q ? qdq_input(x, *q, name) : x;
+    std::vector<std::string> inputs = {in, weight(w, q, name)};
+    if (b.defined()) inputs.push_back(constant(name + ".bias", b));
+    return g_.add_node1("Conv", inputs, name,
+                        {{"kernel_shape", std::vector<int64_t>{k->at(0), k->at(1)}},
+                         {"strides", std::vector<int64_t>{s->at(0), s->at(1)}},
+                         {"pads", std::vector<int64_t>{(*pad)->at(0), (*pad)->at(1), (*pad)->at(0), (*pad)->at(1)}},
+                         {"dilations", std::vector<int64_t>{o.dilation()->at(0), o.dilation()->at(1)}},
+                         {"group", o.groups()}});
+  }
+
+  const quant::ConvQuantImpl* quant_of(const std::shared_ptr<ConvQuantHook>& h, const std::string& path) {
+    if (!h) return nullptr;
+    const auto* q = dynamic_cast<const quant::ConvQuantImpl*>(h.get());
+    if (!q) fail("export: '", path, "' has a quantizer the exporter does not know");
+    return q;
+  }
+
+  std::string conv_bn(const std::string& x, ConvBNLayerImpl& l, const std::string& path) {
+    const auto [w, b] = l.folded_weight_bias();  // BN's running statistics, as in eval
+    const auto y = conv(x, l.conv->options, w, b, quant_of(l.conv_quant, path + ".conv"), path + ".conv");
+    return act(y, l.act, path);
+  }
+
+  std::string se(const std::string& x, SEBlockImpl& s, const std::string& path) {
+    auto p = g_.add_node1("GlobalAveragePool", {x}, path + ".pool");
+    p = conv(p, s.conv1->options, s.conv1->weight, s.conv1->bias, quant_of(s.conv1_quant, path + ".conv1"), path + ".conv1");
+    p = act(p, Act::ReLU, path + ".conv1");
+    p = conv(p, s.conv2->options, s.conv2->weight, s.conv2->bias, quant_of(s.conv2_quant, path + ".conv2"), path + ".conv2");
+    p = act(p, Act::HardSigmoid, path + ".conv2");
+    return g_.add_node1("Mul", {x, p}, path + ".scale");
+  }
+
+  // Returns {expand output, unit output}.
+  std::pair<std::string, std::string> residual_unit(const std::string& x, ResidualUnitImpl& u, const std::string& path) {
+    const auto e = conv_bn(x, *u.expand, path + ".expand");
+    auto y = conv_bn(e, *u.res_conv1, path + ".res_conv1");
+    if (u.se_block) y = se(y, *u.se_block, path + ".se_block");
+    y = conv_bn(y, *u.linear, path + ".linear");
+    if (u.shortcut) y = g_.add_node1("Add", {y, x}, path + ".add");
+    return {e, y};
+  }
+
+  // {tap16 expand, conv_last} (SSD) or {s8, s16, conv_last} (YOLOv3).
+  std::vector<std::string> mobilenet(const std::string& x, MobileNetV3Impl& m, bool yolo_taps) {
+    auto y = conv_bn(x, *m.conv1, "backbone.conv1");
+    std::vector<std::string> taps;
+    for (size_t i = 0; i < m.blocks->size(); ++i) {
+      auto [e, out] = residual_unit(y, *m.blocks[i]->as<ResidualUnit>(), "backbone.blocks." + std::to_string(i));
+      if (!yolo_taps && static_cast<int64_t>(i) == m.tap_block) taps.push_back(e);
+      y = out;
+      if (yolo_taps && (static_cast<int64_t>(i) == m.s8_block || static_cast<int64_t>(i) == m.s16_block)) taps.push_back(y);
+    }
+    taps.push_back(conv_bn(y, *m.conv_last, "backbone.conv_last"));
+    return taps;
+  }
+
+  std::vector<std::string> resnet(const std::string& x, ResNetImpl& r) {
+    auto y = conv_bn(x, *r.conv1, "backbone.conv1");
+    y = g_.add_node1("MaxPool", {y}, "backbone.pool",
+                     {{"kernel_shape", std::vector<int64_t>{3, 3}}, {"strides", std::vector<int64_t>{2, 2}},
+                      {"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+    std::vector<std::string> taps;
+    const std::pair<const char*, torch::nn::ModuleList*> stages[] = {
+        {"res2", &r.res2}, {"res3", &r.res3}, {"res4", &r.res4}, {"res5", &r.res5}};
+    for (const auto& [name, list] : stages) {
+      for (size_t j = 0; j < (*list)->size(); ++j) {
+        auto& b = *(*list)[j]->as<BasicBlock>();
+        const std::string p = std::string("backbone.") + name + "." + std::to_string(j);
+        const auto a = conv_bn(conv_bn(y, *b.branch2a, p + ".branch2a"), *b.branch2b, p + ".branch2b");
+        const auto sc = b.branch1 ? conv_bn(y, *b.branch1, p + ".branch1") : y;
+        y = g_.add_node1("Relu", {g_.add_node1("Add", {a, sc}, p + ".add")}, p + ".relu");
+      }
+      if (std::string(name) != "res2") taps.push_back(y);
+    }
+    return taps;
+  }
+
+  OnnxGraph& g_;
+  int64_t quantized_ = 0;
+};
+
+void check_supported(torch::nn::Module& model) {
+  // Every leaf with parameters must belong to a module the emitter walks.
+  for (const auto& item : model.named_modules()) {
+    auto* m = item.value().get();
+    if (!m->children().empty() || (m->parameters(false).empty() && m->buffers(false).empty())) continue;
+    if (dynamic_cast<torch::nn::Conv2dImpl*>(m) || dynamic_cast<torch::nn::BatchNorm2dImpl*>(m) ||
+        dynamic_cast<quant::ConvQuantImpl*>(m))
+      continue;
+    fail("export: module '", item.key(), "' (", m->name(), ") has no ONNX mapping");
+  }
+}
+
+}  // namespace
+
+ExportResult export_onnx(DetectorImpl& model, const std::string& path, const ExportOptions& o) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  model.to(torch::kCPU);
+  check_supported(model);
+  OnnxGraph g(model.arch(), 13);
+  Emitter e(g);
+  g.add_input("image", {-1, 3, o.height, o.width}, {"N"});
+  ExportResult r;
+  const int64_t C = model.num_classes;
+  if (auto* ssd = dynamic_cast<SSDLiteImpl*>(&model)) {
+    std::vector<std::string> feats = e.mobilenet("image", *ssd->backbone, false);
+    auto x = feats.back();
+    for (size_t i = 0; i < ssd->extra_blocks->size(); ++i) {
+      auto& b = *ssd->extra_blocks[i]->as<ExtraBlock>();
+      const std::string p = "extra_blocks." + std::to_string(i);
+      x = e.conv_bn(e.conv_bn(e.conv_bn(x, *b.conv1, p + ".conv1"), *b.dw, p + ".dw"), *b.conv2, p + ".conv2");
+      feats.push_back(x);
+    }
+    const auto perm = Attr{"perm", std::vector<int64_t>{0, 2, 3, 1}};
+    std::vector<std::string> locs, confs;
+    const auto loc_shape = e.ints("loc_shape", {0, -1, 4}), conf_shape = e.ints("conf_shape", {0, -1, C + 1});
+    for (size_t i = 0; i < feats.size(); ++i) {
+      const std::string li = "loc." + std::to_string(i), ci = "conf." + std::to_string(i);
+      auto& lh = *ssd->loc[i]->as<SeparableHead>();
+      auto& ch = *ssd->conf[i]->as<SeparableHead>();
+      const auto l = e.conv_bn(e.conv_bn(feats[i], *lh.dw, li + ".dw"), *lh.pw, li + ".pw");
+      const auto c = e.conv_bn(e.conv_bn(feats[i], *ch.dw, ci + ".dw"), *ch.pw, ci + ".pw");
+      locs.push_back(g.add_node1("Reshape", {g.add_node1("Transpose", {l}, li + ".nhwc", {perm}), loc_shape}, li + ".flat"));
+      confs.push_back(g.add_node1("Reshape", {g.add_node1("Transpose", {c}, ci + ".nhwc", {perm}), conf_shape}, ci + ".flat"));
+    }
+    const auto loc = g.add_node1("Concat", locs, "loc_cat", {{"axis", int64_t{1}}});
+    const auto conf = g.add_node1("Concat", confs, "conf_cat", {{"axis", int64_t{1}}});
+    g.add_node1("Identity", {loc}, "loc");
+    g.add_node1("Identity", {conf}, "conf");
+    // The priors depend only on the input size: one forward at that size gives them.
+    const auto priors = ssd->forward(torch::zeros({1, 3, o.height, o.width}))[2];
+    g.add_node1("Identity", {e.constant("priors_const", priors)}, "priors");
+    r.outputs = {"loc", "conf", "priors"};
+    if (o.with_postprocess) {
+      // Centre-size decoding with variances 0.1 / 0.2, in input pixels.
+      const auto scale = torch::tensor({float(o.width), float(o.height)});
+      const auto pwh = ((priors.slice(1, 2, 4) - priors.slice(1, 0, 2)) * scale).unsqueeze(0);   // (1, A, 2)
+      const auto pc = ((priors.slice(1, 2, 4) + priors.slice(1, 0, 2)) * 0.5 * scale).unsqueeze(0);
+      auto slice = [&](const std::string& x, int64_t a, int64_t b, const std::string& n) {
+        return g.add_node1("Slice", {x, e.ints(n + ".starts", {a}), e.ints(n + ".ends", {b}), e.ints(n + ".axes", {2})}, n);
+      };
+      const float v01 = 0.1f, v02 = 0.2f, half = 0.5f;
+      const auto pwh_n = e.constant("prior_wh", pwh), pc_n = e.constant("prior_centre", pc);
+      const auto cxy = g.add_node1("Add", {g.add_node1("Mul", {g.add_node1("Mul", {slice(loc, 0, 2, "dxy"), g.add_float("var_xy", {}, &v01)}, "dxy_v"), pwh_n}, "dxy_p"), pc_n}, "centre");
+      const auto wh = g.add_node1("Mul", {g.add_node1("Exp", {g.add_node1("Mul", {slice(loc, 2, 4, "dwh"), g.add_float("var_wh", {}, &v02)}, "dwh_v")}, "dwh_e"), pwh_n}, "size");
+      const auto hw = g.add_node1("Mul", {wh, g.add_float("half", {}, &half)}, "half_size");
+      g.add_node1("Concat", {g.add_node1("Sub", {cxy, hw}, "xy1"), g.add_node1("Add", {cxy, hw}, "xy2")}, "boxes", {{"axis", int64_t{2}}});
+      g.add_node1("Softmax", {conf}, "scores", {{"axis", int64_t{-1}}});
+      r.outputs.push_back("boxes");
+      r.outputs.push_back("scores");
+    }
+  } else if (auto* yolo = dynamic_cast<YOLOv3Impl*>(&model)) {
+    if (o.height % 32 || o.width % 32) fail("export: YOLOv3 needs an input size that is a multiple of 32, got ", o.height, "x", o.width);
+    const auto feats = yolo->mobilenet ? e.mobilenet("image", *yolo->mobilenet, true) : e.resnet("image", *yolo->resnet);
+    std::string route;
+    const char* names[3] = {"out_s32", "out_s16", "out_s8"};
+    for (int64_t i = 0; i < 3; ++i) {
+      std::string x = feats[2 - i];
+      const std::string b = "yolo_block." + std::to_string(i);
+      if (i > 0) {
+        const float sc[4] = {1, 1, 2, 2};
+        const auto up = g.add_node1("Resize", {route, "", g.add_float(b + ".up_scales", {4}, sc)}, b + ".upsample",
+                                    {{"mode", std::string("nearest")},
+                                     {"coordinate_transformation_mode", std::string("asymmetric")},
+                                     {"nearest_mode", std::string("floor")}});
+        x = g.add_node1("Concat", {up, x}, b + ".concat", {{"axis", int64_t{1}}});
+      }
+      auto& blk = *yolo->yolo_block[i]->as<YoloDetectionBlock>();
+      x = e.conv_bn(x, *blk.pair0->first, b + ".0.0");
+      x = e.conv_bn(x, *blk.pair0->second, b + ".0.1");
+      x = e.conv_bn(x, *blk.pair1->first, b + ".1.0");
+      x = e.conv_bn(x, *blk.pair1->second, b + ".1.1");
+      const auto r2 = e.conv_bn(x, *blk.route, b + ".2");
+      const auto tip = e.conv_bn(r2, *blk.tip, b + ".tip");
+      const auto out = e.conv_bn(tip, *yolo->yolo_output[i]->as<ConvBNLayer>(), "yolo_output." + std::to_string(i));
+      g.add_node1("Identity", {out}, names[i]);
+      r.outputs.push_back(names[i]);
+      if (i < 2) route = e.conv_bn(r2, *yolo->yolo_transition[i]->as<ConvBNLayer>(), "yolo_transition." + std::to_string(i));
+    }
+    if (o.with_postprocess) fail("export: --with_postprocess is not available for YOLOv3 yet (use the raw maps)");
+  } else {
+    fail("export: architecture '", model.arch(), "' has no ONNX mapping");
+  }
+  for (const auto& n : r.outputs) g.add_output(n, n == "priors" ? 2 : n.rfind("out_s", 0) == 0 ? 4 : 3, n != "priors");
+  g.set_doc("compress export: " + model.arch() + ", " + std::to_string(o.height) + "x" + std::to_string(o.width));
+  try {
+    g.save(path);
+  } catch (const std::exception& ex) {
+    fail(ex.what());
+  }
+  r.nodes = g.num_nodes();
+  r.quantized_convs = e.quantized_;
+  if (was_training) model.train();
+  return r;
+}
+
+}  // namespace compress

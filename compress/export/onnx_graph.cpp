@@ -1,0 +1,185 @@
+#include "compress/export/onnx_graph.h"
+
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+
+namespace compress::onnx_export {
+
+struct OnnxGraph::Impl {
+  onnx::ModelProto model;
+  onnx::GraphProto* graph = nullptr;
+  std::set<std::string> names;
+};
+
+OnnxGraph::OnnxGraph(const std::string& graph_name, int64_t opset) : impl_(std::make_unique<Impl>()) {
+  auto& m = impl_->model;
+  m.set_ir_version(7);  // ONNX 1.8+: what opset 13 needs
+  m.set_producer_name("compress");
+  m.set_producer_version("0.1");
+  auto* op = m.add_opset_import();
+  op->set_domain("");
+  op->set_version(opset);
+  impl_->graph = m.mutable_graph();
+  impl_->graph->set_name(graph_name);
+}
+
+OnnxGraph::~OnnxGraph() = default;
+
+std::string OnnxGraph::unique(const std::string& base) {
+  std::string n = base;
+  for (int k = 1; impl_->names.count(n); ++k) n = base + "_" + std::to_string(k);
+  impl_->names.insert(n);
+  return n;
+}
+
+void OnnxGraph::add_input(const std::string& name, const std::vector<int64_t>& dims,
+                          const std::vector<std::string>& dim_names) {
+  impl_->names.insert(name);
+  auto* in = impl_->graph->add_input();
+  in->set_name(name);
+  auto* tt = in->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    auto* d = tt->mutable_shape()->add_dim();
+    if (dims[i] < 0) d->set_dim_param(i < dim_names.size() ? dim_names[i] : "d" + std::to_string(i));
+    else d->set_dim_value(dims[i]);
+  }
+}
+
+void OnnxGraph::add_output(const std::string& name, int64_t rank, bool batched) {
+  auto* out = impl_->graph->add_output();
+  out->set_name(name);
+  auto* tt = out->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  auto* shape = tt->mutable_shape();
+  for (int64_t i = 0; i < rank; ++i)
+    shape->add_dim()->set_dim_param(i == 0 && batched ? "N" : name + "_d" + std::to_string(i));
+}
+
+namespace {
+onnx::TensorProto* new_init(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& dims, int type) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(type);
+  for (int64_t d : dims) t->add_dims(d);
+  return t;
+}
+int64_t count(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+}  // namespace
+
+std::string OnnxGraph::add_float(const std::string& name, const std::vector<int64_t>& dims, const float* data) {
+  const std::string n = unique(name);
+  new_init(impl_->graph, n, dims, onnx::TensorProto::FLOAT)
+      ->set_raw_data(std::string(reinterpret_cast<const char*>(data), count(dims) * sizeof(float)));
+  return n;
+}
+
+std::string OnnxGraph::add_int8(const std::string& name, const std::vector<int64_t>& dims, const int8_t* data) {
+  const std::string n = unique(name);
+  new_init(impl_->graph, n, dims, onnx::TensorProto::INT8)
+      ->set_raw_data(std::string(reinterpret_cast<const char*>(data), count(dims)));
+  return n;
+}
+
+std::string OnnxGraph::add_int64(const std::string& name, const std::vector<int64_t>& dims, const int64_t* data) {
+  const std::string n = unique(name);
+  new_init(impl_->graph, n, dims, onnx::TensorProto::INT64)
+      ->set_raw_data(std::string(reinterpret_cast<const char*>(data), count(dims) * sizeof(int64_t)));
+  return n;
+}
+
+std::vector<std::string> OnnxGraph::add_node(const std::string& op, const std::vector<std::string>& inputs,
+                                             const std::string& name, const std::vector<Attr>& attrs, int n_outputs) {
+  auto* node = impl_->graph->add_node();
+  node->set_op_type(op);
+  node->set_name(unique(name + "/" + op));
+  for (const auto& i : inputs) node->add_input(i);
+  std::vector<std::string> outs;
+  for (int k = 0; k < n_outputs; ++k) {
+    outs.push_back(unique(name + (n_outputs > 1 ? "_" + std::to_string(k) : "")));
+    node->add_output(outs.back());
+  }
+  for (const auto& a : attrs) {
+    auto* p = node->add_attribute();
+    p->set_name(a.name);
+    if (auto* i = std::get_if<int64_t>(&a.value)) p->set_type(onnx::AttributeProto::INT), p->set_i(*i);
+    else if (auto* f = std::get_if<float>(&a.value)) p->set_type(onnx::AttributeProto::FLOAT), p->set_f(*f);
+    else if (auto* is = std::get_if<std::vector<int64_t>>(&a.value)) {
+      p->set_type(onnx::AttributeProto::INTS);
+      for (int64_t v : *is) p->add_ints(v);
+    } else if (auto* fs = std::get_if<std::vector<float>>(&a.value)) {
+      p->set_type(onnx::AttributeProto::FLOATS);
+      for (float v : *fs) p->add_floats(v);
+    } else {
+      p->set_type(onnx::AttributeProto::STRING), p->set_s(std::get<std::string>(a.value));
+    }
+  }
+  return outs;
+}
+
+void OnnxGraph::set_doc(const std::string& doc) { impl_->model.set_doc_string(doc); }
+
+int64_t OnnxGraph::num_nodes() const { return impl_->graph->node_size(); }
+
+void OnnxGraph::save(const std::string& path) {
+  try {
+    onnx::checker::check_model(impl_->model);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("exported ONNX model fails onnx::checker: ") + e.what());
+  }
+  const auto parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out || !impl_->model.SerializeToOstream(&out) || !out.flush())
+      throw std::runtime_error("cannot write '" + path + "' (is the folder writable?)");
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw std::runtime_error("cannot write '" + path + "': " + ec.message());
+  }
+}
+
+namespace {
+onnx::ModelProto load_model(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  onnx::ModelProto m;
+  if (!in || !m.ParseFromIstream(&in)) throw std::runtime_error("cannot parse ONNX file '" + path + "'");
+  return m;
+}
+}  // namespace
+
+std::map<std::string, std::vector<float>> read_float_initializers(const std::string& path) {
+  const auto m = load_model(path);
+  std::map<std::string, std::vector<float>> out;
+  for (const auto& t : m.graph().initializer()) {
+    if (t.data_type() != onnx::TensorProto::FLOAT) continue;
+    std::vector<float> v(t.raw_data().size() / sizeof(float));
+    std::memcpy(v.data(), t.raw_data().data(), v.size() * sizeof(float));
+    out[t.name()] = std::move(v);
+  }
+  return out;
+}
+
+std::vector<std::string> read_op_types(const std::string& path) {
+  const auto m = load_model(path);
+  std::vector<std::string> ops;
+  for (const auto& n : m.graph().node()) ops.push_back(n.op_type());
+  return ops;
+}
+
+}  // namespace compress::onnx_export

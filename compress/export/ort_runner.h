@@ -1,0 +1,26 @@
+// Drives ONNX Runtime (npm's onnxruntime-node, through tools/ort/run.js) on
+// raw float32 batches: the independent check of our exports, and their timer.
+#pragma once
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+namespace compress {
+
+struct OrtRun {
+  std::vector<std::string> names;                    // output names, in graph order
+  std::vector<std::vector<torch::Tensor>> outputs;   // per batch, per output
+  std::vector<double> timing_ms;                     // per timed run (with repeat > 0)
+};
+
+// The folder holding run.js and node_modules (COMPRESS_ORT_DIR, or tools/ort
+// beside the binary's build folder). Fails with how to install it.
+std::string ort_dir();
+
+// optimization: ONNX Runtime's graphOptimizationLevel ("all" as deployed;
+// "disabled" runs each node with its reference kernel, no QDQ fusion).
+OrtRun run_onnxruntime(const std::string& model, const std::vector<torch::Tensor>& batches, int threads = 1,
+                       int repeat = 0, int warmup = 0, const std::string& optimization = "all");
+
+}  // namespace compress

@@ -1,0 +1,126 @@
+#include "compress/export/verify.h"
+
+#include <torch/torch.h>
+
+#include <set>
+#include <sstream>
+
+#include "compress/export/ort_runner.h"
+#include "compress/quant/qat.h"
+#include "train/models/ssd/box_coder.h"
+#include "train/config/config.h"
+#include "train/data/reader.h"
+#include "train/engine/evaluate.h"
+#include "train/util/error.h"
+
+namespace compress {
+
+std::string VerifyReport::table() const {
+  std::ostringstream os;
+  os << "| output | max abs diff | within one int8 step | LibTorch vs itself (weights x (1 + 1e-6 noise)) |\n|---|---|---|---|\n";
+  for (size_t i = 0; i < outputs.size(); ++i)
+    os << "| " << outputs[i] << " | " << max_abs_diff[i] << " | " << within_one_step[i] * 100 << "% | "
+       << (quantized ? std::to_string(self_within[i] * 100) + "%" : std::string("-")) << " |\n";
+  os << "\nAP on " << images << " EvalReader images: LibTorch " << ap_torch * 100 << ", ONNX Runtime " << ap_ort * 100
+     << " (difference " << std::abs(ap_ort - ap_torch) * 100 << " points)\n";
+  return os.str();
+}
+
+VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, const Config& cfg, int64_t max_images) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  VerifyReport r;
+  r.quantized = quant::is_quantized(model);
+  auto ds = load_dataset(cfg, "EvalReader");
+  auto loader = make_loader(cfg, "EvalReader", ds);
+  loader->start_epoch(0);
+  std::vector<Batch> batches;
+  std::vector<torch::Tensor> images;
+  for (int64_t n = 0; n < max_images;) {
+    auto b = loader->next();
+    if (!b) break;
+    n += b->size();
+    images.push_back(b->images);
+    batches.push_back(std::move(*b));
+  }
+  if (batches.empty()) fail("export --verify: EvalReader gives no images");
+  // Element-wise agreement is checked on ONNX Runtime's reference kernels: with
+  // graph optimizations on, x86 runs int8 convs as u8s8 integer GEMMs whose
+  // intermediate saturation is ORT's own business; AP is checked as deployed.
+  const OrtRun ort = run_onnxruntime(onnx_path, images, 1, 0, 0, r.quantized ? "disabled" : "all");
+  const OrtRun deployed = r.quantized ? run_onnxruntime(onnx_path, images) : OrtRun{};
+  r.outputs = ort.names;
+  std::vector<CocoDetection> dets_torch, dets_ort;
+  std::set<int64_t> ids;
+  r.max_abs_diff.assign(r.outputs.size(), 0);
+  std::vector<int64_t> close(r.outputs.size(), 0), total(r.outputs.size(), 0), self_close(r.outputs.size(), 0);
+  torch::manual_seed(0);
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const auto& batch = batches[b];
+    auto ref = model.forward(batch.images);
+    if (ort.outputs[b].size() == 5 && ref.size() == 3) {  // SSD --with_postprocess: boxes, scores
+      const int64_t H = batch.images.size(2), W = batch.images.size(3);
+      const auto scale = torch::tensor({float(W), float(H), float(W), float(H)});
+      ref.push_back(decode_boxes(ref[0], ref[2].unsqueeze(0)) * scale);
+      ref.push_back(torch::softmax(ref[1], -1));
+    }
+    // The raw head outputs come first in both, in the same order.
+    std::vector<torch::Tensor> ort_raw, perturbed;
+    for (size_t i = 0; i < ref.size() && i < ort.outputs[b].size(); ++i) {
+      const auto a = ref[i].to(torch::kFloat32), o = ort.outputs[b][i];
+      if (a.sizes() != o.sizes())
+        fail("export --verify: output '", r.outputs[i], "' has shape ", o.sizes(), " in ONNX Runtime but ", a.sizes(),
+             " in LibTorch");
+      const auto d = (a - o).abs();
+      r.max_abs_diff[i] = std::max(r.max_abs_diff[i], d.max().item<double>());
+      const double step = std::max(a.abs().max().item<double>() / 127, 1e-12);
+      close[i] += (d <= step * (1 + 1e-6)).sum().item<int64_t>();
+      if (r.quantized && i == 0) {
+        // Every weight moved by 1e-6 (relative), as another engine's summation order
+        // moves each conv's result; restored right after.
+        std::vector<torch::Tensor> saved;
+        for (auto& p : model.parameters()) saved.push_back(p.clone()), p.mul_(1 + 1e-6 * torch::randn_like(p));
+        perturbed = model.forward(batch.images);
+        auto params = model.parameters();
+        for (size_t k = 0; k < params.size(); ++k) params[k].copy_(saved[k]);
+      }
+      if (r.quantized && i < perturbed.size())
+        self_close[i] += ((a - perturbed[i].to(torch::kFloat32)).abs() <= step * (1 + 1e-6)).sum().item<int64_t>();
+      total[i] += d.numel();
+      ort_raw.push_back(o);
+    }
+    const int64_t H = batch.images.size(2), W = batch.images.size(3);
+    if (r.quantized) ort_raw.assign(deployed.outputs[b].begin(), deployed.outputs[b].begin() + ort_raw.size());
+    const auto dt = model.postprocess(ref, H, W), doo = model.postprocess(ort_raw, H, W);
+    for (int64_t i = 0; i < batch.size(); ++i) {
+      const double oh = batch.orig_sizes[i][0].item<double>(), ow = batch.orig_sizes[i][1].item<double>();
+      auto a = to_coco_detections(dt[i], batch.image_ids[i], H, W, oh, ow, *ds);
+      auto o = to_coco_detections(doo[i], batch.image_ids[i], H, W, oh, ow, *ds);
+      dets_torch.insert(dets_torch.end(), a.begin(), a.end());
+      dets_ort.insert(dets_ort.end(), o.begin(), o.end());
+      ids.insert(batch.image_ids[i]);
+    }
+    r.images += batch.size();
+  }
+  for (size_t i = 0; i < r.outputs.size(); ++i) {
+    r.within_one_step.push_back(total[i] ? static_cast<double>(close[i]) / total[i] : 1.0);
+    r.self_within.push_back(total[i] && r.quantized ? static_cast<double>(self_close[i]) / total[i] : 1.0);
+  }
+  // The evaluator on just the images that were run.
+  CocoFile gt = ds->file();
+  gt.images.erase(std::remove_if(gt.images.begin(), gt.images.end(), [&](const CocoImage& im) { return !ids.count(im.id); }),
+                  gt.images.end());
+  gt.annotations.erase(std::remove_if(gt.annotations.begin(), gt.annotations.end(),
+                                      [&](const CocoAnnotation& a) { return !ids.count(a.image_id); }),
+                       gt.annotations.end());
+  r.ap_torch = evaluate_coco(gt, dets_torch).stats.ap();
+  r.ap_ort = evaluate_coco(gt, dets_ort).stats.ap();
+  bool outputs_ok = true;
+  for (size_t i = 0; i < r.outputs.size(); ++i)
+    outputs_ok = outputs_ok && (r.quantized ? r.within_one_step[i] >= std::min(0.999, r.self_within[i] - 0.10)
+                                            : r.max_abs_diff[i] <= 1e-4);
+  r.ok = outputs_ok && std::abs(r.ap_ort - r.ap_torch) <= 0.003 + 1e-9;
+  return r;
+}
+
+}  // namespace compress

@@ -1,0 +1,36 @@
+// `compress export --verify`: the exported file against LibTorch, in ONNX
+// Runtime, on real images of the recipe's EvalReader:
+//   float: max |ORT - LibTorch| <= 1e-4 on every output;
+//   int8 (QDQ): output elements within one quantization step (max|output| / 127)
+//   of the LibTorch fake-quant model on at least 99.9% of elements, or, where
+//   LibTorch itself is not that stable, within 10 points of how often LibTorch
+//   agrees with itself when its weights move by 1e-6 (relative): dozens of chained int8
+//   roundings turn any float difference (another conv summation order) into
+//   whole-step flips, so that self-agreement is the floor no engine can beat;
+//   (element-wise on ORT's reference kernels, graph optimizations off);
+//   AP from ORT outputs as deployed (optimizations on; our decoding and
+//   evaluator) within 0.3 points of LibTorch's.
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "train/models/detector.h"
+
+namespace compress {
+
+struct VerifyReport {
+  std::vector<std::string> outputs;
+  std::vector<double> max_abs_diff;     // per output
+  std::vector<double> within_one_step;  // per output: fraction of elements within max|out| / 127
+  std::vector<double> self_within;      // int8: the same for LibTorch vs LibTorch with weights moved by 1e-6
+  int64_t images = 0;
+  double ap_torch = 0, ap_ort = 0;
+  bool quantized = false;
+  bool ok = false;
+  std::string table() const;  // Markdown
+};
+
+VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, const Config& cfg, int64_t max_images);
+
+}  // namespace compress

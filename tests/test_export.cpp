@@ -1,0 +1,164 @@
+// ONNX export checked in ONNX Runtime (the independent engine): float SSDLite
+// and YOLOv3 (both backbones) within 1e-4 of LibTorch, QAT SSDLite as QDQ int8
+// with the learned scales, file sizes, and the errors users meet.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "compress/export/onnx_export.h"
+#include "compress/export/onnx_graph.h"
+#include "compress/export/verify.h"
+#include "compress/quant/conv_quant.h"
+#include "compress/quant/fake_quant.h"
+#include "compress/quant/qat.h"
+#include "tests/train_fixture.h"
+#include "train/config/config.h"
+#include "train/util/error.h"
+
+using namespace compress;
+namespace fs = std::filesystem;
+
+namespace {
+
+Config tiny_config(const testutil::TempDir&, std::vector<std::string> o) { return config_from_string("", o); }
+
+// Random BN statistics, so that folding is exercised (fresh BN is the identity).
+void randomize_bn(torch::nn::Module& m) {
+  torch::NoGradGuard g;
+  for (auto& b : m.named_buffers()) {
+    if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-0.2, 0.2);
+    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 1.5);
+  }
+  for (auto& p : m.named_parameters())
+    if (p.key().find(".bn.weight") != std::string::npos) p.value().uniform_(0.5, 1.5);
+}
+
+void expect_verified(const VerifyReport& v, const std::string& what) {
+  EXPECT_TRUE(v.ok) << what << "\n" << v.table();
+  if (!v.quantized)
+    for (size_t i = 0; i < v.outputs.size(); ++i) EXPECT_LE(v.max_abs_diff[i], 1e-4) << what << " " << v.outputs[i];
+  EXPECT_LE(std::abs(v.ap_ort - v.ap_torch), 0.003) << what;
+}
+
+}  // namespace
+
+TEST(Export, FloatSsdliteInOnnxRuntime) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = tiny_config(d, testutil::tiny_ssd_overrides(d, 96));
+  auto model = build_detector(cfg);
+  randomize_bn(*model);
+  ExportOptions o;
+  o.height = o.width = 96;
+  o.with_postprocess = true;
+  const auto r = export_onnx(*model, d.file("ssd.onnx"), o);
+  EXPECT_EQ(r.outputs, (std::vector<std::string>{"loc", "conf", "priors", "boxes", "scores"}));
+  EXPECT_EQ(r.quantized_convs, 0);
+  // Opset 13 has no HardSwish: it is HardSigmoid + Mul; ReLU6 is Clip; BN is folded away.
+  const auto ops = onnx_export::read_op_types(d.file("ssd.onnx"));
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "BatchNormalization"), 0);
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "HardSwish"), 0);
+  EXPECT_GT(std::count(ops.begin(), ops.end(), "HardSigmoid"), 0);
+  EXPECT_GT(std::count(ops.begin(), ops.end(), "Clip"), 0);
+  expect_verified(verify_export(*model, d.file("ssd.onnx"), cfg, 8), "SSDLite float");
+}
+
+TEST(Export, FloatYolov3BothBackbonesInOnnxRuntime) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  for (const std::string bb : {"MobileNetV3", "ResNet"}) {
+    auto o = testutil::tiny_yolo_overrides(d, 64);
+    o.push_back("YOLOv3.backbone=" + bb);
+    o.push_back("ResNet.depth=18");
+    const Config cfg = config_from_string("", o);
+    auto model = build_detector(cfg);
+    randomize_bn(*model);
+    ExportOptions eo;
+    eo.height = eo.width = 64;
+    const auto r = export_onnx(*model, d.file(bb + ".onnx"), eo);
+    EXPECT_EQ(r.outputs, (std::vector<std::string>{"out_s32", "out_s16", "out_s8"}));
+    expect_verified(verify_export(*model, d.file(bb + ".onnx"), cfg, 8), "YOLOv3 " + bb);
+  }
+}
+
+TEST(Export, QatSsdliteAsQdqWithTheLearnedScales) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  auto model = build_detector(cfg);
+  randomize_bn(*model);
+  ExportOptions o;
+  o.height = o.width = 96;
+  export_onnx(*model, d.file("float.onnx"), o);
+  quant::QuantOptions qo;
+  qo.not_quant_pattern = {"se_block"};
+  const auto rep = quant::apply_qat(*model, qo);
+  model->train();
+  {
+    torch::NoGradGuard g;
+    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));  // the observers learn scales
+  }
+  model->eval();
+  const auto r = export_onnx(*model, d.file("int8.onnx"), o);
+  EXPECT_EQ(r.quantized_convs, static_cast<int64_t>(rep.quantized.size()));
+  const auto init = onnx_export::read_float_initializers(d.file("int8.onnx"));
+  // Activation scales are the checkpoint's; weight scales are max|W_fold| / 127 per channel.
+  for (const auto& m : model->named_modules()) {
+    auto* q = dynamic_cast<quant::ConvQuantImpl*>(m.value().get());
+    if (!q) continue;
+    const std::string conv = m.key().substr(0, m.key().size() - std::string("_quant").size());
+    ASSERT_TRUE(init.count(conv + ".input_scale")) << conv;
+    EXPECT_FLOAT_EQ(init.at(conv + ".input_scale")[0], q->act_scale.item<float>()) << conv;
+    EXPECT_EQ(init.count(conv + ".weight"), 0u) << conv << " should be int8";
+  }
+  int64_t skipped_float = 0;
+  for (const auto& p : rep.skipped) skipped_float += init.count(p + ".weight");
+  EXPECT_EQ(skipped_float, static_cast<int64_t>(rep.skipped.size()));  // se_block convs stay float
+  expect_verified(verify_export(*model, d.file("int8.onnx"), cfg, 8), "SSDLite QAT int8");
+}
+
+TEST(Export, Int8FileIsAboutFourTimesSmaller) {
+  // The full-width SSDLite-MobileNetV3-Small (1.6 M weights), everything quantized.
+  testutil::TempDir d;
+  auto model = build_detector(config_from_string("", {"MobileNetV3.model_name=small", "num_classes=10"}));
+  ExportOptions o;
+  o.height = o.width = 96;
+  export_onnx(*model, d.file("float.onnx"), o);
+  quant::apply_qat(*model, quant::QuantOptions{});
+  export_onnx(*model, d.file("int8.onnx"), o);
+  const double ratio = double(fs::file_size(d.file("float.onnx"))) / fs::file_size(d.file("int8.onnx"));
+  EXPECT_GT(ratio, 3.3) << ratio;  // int8 weights; float biases, scales and priors remain
+  EXPECT_LT(ratio, 4.0) << ratio;
+}
+
+TEST(Export, BadInputAreClearErrors) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  std::string o;
+  for (const auto& s : testutil::tiny_ssd_overrides(d, 96)) o += " -o '" + s + "'";
+  auto r = testutil::run_cli("export -c " + testutil::source_path("configs/fashion/ssdlite_mobilenet_v3_small.yml") + o +
+                             " -w " + d.file("missing.pt") + " --output " + d.file("m.onnx"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("missing.pt"), std::string::npos) << r.output;
+  // An output path that cannot be written (its parent is a file).
+  auto model = build_detector(config_from_string("", testutil::tiny_ssd_overrides(d, 96)));
+  testutil::write_text(d.file("a_file"), "x");
+  ExportOptions eo;
+  eo.height = eo.width = 96;
+  try {
+    export_onnx(*model, d.file("a_file") + "/m.onnx", eo);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot write"), std::string::npos) << e.what();
+  }
+  // A module the exporter cannot express is named by its path.
+  model->register_module("extra_fc", torch::nn::Linear(4, 4));
+  try {
+    export_onnx(*model, d.file("m.onnx"), eo);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'extra_fc'"), std::string::npos) << e.what();
+  }
+}
