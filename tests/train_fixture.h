@@ -16,6 +16,19 @@ inline void make_tiny_fashion(const TempDir& dir, int n, int size, uint64_t seed
   compress::generate_fashion_det(o);
 }
 
+// Both readers on `dir`'s train split, resized to `size` and normalized, batch 4:
+// the overfit setting (the model is evaluated on what it trained on).
+inline void add_overfit_readers(std::vector<std::string>& o, const TempDir& dir, int size) {
+  const std::string d = dir.path().string(), s = std::to_string(size);
+  for (const std::string r : {"TrainReader", "EvalReader"}) {
+    o.push_back(r + ".dataset.dataset_dir=" + d);
+    o.push_back(r + ".dataset.image_dir=train");
+    o.push_back(r + ".dataset.anno_path=annotations/instances_train.json");
+    o.push_back(r + ".sample_transforms=[{type: ResizeImage, target_size: " + s + "}, {type: NormalizeImage}]");
+    o.push_back(r + ".batch_size=4");
+  }
+}
+
 // SSDLite-MobileNetV3-Small x0.5 with narrow extras at `size` px, no augmentation,
 // reading `dir` for both training and evaluation (the overfit setting).
 inline std::vector<std::string> tiny_ssd_overrides(const TempDir& dir, int size) {
@@ -31,13 +44,7 @@ inline std::vector<std::string> tiny_ssd_overrides(const TempDir& dir, int size)
       "save_dir=" + d + "/out",
       "log_iter=10",
   };
-  for (const std::string r : {"TrainReader", "EvalReader"}) {
-    o.push_back(r + ".dataset.dataset_dir=" + d);
-    o.push_back(r + ".dataset.image_dir=train");
-    o.push_back(r + ".dataset.anno_path=annotations/instances_train.json");
-    o.push_back(r + ".sample_transforms=[{type: ResizeImage, target_size: " + s + "}, {type: NormalizeImage}]");
-    o.push_back(r + ".batch_size=4");
-  }
+  add_overfit_readers(o, dir, size);
   return o;
 }
 
@@ -59,14 +66,9 @@ inline std::vector<std::string> tiny_yolo_overrides(const TempDir& dir, int size
       "architecture=YOLOv3", "num_classes=10", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5",
       "MobileNetV3.conv_decay=0.0", anchors, "save_dir=" + d + "/out", "log_iter=10",
   };
-  for (const std::string r : {"TrainReader", "EvalReader"}) {
-    o.push_back(r + ".dataset.dataset_dir=" + d);
-    o.push_back(r + ".dataset.image_dir=train");
-    o.push_back(r + ".dataset.anno_path=annotations/instances_train.json");
-    o.push_back(r + ".sample_transforms=[{type: ResizeImage, target_size: " + s + "}, {type: NormalizeImage}]");
-    o.push_back(r + ".batch_transforms=[]");
-    o.push_back(r + ".batch_size=4");
-  }
+  add_overfit_readers(o, dir, size);
+  o.push_back("TrainReader.batch_transforms=[]");
+  o.push_back("EvalReader.batch_transforms=[]");
   return o;
 }
 

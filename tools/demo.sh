@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled dataset: make fashion-det, train and evaluate the
 # fashion SSDLite-MobileNetV3-Small recipe, draw its detections and curves.
-# Later stages (QAT, pruning, distillation, export) join this script as they land.
+# Then QAT, ONNX export verified in ONNX Runtime, and latency. Pruning and
+# distillation join this script as they land.
 # Set DEMO_ITERS to shorten the training (e.g. DEMO_ITERS=200 for a smoke run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,4 +30,14 @@ $C eval -c "$CFG" "${ITERS[@]}" -w "$RUN/model_final.pt" --out "$OUT/ssdlite_sma
 # 3. Pictures: detections on a validation image, and the loss/AP curves.
 $C infer -c "$CFG" -w "$RUN/model_final.pt" --image data/fashion_det/val/000001.jpg --out "$OUT/ssdlite_small_det.png"
 $C plot "$RUN" --out "$OUT/ssdlite_small_curves.png"
+
+# 4. QAT with the reference's skip patterns (shortened with DEMO_ITERS), then both
+#    models exported to ONNX, verified in ONNX Runtime, and timed side by side.
+QITERS=()
+[ -n "${DEMO_ITERS:-}" ] && QITERS=(-o "quant.max_iters=$DEMO_ITERS" -o "snapshot_iter=$DEMO_ITERS")
+$C quant -c "$CFG" --not_quant_pattern res_conv1 se_block --eval "${QITERS[@]}" -o "pretrain_weights=$RUN/model_final.pt"
+$C export -c "$CFG" -w "$RUN/model_final.pt" --output "$OUT/ssdlite_small.onnx" --verify --with_postprocess
+$C export -c "$CFG" -w "${RUN}_quant/model_final.pt" --output "$OUT/ssdlite_small_int8.onnx" --verify
+$C bench onnx --onnx "$OUT/ssdlite_small.onnx" --onnx "$OUT/ssdlite_small_int8.onnx" -c "$CFG" \
+  --weights "$RUN/model_final.pt" --weights "${RUN}_quant/model_final.pt" --threads 1 --json "$OUT/latency.json"
 echo "demo outputs in $OUT"

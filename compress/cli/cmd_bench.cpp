@@ -7,6 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/cli/command.h"
+#include "compress/export/latency.h"
+#include "compress/export/onnx_graph.h"
+#include "compress/model_io.h"
 #include "compress/quant/qat.h"
 #include "compress/quant/quant_options.h"
 #include "train/config/config.h"
@@ -45,10 +48,20 @@ class BenchCommand : public Command {
     train_->add_flag("--random-images", random_images_, "replace the batch's pixels with N(0, 1) noise, as the python baseline uses");
     train_->add_flag("--quant", quant_, "also time the QAT model (the config's quant section), side by side");
     train_->add_option("--not_quant_pattern", patterns_, "with --quant: convs left float");
+    onnx_ = app_->add_subcommand("onnx", "inference latency of exported models: ONNX Runtime and LibTorch, side by side");
+    onnx_->add_option("--onnx", onnx_files_, "exported model (repeat for several; the first is the baseline)")->required();
+    onnx_->add_option("--weights", onnx_weights_,
+                      "the checkpoint each --onnx came from, in the same order, to time LibTorch too (needs -c)");
+    onnx_flags_.add(onnx_, /*required=*/false);
+    onnx_->add_option("--threads", threads_, "thread counts, e.g. 1,2")->delimiter(',')->capture_default_str();
+    onnx_->add_option("--runs", runs_, "timed runs per model")->capture_default_str();
+    onnx_->add_option("--warmup", warmup_, "untimed runs first")->capture_default_str();
+    onnx_->add_option("--json", json_out_, "write the rows as JSON here");
   }
   CLI::App* app() const override { return app_; }
   int run() override {
     if (train_->parsed()) return run_train();
+    if (onnx_->parsed()) return run_onnx();
     if (model_->parsed()) return run_model();
     if (reader_ != "TrainReader" && reader_ != "EvalReader")
       fail("--reader: expected TrainReader or EvalReader, got '", reader_, "'");
@@ -168,6 +181,35 @@ class BenchCommand : public Command {
     return 0;
   }
 
+  // Interleaved per thread count: every model in ORT, then in LibTorch.
+  int run_onnx() {
+    if (!onnx_weights_.empty() && onnx_weights_.size() != onnx_files_.size())
+      fail("bench onnx: ", onnx_weights_.size(), " --weights for ", onnx_files_.size(), " --onnx files");
+    if (!onnx_weights_.empty() && onnx_flags_.config.empty()) fail("bench onnx: --weights needs -c CONFIG");
+    std::vector<Detector> models;
+    if (!onnx_weights_.empty()) {
+      const Config cfg = onnx_flags_.load();
+      for (const auto& w : onnx_weights_) models.push_back(load_detector(cfg, w));
+    }
+    std::vector<LatencyRow> rows;
+    for (int t : threads_) {
+      for (const auto& f : onnx_files_) rows.push_back(time_onnxruntime(f, t, runs_, warmup_));
+      for (size_t i = 0; i < models.size(); ++i) {
+        const auto dims = onnx_export::read_input_dims(onnx_files_[i]);
+        rows.push_back(time_libtorch(*models[i], onnx_files_[i], dims[2], dims[3], t, runs_, warmup_));
+      }
+    }
+    std::cout << latency_table(rows);
+    if (!json_out_.empty()) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& r : rows)
+        j.push_back({{"model", r.model}, {"engine", r.engine}, {"threads", r.threads}, {"input", r.input},
+                     {"median_ms", r.median_ms}, {"runs", r.runs}});
+      write_file_atomic(json_out_, j.dump(1));
+    }
+    return 0;
+  }
+
   int run_model() {
     const Config cfg = model_flags_.load();
     int64_t size = input_;
@@ -195,7 +237,10 @@ class BenchCommand : public Command {
   CLI::App* data_;
   CLI::App* train_;
   CLI::App* model_;
-  ConfigFlags flags_, train_flags_, model_flags_;
+  CLI::App* onnx_;
+  ConfigFlags flags_, train_flags_, model_flags_, onnx_flags_;
+  std::vector<std::string> onnx_files_, onnx_weights_;
+  int runs_ = 20;
   int64_t input_ = 0;
   bool random_images_ = false, quant_ = false;
   std::vector<std::string> patterns_;

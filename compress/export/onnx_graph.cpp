@@ -175,6 +175,15 @@ std::map<std::string, std::vector<float>> read_float_initializers(const std::str
   return out;
 }
 
+std::vector<int64_t> read_input_dims(const std::string& path) {
+  const auto m = load_model(path);
+  if (m.graph().input_size() == 0) throw std::runtime_error("ONNX file '" + path + "' has no input");
+  std::vector<int64_t> dims;
+  for (const auto& d : m.graph().input(0).type().tensor_type().shape().dim())
+    dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  return dims;
+}
+
 std::vector<std::string> read_op_types(const std::string& path) {
   const auto m = load_model(path);
   std::vector<std::string> ops;

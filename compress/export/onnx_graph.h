@@ -51,6 +51,8 @@ class OnnxGraph {
 
 // The float32 initializers of an ONNX file, by name (for tests and reports).
 std::map<std::string, std::vector<float>> read_float_initializers(const std::string& path);
+// The first graph input's dims (-1 where symbolic).
+std::vector<int64_t> read_input_dims(const std::string& path);
 // Op types of the graph's nodes, in order.
 std::vector<std::string> read_op_types(const std::string& path);
 

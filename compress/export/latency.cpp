@@ -1,0 +1,82 @@
+#include "compress/export/latency.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <map>
+#include <sstream>
+
+#include "compress/export/onnx_graph.h"
+#include "compress/export/ort_runner.h"
+#include "train/util/error.h"
+
+namespace compress {
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int warmup) {
+  std::vector<int64_t> dims;
+  try {
+    dims = onnx_export::read_input_dims(path);
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  if (dims.size() != 4) fail("'", path, "': expected an (N, 3, H, W) input");
+  dims[0] = 1;
+  torch::manual_seed(0);
+  const auto r = run_onnxruntime(path, {torch::randn(dims)}, threads, runs, warmup);
+  LatencyRow row;
+  row.model = path;
+  row.engine = "onnxruntime";
+  row.threads = threads;
+  row.input = dims[2];
+  row.median_ms = median(r.timing_ms);
+  row.runs = runs;
+  return row;
+}
+
+LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h, int64_t w, int threads, int runs,
+                         int warmup) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  torch::set_num_threads(threads);
+  torch::manual_seed(0);
+  const auto x = torch::randn({1, 3, h, w});
+  std::vector<double> ms;
+  for (int i = 0; i < warmup + runs; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    model.forward(x);
+    const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (i >= warmup) ms.push_back(dt);
+  }
+  LatencyRow row;
+  row.model = name;
+  row.engine = "libtorch";
+  row.threads = threads;
+  row.input = h;
+  row.median_ms = median(ms);
+  row.runs = runs;
+  return row;
+}
+
+std::string latency_table(const std::vector<LatencyRow>& rows) {
+  std::map<std::pair<std::string, int>, double> first;  // (engine, threads) -> first model's ms
+  for (const auto& r : rows) first.emplace(std::make_pair(r.engine, r.threads), r.median_ms);
+  std::ostringstream os;
+  os << "| model | engine | threads | input | median latency (ms) | vs first model |\n|---|---|---|---|---|---|\n";
+  for (const auto& r : rows) {
+    const double base = first[{r.engine, r.threads}];
+    os << "| " << r.model << " | " << r.engine << " | " << r.threads << " | " << r.input << " | " << r.median_ms
+       << " | " << (base > 0 ? r.median_ms / base : 0) << "x |\n";
+  }
+  return os.str();
+}
+
+}  // namespace compress

@@ -1,0 +1,30 @@
+// Inference latency of exported models, side by side: ONNX Runtime on the
+// .onnx file and LibTorch on the checkpoint it came from, batch 1, median of
+// N runs after warm-up, per thread count. Prints a table like the reference's.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "train/models/detector.h"
+
+namespace compress {
+
+struct LatencyRow {
+  std::string model, engine;  // engine: "onnxruntime" or "libtorch"
+  int threads = 1;
+  int64_t input = 0;
+  double median_ms = 0;
+  int runs = 0;
+};
+
+// ONNX Runtime on `path` with a random (1, 3, H, W) input (H, W from the file).
+LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int warmup);
+// LibTorch on `model` (eval, no grad) at h x w.
+LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h, int64_t w, int threads, int runs,
+                         int warmup);
+
+// Markdown: model, engine, threads, input, median ms, and each row's latency
+// as a fraction of the first model's on the same engine and threads.
+std::string latency_table(const std::vector<LatencyRow>& rows);
+
+}  // namespace compress
