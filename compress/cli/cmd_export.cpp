@@ -48,7 +48,7 @@ class ExportCommand : public Command {
                    return s;
                  }());
     if (!verify_) return 0;
-    const auto v = verify_export(*model, output_, cfg, verify_images_);
+    const auto v = verify_export(*model, output_, cfg, verify_images_, size, size);
     std::cout << v.table();
     if (!v.ok) fail("export --verify: the ONNX Runtime outputs do not match LibTorch (see the table above)");
     spdlog::info("verified in ONNX Runtime: {}", v.quantized ? "int8 within one step" : "float within 1e-4");
