@@ -276,7 +276,42 @@ ExportResult export_onnx(DetectorImpl& model, const std::string& path, const Exp
       r.outputs.push_back(names[i]);
       if (i < 2) route = e.conv_bn(r2, *yolo->yolo_transition[i]->as<ConvBNLayer>(), "yolo_transition." + std::to_string(i));
     }
-    if (o.with_postprocess) fail("export: --with_postprocess is not available for YOLOv3 yet (use the raw maps)");
+    if (o.with_postprocess) {
+      // sigmoid(xy) + cell, times the stride; exp(wh) times the anchor; boxes xyxy in
+      // pixels and scores sigmoid(obj) * sigmoid(cls), in YOLOv3Impl::decode's order.
+      std::vector<std::string> all_boxes, all_scores;
+      const auto perm = Attr{"perm", std::vector<int64_t>{0, 1, 3, 4, 2}};
+      for (int64_t i = 0; i < 3; ++i) {
+        const int64_t s = int64_t{32} >> i, H = o.height / s, W = o.width / s;
+        const auto& mask = yolo->opt.loss.masks[i];
+        const int64_t A = static_cast<int64_t>(mask.size());
+        const std::string p = std::string("decode_s") + std::to_string(s);
+        auto slice = [&](const std::string& x, int64_t a, int64_t b, const std::string& n) {
+          return g.add_node1("Slice", {x, e.ints(n + ".starts", {a}), e.ints(n + ".ends", {b}), e.ints(n + ".axes", {2})}, n);
+        };
+        const auto v = g.add_node1("Reshape", {names[i], e.ints(p + ".shape", {0, A, 5 + C, H, W})}, p + ".v");
+        const auto gx = torch::arange(W, torch::kFloat32).view({1, 1, 1, 1, W}).expand({1, 1, 1, H, W});
+        const auto gy = torch::arange(H, torch::kFloat32).view({1, 1, 1, H, 1}).expand({1, 1, 1, H, W});
+        const auto grid = e.constant(p + ".grid", torch::cat({gx, gy}, 2));                  // (1, 1, 2, H, W)
+        const auto stride = e.constant(p + ".stride", torch::tensor({float(o.width) / W, float(o.height) / H}).view({1, 1, 2, 1, 1}));
+        std::vector<float> aw;
+        for (int64_t k : mask) aw.push_back(float(yolo->opt.loss.anchors[k].first)), aw.push_back(float(yolo->opt.loss.anchors[k].second));
+        const auto anchors = e.constant(p + ".anchors", torch::tensor(aw).view({1, A, 2, 1, 1}));
+        const auto xy = g.add_node1("Mul", {g.add_node1("Add", {g.add_node1("Sigmoid", {slice(v, 0, 2, p + ".txy")}, p + ".sxy"), grid}, p + ".cell"), stride}, p + ".xy");
+        const auto wh = g.add_node1("Mul", {g.add_node1("Exp", {slice(v, 2, 4, p + ".twh")}, p + ".ewh"), anchors}, p + ".wh");
+        const float half = 0.5f;
+        const auto hw = g.add_node1("Mul", {wh, g.add_float(p + ".half", {}, &half)}, p + ".half_wh");
+        const auto b = g.add_node1("Concat", {g.add_node1("Sub", {xy, hw}, p + ".xy1"), g.add_node1("Add", {xy, hw}, p + ".xy2")}, p + ".xyxy", {{"axis", int64_t{2}}});
+        all_boxes.push_back(g.add_node1("Reshape", {g.add_node1("Transpose", {b}, p + ".boxes_nhwc", {perm}), e.ints(p + ".bshape", {0, -1, 4})}, p + ".boxes"));
+        const auto sc = g.add_node1("Mul", {g.add_node1("Sigmoid", {slice(v, 4, 5, p + ".obj")}, p + ".sobj"),
+                                            g.add_node1("Sigmoid", {slice(v, 5, 5 + C, p + ".cls")}, p + ".scls")}, p + ".sc");
+        all_scores.push_back(g.add_node1("Reshape", {g.add_node1("Transpose", {sc}, p + ".scores_nhwc", {perm}), e.ints(p + ".sshape", {0, -1, C})}, p + ".scores"));
+      }
+      g.add_node1("Concat", all_boxes, "boxes", {{"axis", int64_t{1}}});
+      g.add_node1("Concat", all_scores, "scores", {{"axis", int64_t{1}}});
+      r.outputs.push_back("boxes");
+      r.outputs.push_back("scores");
+    }
   } else {
     fail("export: architecture '", model.arch(), "' has no ONNX mapping");
   }

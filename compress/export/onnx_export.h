@@ -12,7 +12,8 @@
 //           and scores (N, A, C + 1) softmax. NMS stays in application code.
 //   YOLOv3: out_s32, out_s16, out_s8: (N, 3 * (5 + C), H/s, W/s) raw maps;
 //           --with_postprocess adds boxes (N, P, 4) xyxy pixels and scores
-//           (N, P, C) = sigmoid(obj) * sigmoid(cls). NMS stays in application code.
+//           (N, P, C) = sigmoid(obj) * sigmoid(cls), P = 3 (H W / 32^2 + H W / 16^2 + H W / 8^2).
+//           NMS stays in application code.
 #pragma once
 #include <string>
 #include <vector>

@@ -8,6 +8,8 @@
 #include "compress/export/ort_runner.h"
 #include "compress/quant/qat.h"
 #include "train/models/ssd/box_coder.h"
+#include "train/models/ssdlite.h"
+#include "train/models/yolov3.h"
 #include "train/config/config.h"
 #include "train/data/reader.h"
 #include "train/engine/evaluate.h"
@@ -62,11 +64,16 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
   for (size_t b = 0; b < batches.size(); ++b) {
     const auto& batch = batches[b];
     auto ref = model.forward(batch.images);
-    if (ort.outputs[b].size() == 5 && ref.size() == 3) {  // SSD --with_postprocess: boxes, scores
+    const size_t n_raw = ref.size();  // the raw head outputs; decoded ones may follow
+    if (dynamic_cast<SSDLiteImpl*>(&model) && ort.outputs[b].size() == 5 && ref.size() == 3) {  // SSD --with_postprocess
       const int64_t H = batch.images.size(2), W = batch.images.size(3);
       const auto scale = torch::tensor({float(W), float(H), float(W), float(H)});
       ref.push_back(decode_boxes(ref[0], ref[2].unsqueeze(0)) * scale);
       ref.push_back(torch::softmax(ref[1], -1));
+    } else if (auto* yolo = dynamic_cast<YOLOv3Impl*>(&model); yolo && ort.outputs[b].size() == 5 && ref.size() == 3) {
+      const auto [boxes, scores] = yolo->decode(ref, batch.images.size(2), batch.images.size(3));
+      ref.push_back(boxes);
+      ref.push_back(scores);
     }
     // The raw head outputs come first in both, in the same order.
     std::vector<torch::Tensor> ort_raw, perturbed;
@@ -92,11 +99,12 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
       if (r.quantized && i < perturbed.size())
         self_close[i] += ((a - perturbed[i].to(torch::kFloat32)).abs() <= step * (1 + 1e-6)).sum().item<int64_t>();
       total[i] += d.numel();
-      ort_raw.push_back(o);
+      if (i < n_raw) ort_raw.push_back(o);
     }
     const int64_t H = batch.images.size(2), W = batch.images.size(3);
     if (r.quantized) ort_raw.assign(deployed.outputs[b].begin(), deployed.outputs[b].begin() + ort_raw.size());
-    const auto dt = model.postprocess(ref, H, W), doo = model.postprocess(ort_raw, H, W);
+    const std::vector<torch::Tensor> ref_raw(ref.begin(), ref.begin() + n_raw);
+    const auto dt = model.postprocess(ref_raw, H, W), doo = model.postprocess(ort_raw, H, W);
     for (int64_t i = 0; i < batch.size(); ++i) {
       const double oh = batch.orig_sizes[i][0].item<double>(), ow = batch.orig_sizes[i][1].item<double>();
       auto a = to_coco_detections(dt[i], batch.image_ids[i], H, W, oh, ow, *ds);
