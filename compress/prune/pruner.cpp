@@ -1,0 +1,232 @@
+#include "compress/prune/pruner.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "train/util/error.h"
+
+namespace compress::prune {
+namespace {
+
+std::map<std::string, std::shared_ptr<torch::nn::Module>> modules_by_path(torch::nn::Module& model) {
+  std::map<std::string, std::shared_ptr<torch::nn::Module>> m;
+  for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) m[item.key()] = item.value();
+  return m;
+}
+
+std::vector<int64_t> complement(int64_t n, const std::set<int64_t>& removed) {
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < n; ++i)
+    if (!removed.count(i)) keep.push_back(i);
+  return keep;
+}
+
+// Slicing a parameter or buffer in place (same TensorImpl, so optimizer state
+// keys and module references stay valid); records the slice for the optimizer.
+struct Slicer {
+  std::map<const c10::TensorImpl*, std::vector<std::pair<int64_t, torch::Tensor>>> done;  // param -> (dim, index)
+
+  void operator()(torch::Tensor& t, int64_t dim, const std::vector<int64_t>& keep) {
+    if (!t.defined()) return;
+    const auto idx = torch::tensor(keep, torch::kLong).to(t.device());
+    torch::NoGradGuard no_grad;
+    t.set_data(t.index_select(dim, idx).contiguous());
+    if (t.grad().defined()) t.mutable_grad() = t.grad().index_select(dim, idx).contiguous();
+    done[t.unsafeGetTensorImpl()].push_back({dim, idx});
+  }
+};
+
+torch::Tensor slice_like(const torch::Tensor& s, const std::vector<std::pair<int64_t, torch::Tensor>>& cuts) {
+  if (!s.defined() || s.dim() == 0) return s;
+  torch::Tensor r = s;
+  for (const auto& [dim, idx] : cuts) r = r.index_select(dim, idx.to(r.device()));
+  return r.contiguous();
+}
+
+void slice_optimizer(torch::optim::Optimizer& opt, const Slicer& sl) {
+  auto& state = opt.state();
+  for (auto& group : opt.param_groups())
+    for (auto& p : group.params()) {
+      const auto cuts = sl.done.find(p.unsafeGetTensorImpl());
+      if (cuts == sl.done.end()) continue;
+      const auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (it == state.end()) continue;
+      auto* st = it->second.get();
+      if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(st)) {
+        s->momentum_buffer(slice_like(s->momentum_buffer(), cuts->second));
+      } else if (auto* a = dynamic_cast<torch::optim::AdamParamState*>(st)) {
+        a->exp_avg(slice_like(a->exp_avg(), cuts->second));
+        a->exp_avg_sq(slice_like(a->exp_avg_sq(), cuts->second));
+        a->max_exp_avg_sq(slice_like(a->max_exp_avg_sq(), cuts->second));
+      } else if (auto* w = dynamic_cast<torch::optim::AdamWParamState*>(st)) {
+        w->exp_avg(slice_like(w->exp_avg(), cuts->second));
+        w->exp_avg_sq(slice_like(w->exp_avg_sq(), cuts->second));
+        w->max_exp_avg_sq(slice_like(w->max_exp_avg_sq(), cuts->second));
+      } else if (auto* r = dynamic_cast<torch::optim::RMSpropParamState*>(st)) {
+        r->square_avg(slice_like(r->square_avg(), cuts->second));
+        r->momentum_buffer(slice_like(r->momentum_buffer(), cuts->second));
+        r->grad_avg(slice_like(r->grad_avg(), cuts->second));
+      } else if (auto* g = dynamic_cast<torch::optim::AdagradParamState*>(st)) {
+        g->sum(slice_like(g->sum(), cuts->second));
+      } else {
+        fail("pruning: cannot slice the state of this optimizer type");
+      }
+    }
+}
+
+}  // namespace
+
+PrunePlan plan_pruning(torch::nn::Module& model, const DependencyGraph& graph, const std::vector<PruneSpec>& specs,
+                       const Criterion& criterion) {
+  const auto modules = modules_by_path(model);
+  PrunePlan plan;
+  std::map<std::string, std::string> owner;  // ConvOut module -> the spec whose group holds it
+  for (const auto& spec : specs) {
+    if (!(spec.ratio >= 0.0 && spec.ratio < 1.0))
+      fail("pruned ratio for '", spec.conv, "' is ", spec.ratio, "; ratios are in [0, 1)");
+    ChannelGroup g = graph.group_of(spec.conv);
+    if (!g.blocked.empty()) fail("'", spec.conv, ".weight' cannot be pruned: ", g.blocked);
+    // Score: the sum, per root channel, of every coupled producer's score (one
+    // producer, the usual case, gives exactly the named weight's score).
+    auto score = torch::zeros({g.channels}, torch::kDouble);
+    for (const auto& m : g.members) {
+      if (m.kind != MemberKind::ConvOut) continue;
+      if (const auto o = owner.find(m.module); o != owner.end())
+        fail("'", spec.conv, "' and '", o->second, "' share one channel group (coupled by an add, concat or ",
+             "depthwise conv); name only one of them");
+      owner[m.module] = spec.conv;
+      const auto* conv = modules.at(m.module)->as<torch::nn::Conv2d>();
+      const auto s = criterion(conv->weight).narrow(0, m.begin, m.length);
+      score.narrow(0, m.root_begin, m.length).add_(s);
+    }
+    int64_t remove = std::llround(static_cast<double>(g.channels) * spec.ratio);
+    if (remove >= g.channels) {
+      spdlog::warn("pruning '{}' by {} would leave no channel of {}; keeping 1", spec.conv, spec.ratio, g.channels);
+      remove = g.channels - 1;
+    }
+    PrunedGroup pg;
+    pg.conv = spec.conv;
+    pg.ratio = spec.ratio;
+    pg.before = g.channels;
+    pg.kept = kept_channels(score, remove);
+    pg.after = static_cast<int64_t>(pg.kept.size());
+    pg.members = g.members;
+    std::set<int64_t> kept(pg.kept.begin(), pg.kept.end());
+    for (const auto& m : g.members) {
+      auto& dst = m.kind == MemberKind::ConvIn ? plan.remove_in[m.module] : plan.remove_out[m.module];
+      for (int64_t i = 0; i < m.length; ++i)
+        if (!kept.count(m.root_begin + i)) dst.insert(m.begin + i);
+    }
+    plan.groups.push_back(std::move(pg));
+  }
+  return plan;
+}
+
+KeptIndices apply_plan(torch::nn::Module& model, const PrunePlan& plan, torch::optim::Optimizer* optimizer) {
+  const auto modules = modules_by_path(model);
+  Slicer slice;
+  KeptIndices kept;
+  auto find = [&](const std::string& path) {
+    const auto it = modules.find(path);
+    TORCH_CHECK(it != modules.end(), "apply_plan: no module '", path, "'");
+    return it->second;
+  };
+  for (const auto& [path, removed] : plan.remove_out) {
+    if (removed.empty()) continue;
+    auto m = find(path);
+    if (auto* c = m->as<torch::nn::Conv2d>()) {
+      const int64_t n = c->weight.size(0);
+      const auto keep = complement(n, removed);
+      const auto k = static_cast<int64_t>(keep.size());
+      slice(c->weight, 0, keep);
+      slice(c->bias, 0, keep);
+      const bool depthwise = c->options.groups() > 1;
+      c->options.out_channels(k);
+      if (depthwise) c->options.in_channels(k).groups(k);  // (C, 1, kh, kw): in, out and groups together
+      kept[path + ".out"] = keep;
+    } else if (auto* b = m->as<torch::nn::BatchNorm2d>()) {
+      const auto keep = complement(b->running_mean.size(0), removed);
+      slice(b->weight, 0, keep);
+      slice(b->bias, 0, keep);
+      slice(b->running_mean, 0, keep);
+      slice(b->running_var, 0, keep);
+      b->options.num_features(static_cast<int64_t>(keep.size()));
+      kept[path + ".out"] = keep;
+    } else {
+      fail("apply_plan: '", path, "' is neither a Conv2d nor a BatchNorm2d");
+    }
+  }
+  for (const auto& [path, removed] : plan.remove_in) {
+    if (removed.empty()) continue;
+    auto* c = find(path)->as<torch::nn::Conv2d>();
+    TORCH_CHECK(c && c->options.groups() == 1, "apply_plan: '", path, "' is not a dense conv");
+    const auto keep = complement(c->weight.size(1), removed);
+    slice(c->weight, 1, keep);
+    c->options.in_channels(static_cast<int64_t>(keep.size()));
+    kept[path + ".in"] = keep;
+  }
+  if (optimizer) slice_optimizer(*optimizer, slice);
+  return kept;
+}
+
+std::string shapes_json(torch::nn::Module& model, const KeptIndices& kept) {
+  const auto modules = modules_by_path(model);
+  nlohmann::json mods = nlohmann::json::object();
+  for (const auto& [axis, idx] : kept) {
+    const std::string path = axis.substr(0, axis.rfind('.'));
+    const auto& m = modules.at(path);
+    if (auto* c = m->as<torch::nn::Conv2d>())
+      mods[path] = {{"in", c->options.in_channels()}, {"out", c->options.out_channels()}, {"groups", c->options.groups()}};
+    else if (auto* b = m->as<torch::nn::BatchNorm2d>())
+      mods[path] = {{"features", b->options.num_features()}};
+  }
+  return nlohmann::json{{"modules", mods}}.dump();
+}
+
+void apply_shapes(torch::nn::Module& model, const std::string& json, const std::string& source) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json);
+  } catch (const std::exception& e) {
+    fail("checkpoint '", source, "': unreadable prune shapes (", e.what(), ")");
+  }
+  if (!j.contains("modules") || !j["modules"].is_object())
+    fail("checkpoint '", source, "': meta.transforms.prune has no 'modules' object");
+  const auto modules = modules_by_path(model);
+  torch::NoGradGuard no_grad;
+  auto resize = [](torch::Tensor& t, std::vector<int64_t> shape) {
+    if (t.defined()) t.set_data(torch::zeros(shape, t.options()));
+  };
+  for (const auto& [path, s] : j["modules"].items()) {
+    const auto it = modules.find(path);
+    if (it == modules.end()) fail("checkpoint '", source, "': pruned module '", path, "' is not in the model");
+    try {
+      if (auto* c = it->second->as<torch::nn::Conv2d>()) {
+        const int64_t in = s.at("in"), out = s.at("out"), groups = s.at("groups");
+        if (in <= 0 || out <= 0 || groups <= 0 || in % groups || out % groups) fail("bad shape ", s.dump());
+        c->options.in_channels(in).out_channels(out).groups(groups);
+        auto ws = c->weight.sizes().vec();
+        ws[0] = out;
+        ws[1] = in / groups;
+        resize(c->weight, ws);
+        resize(c->bias, {out});
+      } else if (auto* b = it->second->as<torch::nn::BatchNorm2d>()) {
+        const int64_t n = s.at("features");
+        if (n <= 0) fail("bad shape ", s.dump());
+        b->options.num_features(n);
+        for (auto* t : {&b->weight, &b->bias, &b->running_mean, &b->running_var}) resize(*t, {n});
+      } else {
+        fail("it is neither a Conv2d nor a BatchNorm2d");
+      }
+    } catch (const nlohmann::json::exception& e) {
+      fail("checkpoint '", source, "': pruned module '", path, "': ", e.what());
+    } catch (const Error& e) {
+      fail("checkpoint '", source, "': pruned module '", path, "': ", e.what());
+    }
+  }
+}
+
+}  // namespace compress::prune

@@ -1,0 +1,61 @@
+// Physical channel pruning: plan which channels each named conv loses (scored
+// on the weights by a criterion, spread over its channel group), then slice
+// every member's tensors, the module options and the optimizer's state.
+#pragma once
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "compress/prune/criteria.h"
+#include "compress/prune/graph.h"
+
+namespace torch::nn {
+class Module;
+}
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace compress::prune {
+
+struct PruneSpec {
+  std::string conv;  // conv module path, e.g. "yolo_block.0.0.0.conv"
+  double ratio = 0;  // fraction of output channels removed, in [0, 1)
+};
+
+struct PrunedGroup {
+  std::string conv;                  // the named conv (the group's root)
+  double ratio = 0;
+  int64_t before = 0, after = 0;     // channels
+  std::vector<int64_t> kept;         // kept root channels, ascending
+  std::vector<Member> members;       // every coupled tensor owner
+};
+
+struct PrunePlan {
+  std::vector<PrunedGroup> groups;
+  // Channels to remove, in each module's own coordinates: "out" is a conv's
+  // output axis (for a depthwise conv: in, out and groups) or a BN's features,
+  // "in" a conv's input axis.
+  std::map<std::string, std::set<int64_t>> remove_out, remove_in;
+};
+
+// Scores and plans every spec on the current weights. Errors: a group that
+// cannot be pruned (with the reason), two specs in one group, a bad ratio.
+PrunePlan plan_pruning(torch::nn::Module& model, const DependencyGraph& graph, const std::vector<PruneSpec>& specs,
+                       const Criterion& criterion);
+
+// The kept indices of every changed module axis, e.g. {"yolo_block.0.0.0.conv.out": [...]}.
+using KeptIndices = std::map<std::string, std::vector<int64_t>>;
+
+// Slices the model (and, when given, the optimizer's per-parameter state and
+// the gradients) to the plan. Returns the kept indices per module axis.
+KeptIndices apply_plan(torch::nn::Module& model, const PrunePlan& plan, torch::optim::Optimizer* optimizer = nullptr);
+
+// The shapes of the changed modules, as recorded in a pruned checkpoint's
+// meta.transforms: {"modules": {"<conv>": {"in":..,"out":..,"groups":..}, "<bn>": {"features":..}}}.
+std::string shapes_json(torch::nn::Module& model, const KeptIndices& kept);
+// Rebuilds those shapes on a freshly built model (values come from the checkpoint).
+void apply_shapes(torch::nn::Module& model, const std::string& json, const std::string& source);
+
+}  // namespace compress::prune
