@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "compress/prune/pruner.h"
 #include "compress/quant/qat.h"
 #include "compress/quant/quant_json.h"
 #include "train/config/config.h"
@@ -20,6 +21,8 @@ void apply_transforms(Detector& model, const std::string& transforms_json, const
   } catch (const std::exception& e) {
     fail("checkpoint '", source, "': unreadable meta.transforms (", e.what(), ")");
   }
+  // Pruned shapes first: QAT's per-channel buffers are sized from them.
+  if (t.contains("prune")) prune::apply_shapes(*model, t["prune"].dump(), source);
   if (t.contains("quant")) quant::apply_qat(*model, quant::options_from_json(t["quant"]));
 }
 

@@ -212,11 +212,7 @@ class BenchCommand : public Command {
 
   int run_model() {
     const Config cfg = model_flags_.load();
-    int64_t size = input_;
-    if (size <= 0)
-      for (const auto& t : cfg.at("EvalReader.sample_transforms"))
-        if (t["type"].as<std::string>() == "ResizeImage") size = t["target_size"].as<int64_t>();
-    if (size <= 0) fail("--input is needed: EvalReader has no ResizeImage");
+    const int64_t size = eval_input_size(cfg, input_, "bench");
     auto model = build_detector(cfg);
     const ModelCost c = measure_cost(*model, size, size);
     std::map<std::string, std::pair<int64_t, int64_t>> parts;  // top-level module -> (params, macs)

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "compress/cli/command.h"
+#include "train/data/reader.h"
 #include "compress/export/onnx_export.h"
 #include "compress/export/verify.h"
 #include "compress/model_io.h"
@@ -34,11 +35,7 @@ class ExportCommand : public Command {
     apply_runtime_settings(cfg);
     if (!std::filesystem::exists(weights_)) fail("weights file '", weights_, "' does not exist");
     auto model = load_detector(cfg, weights_);
-    int64_t size = input_;
-    if (size <= 0)
-      for (const auto& t : cfg.at("EvalReader.sample_transforms"))
-        if (t["type"].as<std::string>() == "ResizeImage") size = t["target_size"].as<int64_t>();
-    if (size <= 0) fail("export: no --input and no ResizeImage in EvalReader.sample_transforms");
+    const int64_t size = eval_input_size(cfg, input_, "export");
     opt_.height = opt_.width = size;
     const auto r = export_onnx(*model, output_, opt_);
     spdlog::info("wrote {} ({} nodes, {} convs int8 QDQ, input 1x3x{}x{}, outputs:{})", output_, r.nodes,

@@ -1,5 +1,10 @@
 // `compress train -c CONFIG [--eval] [-r CHECKPOINT] [-o key=value ...]`
+#include <filesystem>
+
 #include "compress/cli/command.h"
+#include "compress/model_io.h"
+#include "train/engine/checkpoint.h"
+#include "train/util/error.h"
 #include "train/engine/runtime.h"
 #include "train/engine/trainer.h"
 
@@ -19,7 +24,16 @@ class TrainCommand : public Command {
   int run() override {
     const Config cfg = flags_.load();
     apply_runtime_settings(cfg);
-    Trainer trainer(cfg, build_detector(cfg), opt_);
+    // A pruned or QAT checkpoint (to resume, or to start from) carries the
+    // transforms that rebuild its shapes before its values load.
+    Detector model = build_detector(cfg);
+    const std::string from = !opt_.resume.empty() ? opt_.resume : cfg.get<std::string>("pretrain_weights");
+    if (!from.empty()) {
+      if (!std::filesystem::exists(from)) fail("checkpoint '", from, "' does not exist");
+      opt_.transforms = read_checkpoint_state(from).transforms;
+      apply_transforms(model, opt_.transforms, from);
+    }
+    Trainer trainer(cfg, model, opt_);
     trainer.train();
     return 0;
   }

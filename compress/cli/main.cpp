@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   commands.push_back(compress::make_plot_command(app));
   commands.push_back(compress::make_quant_command(app));
   commands.push_back(compress::make_export_command(app));
+  commands.push_back(compress::make_prune_command(app));
+  commands.push_back(compress::make_sensitivity_command(app));
 
   try {
     app.parse(argc, argv);

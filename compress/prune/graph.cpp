@@ -224,7 +224,7 @@ DependencyGraph trace_graph(torch::nn::Module& model, const ForwardFn& forward, 
   // are its forward inputs.
   std::vector<Node*> stack, order;
   for (const auto& o : outs) {
-    TORCH_CHECK(o.grad_fn(), "trace_graph: a model output does not depend on any parameter");
+    if (!o.grad_fn()) continue;  // a constant output (SSD's priors)
     impl->outputs.insert({o.grad_fn().get(), static_cast<uint32_t>(o.output_nr())});
     impl->keep_alive.push_back(o.grad_fn());
     stack.push_back(o.grad_fn().get());
@@ -259,7 +259,8 @@ DependencyGraph trace_graph(torch::nn::Module& model, const ForwardFn& forward, 
       } else {
         op.kind = OpKind::Conv;
         op.module = module;
-        const auto wshape = shape_of({edges[1].function.get(), edges[1].input_nr});
+        // From the parameter itself: a cached accumulator may predate a slicing.
+        const auto wshape = dynamic_cast<torch::autograd::AccumulateGrad*>(edges[1].function.get())->variable.sizes().vec();
         const TensorRef in = data_input(0);
         const TensorRef out{n, 0};
         const int64_t cin = in.node ? shape_of(in)[1] : wshape[1];

@@ -1,6 +1,7 @@
 #include "compress/prune/pruner.h"
 
 #include <spdlog/spdlog.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -24,6 +25,13 @@ std::vector<int64_t> complement(int64_t n, const std::set<int64_t>& removed) {
   return keep;
 }
 
+// set_data keeps a parameter's cached gradient accumulator, whose recorded
+// shape is now wrong; a backward pass through a graph that reuses it would
+// reject the new gradient. Dropping the cache makes the next graph build a new one.
+void forget_grad_accumulator(const torch::Tensor& t) {
+  if (auto* meta = torch::autograd::impl::get_autograd_meta(t)) meta->grad_accumulator_.reset();
+}
+
 // Slicing a parameter or buffer in place (same TensorImpl, so optimizer state
 // keys and module references stay valid); records the slice for the optimizer.
 struct Slicer {
@@ -34,6 +42,7 @@ struct Slicer {
     const auto idx = torch::tensor(keep, torch::kLong).to(t.device());
     torch::NoGradGuard no_grad;
     t.set_data(t.index_select(dim, idx).contiguous());
+    forget_grad_accumulator(t);
     if (t.grad().defined()) t.mutable_grad() = t.grad().index_select(dim, idx).contiguous();
     done[t.unsafeGetTensorImpl()].push_back({dim, idx});
   }
@@ -172,16 +181,21 @@ KeptIndices apply_plan(torch::nn::Module& model, const PrunePlan& plan, torch::o
   return kept;
 }
 
-std::string shapes_json(torch::nn::Module& model, const KeptIndices& kept) {
-  const auto modules = modules_by_path(model);
+std::string shapes_json(torch::nn::Module& model, torch::nn::Module& fresh) {
+  const auto ref = modules_by_path(fresh);
   nlohmann::json mods = nlohmann::json::object();
-  for (const auto& [axis, idx] : kept) {
-    const std::string path = axis.substr(0, axis.rfind('.'));
-    const auto& m = modules.at(path);
-    if (auto* c = m->as<torch::nn::Conv2d>())
-      mods[path] = {{"in", c->options.in_channels()}, {"out", c->options.out_channels()}, {"groups", c->options.groups()}};
-    else if (auto* b = m->as<torch::nn::BatchNorm2d>())
-      mods[path] = {{"features", b->options.num_features()}};
+  for (const auto& [path, m] : modules_by_path(model)) {
+    const auto r = ref.find(path);
+    TORCH_CHECK(r != ref.end(), "shapes_json: '", path, "' is not in the reference model");
+    if (auto* c = m->as<torch::nn::Conv2d>()) {
+      const auto& a = c->options;
+      const auto& b = r->second->as<torch::nn::Conv2d>()->options;
+      if (a.in_channels() != b.in_channels() || a.out_channels() != b.out_channels() || a.groups() != b.groups())
+        mods[path] = {{"in", a.in_channels()}, {"out", a.out_channels()}, {"groups", a.groups()}};
+    } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+      if (bn->options.num_features() != r->second->as<torch::nn::BatchNorm2d>()->options.num_features())
+        mods[path] = {{"features", bn->options.num_features()}};
+    }
   }
   return nlohmann::json{{"modules", mods}}.dump();
 }
@@ -198,7 +212,9 @@ void apply_shapes(torch::nn::Module& model, const std::string& json, const std::
   const auto modules = modules_by_path(model);
   torch::NoGradGuard no_grad;
   auto resize = [](torch::Tensor& t, std::vector<int64_t> shape) {
-    if (t.defined()) t.set_data(torch::zeros(shape, t.options()));
+    if (!t.defined()) return;
+    t.set_data(torch::zeros(shape, t.options()));
+    forget_grad_accumulator(t);
   };
   for (const auto& [path, s] : j["modules"].items()) {
     const auto it = modules.find(path);

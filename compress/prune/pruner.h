@@ -52,9 +52,10 @@ using KeptIndices = std::map<std::string, std::vector<int64_t>>;
 // the gradients) to the plan. Returns the kept indices per module axis.
 KeptIndices apply_plan(torch::nn::Module& model, const PrunePlan& plan, torch::optim::Optimizer* optimizer = nullptr);
 
-// The shapes of the changed modules, as recorded in a pruned checkpoint's
-// meta.transforms: {"modules": {"<conv>": {"in":..,"out":..,"groups":..}, "<bn>": {"features":..}}}.
-std::string shapes_json(torch::nn::Module& model, const KeptIndices& kept);
+// The shapes of every conv and BN of `model` that differ from `fresh` (the same
+// model as the config builds it), as a pruned checkpoint's meta.transforms
+// records them: {"modules": {"<conv>": {"in":..,"out":..,"groups":..}, "<bn>": {"features":..}}}.
+std::string shapes_json(torch::nn::Module& model, torch::nn::Module& fresh);
 // Rebuilds those shapes on a freshly built model (values come from the checkpoint).
 void apply_shapes(torch::nn::Module& model, const std::string& json, const std::string& source);
 

@@ -45,4 +45,13 @@ std::unique_ptr<DataLoader> make_loader(const Config& cfg, const std::string& se
                                       loader_options(cfg, section, rank, world_size));
 }
 
+int64_t eval_input_size(const Config& cfg, int64_t override_size, const std::string& what) {
+  if (override_size > 0) return override_size;
+  int64_t size = 0;
+  for (const auto& t : cfg.at("EvalReader.sample_transforms"))
+    if (t["type"].as<std::string>() == "ResizeImage") size = t["target_size"].as<int64_t>();
+  if (size <= 0) fail(what, ": no --input and no ResizeImage in EvalReader.sample_transforms");
+  return size;
+}
+
 }  // namespace compress

@@ -16,4 +16,8 @@ std::unique_ptr<DataLoader> make_loader(const Config& cfg, const std::string& se
                                         std::shared_ptr<const CocoDataset> dataset, int rank = 0,
                                         int world_size = 1);
 
+// The square input size a model is evaluated at: `override_size` when > 0, else
+// EvalReader's ResizeImage target_size. `what` names the caller in the error.
+int64_t eval_input_size(const Config& cfg, int64_t override_size, const std::string& what);
+
 }  // namespace compress

@@ -1,0 +1,138 @@
+#include "compress/prune/run_prune.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "compress/model_io.h"
+#include "compress/prune/names.h"
+#include "compress/prune/sensitivity.h"
+#include "train/config/config.h"
+#include "train/data/coco_json.h"
+#include "train/data/reader.h"
+#include "train/engine/checkpoint.h"
+#include "train/engine/evaluate.h"
+#include "train/engine/trainer.h"
+#include "train/util/error.h"
+
+namespace compress::prune {
+namespace fs = std::filesystem;
+
+namespace {
+
+double evaluate_ap(DetectorImpl& model, const Config& cfg, const std::string& what) {
+  auto ds = load_dataset(cfg, "EvalReader");
+  auto loader = make_loader(cfg, "EvalReader", ds);
+  const EvalRun run = run_evaluation(model, *loader, *ds);
+  spdlog::info("{}: AP {:.4f} AP50 {:.4f}", what, run.result.stats.ap(), run.result.stats.ap50());
+  return run.result.stats.ap();
+}
+
+}  // namespace
+
+std::shared_ptr<DetectorImpl> load_float_detector(const Config& cfg, const std::string& weights) {
+  if (!fs::exists(weights)) fail("weights file '", weights, "' does not exist");
+  const TrainState s = read_checkpoint_state(weights);
+  if (s.transforms.find("\"quant\"") != std::string::npos)
+    fail("checkpoint '", weights, "' is a QAT checkpoint; prune the float model, then quantize the pruned one");
+  return load_detector(cfg, weights);
+}
+
+std::vector<PruneSpec> specs_from_options(torch::nn::Module& model, const PruneRunOptions& o) {
+  const auto names = conv_weight_names(model);
+  if (!o.sensitivities.empty()) {
+    if (!o.params.empty() || !o.ratios.empty())
+      fail("give either --sensitivities (with --max_loss) or --pruned_params with --pruned_ratios, not both");
+    std::vector<PruneSpec> specs;
+    for (const auto& [param, ratio] : ratios_by_loss(read_sensitivities(o.sensitivities), o.max_loss)) {
+      if (ratio <= 0) continue;
+      const auto s = resolve_specs({param}, {std::min(ratio, 0.99)}, names);
+      specs.insert(specs.end(), s.begin(), s.end());
+    }
+    if (specs.empty()) fail("'", o.sensitivities, "': no layer stays within --max_loss ", o.max_loss);
+    return specs;
+  }
+  if (o.params.empty()) fail("prune: --pruned_params (with --pruned_ratios) or --sensitivities is required");
+  if (o.ratios.empty()) fail("prune: --pruned_ratios is required with --pruned_params");
+  return resolve_specs(o.params, parse_ratios(o.ratios), names);
+}
+
+std::string prune_transforms(const Config& cfg, torch::nn::Module& model, const PruneRunOptions& o) {
+  Detector fresh = build_detector(cfg);
+  nlohmann::json p = nlohmann::json::parse(shapes_json(model, *fresh));
+  p["criterion"] = o.criterion;
+  return nlohmann::json{{"prune", p}}.dump();
+}
+
+PruneRunResult run_prune(Config cfg, const PruneRunOptions& o) {
+  if (const auto n = cfg.get<int64_t>("prune.max_iters"); n > 0) apply_override(cfg, "max_iters=" + std::to_string(n));
+  if (const auto lr = cfg.get<double>("prune.base_lr"); lr > 0)
+    apply_override(cfg, "LearningRate.base_lr=" + std::to_string(lr));
+  PruneRunResult res;
+  res.run_dir = o.run_dir.empty() ? default_run_dir(cfg) + "_prune" : o.run_dir;
+  TrainOptions to;
+  to.eval = o.eval;
+  to.run_dir = res.run_dir;
+
+  Detector model;
+  if (!o.resume.empty()) {
+    const TrainState s = read_checkpoint_state(o.resume);
+    if (s.transforms.find("\"prune\"") == std::string::npos)
+      fail("checkpoint '", o.resume, "' is not a pruned checkpoint; to prune float weights use -o pretrain_weights=");
+    model = build_detector(cfg);
+    apply_transforms(model, s.transforms, o.resume);  // the pruned shapes; the Trainer loads the values
+    to.resume = o.resume;
+    to.transforms = s.transforms;
+  } else {
+    (void)make_criterion(o.criterion);  // a bad name fails before any work
+    const std::string pretrain = cfg.get<std::string>("pretrain_weights");
+    if (pretrain.empty()) {
+      spdlog::warn("no pretrain_weights: pruning a randomly initialised model");
+      model = build_detector(cfg);
+    } else {
+      model = load_float_detector(cfg, pretrain);
+      spdlog::info("float weights from '{}'", pretrain);
+    }
+    const auto specs = specs_from_options(*model, o);
+    if (o.eval) res.ap_before = evaluate_ap(*model, cfg, "before pruning");
+    const int64_t size = eval_input_size(cfg, cfg.get<int64_t>("prune.input_size"), "prune");
+    res.report = prune_model(*model, specs, o.criterion, size);
+    std::cout << res.report.table();
+    fs::create_directories(res.run_dir);
+    write_file_atomic((fs::path(res.run_dir) / "prune_report.json").string(), res.report.to_json() + "\n");
+    spdlog::info("pruned {} layers ({}): head FLOPs -{:.1f}%, model FLOPs -{:.1f}%; report in {}/prune_report.json",
+                 res.report.layers.size(), o.criterion,
+                 100.0 * (1.0 - double(res.report.head_flops_after) / std::max<int64_t>(1, res.report.head_flops_before)),
+                 100.0 * (1.0 - double(res.report.flops_after) / std::max<int64_t>(1, res.report.flops_before)),
+                 res.run_dir);
+    if (o.eval) res.ap_pruned = evaluate_ap(*model, cfg, "right after pruning");
+    to.transforms = prune_transforms(cfg, *model, o);
+    apply_override(cfg, "pretrain_weights=''");  // already loaded, before slicing
+  }
+
+  if (cfg.get<int64_t>("max_iters") <= 0) {
+    TrainState st;
+    st.config_yaml = cfg.dump();
+    st.arch = model->arch();
+    st.transforms = to.transforms;
+    st.best_ap = res.ap_pruned;
+    save_checkpoint((fs::path(res.run_dir) / "model_final.pt").string(), *model, nullptr, st);
+    spdlog::info("no fine-tuning (max_iters 0); pruned model in {}/model_final.pt", res.run_dir);
+    return res;
+  }
+  Trainer trainer(cfg, model, to);
+  const TrainState st = trainer.train();
+  res.ap_final = st.best_ap;
+  if (o.eval) {
+    nlohmann::json summary{{"ap_before", res.ap_before}, {"ap_pruned", res.ap_pruned}, {"ap_finetuned_best", res.ap_final}};
+    write_file_atomic((fs::path(res.run_dir) / "prune_summary.json").string(), summary.dump(1) + "\n");
+    spdlog::info("AP before {:.4f}, right after pruning {:.4f}, after fine-tuning (best snapshot) {:.4f}",
+                 res.ap_before, res.ap_pruned, res.ap_final);
+  }
+  return res;
+}
+
+}  // namespace compress::prune

@@ -1,0 +1,53 @@
+// `compress prune`: load a float checkpoint, prune the named convs (or the
+// ratios a sensitivity file gives under --max_loss), report, fine-tune with the
+// recipe's schedule (shortened by the `prune` section), evaluate and save a
+// checkpoint that records the new shapes.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compress/prune/report.h"
+
+namespace compress {
+class Config;
+struct DetectorImpl;
+}
+namespace torch::nn {
+class Module;
+}
+
+namespace compress::prune {
+
+struct PruneRunOptions {
+  std::vector<std::string> params;  // --pruned_params (split)
+  std::vector<std::string> ratios;  // --pruned_ratios (split)
+  std::string criterion = "l1_norm";
+  std::string sensitivities;        // --sensitivities FILE (instead of ratios)
+  double max_loss = 0.02;           // with --sensitivities
+  bool eval = false;
+  std::string resume;               // a pruned run's latest.pt
+  std::string run_dir;              // default: save_dir/<stem>_prune
+};
+
+struct PruneRunResult {
+  PruneReport report;
+  std::string run_dir;
+  double ap_before = -1, ap_pruned = -1, ap_final = -1;  // with --eval
+};
+
+PruneRunResult run_prune(Config cfg, const PruneRunOptions& o);
+
+// The specs the CLI flags give for `model`: --pruned_params with
+// --pruned_ratios, or --sensitivities with --max_loss.
+std::vector<PruneSpec> specs_from_options(torch::nn::Module& model, const PruneRunOptions& o);
+
+// Loads `weights` into a model built from `cfg`, re-applying recorded
+// transforms; refuses a QAT checkpoint (prune first, then quantize).
+std::shared_ptr<DetectorImpl> load_float_detector(const Config& cfg, const std::string& weights);
+
+// The prune transform of `model` against a fresh build of `cfg`, merged into a
+// checkpoint's meta.transforms JSON.
+std::string prune_transforms(const Config& cfg, torch::nn::Module& model, const PruneRunOptions& o);
+
+}  // namespace compress::prune

@@ -1,0 +1,136 @@
+#include "compress/prune/sensitivity.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "compress/prune/names.h"
+#include "compress/prune/report.h"
+#include "compress/prune/run_prune.h"
+#include "train/config/config.h"
+#include "train/data/coco_json.h"
+#include "train/data/reader.h"
+#include "train/engine/evaluate.h"
+#include "train/engine/trainer.h"
+#include "train/util/error.h"
+#include "train/util/plot.h"
+#include "train/util/progress.h"
+
+namespace compress::prune {
+namespace fs = std::filesystem;
+
+Sensitivities read_sensitivities(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("sensitivities file '", path, "' cannot be read");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const std::exception& e) {
+    fail("sensitivities file '", path, "': not JSON (", e.what(), ")");
+  }
+  if (!j.contains("sensitivities") || !j["sensitivities"].is_object())
+    fail("sensitivities file '", path, "': no 'sensitivities' object (write it with `compress sensitivity`)");
+  Sensitivities s;
+  for (const auto& [param, losses] : j["sensitivities"].items()) {
+    if (!losses.is_object()) fail("sensitivities file '", path, "': '", param, "' is not a ratio -> loss object");
+    for (const auto& [ratio, loss] : losses.items()) {
+      char* end = nullptr;
+      const double r = std::strtod(ratio.c_str(), &end);
+      if (*end != '\0' || !(r > 0 && r < 1) || !loss.is_number())
+        fail("sensitivities file '", path, "': '", param, "' has a bad entry '", ratio, "': ", loss.dump());
+      s[param][r] = loss.get<double>();
+    }
+  }
+  return s;
+}
+
+void write_sensitivities(const std::string& path, const Sensitivities& s, double base_ap) {
+  nlohmann::json j;
+  j["metric"] = "AP";
+  j["base_ap"] = base_ap;
+  j["loss"] = "(AP_base - AP) / AP_base";
+  nlohmann::json sens = nlohmann::json::object();
+  for (const auto& [param, losses] : s)
+    for (const auto& [r, l] : losses) sens[param][fmt::format("{:.4g}", r)] = l;
+  j["sensitivities"] = sens;
+  if (const auto dir = fs::path(path).parent_path(); !dir.empty()) fs::create_directories(dir);
+  write_file_atomic(path, j.dump(1) + "\n");
+}
+
+std::map<std::string, double> ratios_by_loss(const Sensitivities& s, double max_loss) {
+  std::map<std::string, double> out;
+  for (const auto& [param, losses] : s) {
+    const std::vector<std::pair<double, double>> v(losses.begin(), losses.end());  // ascending ratio
+    for (size_t i = v.size(); i-- > 0;) {
+      if (v[i].second > max_loss) continue;
+      if (i + 1 == v.size()) {
+        out[param] = v[i].first;
+      } else {
+        const auto [r0, l0] = v[i];
+        const auto [r1, l1] = v[i + 1];
+        out[param] = r0 + (max_loss - l0) * (r1 - r0) / (l1 - l0);  // l1 > max_loss >= l0
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+void plot_sensitivities(const Sensitivities& s, const std::string& png) {
+  std::vector<Series> series;
+  for (const auto& [param, losses] : s) {
+    Series ser;
+    ser.name = param;
+    for (const auto& [r, l] : losses) {
+      ser.x.push_back(r);
+      ser.y.push_back(l);
+    }
+    series.push_back(ser);
+  }
+  const cv::Mat img = line_chart("pruning sensitivity: (AP_base - AP) / AP_base", "ratio of channels removed", series,
+                                 1000, 420 + 18 * static_cast<int>(series.size()));
+  if (!cv::imwrite(png, img)) fail("cannot write '", png, "'");
+}
+
+Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
+  const std::string weights = cfg.get<std::string>("pretrain_weights");
+  if (weights.empty()) fail("sensitivity: -o pretrain_weights=CHECKPOINT is required (the trained model to analyse)");
+  for (double r : o.ratios)
+    if (!(r > 0 && r < 1)) fail("sensitivity: --ratios has ", r, "; ratios are in (0, 1)");
+  (void)make_criterion(o.criterion);
+  const std::string out = o.output.empty() ? default_run_dir(cfg) + "_sensitivity/sensitivities.json" : o.output;
+  const std::string png = o.plot.empty() ? (fs::path(out).replace_extension(".png")).string() : o.plot;
+  const int64_t size = eval_input_size(cfg, cfg.get<int64_t>("prune.input_size"), "sensitivity");
+
+  auto ds = load_dataset(cfg, "EvalReader");
+  auto loader = make_loader(cfg, "EvalReader", ds);
+  auto model = load_float_detector(cfg, weights);
+  std::vector<PruneSpec> specs = resolve_specs(o.params, {0.0}, conv_weight_names(*model));
+  const double base = run_evaluation(*model, *loader, *ds, /*progress=*/false).result.stats.ap();
+  spdlog::info("sensitivity of {} layers at {} ratios; base AP {:.4f}", specs.size(), o.ratios.size(), base);
+  if (base <= 0) fail("sensitivity: the model's base AP is ", base, "; relative losses need a trained model");
+
+  Sensitivities s;
+  Progress prog("sensitivity", static_cast<int64_t>(specs.size() * o.ratios.size()), "eval", 0.0);
+  int64_t done = 0;
+  for (const auto& spec : specs) {
+    for (double r : o.ratios) {
+      auto m = load_float_detector(cfg, weights);  // restore: a fresh copy of the weights
+      prune_model(*m, {{spec.conv, r}}, o.criterion, size);
+      const double ap = run_evaluation(*m, *loader, *ds, /*progress=*/false).result.stats.ap();
+      s[spec.conv + ".weight"][r] = (base - ap) / base;
+      prog.update(++done, fmt::format("{} @ {:.2f}: AP {:.4f}", spec.conv, r, ap));
+    }
+    write_sensitivities(out, s, base);  // after every layer: a killed run keeps its results
+  }
+  plot_sensitivities(s, png);
+  spdlog::info("sensitivities in {} and {}", out, png);
+  return s;
+}
+
+}  // namespace compress::prune
