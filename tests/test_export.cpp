@@ -10,6 +10,7 @@
 #include "compress/export/onnx_export.h"
 #include "compress/export/onnx_graph.h"
 #include "compress/export/verify.h"
+#include "compress/prune/report.h"
 #include "compress/quant/conv_quant.h"
 #include "compress/quant/fake_quant.h"
 #include "compress/quant/qat.h"
@@ -91,6 +92,27 @@ TEST(Export, FloatYolov3BothBackbonesInOnnxRuntime) {
       EXPECT_EQ(r.outputs, (std::vector<std::string>{"out_s32", "out_s16", "out_s8"}));
     expect_verified(verify_export(*model, d.file(bb + ".onnx"), cfg, 8), "YOLOv3 " + bb);
   }
+}
+
+TEST(Export, PrunedYolov3InOnnxRuntime) {
+  // The reference head recipe, physically pruned: the file has the new shapes
+  // and ONNX Runtime agrees with LibTorch on them.
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_yolo_overrides(d, 64));
+  auto model = build_detector(cfg);
+  randomize_bn(*model);
+  std::vector<prune::PruneSpec> specs;
+  for (int b = 0; b < 3; ++b)
+    for (const std::string l : {"0.0", "0.1", "1.0", "1.1", "2", "tip"})
+      specs.push_back({"yolo_block." + std::to_string(b) + "." + l + ".conv", b < 2 ? 0.75 : 0.875});
+  prune::prune_model(*model, specs, "geometry_median", 64);
+  ExportOptions eo;
+  eo.height = eo.width = 64;
+  export_onnx(*model, d.file("pruned.onnx"), eo);
+  export_onnx(*build_detector(cfg), d.file("full.onnx"), eo);
+  EXPECT_LT(fs::file_size(d.file("pruned.onnx")) * 4, fs::file_size(d.file("full.onnx")));
+  expect_verified(verify_export(*model, d.file("pruned.onnx"), cfg, 8), "YOLOv3 pruned");
 }
 
 TEST(Export, QatSsdliteAsQdqWithTheLearnedScales) {

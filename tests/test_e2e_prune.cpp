@@ -1,0 +1,104 @@
+// End to end through the CLI on the fashion YOLOv3-MobileNetV3 recipe, shrunk
+// to seconds: train, sensitivity (JSON + PNG), prune with the reference's head
+// list and spelling (--eval, fine-tuning), eval / export the pruned checkpoint,
+// resume its fine-tuning with `train -r`, and prune by --sensitivities.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/train_fixture.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string reference_head_params() {
+  std::string p;
+  for (int b = 0; b < 3; ++b)
+    for (const std::string l : {"0.0", "0.1", "1.0", "1.1", "2", "tip"})
+      p += (p.empty() ? "" : ",") + ("yolo_block." + std::to_string(b) + "." + l + ".conv.weights");
+  return p;
+}
+
+}  // namespace
+
+TEST(E2E, FashionYolov3PruneRecipe) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 4, 128, /*seed=*/11);
+  const std::string cfg = d.file("yolov3_mobilenet_v3.yml");
+  testutil::write_text(cfg, "_BASE_: [" + testutil::source_path("configs/fashion/yolov3_mobilenet_v3.yml") + "]\n"
+                            "max_iters: 60\nsnapshot_iter: 1000\nlog_iter: 20\nsave_dir: " + d.file("out") + "\n"
+                            "MobileNetV3: {model_name: small, scale: 0.5}\n"
+                            "prune: {max_iters: 4}\n"
+                            "LearningRate: {base_lr: 0.002, schedulers: [{type: LinearWarmup, start_factor: 0.1, steps: 10}]}\n");
+  std::string o;
+  for (const auto& s : testutil::tiny_yolo_overrides(d, 64))
+    if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0 && s.rfind("MobileNetV3", 0) != 0)
+      o += " -o '" + s + "'";
+  auto r = testutil::run_cli("train -c " + cfg + o);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string trained = (fs::path(d.file("out")) / "yolov3_mobilenet_v3" / "model_final.pt").string();
+
+  // Sensitivity of two layers at two ratios.
+  r = testutil::run_cli("sensitivity -c " + cfg + o + " -o pretrain_weights=" + trained +
+                        " --pruned_params 'yolo_block.0.0.0.conv.weights,yolo_block.2.tip.conv.weight'"
+                        " --ratios 0.3,0.9 --output " + d.file("sens/s.json"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto sens = nlohmann::json::parse(testutil::read_text(d.file("sens/s.json")));
+  EXPECT_GT(sens["base_ap"].get<double>(), 0.0);
+  ASSERT_EQ(sens["sensitivities"].size(), 2u);
+  EXPECT_EQ(sens["sensitivities"]["yolo_block.2.tip.conv.weight"].size(), 2u);
+  EXPECT_GT(fs::file_size(d.file("sens/s.png")), 1000u);
+
+  // The reference recipe, its spelling, FPGM, --eval, a short fine-tune.
+  const std::string ratios = "0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,"
+                             "0.875,0.875,0.875,0.875,0.875,0.875";
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --pruned_params '" +
+                        reference_head_params() + "' --pruned_ratios " + ratios +
+                        " --prune_criterion geometry_median --eval");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("right after pruning"), std::string::npos) << r.output;
+  const fs::path run = fs::path(d.file("out")) / "yolov3_mobilenet_v3_prune";
+  const auto report = nlohmann::json::parse(testutil::read_text((run / "prune_report.json").string()));
+  ASSERT_EQ(report["layers"].size(), 18u);
+  EXPECT_EQ(report["layers"][0]["channels"][1].get<int>(), 128);
+  EXPECT_EQ(report["layers"][0]["kept"].size(), 128u);
+  EXPECT_LT(report["flops"]["after"].get<double>(), 0.5 * report["flops"]["before"].get<double>());
+  const auto summary = nlohmann::json::parse(testutil::read_text((run / "prune_summary.json").string()));
+  EXPECT_GE(summary["ap_pruned"].get<double>(), 0.0);
+
+  // The pruned checkpoint reloads in eval and export (with the new shapes) ...
+  const std::string pruned = (run / "model_final.pt").string();
+  r = testutil::run_cli("eval -c " + cfg + o + " -w " + pruned);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = testutil::run_cli("export -c " + cfg + o + " -w " + pruned + " --format onnx --output " + d.file("p.onnx"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  // ... and its fine-tuning resumes with `train -r` (no shape mismatch).
+  r = testutil::run_cli("train -c " + cfg + o + " -o max_iters=6 -r " + (run / "latest.pt").string() +
+                        " --run-dir " + run.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("at iteration 4"), std::string::npos) << r.output;
+
+  // Ratios from the sensitivity file under a loss budget.
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
+                        d.file("sens/s.json") + " --max_loss 1.0 --run-dir " + d.file("bysens") + " -o prune.max_iters=0" +
+                        " -o max_iters=0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(testutil::read_text(d.file("bysens/prune_report.json")))["layers"].size(), 2u);
+
+  // Bad input: a wrong name lists the closest, a QAT-free ratio list of the wrong length, a bad criterion.
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained +
+                        " --pruned_params yolo_block.0.0.0.cnv.weights --pruned_ratios 0.5");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("closest: yolo_block.0.0.0.conv.weight"), std::string::npos) << r.output;
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained +
+                        " --pruned_params 'yolo_block.0.0.0.conv.weights,yolo_block.0.0.1.conv.weights' --pruned_ratios 0.5,0.5,0.5");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("3 values"), std::string::npos) << r.output;
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained +
+                        " --pruned_params yolo_block.0.0.0.conv.weights --pruned_ratios 0.5 --prune_criterion fpgm");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("geometry_median"), std::string::npos) << r.output;
+}
