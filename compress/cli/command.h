@@ -37,5 +37,6 @@ std::unique_ptr<Command> make_quant_command(CLI::App& parent);
 std::unique_ptr<Command> make_export_command(CLI::App& parent);
 std::unique_ptr<Command> make_prune_command(CLI::App& parent);
 std::unique_ptr<Command> make_sensitivity_command(CLI::App& parent);
+std::unique_ptr<Command> make_distill_command(CLI::App& parent);
 
 }  // namespace compress

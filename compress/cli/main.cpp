@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   commands.push_back(compress::make_export_command(app));
   commands.push_back(compress::make_prune_command(app));
   commands.push_back(compress::make_sensitivity_command(app));
+  commands.push_back(compress::make_distill_command(app));
 
   try {
     app.parse(argc, argv);

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -41,6 +43,29 @@ std::shared_ptr<DetectorImpl> load_float_detector(const Config& cfg, const std::
   return load_detector(cfg, weights);
 }
 
+void fill_from_config(PruneRunOptions& o, const Config& cfg) {
+  if (o.criterion.empty()) o.criterion = cfg.get<std::string>("prune.criterion");
+  if (o.params.empty() && o.sensitivities.empty()) {
+    o.params = cfg.get<std::vector<std::string>>("prune.pruned_params");
+    if (o.ratios.empty())
+      for (double r : cfg.get<std::vector<double>>("prune.pruned_ratios")) o.ratios.push_back(fmt::format("{}", r));
+  }
+}
+
+PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const PruneRunOptions& o, const std::string& run_dir) {
+  const auto specs = specs_from_options(model, o);
+  const int64_t size = eval_input_size(cfg, cfg.get<int64_t>("prune.input_size"), "prune");
+  PruneReport report = prune_model(model, specs, o.criterion, size);
+  std::cout << report.table();
+  fs::create_directories(run_dir);
+  write_file_atomic((fs::path(run_dir) / "prune_report.json").string(), report.to_json() + "\n");
+  spdlog::info("pruned {} layers ({}): head FLOPs -{:.1f}%, model FLOPs -{:.1f}%; report in {}/prune_report.json",
+               report.layers.size(), o.criterion,
+               100.0 * (1.0 - double(report.head_flops_after) / std::max<int64_t>(1, report.head_flops_before)),
+               100.0 * (1.0 - double(report.flops_after) / std::max<int64_t>(1, report.flops_before)), run_dir);
+  return report;
+}
+
 std::vector<PruneSpec> specs_from_options(torch::nn::Module& model, const PruneRunOptions& o) {
   const auto names = conv_weight_names(model);
   if (!o.sensitivities.empty()) {
@@ -67,7 +92,8 @@ std::string prune_transforms(const Config& cfg, torch::nn::Module& model, const 
   return nlohmann::json{{"prune", p}}.dump();
 }
 
-PruneRunResult run_prune(Config cfg, const PruneRunOptions& o) {
+PruneRunResult run_prune(Config cfg, PruneRunOptions o) {
+  fill_from_config(o, cfg);
   if (const auto n = cfg.get<int64_t>("prune.max_iters"); n > 0) apply_override(cfg, "max_iters=" + std::to_string(n));
   if (const auto lr = cfg.get<double>("prune.base_lr"); lr > 0)
     apply_override(cfg, "LearningRate.base_lr=" + std::to_string(lr));
@@ -96,18 +122,9 @@ PruneRunResult run_prune(Config cfg, const PruneRunOptions& o) {
       model = load_float_detector(cfg, pretrain);
       spdlog::info("float weights from '{}'", pretrain);
     }
-    const auto specs = specs_from_options(*model, o);
+    (void)specs_from_options(*model, o);  // bad names fail before the evaluation
     if (o.eval) res.ap_before = evaluate_ap(*model, cfg, "before pruning");
-    const int64_t size = eval_input_size(cfg, cfg.get<int64_t>("prune.input_size"), "prune");
-    res.report = prune_model(*model, specs, o.criterion, size);
-    std::cout << res.report.table();
-    fs::create_directories(res.run_dir);
-    write_file_atomic((fs::path(res.run_dir) / "prune_report.json").string(), res.report.to_json() + "\n");
-    spdlog::info("pruned {} layers ({}): head FLOPs -{:.1f}%, model FLOPs -{:.1f}%; report in {}/prune_report.json",
-                 res.report.layers.size(), o.criterion,
-                 100.0 * (1.0 - double(res.report.head_flops_after) / std::max<int64_t>(1, res.report.head_flops_before)),
-                 100.0 * (1.0 - double(res.report.flops_after) / std::max<int64_t>(1, res.report.flops_before)),
-                 res.run_dir);
+    res.report = prune_and_report(cfg, *model, o, res.run_dir);
     if (o.eval) res.ap_pruned = evaluate_ap(*model, cfg, "right after pruning");
     to.transforms = prune_transforms(cfg, *model, o);
     apply_override(cfg, "pretrain_weights=''");  // already loaded, before slicing

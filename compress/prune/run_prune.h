@@ -22,7 +22,7 @@ namespace compress::prune {
 struct PruneRunOptions {
   std::vector<std::string> params;  // --pruned_params (split)
   std::vector<std::string> ratios;  // --pruned_ratios (split)
-  std::string criterion = "l1_norm";
+  std::string criterion;            // "" = the config's prune.criterion
   std::string sensitivities;        // --sensitivities FILE (instead of ratios)
   double max_loss = 0.02;           // with --sensitivities
   bool eval = false;
@@ -36,7 +36,10 @@ struct PruneRunResult {
   double ap_before = -1, ap_pruned = -1, ap_final = -1;  // with --eval
 };
 
-PruneRunResult run_prune(Config cfg, const PruneRunOptions& o);
+PruneRunResult run_prune(Config cfg, PruneRunOptions o);
+
+// Flags not given on the command line come from the config's `prune` section.
+void fill_from_config(PruneRunOptions& o, const Config& cfg);
 
 // The specs the CLI flags give for `model`: --pruned_params with
 // --pruned_ratios, or --sensitivities with --max_loss.
@@ -46,8 +49,11 @@ std::vector<PruneSpec> specs_from_options(torch::nn::Module& model, const PruneR
 // transforms; refuses a QAT checkpoint (prune first, then quantize).
 std::shared_ptr<DetectorImpl> load_float_detector(const Config& cfg, const std::string& weights);
 
-// The prune transform of `model` against a fresh build of `cfg`, merged into a
+// The prune transform of `model` against a fresh build of `cfg`, as a
 // checkpoint's meta.transforms JSON.
 std::string prune_transforms(const Config& cfg, torch::nn::Module& model, const PruneRunOptions& o);
+
+// Prunes `model` as `o` asks (logs the table, writes RUN_DIR/prune_report.json).
+PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const PruneRunOptions& o, const std::string& run_dir);
 
 }  // namespace compress::prune
