@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "compress/quant/fake_quant.h"
+#include "train/engine/distributed.h"
 
 namespace compress::quant {
 
@@ -23,6 +24,9 @@ void ConvQuantImpl::observe(const torch::Tensor& x) {
   // max|x| of this batch in one pass, without an |x| temporary.
   const auto [lo, hi] = torch::aminmax(x.detach());
   const auto cur = torch::maximum(lo.neg(), hi).to(torch::kFloat32).reshape({1});
+  // Several processes: every rank observes the max over all ranks' batches, so
+  // the scales stay identical (peers that reduce only gradients let them drift).
+  if (auto d = dist_context()) d->allreduce_max(cur);
   const double q = static_cast<double>(qmax_for_bits(opt.activation_bits));
   if (opt.activation_quantize_type == "moving_average_abs_max") {
     act_state.mul_(opt.moving_rate).add_(1.0);

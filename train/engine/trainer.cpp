@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <csignal>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -23,7 +25,11 @@ std::string default_run_dir(const Config& cfg) {
 Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
     : cfg_(std::move(cfg)), model_(std::move(model)), opt_(std::move(opt)) {
   run_dir_ = opt_.run_dir.empty() ? default_run_dir(cfg_) : opt_.run_dir;
-  fs::create_directories(run_dir_);
+  dist_ = dist_init(cfg_.get<std::string>("distributed.backend"), cfg_.get<double>("distributed.timeout_s"));
+  main_ = !dist_ || dist_->is_main();
+  if (!main_) spdlog::set_level(spdlog::level::warn);  // rank 0 alone logs progress
+  const int rank = dist_ ? dist_->rank() : 0, world = dist_ ? dist_->world_size() : 1;
+  if (main_) fs::create_directories(run_dir_);
   opt_bundle_ = make_optimizer(*model_, cfg_);
   schedule_ = LRSchedule::from_config(cfg_);
   state_.config_yaml = cfg_.dump();
@@ -39,19 +45,28 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
     load_weights(pretrain, *model_);
     spdlog::info("initialised from '{}'", pretrain);
   }
+  if (dist_) {
+    // Every rank starts from rank 0's weights (and optimizer state after -r is
+    // identical anyway: all ranks read the same file).
+    std::vector<torch::Tensor> all;
+    for (auto& p : model_->parameters()) all.push_back(p);
+    for (auto& b : model_->buffers()) all.push_back(b);
+    dist_->broadcast(all, 0);
+  }
   train_ds_ = load_dataset(cfg_, "TrainReader");
-  train_loader_ = make_loader(cfg_, "TrainReader", train_ds_);
+  train_loader_ = make_loader(cfg_, "TrainReader", train_ds_, rank, world);
   if (train_loader_->batches_per_epoch() == 0)
     fail("TrainReader: ", train_ds_->size(), " images are fewer than one batch of ",
          cfg_.get<int>("TrainReader.batch_size"));
   if (train_ds_->num_classes() != model_->num_classes)
     fail("num_classes is ", model_->num_classes, " but '", train_ds_->options().anno_path, "' has ",
          train_ds_->num_classes(), " categories");
-  if (opt_.eval) {
+  if (opt_.eval && main_) {  // rank 0 evaluates the whole set: statistics as with one process
     eval_ds_ = load_dataset(cfg_, "EvalReader");
     eval_loader_ = make_loader(cfg_, "EvalReader", eval_ds_);
   }
-  metrics_ = std::make_unique<MetricsLog>((fs::path(run_dir_) / "metrics.jsonl").string(), /*append=*/!opt_.resume.empty());
+  if (main_)
+    metrics_ = std::make_unique<MetricsLog>((fs::path(run_dir_) / "metrics.jsonl").string(), /*append=*/!opt_.resume.empty());
 }
 
 LossTerms Trainer::compute_gradients(const Batch& batch) {
@@ -64,6 +79,17 @@ LossTerms Trainer::compute_gradients(const Batch& batch) {
               " (lower LearningRate.base_lr or enable OptimizerBuilder.clip_grad_norm)");
   terms.total.backward();
   return terms;
+}
+
+void Trainer::sync_gradients() {
+  if (!dist_) return;
+  std::vector<torch::Tensor> grads;
+  for (auto& p : model_->parameters())
+    if (p.requires_grad()) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // every rank reduces the same list
+      grads.push_back(p.grad());
+    }
+  dist_->allreduce_mean(grads, cfg_.get<double>("distributed.bucket_mb"));
 }
 
 void Trainer::apply_step() {
@@ -88,6 +114,17 @@ double Trainer::evaluate(int64_t iter) {
 }
 
 void Trainer::snapshot(bool final_one) {
+  if (dist_) {
+    // BN running statistics drift apart per rank: save (and go on with) their mean.
+    std::vector<torch::Tensor> stats;
+    for (const auto& b : model_->named_buffers())
+      if (b.value().is_floating_point() && b.key().find("running_") != std::string::npos) stats.push_back(b.value());
+    dist_->allreduce_mean(stats);
+  }
+  if (!main_) {
+    dist_->barrier();  // wait while rank 0 evaluates and writes
+    return;
+  }
   const std::string latest = (fs::path(run_dir_) / "latest.pt").string();
   if (opt_.eval) {
     const double ap = evaluate(state_.iter);
@@ -99,6 +136,7 @@ void Trainer::snapshot(bool final_one) {
   }
   save_checkpoint(latest, *model_, opt_bundle_.optimizer.get(), state_);
   if (final_one) save_checkpoint((fs::path(run_dir_) / "model_final.pt").string(), *model_, nullptr, state_);
+  if (dist_) dist_->barrier();
 }
 
 TrainState Trainer::train() {
@@ -107,12 +145,19 @@ TrainState Trainer::train() {
   const int64_t log_iter = std::max<int64_t>(1, cfg_.get<int64_t>("log_iter"));
   const int64_t per_epoch = train_loader_->batches_per_epoch();
   model_->train();
+  if (cfg_.get<bool>("freeze_bn"))
+    for (const auto& m : model_->modules(/*include_self=*/false))
+      if (auto* bn = m->as<torch::nn::BatchNorm2d>()) bn->eval();
+  // Fault injection for the multi-process tests: this rank dies at this step.
+  const int fault_rank = std::getenv("COMPRESS_FAULT_RANK") ? std::atoi(std::getenv("COMPRESS_FAULT_RANK")) : -1;
+  const int64_t fault_iter = std::getenv("COMPRESS_FAULT_ITER") ? std::atoll(std::getenv("COMPRESS_FAULT_ITER")) : -1;
   // Resume exactly where the run stopped: same epoch, same batch within it.
   int64_t epoch = state_.iter / per_epoch;
   train_loader_->start_epoch(epoch, state_.iter % per_epoch);
   std::map<std::string, double> window;
   int64_t window_n = 0, window_images = 0;
   auto window_t0 = std::chrono::steady_clock::now();
+  double window_comm0 = dist_ ? dist_->comm_seconds() : 0.0;
   const int64_t start_iter = state_.iter;
   const auto run_t0 = std::chrono::steady_clock::now();
   while (state_.iter < max_iters) {
@@ -124,7 +169,9 @@ TrainState Trainer::train() {
     const double lr = schedule_.lr(state_.iter);
     opt_bundle_.set_lr(lr);
     if (before_step) before_step(state_.iter);
+    if (dist_ && dist_->rank() == fault_rank && state_.iter == fault_iter) raise(SIGKILL);
     const LossTerms terms = compute_gradients(*batch);
+    sync_gradients();
     apply_step();
     ++state_.iter;
     window["loss"] += terms.total.item<double>();
@@ -143,7 +190,13 @@ TrainState Trainer::train() {
         rec[name] = sum / window_n;
         if (name != "loss") terms_text += fmt::format(" {} {:.4f}", name, sum / window_n);
       }
-      metrics_->write(rec);
+      if (dist_) {
+        // Images/s over all ranks, and the share of the window spent in collectives.
+        rec["images_per_s"] = ips * dist_->world_size();
+        rec["comm_share"] = (dist_->comm_seconds() - window_comm0) / std::max(dt, 1e-9);
+        window_comm0 = dist_->comm_seconds();
+      }
+      if (metrics_) metrics_->write(rec);
       spdlog::info("iter {}/{} | loss {:.4f} ({}) | lr {:.6f} | {:.1f} img/s | ETA {}", state_.iter, max_iters,
                    window["loss"] / window_n, terms_text.substr(1), lr, ips,
                    format_duration((max_iters - state_.iter) / std::max(it_s, 1e-9)));

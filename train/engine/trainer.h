@@ -9,6 +9,7 @@
 #include "train/config/config.h"
 #include "train/data/loader.h"
 #include "train/engine/checkpoint.h"
+#include "train/engine/distributed.h"
 #include "train/engine/lr_schedule.h"
 #include "train/engine/optimizer.h"
 #include "train/models/detector.h"
@@ -30,8 +31,10 @@ class Trainer {
   // Runs to max_iters (or from the resumed iteration). Returns the final state.
   TrainState train();
 
-  // One step's seams.
+  // One step's seams: local gradients, then (with several processes) their
+  // mean over ranks, then the optimizer step.
   LossTerms compute_gradients(const Batch& batch);
+  void sync_gradients();
   void apply_step();
 
   // Extra loss terms added to the model's own (distillation plugs in here).
@@ -56,7 +59,9 @@ class Trainer {
   TrainState state_;
   std::shared_ptr<const CocoDataset> train_ds_, eval_ds_;
   std::unique_ptr<DataLoader> train_loader_, eval_loader_;
-  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<MetricsLog> metrics_;  // rank 0 only
+  std::shared_ptr<DistContext> dist_;    // null for one process
+  bool main_ = true;                     // rank 0: logs, evaluates, writes checkpoints and metrics
 };
 
 // The run folder for a config: save_dir / stem of the config file.

@@ -1,0 +1,162 @@
+// Multi-process training on c10d/Gloo, run here on CPU through the launcher:
+// 2 processes x batch B/2 end where 1 process x batch B does, QAT scales agree
+// across ranks, one process writes, a killed rank stops the others, and the
+// launcher sets torchrun's variables.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "tests/train_fixture.h"
+#include "train/config/config.h"
+#include "train/engine/checkpoint.h"
+#include "train/engine/distributed.h"
+#include "train/models/detector.h"
+#include "train/util/error.h"
+#include "compress/model_io.h"
+
+using namespace compress;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kMaxAbsErr = 1e-5;
+
+std::string launcher() { return testutil::source_path("tools/dist_train.sh"); }
+int free_port(int offset) { return 20000 + (getpid() * 7 + offset * 13) % 20000; }
+
+testutil::CliResult sh(const std::string& cmd) {
+  const std::string full = cmd + " 2>&1";
+  FILE* p = popen(full.c_str(), "r");
+  testutil::CliResult r{-1, ""};
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  const int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+struct DistSetup {
+  testutil::TempDir d;
+  std::vector<std::string> overrides;
+  std::string flags;
+  DistSetup() {
+    testutil::make_tiny_fashion(d, 8, 96);
+    overrides = testutil::tiny_yolo_overrides(d, 64);
+    for (const std::string s : {"max_iters=3", "snapshot_iter=1000", "log_iter=1", "freeze_bn=true", "use_gpu=false",
+                                "LearningRate.base_lr=0.01", "LearningRate.schedulers=[]", "TrainReader.worker_num=1",
+                                "TrainReader.shuffle=true", "threads=1", "distributed.timeout_s=20"})
+      overrides.push_back(s);
+    for (const auto& s : overrides) flags += " -o '" + s + "'";
+  }
+  std::map<std::string, torch::Tensor> weights(const std::string& ckpt) {
+    auto m = load_detector(config_from_string("", overrides), ckpt);
+    std::map<std::string, torch::Tensor> w;
+    for (const auto& p : m->named_parameters()) w[p.key()] = p.value();
+    for (const auto& b : m->named_buffers()) w[b.key()] = b.value();
+    return w;
+  }
+};
+
+double max_diff(const std::map<std::string, torch::Tensor>& a, const std::map<std::string, torch::Tensor>& b,
+                const std::string& only = "") {
+  double m = 0;
+  for (const auto& [k, v] : a)
+    if (only.empty() || k.find(only) != std::string::npos)
+      m = std::max(m, (v.to(torch::kDouble) - b.at(k).to(torch::kDouble)).abs().max().item<double>());
+  return m;
+}
+
+}  // namespace
+
+TEST(Distributed, EnvironmentVariables) {
+  setenv("WORLD_SIZE", "4", 1);
+  setenv("RANK", "3", 1);
+  setenv("LOCAL_RANK", "1", 1);
+  setenv("MASTER_PORT", "1234", 1);
+  auto e = dist_env_from_environment();
+  EXPECT_EQ(e.world_size, 4);
+  EXPECT_EQ(e.rank, 3);
+  EXPECT_EQ(e.local_rank, 1);
+  EXPECT_EQ(e.master_port, 1234);
+  EXPECT_EQ(e.master_addr, "127.0.0.1");
+  setenv("RANK", "4", 1);
+  EXPECT_THROW(dist_env_from_environment(), Error);
+  setenv("RANK", "x", 1);
+  try {
+    dist_env_from_environment();
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("RANK"), std::string::npos);
+  }
+  for (const char* v : {"WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_PORT"}) unsetenv(v);
+  EXPECT_FALSE(dist_env_from_environment().enabled());
+}
+
+TEST(Distributed, LauncherSetsTorchrunVariables) {
+  auto r = sh(launcher() + " --nnodes 2 --node_rank 1 --master_port 29555 2 sh -c "
+              "'echo vars $RANK $LOCAL_RANK $WORLD_SIZE $MASTER_ADDR $MASTER_PORT'");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("vars 2 0 4 127.0.0.1 29555"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("vars 3 1 4 127.0.0.1 29555"), std::string::npos) << r.output;
+  EXPECT_EQ(sh(launcher() + " --node_rank 2 2 true").code, 2);
+  EXPECT_EQ(sh(launcher() + " two true").code, 2);
+  r = sh(launcher() + " 2 sh -c 'if [ $RANK = 1 ]; then exit 7; fi; sleep 30'");
+  EXPECT_EQ(r.code, 7) << r.output;  // and the sleeping rank was stopped, not waited for
+}
+
+TEST(Distributed, TwoProcessesMatchOneProcessWithTheWholeBatch) {
+  DistSetup s;
+  const std::string cli = std::string(COMPRESS_BINARY);
+  auto one = testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=4 --run-dir " + s.d.file("one"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  auto half = testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("half"));
+  ASSERT_EQ(half.code, 0) << half.output;
+  auto two = sh(launcher() + " --master_port " + std::to_string(free_port(1)) + " 2 " + cli + " train -c /dev/null" +
+                s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("two"));
+  ASSERT_EQ(two.code, 0) << two.output;
+  const auto w1 = s.weights(s.d.file("one/model_final.pt"));
+  const auto w2 = s.weights(s.d.file("two/model_final.pt"));
+  const auto wh = s.weights(s.d.file("half/model_final.pt"));
+  EXPECT_LT(max_diff(w1, w2), kMaxAbsErr);
+  EXPECT_GT(max_diff(w1, wh), 1e-4) << "a half batch alone must differ, or the test proves nothing";
+  // One writer: every logged step appears once in metrics.jsonl.
+  std::ifstream in(s.d.file("two/metrics.jsonl"));
+  int lines = 0;
+  for (std::string l; std::getline(in, l);) lines += !l.empty();
+  EXPECT_EQ(lines, 3);
+  EXPECT_EQ(two.output.find("iter 1/3"), two.output.rfind("iter 1/3")) << "rank 1 must not log progress";
+}
+
+TEST(Distributed, QatScalesAreTheMaxOverAllRanks) {
+  // Each rank sees half the batch; the observers all-reduce the max, so the
+  // scales equal those of one process seeing the whole batch.
+  DistSetup s;
+  const std::string cli = std::string(COMPRESS_BINARY);
+  const std::string q = " -o quant.max_iters=3 -o quant.freeze_bn_iter=0";
+  auto one = testutil::run_cli("quant -c /dev/null" + s.flags + q + " -o TrainReader.batch_size=4 --run-dir " + s.d.file("q1"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  auto two = sh(launcher() + " --master_port " + std::to_string(free_port(2)) + " 2 " + cli + " quant -c /dev/null" +
+                s.flags + q + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("q2"));
+  ASSERT_EQ(two.code, 0) << two.output;
+  const auto a = s.weights(s.d.file("q1/model_final.pt")), b = s.weights(s.d.file("q2/model_final.pt"));
+  EXPECT_LT(max_diff(a, b, "act_scale"), 1e-6);
+  EXPECT_LT(max_diff(a, b), kMaxAbsErr);
+}
+
+TEST(Distributed, AKilledRankStopsTheOthersNamingIt) {
+  DistSetup s;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = sh("COMPRESS_FAULT_RANK=1 COMPRESS_FAULT_ITER=1 " + launcher() + " --master_port " +
+              std::to_string(free_port(3)) + " 2 " + COMPRESS_BINARY + " train -c /dev/null" + s.flags +
+              " -o TrainReader.batch_size=2 -o max_iters=50 --run-dir " + s.d.file("dead"));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_LT(secs, 60.0) << r.output;
+  EXPECT_NE(r.output.find("rank 1"), std::string::npos) << r.output;
+}

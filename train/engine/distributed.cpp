@@ -1,0 +1,193 @@
+#include "train/engine/distributed.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+
+#include "train/util/error.h"
+
+namespace compress {
+namespace {
+
+int env_int(const char* name, int def, int lo) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return def;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  if (*end != '\0' || x < lo || x > 1 << 30) fail("environment variable ", name, "='", v, "' is not an integer >= ", lo);
+  return static_cast<int>(x);
+}
+
+std::string hostname() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+
+}  // namespace
+
+DistEnv dist_env_from_environment() {
+  DistEnv e;
+  e.world_size = env_int("WORLD_SIZE", 1, 1);
+  e.rank = env_int("RANK", 0, 0);
+  e.local_rank = env_int("LOCAL_RANK", e.rank, 0);
+  if (const char* a = std::getenv("MASTER_ADDR"); a && *a) e.master_addr = a;
+  e.master_port = env_int("MASTER_PORT", 29500, 1);
+  if (e.master_port > 65535) fail("environment variable MASTER_PORT=", e.master_port, " is not a TCP port");
+  if (e.rank >= e.world_size) fail("environment variable RANK=", e.rank, " is not below WORLD_SIZE=", e.world_size);
+  return e;
+}
+
+struct DistContext::Impl {
+  DistEnv env;
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  double timeout_s = 60;
+  double comm_s = 0;
+
+  // Which peer is gone: ranks publish "host pid" in the store at start-up; a
+  // local peer whose pid no longer exists is named. The store lives in rank 0,
+  // so an unreachable store means rank 0 is gone.
+  std::string diagnose() {
+    std::string gone;
+    const std::string me = hostname();
+    for (int r = 0; r < env.world_size; ++r) {
+      if (r == env.rank) continue;
+      try {
+        const auto v = store->get("compress/pid/" + std::to_string(r));
+        const std::string s(v.begin(), v.end());
+        const auto sp = s.rfind(' ');
+        if (s.substr(0, sp) == me && kill(std::stoi(s.substr(sp + 1)), 0) != 0)
+          gone += (gone.empty() ? "" : ", ") + std::to_string(r) + " (pid " + s.substr(sp + 1) + " exited)";
+      } catch (const std::exception&) {
+        return "rank 0 (it hosts the store) is unreachable";
+      }
+    }
+    return gone.empty() ? "a peer stopped responding" : "rank " + gone + " is gone";
+  }
+
+  template <typename F>
+  void run(const char* what, F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      f()->wait();
+    } catch (const std::exception& e) {
+      fail("rank ", env.rank, ": ", what, " failed: ", diagnose(), " (timeout ", timeout_s, " s; ", e.what(), ")");
+    }
+    comm_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
+
+DistContext::DistContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DistContext::~DistContext() = default;
+int DistContext::rank() const { return impl_->env.rank; }
+int DistContext::world_size() const { return impl_->env.world_size; }
+double DistContext::comm_seconds() const { return impl_->comm_s; }
+
+void DistContext::allreduce_mean(const std::vector<at::Tensor>& tensors, double bucket_mb) {
+  torch::NoGradGuard no_grad;
+  const int64_t cap = static_cast<int64_t>(bucket_mb * 1024 * 1024 / 4);
+  std::vector<at::Tensor> bucket;
+  int64_t filled = 0;
+  auto flush = [&] {
+    if (bucket.empty()) return;
+    std::vector<at::Tensor> flat{torch::cat([&] {
+      std::vector<at::Tensor> v;
+      for (const auto& t : bucket) v.push_back(t.reshape({-1}));
+      return v;
+    }())};
+    impl_->run("all-reduce", [&] { return impl_->pg->allreduce(flat); });
+    flat[0].div_(world_size());
+    int64_t off = 0;
+    for (const auto& t : bucket) {
+      t.copy_(flat[0].narrow(0, off, t.numel()).view_as(t));
+      off += t.numel();
+    }
+    bucket.clear();
+    filled = 0;
+  };
+  for (const auto& t : tensors) {
+    if (!t.defined()) continue;
+    TORCH_CHECK(t.scalar_type() == torch::kFloat32, "allreduce_mean: float32 tensors only");
+    bucket.push_back(t);
+    filled += t.numel();
+    if (filled >= cap) flush();
+  }
+  flush();
+}
+
+void DistContext::allreduce_max(const at::Tensor& t) {
+  std::vector<at::Tensor> v{t};
+  c10d::AllreduceOptions o;
+  o.reduceOp = c10d::ReduceOp::MAX;
+  impl_->run("all-reduce (max)", [&] { return impl_->pg->allreduce(v, o); });
+}
+
+void DistContext::broadcast(const std::vector<at::Tensor>& tensors, int root) {
+  torch::NoGradGuard no_grad;
+  for (const auto& t : tensors) {
+    std::vector<at::Tensor> v{t};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    impl_->run("broadcast", [&] { return impl_->pg->broadcast(v, o); });
+  }
+}
+
+void DistContext::barrier() {
+  impl_->run("barrier", [&] { return impl_->pg->barrier(); });
+}
+
+namespace {
+std::mutex g_mu;
+std::shared_ptr<DistContext> g_ctx;
+bool g_done = false;
+}  // namespace
+
+std::shared_ptr<DistContext> dist_context() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_ctx;
+}
+
+std::shared_ptr<DistContext> dist_init(const std::string& backend, double timeout_s) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (g_done) return g_ctx;
+  g_done = true;
+  const DistEnv env = dist_env_from_environment();
+  if (!env.enabled()) return nullptr;
+  if (backend != "gloo")
+    fail("distributed.backend '", backend, "' is not available in this CPU build of LibTorch (use gloo)");
+  auto impl = std::make_unique<DistContext::Impl>();
+  impl->env = env;
+  impl->timeout_s = timeout_s;
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<uint16_t>(env.master_port);
+  so.isServer = env.rank == 0;
+  so.numWorkers = env.world_size;
+  so.timeout = timeout;
+  try {
+    impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    const std::string me = hostname() + " " + std::to_string(getpid());
+    impl->store->set("compress/pid/" + std::to_string(env.rank), std::vector<uint8_t>(me.begin(), me.end()));
+    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+    opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
+        env.master_addr == "127.0.0.1" || env.master_addr == "localhost" ? "127.0.0.1" : hostname()));
+    impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, opts);
+  } catch (const std::exception& e) {
+    fail("rank ", env.rank, ": cannot join the process group at ", env.master_addr, ":", env.master_port, " (",
+         env.world_size, " processes, timeout ", timeout_s, " s): ", e.what());
+  }
+  g_ctx = std::make_shared<DistContext>(std::move(impl));
+  spdlog::info("rank {}/{} (local rank {}) joined {}:{} ({})", env.rank, env.world_size, env.local_rank, env.master_addr,
+               env.master_port, backend);
+  return g_ctx;
+}
+
+}  // namespace compress
