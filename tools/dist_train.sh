@@ -31,21 +31,31 @@ WORLD=$((NNODES * NPROC))
 # whatever it started too.
 set -m
 pids=()
+declare -A rank_of
+GRACE=${DIST_GRACE_S:-10}  # seconds the others get to notice a failure and exit with their own error
 stop_all() { for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null; done; }
 for ((i = 0; i < NPROC; i++)); do
   RANK=$((NODE_RANK * NPROC + i)) LOCAL_RANK=$i WORLD_SIZE=$WORLD MASTER_ADDR=$MASTER_ADDR MASTER_PORT=$MASTER_PORT \
     "$@" &
   pids+=($!)
+  rank_of[$!]=$((NODE_RANK * NPROC + i))
 done
 trap 'stop_all; exit 130' INT TERM
 status=0
-for ((n = 0; n < NPROC; n++)); do
-  wait -n "${pids[@]}"
+running=("${pids[@]}")
+while [ ${#running[@]} -gt 0 ]; do
+  wait -n -p done_pid "${running[@]}"
   rc=$?
+  [ -z "${done_pid:-}" ] && break
+  running=("${running[@]/$done_pid}")
+  running=(${running[@]})
   if [ $rc -ne 0 ] && [ $status -eq 0 ]; then
     status=$rc
-    echo "dist_train.sh: a process exited with code $rc; stopping the others" >&2
-    stop_all
+    echo "dist_train.sh: rank ${rank_of[$done_pid]} (pid $done_pid) exited with code $rc; the others get ${GRACE} s to stop" >&2
+    ( sleep "$GRACE"; stop_all ) &
+    watchdog=$!
   fi
+  unset done_pid
 done
+[ -n "${watchdog:-}" ] && kill -- "-$watchdog" 2>/dev/null
 exit $status
