@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
@@ -169,11 +170,17 @@ std::shared_ptr<DistContext> dist_init(const std::string& backend, double timeou
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(env.master_port);
-  so.isServer = env.rank == 0;
+  // Under torchrun the elastic agent already hosts the store on MASTER_PORT
+  // (TORCHELASTIC_USE_AGENT_STORE=True): every rank is then a client.
+  const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+  const bool agent_store = agent && std::string(agent) == "True";
+  so.isServer = env.rank == 0 && !agent_store;
   so.numWorkers = env.world_size;
   so.timeout = timeout;
   try {
-    impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    // Our keys under a prefix, apart from the agent's.
+    impl->store = c10::make_intrusive<c10d::PrefixStore>(
+        "compress", c10::make_intrusive<c10d::TCPStore>(env.master_addr, so));
     const std::string me = hostname() + " " + std::to_string(getpid());
     impl->store->set("compress/pid/" + std::to_string(env.rank), std::vector<uint8_t>(me.begin(), me.end()));
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
