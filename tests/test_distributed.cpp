@@ -9,12 +9,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <unistd.h>
 
 #include "tests/train_fixture.h"
 #include "train/config/config.h"
 #include "train/engine/checkpoint.h"
 #include "train/engine/distributed.h"
+#include "train/engine/sync_bn.h"
 #include "train/models/detector.h"
 #include "train/util/error.h"
 #include "compress/model_io.h"
@@ -66,9 +68,13 @@ struct DistSetup {
 double max_diff(const std::map<std::string, torch::Tensor>& a, const std::map<std::string, torch::Tensor>& b,
                 const std::string& only = "") {
   double m = 0;
+  std::string worst;
   for (const auto& [k, v] : a)
-    if (only.empty() || k.find(only) != std::string::npos)
-      m = std::max(m, (v.to(torch::kDouble) - b.at(k).to(torch::kDouble)).abs().max().item<double>());
+    if (only.empty() || k.find(only) != std::string::npos) {
+      const double d = (v.to(torch::kDouble) - b.at(k).to(torch::kDouble)).abs().max().item<double>();
+      if (d > m) m = d, worst = k;
+    }
+  if (m > 1e-5) std::cout << "largest difference " << m << " in " << worst << "\n";
   return m;
 }
 
@@ -166,4 +172,100 @@ TEST(Distributed, AKilledRankStopsTheOthersNamingIt) {
   EXPECT_LT(secs, 60.0) << r.output;
   // Rank 0 notices by itself (not killed by the launcher) and names the rank.
   EXPECT_NE(r.output.find("rank 0: all-reduce failed: rank 1 (pid"), std::string::npos) << r.output;
+}
+
+TEST(SyncBn, OneProcessEqualsBatchNorm) {
+  // With no process group the synchronized BN is plain BN: forward, running
+  // statistics and every gradient.
+  torch::manual_seed(0);
+  torch::nn::BatchNorm2d a(torch::nn::BatchNorm2dOptions(5).momentum(0.1)), b(torch::nn::BatchNorm2dOptions(5).momentum(0.1));
+  {
+    torch::NoGradGuard ng;
+    a->weight.uniform_(0.5, 1.5);
+    a->bias.normal_();
+    b->weight.copy_(a->weight);
+    b->bias.copy_(a->bias);
+  }
+  const auto x0 = torch::randn({3, 5, 4, 6}) * 3 + 1;
+  auto x1 = x0.clone().requires_grad_(true), x2 = x0.clone().requires_grad_(true);
+  const auto w = torch::randn({3, 5, 4, 6});
+  const auto y1 = a->forward(x1), y2 = sync_batch_norm(*b, x2);
+  EXPECT_LT((y1 - y2).abs().max().item<double>(), 1e-5);
+  (y1 * w).sum().backward();
+  (y2 * w).sum().backward();
+  EXPECT_LT((x1.grad() - x2.grad()).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((a->weight.grad() - b->weight.grad()).abs().max().item<double>(), 1e-4);
+  EXPECT_LT((a->bias.grad() - b->bias.grad()).abs().max().item<double>(), 1e-4);
+  EXPECT_LT((a->running_mean - b->running_mean).abs().max().item<double>(), 1e-6);
+  EXPECT_LT((a->running_var - b->running_var).abs().max().item<double>(), 1e-5);
+}
+
+namespace {
+
+// The full batch both ranks slice: x (4, 5, 4, 6), upstream gradient w, BN affine terms.
+struct SyncBnCase {
+  torch::Tensor x, w, gamma, beta;
+  SyncBnCase() {
+    torch::manual_seed(11);
+    x = torch::randn({4, 5, 4, 6}) * 2 + 0.5;
+    w = torch::randn({4, 5, 4, 6});
+    gamma = torch::rand({5}) + 0.5;
+    beta = torch::randn({5});
+  }
+};
+
+}  // namespace
+
+// One rank: BN over its half of the batch with synchronized statistics; the
+// loss is sum(y * w) over its half, so the ranks' losses add up to the full one.
+int syncbn_worker(const char* out) {
+  try {
+    auto ctx = dist_init("gloo", 20.0);
+    const int r = ctx ? ctx->rank() : 0, world = ctx ? ctx->world_size() : 1;
+    SyncBnCase c;
+    const int64_t per = 4 / world;
+    torch::nn::BatchNorm2d bn(torch::nn::BatchNorm2dOptions(5).momentum(0.1));
+    {
+      torch::NoGradGuard ng;
+      bn->weight.copy_(c.gamma);
+      bn->bias.copy_(c.beta);
+    }
+    auto x = c.x.narrow(0, r * per, per).clone().requires_grad_(true);
+    const auto y = sync_batch_norm(*bn, x);
+    (y * c.w.narrow(0, r * per, per)).sum().backward();
+    torch::save(std::vector<torch::Tensor>{y.detach(), x.grad(), bn->weight.grad(), bn->bias.grad(), bn->running_mean,
+                                           bn->running_var},
+                std::string(out) + "." + std::to_string(r));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "syncbn worker: %s\n", e.what());
+    return 1;
+  }
+}
+
+TEST(SyncBn, TwoRanksEqualOneBatchNormOnTheWholeBatch) {
+  testutil::TempDir d;
+  const std::string out = d.file("r");
+  auto r = sh("COMPRESS_SYNCBN_WORKER_OUT=" + out + " " + launcher() + " --master_port " + std::to_string(free_port(6)) +
+              " 2 " + fs::read_symlink("/proc/self/exe").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  SyncBnCase c;
+  torch::nn::BatchNorm2d bn(torch::nn::BatchNorm2dOptions(5).momentum(0.1));
+  {
+    torch::NoGradGuard ng;
+    bn->weight.copy_(c.gamma);
+    bn->bias.copy_(c.beta);
+  }
+  auto x = c.x.clone().requires_grad_(true);
+  const auto y = bn->forward(x);
+  (y * c.w).sum().backward();
+  std::vector<torch::Tensor> r0, r1;
+  torch::load(r0, out + ".0");
+  torch::load(r1, out + ".1");
+  EXPECT_LT((torch::cat({r0[0], r1[0]}) - y).abs().max().item<double>(), 1e-5) << "forward";
+  EXPECT_LT((torch::cat({r0[1], r1[1]}) - x.grad()).abs().max().item<double>(), 1e-5) << "input gradient";
+  EXPECT_LT((r0[2] + r1[2] - bn->weight.grad()).abs().max().item<double>(), 1e-4) << "gamma gradient (summed)";
+  EXPECT_LT((r0[3] + r1[3] - bn->bias.grad()).abs().max().item<double>(), 1e-4) << "beta gradient (summed)";
+  EXPECT_LT((r0[4] - bn->running_mean).abs().max().item<double>(), 1e-6);
+  EXPECT_LT((r1[5] - bn->running_var).abs().max().item<double>(), 1e-5);
 }

@@ -11,6 +11,8 @@
 
 #include "train/data/reader.h"
 #include "train/engine/evaluate.h"
+#include "train/engine/sync_bn.h"
+#include "train/models/layers.h"
 #include "train/util/error.h"
 #include "train/util/progress.h"
 
@@ -28,6 +30,7 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
   dist_ = dist_init(cfg_.get<std::string>("distributed.backend"), cfg_.get<double>("distributed.timeout_s"));
   main_ = !dist_ || dist_->is_main();
   if (!main_) spdlog::set_level(spdlog::level::warn);  // rank 0 alone logs progress
+  if (dist_ && cfg_.get<bool>("sync_bn")) set_batch_norm_forward(&sync_batch_norm);
   const int rank = dist_ ? dist_->rank() : 0, world = dist_ ? dist_->world_size() : 1;
   if (main_) fs::create_directories(run_dir_);
   opt_bundle_ = make_optimizer(*model_, cfg_);

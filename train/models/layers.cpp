@@ -1,11 +1,25 @@
 #include "train/models/layers.h"
 
+#include <atomic>
+
 #include <torch/nn/functional.h>
 
 #include "train/models/cost.h"
 #include "train/util/error.h"
 
 namespace compress {
+
+namespace {
+std::atomic<BatchNormForward> g_bn_forward{nullptr};
+}  // namespace
+
+void set_batch_norm_forward(BatchNormForward f) { g_bn_forward.store(f); }
+
+torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+  const auto f = g_bn_forward.load();
+  return f && bn.is_training() ? f(bn, x) : bn.forward(x);
+}
+
 
 Act act_from_name(const std::string& name) {
   if (name == "none") return Act::None;
@@ -65,7 +79,7 @@ torch::Tensor ConvBNLayerImpl::forward_quant(const torch::Tensor& x_in) {
   if (!bn) return conv2d(conv_quant->weight(conv->weight), conv->bias);
   const auto factor = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());  // (O)
   const auto w = conv_quant->weight(conv->weight * factor.view({-1, 1, 1, 1}));
-  if (is_training() && !bn_frozen) return bn->forward(conv2d(w, {}) / factor.view({1, -1, 1, 1}));
+  if (is_training() && !bn_frozen) return batch_norm(*bn, conv2d(w, {}) / factor.view({1, -1, 1, 1}));
   return conv2d(w, bn->bias - bn->running_mean * factor);
 }
 
@@ -76,7 +90,7 @@ torch::Tensor ConvBNLayerImpl::forward(const torch::Tensor& x) {
     return apply_act(y, act);
   }
   torch::Tensor y = conv->forward(x);
-  if (bn) y = bn->forward(y);
+  if (bn) y = batch_norm(*bn, y);
   cost_detail::record_output(this, y.size(2), y.size(3));
   return apply_act(y, act);
 }

@@ -14,6 +14,12 @@ enum class Act { None, ReLU, ReLU6, HardSwish, HardSigmoid, LeakyReLU };  // Lea
 Act act_from_name(const std::string& name);  // "relu", "relu6", "hard_swish", "hard_sigmoid", "leaky_relu", "none"
 torch::Tensor apply_act(const torch::Tensor& x, Act act);
 
+// Multi-process training can replace BatchNorm's training-mode forward (SyncBN,
+// train/engine/sync_bn.h); nullptr restores the module's own.
+using BatchNormForward = torch::Tensor (*)(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x);
+void set_batch_norm_forward(BatchNormForward f);
+torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x);
+
 // Channel counts rounded to a multiple of 8, never dropping below 90% (MobileNet's rule).
 int64_t make_divisible(double v, int64_t divisor = 8);
 
