@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
-# Two test processes at a time: the machine has two cores and each test loads torch.
+# Two test processes at a time, one torch thread each: the machine has two
+# cores, and two processes with two OpenMP threads each run several times slower.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 ctest --test-dir build --output-on-failure -j "${JOBS:-2}" --timeout 900
