@@ -85,7 +85,11 @@ void plot_sensitivities(const Sensitivities& s, const std::string& png) {
   std::vector<Series> series;
   for (const auto& [param, losses] : s) {
     Series ser;
-    ser.name = param;
+    // Short legend labels: "blocks.4.expand" for "backbone.blocks.4.expand.conv.weight".
+    std::string label = param;
+    if (label.rfind("backbone.", 0) == 0) label = label.substr(9);
+    if (label.size() > 12 && label.compare(label.size() - 12, 12, ".conv.weight") == 0) label.resize(label.size() - 12);
+    ser.name = label;
     for (const auto& [r, l] : losses) {
       ser.x.push_back(r);
       ser.y.push_back(l);
@@ -93,7 +97,7 @@ void plot_sensitivities(const Sensitivities& s, const std::string& png) {
     series.push_back(ser);
   }
   const cv::Mat img = line_chart("pruning sensitivity: (AP_base - AP) / AP_base", "ratio of channels removed", series,
-                                 1000, 420 + 18 * static_cast<int>(series.size()));
+                                 1000, std::max(420, 60 + 20 * static_cast<int>(series.size())));
   if (!cv::imwrite(png, img)) fail("cannot write '", png, "'");
 }
 

@@ -8,8 +8,10 @@
 namespace compress {
 
 namespace {
-const cv::Scalar kColors[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44}, {40, 39, 214}, {189, 103, 148},
-                              {75, 86, 140}};
+// BGR, the tab20-like palette: 12 series before a colour repeats.
+const cv::Scalar kColors[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44},  {40, 39, 214},  {189, 103, 148}, {75, 86, 140},
+                              {194, 119, 227}, {127, 127, 127}, {34, 189, 188}, {207, 190, 23}, {0, 0, 0},      {120, 200, 255}};
+constexpr size_t kNumColors = sizeof(kColors) / sizeof(kColors[0]);
 std::string fmt_num(double v) {
   char buf[32];
   if (std::fabs(v) >= 1000 || (std::fabs(v) < 0.01 && v != 0))
@@ -52,13 +54,15 @@ cv::Mat line_chart(const std::string& title, const std::string& x_label, const s
     cv::line(img, cv::Point(plot.x, yy), cv::Point(plot.x + plot.width, yy), cv::Scalar(225, 225, 225), 1);
     cv::putText(img, fmt_num(log_y ? std::pow(10.0, yv) : yv), cv::Point(5, yy + 4), cv::FONT_HERSHEY_SIMPLEX, 0.4,
                 cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
-    cv::putText(img, std::to_string(static_cast<long long>(std::llround(xv))), cv::Point(xx - 12, plot.y + plot.height + 16), cv::FONT_HERSHEY_SIMPLEX,
+    // Iterations as integers; fractions (pruning ratios) with decimals.
+    const std::string xs = x1 - x0 >= 10 ? std::to_string(static_cast<long long>(std::llround(xv))) : fmt_num(xv);
+    cv::putText(img, xs, cv::Point(xx - 12, plot.y + plot.height + 16), cv::FONT_HERSHEY_SIMPLEX,
                 0.4, cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
   }
   cv::putText(img, x_label, cv::Point(plot.x + plot.width / 2 - 20, H - 6), cv::FONT_HERSHEY_SIMPLEX, 0.45,
               cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
   for (size_t s = 0; s < series.size(); ++s) {
-    const cv::Scalar col = kColors[s % 6];
+    const cv::Scalar col = kColors[s % kNumColors];
     std::vector<cv::Point> pts;
     for (size_t i = 0; i < series[s].x.size(); ++i)
       if (std::isfinite(series[s].y[i])) pts.emplace_back(px(series[s].x[i]), py(series[s].y[i]));
