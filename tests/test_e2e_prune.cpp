@@ -7,21 +7,12 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "tests/prune_fixture.h"
 #include "tests/train_fixture.h"
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string reference_head_params() {
-  std::string p;
-  for (int b = 0; b < 3; ++b)
-    for (const std::string l : {"0.0", "0.1", "1.0", "1.1", "2", "tip"})
-      p += (p.empty() ? "" : ",") + ("yolo_block." + std::to_string(b) + "." + l + ".conv.weights");
-  return p;
-}
-
-}  // namespace
+using testutil::reference_head_params;
 
 TEST(E2E, FashionYolov3PruneRecipe) {
   testutil::TempDir d;

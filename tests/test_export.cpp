@@ -11,6 +11,7 @@
 #include "compress/export/onnx_graph.h"
 #include "compress/export/verify.h"
 #include "compress/prune/report.h"
+#include "tests/prune_fixture.h"
 #include "compress/quant/conv_quant.h"
 #include "compress/quant/fake_quant.h"
 #include "compress/quant/qat.h"
@@ -102,11 +103,7 @@ TEST(Export, PrunedYolov3InOnnxRuntime) {
   const Config cfg = config_from_string("", testutil::tiny_yolo_overrides(d, 64));
   auto model = build_detector(cfg);
   randomize_bn(*model);
-  std::vector<prune::PruneSpec> specs;
-  for (int b = 0; b < 3; ++b)
-    for (const std::string l : {"0.0", "0.1", "1.0", "1.1", "2", "tip"})
-      specs.push_back({"yolo_block." + std::to_string(b) + "." + l + ".conv", b < 2 ? 0.75 : 0.875});
-  prune::prune_model(*model, specs, "geometry_median", 64);
+  prune::prune_model(*model, testutil::reference_head_specs(), "geometry_median", 64);
   ExportOptions eo;
   eo.height = eo.width = 64;
   export_onnx(*model, d.file("pruned.onnx"), eo);

@@ -15,6 +15,7 @@
 #include "compress/prune/report.h"
 #include "compress/prune/sensitivity.h"
 #include "compress/prune/trace.h"
+#include "tests/prune_fixture.h"
 #include "tests/test_util.h"
 #include "train/config/config.h"
 #include "train/engine/checkpoint.h"
@@ -29,14 +30,7 @@ namespace {
 
 constexpr double kMaxAbsErr = 1e-5;
 
-// The reference's YOLOv3 head list: blocks 0 and 1 at 0.75, block 2 at 0.875.
-std::vector<PruneSpec> reference_head_specs() {
-  std::vector<PruneSpec> s;
-  for (int b = 0; b < 3; ++b)
-    for (const std::string l : {"0.0", "0.1", "1.0", "1.1", "2", "tip"})
-      s.push_back({"yolo_block." + std::to_string(b) + "." + l + ".conv", b < 2 ? 0.75 : 0.875});
-  return s;
-}
+using testutil::reference_head_specs;
 
 Detector yolo_mnv3(int classes = 10) {
   return build_detector(config_from_string(
