@@ -5,10 +5,12 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "compress/export/onnx_export.h"
 #include "compress/export/onnx_graph.h"
+#include "compress/export/ort_runner.h"
 #include "compress/export/verify.h"
 #include "compress/prune/report.h"
 #include "tests/prune_fixture.h"
@@ -134,18 +136,79 @@ TEST(Export, QatSsdliteAsQdqWithTheLearnedScales) {
   EXPECT_EQ(r.quantized_convs, static_cast<int64_t>(rep.quantized.size()));
   const auto init = onnx_export::read_float_initializers(d.file("int8.onnx"));
   // Activation scales are the checkpoint's; weight scales are max|W_fold| / 127 per channel.
+  // A conv fed straight by another's quantized output has no input pair of its own.
+  int64_t inputs = 0, outputs = 0, conv_bn = 0;
   for (const auto& m : model->named_modules()) {
     auto* q = dynamic_cast<quant::ConvQuantImpl*>(m.value().get());
     if (!q) continue;
     const std::string conv = m.key().substr(0, m.key().size() - std::string("_quant").size());
-    ASSERT_TRUE(init.count(conv + ".input_scale")) << conv;
-    EXPECT_FLOAT_EQ(init.at(conv + ".input_scale")[0], q->act_scale.item<float>()) << conv;
+    if (init.count(conv + ".input_scale")) {
+      ++inputs;
+      EXPECT_FLOAT_EQ(init.at(conv + ".input_scale")[0], q->act_scale.item<float>()) << conv;
+    }
+    if (conv.find("se_block") == std::string::npos) {  // ConvBNLayers: their outputs are quantized too
+      ++conv_bn;
+      ASSERT_TRUE(init.count(conv + ".output_scale")) << conv;
+      EXPECT_GT(q->output_step(), 0.f) << conv;
+      EXPECT_FLOAT_EQ(init.at(conv + ".output_scale")[0], q->output_step()) << conv;
+      ++outputs;
+    }
     EXPECT_EQ(init.count(conv + ".weight"), 0u) << conv << " should be int8";
   }
+  EXPECT_EQ(outputs, conv_bn);
+  EXPECT_GT(inputs, 0);
+  EXPECT_LT(inputs, static_cast<int64_t>(rep.quantized.size()));  // some inputs are on a producer's grid
   int64_t skipped_float = 0;
   for (const auto& p : rep.skipped) skipped_float += init.count(p + ".weight");
   EXPECT_EQ(skipped_float, static_cast<int64_t>(rep.skipped.size()));  // se_block convs stay float
   expect_verified(verify_export(*model, d.file("int8.onnx"), cfg, 8), "SSDLite QAT int8");
+}
+
+TEST(Export, Int8ConvsRunAsInt8KernelsInOnnxRuntime) {
+  // With output quantization every quantized conv + BN is DQ -> Conv -> Q in
+  // the file, which ONNX Runtime fuses into QLinearConv (on x86 only with uint8
+  // activations); the float SE convs stay Conv.
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  auto model = build_detector(cfg);
+  randomize_bn(*model);
+  quant::QuantOptions qo;
+  qo.not_quant_pattern = {"se_block"};
+  const auto rep = quant::apply_qat(*model, qo);
+  model->train();
+  {
+    torch::NoGradGuard g;
+    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));
+  }
+  model->eval();
+  ExportOptions o;
+  o.height = o.width = 96;
+  export_onnx(*model, d.file("int8.onnx"), o);
+  ::setenv("COMPRESS_ORT_SAVE_OPTIMIZED", d.file("ort.onnx").c_str(), 1);
+  run_onnxruntime(d.file("int8.onnx"), {torch::randn({1, 3, 96, 96})});
+  ::unsetenv("COMPRESS_ORT_SAVE_OPTIMIZED");
+  int64_t qconv = 0, conv = 0;
+  for (const auto& op : onnx_export::read_op_types(d.file("ort.onnx"))) {
+    qconv += op == "QLinearConv";
+    conv += op.find("Conv") != std::string::npos && op != "QLinearConv";
+  }
+  EXPECT_EQ(qconv, static_cast<int64_t>(rep.quantized.size())) << conv << " other convs";
+  EXPECT_EQ(conv, static_cast<int64_t>(rep.skipped.size()));
+  // Without output quantization (the reference's inputs-only scheme) only the
+  // convs whose ReLU output goes straight into another quantized conv fuse.
+  model = build_detector(cfg);
+  qo.quantize_outputs = false;
+  quant::apply_qat(*model, qo);
+  model->eval();
+  export_onnx(*model, d.file("inputs_only.onnx"), o);
+  ::setenv("COMPRESS_ORT_SAVE_OPTIMIZED", d.file("ort2.onnx").c_str(), 1);
+  run_onnxruntime(d.file("inputs_only.onnx"), {torch::randn({1, 3, 96, 96})});
+  ::unsetenv("COMPRESS_ORT_SAVE_OPTIMIZED");
+  const auto ops = onnx_export::read_op_types(d.file("ort2.onnx"));
+  const auto fused = std::count(ops.begin(), ops.end(), std::string("QLinearConv"));
+  EXPECT_GT(fused, 0);
+  EXPECT_LT(fused, qconv);
 }
 
 TEST(Export, Int8FileIsAboutFourTimesSmaller) {

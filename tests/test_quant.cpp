@@ -106,6 +106,45 @@ TEST(Observer, MovingAverageAbsMaxStepByStep) {
   EXPECT_NEAR(y[0].item<double>(), 6.22 / 2.71, 1e-5);  // clamped at 127 steps
 }
 
+TEST(Observer, OutputScaleAndInt8Outputs) {
+  QuantOptions o;  // quantize_outputs on by default
+  ConvQuantImpl q(o, 2);
+  q.train();
+  // Training observes and passes the output through unchanged.
+  for (double m : {2.0, 4.0}) {
+    const auto y = torch::tensor({m, m / 4});
+    EXPECT_TRUE(torch::equal(q.output(y, /*non_negative=*/true), y));
+  }
+  // state 1.9, accum 5.8; after ReLU the unsigned range: 255 steps.
+  EXPECT_NEAR(q.out_scale.item<double>(), 5.8 / 1.9 / 255, 1e-7);
+  const double s = 5.8 / 1.9 / 255;
+  q.eval();
+  const auto y = q.output(torch::tensor({0.3f, 1.0f, 100.0f}), true);
+  EXPECT_NEAR(y[0].item<double>(), std::nearbyint(0.3 / s) * s, 1e-6);
+  EXPECT_NEAR(y[1].item<double>(), std::nearbyint(1.0 / s) * s, 1e-6);
+  EXPECT_NEAR(y[2].item<double>(), 255 * s, 1e-5);  // saturates at 255 steps
+  // A conv fed directly by that output does not round it again with its own
+  // input step; the same values in another tensor are rounded.
+  ConvQuantImpl consumer(o, 2);
+  consumer.act_scale.fill_(0.5);
+  consumer.eval();
+  EXPECT_TRUE(torch::equal(consumer.input(y), y));
+  // y[0] = 25 steps = 0.2993; on the consumer's 0.5 grid: round(0.599) * 0.5 = 0.5.
+  EXPECT_NEAR(consumer.input(y.clone())[0].item<double>(), 0.5, 1e-6);
+  // Signed outputs use the symmetric 127-step grid.
+  ConvQuantImpl qs(o, 1);
+  qs.train();
+  qs.output(torch::tensor({-2.54f, 1.0f}), false);
+  EXPECT_NEAR(qs.out_scale.item<double>(), 2.54 / 127, 1e-7);
+  qs.eval();
+  EXPECT_NEAR(qs.output(torch::tensor({-3.0f}), false).item<double>(), -2.54, 1e-5);
+  // Without quantize_outputs there are no output buffers and outputs stay float.
+  o.quantize_outputs = false;
+  ConvQuantImpl off(o, 1);
+  EXPECT_FALSE(off.out_scale.defined());
+  EXPECT_EQ(off.output_step(), 0.f);
+}
+
 TEST(Observer, AbsMaxAndRangeAbsMax) {
   QuantOptions a;
   a.activation_quantize_type = "abs_max";

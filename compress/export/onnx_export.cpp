@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <set>
+
 #include "compress/export/onnx_graph.h"
 #include "compress/quant/conv_quant.h"
 #include "compress/quant/fake_quant.h"
@@ -53,15 +55,24 @@ class Emitter {
     fail("export: unknown activation at '", name, "'");
   }
 
-  // int8 QDQ of an activation with a learned per-tensor scale.
+  // 8-bit QDQ of an activation with a per-tensor step. Activations are written
+  // as uint8, the type x86 runtimes fuse into int8 convs (ONNX Runtime fuses
+  // int8 activations only on ARM): a symmetric int8 grid is uint8 with zero
+  // point 128, exactly; an unsigned one (after ReLU) is uint8 with zero point 0,
+  // which lets the runtime drop the ReLU into the conv.
+  std::string qdq(const std::string& x, float step, bool non_negative, const std::string& name, const std::string& what) {
+    const float s = std::max(step, 1e-12f);
+    const uint8_t zp = non_negative ? 0 : 128;
+    const auto sn = g_.add_float(name + "." + what + "_scale", {}, &s);
+    const auto zn = g_.add_uint8(name + "." + what + "_zero_point", {}, &zp);
+    const auto qx = g_.add_node1("QuantizeLinear", {x, sn, zn}, name + "." + what + "_q");
+    return g_.add_node1("DequantizeLinear", {qx, sn, zn}, name + "." + what + "_dq");
+  }
+
   std::string qdq_input(const std::string& x, const quant::ConvQuantImpl& q, const std::string& name) {
-    const float s = std::max(q.act_scale.item<float>(), 1e-12f);
-    const int8_t zp = 0;
-    const auto sn = g_.add_float(name + ".input_scale", {}, &s);
-    const auto zn = g_.add_int8(name + ".input_zero_point", {}, &zp);
-    const auto qx = g_.add_node1("QuantizeLinear", {x, sn, zn}, name + ".input_q");
     ++quantized_;
-    return g_.add_node1("DequantizeLinear", {qx, sn, zn}, name + ".input_dq");
+    if (on_grid_.count(x)) return x;  // a quantized output already: the sim does not round it again either
+    return qdq(x, q.act_scale.item<float>(), false, name, "input");
   }
 
   // The weight: float, or int8 with per-channel (axis 0) / per-tensor scales.
@@ -114,8 +125,18 @@ class Emitter {
 
   std::string conv_bn(const std::string& x, ConvBNLayerImpl& l, const std::string& path) {
     const auto [w, b] = l.folded_weight_bias();  // BN's running statistics, as in eval
-    const auto y = conv(x, l.conv->options, w, b, quant_of(l.conv_quant, path + ".conv"), path + ".conv");
-    return act(y, l.act, path);
+    const auto* q = quant_of(l.conv_quant, path + ".conv");
+    const auto y = conv(x, l.conv->options, w, b, q, path + ".conv");
+    const float out_step = q ? q->output_step() : 0.f;
+    if (!(out_step > 0)) return act(y, l.act, path);
+    // Output quantization where ConvBNLayer applies it: after ReLU / ReLU6 (ONNX
+    // Runtime folds them into the uint8 range), before other activations.
+    if (l.act == Act::None || l.act == Act::ReLU || l.act == Act::ReLU6) {
+      const auto out = qdq(act(y, l.act, path), out_step, l.act != Act::None, path + ".conv", "output");
+      on_grid_.insert(out);
+      return out;
+    }
+    return act(qdq(y, out_step, false, path + ".conv", "output"), l.act, path);
   }
 
   std::string se(const std::string& x, SEBlockImpl& s, const std::string& path) {
@@ -174,6 +195,7 @@ class Emitter {
 
   OnnxGraph& g_;
   int64_t quantized_ = 0;
+  std::set<std::string> on_grid_;  // outputs of output QDQ pairs (tensor names)
 };
 
 void check_supported(torch::nn::Module& model) {

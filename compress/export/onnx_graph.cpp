@@ -92,6 +92,13 @@ std::string OnnxGraph::add_int8(const std::string& name, const std::vector<int64
   return n;
 }
 
+std::string OnnxGraph::add_uint8(const std::string& name, const std::vector<int64_t>& dims, const uint8_t* data) {
+  const std::string n = unique(name);
+  new_init(impl_->graph, n, dims, onnx::TensorProto::UINT8)
+      ->set_raw_data(std::string(reinterpret_cast<const char*>(data), count(dims)));
+  return n;
+}
+
 std::string OnnxGraph::add_int64(const std::string& name, const std::vector<int64_t>& dims, const int64_t* data) {
   const std::string n = unique(name);
   new_init(impl_->graph, n, dims, onnx::TensorProto::INT64)

@@ -30,6 +30,7 @@ class OnnxGraph {
   // Initializers (constant tensors). Names are made unique; the final name is returned.
   std::string add_float(const std::string& name, const std::vector<int64_t>& dims, const float* data);
   std::string add_int8(const std::string& name, const std::vector<int64_t>& dims, const int8_t* data);
+  std::string add_uint8(const std::string& name, const std::vector<int64_t>& dims, const uint8_t* data);
   std::string add_int64(const std::string& name, const std::vector<int64_t>& dims, const int64_t* data);
   // One node; returns its output names (unique, derived from `name`).
   std::vector<std::string> add_node(const std::string& op, const std::vector<std::string>& inputs,

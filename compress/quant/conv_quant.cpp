@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <mutex>
+#include <unordered_map>
+
 #include "compress/quant/fake_quant.h"
 #include "train/engine/distributed.h"
 
@@ -17,6 +20,68 @@ ConvQuantImpl::ConvQuantImpl(const QuantOptions& o, int64_t out_channels) : opt(
     act_window = register_buffer("act_window", torch::zeros({o.window_size}));
     act_iter = register_buffer("act_iter", torch::zeros({1}, torch::kLong));
   }
+  if (o.quantize_outputs) {
+    out_scale = register_buffer("out_scale", torch::zeros({1}));
+    out_state = register_buffer("out_state", torch::zeros({1}));
+    out_accum = register_buffer("out_accum", torch::zeros({1}));
+  }
+}
+
+namespace {
+
+// Tensors that output quantizers produced in evaluation. Weak references: a
+// freed tensor's address may be reused by an unrelated one, which then must
+// not count as quantized.
+std::mutex tagged_mu;
+std::unordered_map<const c10::TensorImpl*, c10::weak_intrusive_ptr<c10::TensorImpl>> tagged;
+
+void tag(const torch::Tensor& t) {
+  std::lock_guard<std::mutex> lock(tagged_mu);
+  if (tagged.size() > 512)
+    for (auto it = tagged.begin(); it != tagged.end();) it = it->second.expired() ? tagged.erase(it) : std::next(it);
+  tagged.insert_or_assign(t.unsafeGetTensorImpl(), c10::weak_intrusive_ptr<c10::TensorImpl>(t.getIntrusivePtr()));
+}
+
+bool is_tagged(const torch::Tensor& t) {
+  std::lock_guard<std::mutex> lock(tagged_mu);
+  const auto it = tagged.find(t.unsafeGetTensorImpl());
+  if (it == tagged.end()) return false;
+  const auto alive = it->second.lock();
+  return alive && alive.get() == t.unsafeGetTensorImpl();
+}
+
+}  // namespace
+
+float ConvQuantImpl::output_step() const { return out_scale.defined() ? out_scale.item<float>() : 0.f; }
+
+void ConvQuantImpl::observe_output(const torch::Tensor& y, bool non_negative) {
+  torch::NoGradGuard no_grad;
+  const auto [lo, hi] = torch::aminmax(y.detach());
+  const auto cur = torch::maximum(lo.neg(), hi).to(torch::kFloat32).reshape({1});
+  if (auto d = dist_context()) d->allreduce_max(cur);
+  const int64_t levels = non_negative ? (int64_t{1} << opt.activation_bits) - 1 : qmax_for_bits(opt.activation_bits);
+  out_state.mul_(opt.moving_rate).add_(1.0);
+  out_accum.mul_(opt.moving_rate).add_(cur);
+  out_scale.copy_(out_accum / out_state / static_cast<double>(levels));
+}
+
+torch::Tensor ConvQuantImpl::output(const torch::Tensor& y, bool non_negative) {
+  if (!out_scale.defined()) return y;
+  if (is_training() || calibrating) {
+    observe_output(y, non_negative);  // training sees float outputs, as the reference's out-scale pass
+    return y;
+  }
+  const float s = output_step();
+  if (!(s > 0)) return y;
+  torch::Tensor q;
+  if (non_negative) {  // uint8 with zero point 0: steps 0 .. 2^bits - 1
+    const double top = static_cast<double>((int64_t{1} << opt.activation_bits) - 1);
+    q = torch::clamp(torch::round(y / s), 0.0, top) * s;
+  } else {
+    q = fake_quant(y, out_scale, -1, opt.activation_bits);
+  }
+  tag(q);
+  return q;
 }
 
 void ConvQuantImpl::observe(const torch::Tensor& x) {
@@ -43,6 +108,7 @@ void ConvQuantImpl::observe(const torch::Tensor& x) {
 }
 
 torch::Tensor ConvQuantImpl::input(const torch::Tensor& x) {
+  if (!is_training() && !calibrating && out_scale.defined() && is_tagged(x)) return x;  // on a producer's grid
   if (is_training() || calibrating) observe(x);
   return fake_quant(x, act_scale, -1, opt.activation_bits);
 }

@@ -10,6 +10,14 @@
 //                               act_scale = accum / state / Q
 //   act_window (window_size), act_iter (1)   range_abs_max: the max of the last
 //                               window_size batch maxima
+//   out_scale, out_state, out_accum (1)   with quantize_outputs: the output's
+//                               step by moving_average_abs_max, max / Q or, after
+//                               ReLU, max / (2^bits - 1) (unsigned). Observed in
+//                               training and calibration, applied in evaluation.
+//
+// An output-quantized tensor is already on an int8 grid: a quantized conv fed
+// directly by one uses it as is (no second rounding with its own input scale),
+// as the int8 model does, and export writes a single Q/DQ pair there.
 #pragma once
 #include "compress/quant/quant_options.h"
 #include "train/models/layers.h"
@@ -20,14 +28,20 @@ struct ConvQuantImpl : ConvQuantHook {
   ConvQuantImpl(const QuantOptions& o, int64_t out_channels);
   torch::Tensor input(const torch::Tensor& x) override;
   torch::Tensor weight(const torch::Tensor& w) override;
+  torch::Tensor output(const torch::Tensor& y, bool non_negative) override;
   // Update the activation observer in training mode, or when calibrating (PTQ).
   bool calibrating = false;
 
   QuantOptions opt;
   torch::Tensor weight_scale, act_scale, act_state, act_accum, act_window, act_iter;
+  torch::Tensor out_scale, out_state, out_accum;  // undefined without quantize_outputs
+
+  // The output step in use, or 0 where outputs stay float (not enabled, or not observed yet).
+  float output_step() const;
 
  private:
   void observe(const torch::Tensor& x);
+  void observe_output(const torch::Tensor& y, bool non_negative);
 };
 
 }  // namespace compress::quant

@@ -12,7 +12,8 @@ nlohmann::json options_to_json(const QuantOptions& o) {
           {"moving_rate", o.moving_rate},
           {"window_size", o.window_size},
           {"not_quant_pattern", o.not_quant_pattern},
-          {"freeze_bn_iter", o.freeze_bn_iter}};
+          {"freeze_bn_iter", o.freeze_bn_iter},
+          {"quantize_outputs", o.quantize_outputs}};
 }
 
 QuantOptions options_from_json(const nlohmann::json& j) {
@@ -25,6 +26,7 @@ QuantOptions options_from_json(const nlohmann::json& j) {
   o.window_size = j.at("window_size").get<int64_t>();
   o.not_quant_pattern = j.at("not_quant_pattern").get<std::vector<std::string>>();
   o.freeze_bn_iter = j.value("freeze_bn_iter", int64_t{-1});
+  o.quantize_outputs = j.value("quantize_outputs", false);  // checkpoints from before output scales
   validate(o);
   return o;
 }

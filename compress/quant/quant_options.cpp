@@ -50,6 +50,7 @@ QuantOptions quant_options_from_config(const Config& cfg) {
   o.window_size = cfg.get<int64_t>("quant.window_size");
   o.not_quant_pattern = cfg.get<std::vector<std::string>>("quant.not_quant_pattern");
   o.freeze_bn_iter = cfg.get<int64_t>("quant.freeze_bn_iter");
+  o.quantize_outputs = cfg.get<bool>("quant.quantize_outputs");
   validate(o);
   return o;
 }

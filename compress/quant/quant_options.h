@@ -17,6 +17,10 @@ struct QuantOptions {
   int64_t window_size = 10000;          // range_abs_max
   std::vector<std::string> not_quant_pattern;
   int64_t freeze_bn_iter = -1;          // freeze BN statistics after this many QAT steps (-1: never)
+  // Observe every quantized conv's output scale (as the reference's out-scale
+  // pass) and run int8 outputs in evaluation and export: the runtimes then fuse
+  // DQ -> Conv -> Q into one int8 conv. False: input quantization only.
+  bool quantize_outputs = true;
 };
 
 const std::vector<std::string>& weight_quantize_types();

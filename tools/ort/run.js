@@ -8,7 +8,8 @@
 // Each batch feeds the model's first input. Outputs are written as
 // DIR/out<i>_<name>.bin (float32, little endian) and DIR/outputs.json lists
 // their shapes; with --repeat, each batch runs W + R times and the per-run
-// milliseconds go to DIR/timing.json.
+// milliseconds go to DIR/timing.json. COMPRESS_ORT_SAVE_OPTIMIZED=FILE saves the
+// optimized graph there.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -23,9 +24,12 @@ async function main() {
   const [model, dir] = process.argv.slice(2, 4);
   if (!model || !dir) throw new Error('usage: run.js MODEL.onnx DIR [--threads N] [--repeat R] [--warmup W]');
   const threads = arg('--threads', 1), repeat = arg('--repeat', 0), warmup = arg('--warmup', 0);
-  const session = await ort.InferenceSession.create(model, {
+  const options = {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: process.env.COMPRESS_ORT_OPT || 'all',
-  });
+  };
+  // The graph as ONNX Runtime runs it (which QDQ groups became int8 kernels).
+  if (process.env.COMPRESS_ORT_SAVE_OPTIMIZED) options.optimizedModelFilePath = process.env.COMPRESS_ORT_SAVE_OPTIMIZED;
+  const session = await ort.InferenceSession.create(model, options);
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   const outputs = [], timing = [];
   for (let b = 0; b < manifest.batches.length; ++b) {

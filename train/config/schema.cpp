@@ -133,6 +133,7 @@ Field build_root() {
                 {"norm_type", Str("bn", {"bn"}, "batch norm (sync_bn comes with distributed training)")}})},
       {"ResNet",
        Section({{"depth", Int(34, "18 or 34 (BasicBlocks)")},
+                {"zero_init_residual", Bool(false, "start each block's last BN scale at 0 (from-scratch training)")},
                 {"feature_maps", IntList({3, 4, 5}, "stages tapped; YOLOv3 uses res3, res4, res5")},
                 {"norm_type", Str("bn", {"bn"}, "batch norm (sync_bn comes with distributed training)")}})},
       {"YOLOv3",
@@ -144,6 +145,8 @@ Field build_root() {
                                           "(w, h) in input pixels")},
                 {"anchor_masks", IntListList({{6, 7, 8}, {3, 4, 5}, {0, 1, 2}}, "per scale, stride 32 first")},
                 {"norm_decay", Float(0.0, "L2 on BN scale/bias (always 0 here: BN is never decayed)")},
+                {"obj_prior", Float(0.0, "initial objectness probability of every cell, set through the output "
+                                         "bias -log((1-p)/p); 0 = the reference's default init")},
                 {"nms", Section({{"background_label", Int(-1, "always -1: YOLO has no background class")},
                                  {"keep_top_k", Int(100)},
                                  {"nms_threshold", Float(0.45)},
@@ -172,6 +175,8 @@ Field build_root() {
                 {"window_size", Int(10000, "range_abs_max window, in steps")},
                 {"not_quant_pattern", StrList({}, "conv paths containing any of these stay float")},
                 {"freeze_bn_iter", Int(-1, "QAT steps before BN statistics freeze; -1 = never")},
+                {"quantize_outputs", Bool(true, "observe conv output scales and run int8 outputs in eval and export "
+                                                "(ONNX Runtime then fuses int8 convs); false = inputs only")},
                 {"max_iters", Int(0, "QAT steps; 0 = the recipe's max_iters")},
                 {"base_lr", Float(0.0, "QAT learning rate; 0 = the recipe's")},
                 {"calib_batches", Int(10, "PTQ (--post): batches that calibrate activation scales")}},

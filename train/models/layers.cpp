@@ -87,7 +87,11 @@ torch::Tensor ConvBNLayerImpl::forward(const torch::Tensor& x) {
   if (conv_quant) {
     torch::Tensor y = forward_quant(x);
     cost_detail::record_output(this, y.size(2), y.size(3));
-    return apply_act(y, act);
+    // ReLU and ReLU6 fold into an int8 conv's output range; other activations
+    // run on the dequantized output.
+    if (act == Act::None || act == Act::ReLU || act == Act::ReLU6)
+      return conv_quant->output(apply_act(y, act), act != Act::None);
+    return apply_act(conv_quant->output(y, false), act);
   }
   torch::Tensor y = conv->forward(x);
   if (bn) y = batch_norm(*bn, y);

@@ -29,6 +29,10 @@ int64_t make_divisible(double v, int64_t divisor = 8);
 struct ConvQuantHook : torch::nn::Module {
   virtual torch::Tensor input(const torch::Tensor& x) = 0;   // (N, C, H, W), same shape out
   virtual torch::Tensor weight(const torch::Tensor& w) = 0;  // (O, I/g, k, k), same shape out
+  // The conv's output as an int8 conv writes it, (N, O, H, W) in and out: taken
+  // after ReLU/ReLU6 (non_negative: the unsigned range) or before any other
+  // activation, whose int8 form the runtimes lack. Identity unless enabled.
+  virtual torch::Tensor output(const torch::Tensor& y, bool non_negative) { return y; }
 };
 
 struct ConvBNOptions {

@@ -6,11 +6,15 @@
 
 namespace compress {
 
-BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
+BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride, bool zero_init_residual) {
   branch2a = register_module("branch2a", ConvBNLayer(ConvBNOptions(in, out, 3, stride, 1, Act::ReLU)));
   branch2b = register_module("branch2b", ConvBNLayer(ConvBNOptions(out, out, 3, 1, 1, Act::None)));
   if (stride != 1 || in != out)
     branch1 = register_module("branch1", ConvBNLayer(ConvBNOptions(in, out, 1, stride, 1, Act::None)));
+  if (zero_init_residual) {
+    torch::NoGradGuard no_grad;
+    branch2b->bn->weight.zero_();
+  }
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
@@ -18,7 +22,7 @@ torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
   return torch::relu(y + (branch1 ? branch1->forward(x) : x));
 }
 
-ResNetImpl::ResNetImpl(int64_t depth) {
+ResNetImpl::ResNetImpl(int64_t depth, bool zero_init_residual) {
   std::vector<int64_t> counts;
   if (depth == 18) counts = {2, 2, 2, 2};
   else if (depth == 34) counts = {3, 4, 6, 3};
@@ -30,7 +34,7 @@ ResNetImpl::ResNetImpl(int64_t depth) {
     const int64_t out = 64 << s;
     *stages[s] = register_module("res" + std::to_string(s + 2), torch::nn::ModuleList());
     for (int64_t j = 0; j < counts[s]; ++j) {
-      (*stages[s])->push_back(BasicBlock(in, out, (j == 0 && s > 0) ? 2 : 1));
+      (*stages[s])->push_back(BasicBlock(in, out, (j == 0 && s > 0) ? 2 : 1, zero_init_residual));
       in = out;
     }
   }

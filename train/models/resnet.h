@@ -15,7 +15,10 @@
 namespace compress {
 
 struct BasicBlockImpl : torch::nn::Module {
-  BasicBlockImpl(int64_t in, int64_t out, int64_t stride);
+  // zero_init_residual: branch2b's BN scale starts at 0, so each block starts as
+  // its shortcut (Goyal et al. 2017): a deep net trained from scratch then begins
+  // as a shallow one, which converges much sooner without ImageNet weights.
+  BasicBlockImpl(int64_t in, int64_t out, int64_t stride, bool zero_init_residual = false);
   torch::Tensor forward(const torch::Tensor& x);  // (N, in, H, W) -> (N, out, H/stride, W/stride)
 
   ConvBNLayer branch2a{nullptr}, branch2b{nullptr}, branch1{nullptr};  // branch1 null: identity
@@ -23,7 +26,7 @@ struct BasicBlockImpl : torch::nn::Module {
 TORCH_MODULE(BasicBlock);
 
 struct ResNetImpl : torch::nn::Module {
-  explicit ResNetImpl(int64_t depth);  // 18 or 34
+  explicit ResNetImpl(int64_t depth, bool zero_init_residual = false);  // depth 18 or 34
   // (N, 3, H, W) -> {res3 (N, 128, H/8, W/8), res4 (N, 256, H/16, W/16), res5 (N, 512, H/32, W/32)}:
   // the reference's feature_maps [3, 4, 5].
   std::vector<torch::Tensor> forward(const torch::Tensor& x);

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "train/config/config.h"
 #include "train/data/loader.h"
 #include "train/util/error.h"
@@ -14,6 +16,7 @@ YOLOv3Options yolov3_options_from_config(const Config& cfg) {
   o.model_name = cfg.get<std::string>("MobileNetV3.model_name");
   o.scale = cfg.get<double>("MobileNetV3.scale");
   o.depth = cfg.get<int64_t>("ResNet.depth");
+  o.zero_init_residual = cfg.get<bool>("ResNet.zero_init_residual");
   o.loss.num_classes = cfg.get<int64_t>("num_classes");
   const std::string h = "YOLOv3Head.";
   for (const auto& a : cfg.get<std::vector<std::vector<double>>>(h + "anchors")) {
@@ -33,6 +36,8 @@ YOLOv3Options yolov3_options_from_config(const Config& cfg) {
   if (o.loss.masks.size() != 3) fail(h, "anchor_masks: YOLOv3 has 3 scales, got ", o.loss.masks.size(), " masks");
   o.loss.ignore_thresh = cfg.get<double>("YOLOv3Loss.ignore_thresh");
   o.loss.label_smooth = cfg.get<bool>("YOLOv3Loss.label_smooth");
+  o.obj_prior = cfg.get<double>(h + "obj_prior");
+  if (o.obj_prior < 0 || o.obj_prior >= 1) fail(h, "obj_prior: must be in [0, 1), got ", o.obj_prior);
   o.nms.score_threshold = cfg.get<double>(h + "nms.score_threshold");
   o.nms.nms_threshold = cfg.get<double>(h + "nms.nms_threshold");
   o.nms.nms_top_k = cfg.get<int64_t>(h + "nms.nms_top_k");
@@ -68,7 +73,7 @@ YOLOv3Impl::YOLOv3Impl(const YOLOv3Options& o) : opt(o) {
     mobilenet = register_module("backbone", MobileNetV3(o.model_name, o.scale));
     taps = mobilenet->stride_channels;
   } else if (o.backbone == "ResNet") {
-    resnet = register_module("backbone", ResNet(o.depth));
+    resnet = register_module("backbone", ResNet(o.depth, o.zero_init_residual));
     taps = resnet->stride_channels;
   } else {
     fail("YOLOv3.backbone: unsupported '", o.backbone, "' (valid: MobileNetV3, ResNet)");
@@ -82,7 +87,16 @@ YOLOv3Impl::YOLOv3Impl(const YOLOv3Options& o) : opt(o) {
     const int64_t in = taps[2 - i] + route_channels;
     yolo_block->push_back(YoloDetectionBlock(in, channel));
     const int64_t A = static_cast<int64_t>(o.loss.masks[i].size());
-    yolo_output->push_back(ConvBNLayer(ConvBNOptions(2 * channel, A * (5 + num_classes), 1, 1, 1, Act::None, false)));
+    ConvBNLayer out(ConvBNOptions(2 * channel, A * (5 + num_classes), 1, 1, 1, Act::None, false));
+    if (o.obj_prior > 0) {
+      // Every cell starts predicting objectness p instead of ~0.5: the first
+      // steps' loss is then not 99% "there is nothing here" on thousands of
+      // empty cells (RetinaNet's prior-probability init). Bias (A*(5+C)) viewed
+      // as (A, 5+C); column 4 is objectness.
+      torch::NoGradGuard no_grad;
+      out->conv->bias.view({A, 5 + num_classes}).select(1, 4).fill_(-std::log((1 - o.obj_prior) / o.obj_prior));
+    }
+    yolo_output->push_back(out);
     if (i < 2) {
       yolo_transition->push_back(ConvBNLayer(ConvBNOptions(channel, channel / 2, 1, 1, 1, Act::LeakyReLU)));
       route_channels = channel / 2;
