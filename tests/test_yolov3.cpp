@@ -347,3 +347,39 @@ TEST(YOLOv3, OverfitsFourImages) {
   const auto run = run_evaluation(trainer.model(), *loader, *ds, false);
   EXPECT_GT(run.result.stats.ap50(), 0.9) << run.result.stats.table();
 }
+
+TEST(YOLOv3, FromScratchInitOptions) {
+  // obj_prior p sets every anchor's objectness bias to -log((1 - p) / p), so a
+  // fresh model predicts objectness p everywhere; the other channels keep the
+  // default init. zero_init_residual zeroes each BasicBlock's last BN scale.
+  YOLOv3Options o{"ResNet", "large", 1.0, 18, reference_anchors(2), {}};
+  o.obj_prior = 0.01;
+  o.zero_init_residual = true;
+  auto mp = std::make_shared<YOLOv3Impl>(o);
+  auto& m = *mp;
+  for (size_t i = 0; i < m.yolo_output->size(); ++i) {
+    const auto b = m.yolo_output[i]->as<ConvBNLayerImpl>()->conv->bias.view({3, 7});
+    EXPECT_TRUE(torch::allclose(b.select(1, 4), torch::full({3}, -std::log(99.0f)))) << i;
+    EXPECT_GT(b.select(1, 0).abs().sum().item<double>(), 0) << i;  // x: default init, not touched
+  }
+  int64_t blocks = 0;
+  for (const auto& item : m.named_modules())
+    if (auto* blk = dynamic_cast<BasicBlockImpl*>(item.value().get())) {
+      ++blocks;
+      EXPECT_EQ(blk->branch2b->bn->weight.abs().sum().item<double>(), 0) << item.key();
+      EXPECT_EQ(blk->branch2a->bn->weight.min().item<double>(), 1) << item.key();
+    }
+  EXPECT_EQ(blocks, 8);  // ResNet-18
+  // A zero-initialised block is its shortcut: with an identity shortcut, relu(x).
+  auto blk = BasicBlock(8, 8, 1, true);
+  const auto x = torch::randn({1, 8, 6, 6});
+  EXPECT_TRUE(torch::allclose(blk->forward(x), torch::relu(x)));
+  // Out-of-range priors are config errors naming the key.
+  auto cfg = config_from_string("architecture: YOLOv3\nnum_classes: 2\nYOLOv3Head:\n  obj_prior: 1.5\n", {});
+  try {
+    yolov3_options_from_config(cfg);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("obj_prior"), std::string::npos) << e.what();
+  }
+}
