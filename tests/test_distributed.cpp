@@ -269,3 +269,43 @@ TEST(SyncBn, TwoRanksEqualOneBatchNormOnTheWholeBatch) {
   EXPECT_LT((r0[4] - bn->running_mean).abs().max().item<double>(), 1e-6);
   EXPECT_LT((r1[5] - bn->running_var).abs().max().item<double>(), 1e-5);
 }
+
+TEST(Distributed, TwoProcessesMatchOneProcessWithSyncBn) {
+  // BN in training mode over the whole batch through SyncBN. One step of this
+  // tiny YOLOv3 from scratch is ill-conditioned: the same single process run
+  // with 2 threads instead of 1 (another float summation order, nothing else)
+  // already moves the first conv's weights by ~3e-3. So SyncBN must match one
+  // process to within that float noise, while 2 processes with per-rank BN
+  // statistics must be off by orders of magnitude more.
+  DistSetup s;
+  auto flags_for = [&](const std::string& bn, const std::string& threads) {
+    std::string flags;
+    for (auto o : s.overrides) {
+      if (o == "freeze_bn=true") o = bn;
+      if (o == "max_iters=3") o = "max_iters=1";
+      if (o == "threads=1") o = threads;
+      flags += " -o '" + o + "'";
+    }
+    return flags;
+  };
+  const std::string cli = std::string(COMPRESS_BINARY);
+  for (const std::string t : {"threads=1", "threads=2"}) {
+    auto one = testutil::run_cli("train -c /dev/null" + flags_for("sync_bn=true", t) +
+                                 " -o TrainReader.batch_size=4 --run-dir " + s.d.file("one_" + t));
+    ASSERT_EQ(one.code, 0) << one.output;
+  }
+  for (const std::string bn : {"sync_bn=true", "sync_bn=false"}) {
+    auto two = sh(launcher() + " --master_port " + std::to_string(free_port(7)) + " 2 " + cli + " train -c /dev/null" +
+                  flags_for(bn, "threads=1") + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("two_" + bn));
+    ASSERT_EQ(two.code, 0) << two.output;
+  }
+  auto w = [&](const std::string& n) { return s.weights(s.d.file(n + "/model_final.pt")); };
+  const auto one = w("one_threads=1");
+  const double noise = max_diff(one, w("one_threads=2"));
+  const double synced = max_diff(one, w("two_sync_bn=true"));
+  const double per_rank = max_diff(one, w("two_sync_bn=false"));
+  std::cout << "max |weight difference| after one step: 2 threads " << noise << ", 2 processes with SyncBN " << synced
+            << ", 2 processes with per-rank BN " << per_rank << "\n";
+  EXPECT_LT(synced, std::max(3 * noise, per_rank / 300));
+  EXPECT_GT(per_rank, 100 * synced);
+}
