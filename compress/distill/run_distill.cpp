@@ -80,7 +80,9 @@ std::function<void(const std::vector<at::Tensor>&, const Batch&, LossTerms&)> ma
     std::vector<torch::Tensor> t;
     {
       torch::NoGradGuard no_grad;
-      t = teacher->forward(batch.images.to(outputs[0].device()));
+      const auto dev = outputs[0].device();
+      if (teacher->parameters()[0].device() != dev) teacher->to(dev);  // beside the student (use_gpu)
+      t = teacher->forward(batch.images.to(dev));
     }
     if (type == "yolov3") {
       const DistillTerms d = yolov3_distill_loss(outputs, t, anchors_per_scale);

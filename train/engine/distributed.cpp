@@ -4,6 +4,11 @@
 #include <spdlog/spdlog.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/version.h>
+#ifdef COMPRESS_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -49,7 +54,14 @@ DistEnv dist_env_from_environment() {
 struct DistContext::Impl {
   DistEnv env;
   c10::intrusive_ptr<c10d::Store> store;
+  // PyTorch 2 split process groups into a front and per-device "backends";
+  // ProcessGroupGloo and ProcessGroupNCCL are backends there, with the same
+  // collectives.
+#if TORCH_VERSION_MAJOR >= 2
+  c10::intrusive_ptr<c10d::Backend> pg;
+#else
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
+#endif
   double timeout_s = 60;
   double comm_s = 0;
 
@@ -161,9 +173,14 @@ std::shared_ptr<DistContext> dist_init(const std::string& backend, double timeou
   if (g_done) return g_ctx;
   g_done = true;
   const DistEnv env = dist_env_from_environment();
-  if (!env.enabled()) return nullptr;
+  // One process joins a group only to exercise NCCL (WORLD_SIZE=1 given explicitly).
+  if (!env.enabled() && !(backend == "nccl" && std::getenv("WORLD_SIZE"))) return nullptr;
+#ifndef COMPRESS_CUDA
   if (backend != "gloo")
     fail("distributed.backend '", backend, "' is not available in this CPU build of LibTorch (use gloo)");
+#else
+  if (backend != "gloo" && backend != "nccl") fail("distributed.backend '", backend, "': use gloo or nccl");
+#endif
   auto impl = std::make_unique<DistContext::Impl>();
   impl->env = env;
   impl->timeout_s = timeout_s;
@@ -183,10 +200,21 @@ std::shared_ptr<DistContext> dist_init(const std::string& backend, double timeou
         "compress", c10::make_intrusive<c10d::TCPStore>(env.master_addr, so));
     const std::string me = hostname() + " " + std::to_string(getpid());
     impl->store->set("compress/pid/" + std::to_string(env.rank), std::vector<uint8_t>(me.begin(), me.end()));
-    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-    opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
-        env.master_addr == "127.0.0.1" || env.master_addr == "localhost" ? "127.0.0.1" : hostname()));
-    impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, opts);
+#ifdef COMPRESS_CUDA
+    if (backend == "nccl") {
+      // One GPU per process: collectives run on the tensors' device, LOCAL_RANK.
+      c10::cuda::set_device(static_cast<c10::DeviceIndex>(env.local_rank));
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = timeout;
+      impl->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, env.rank, env.world_size, opts);
+    }
+#endif
+    if (!impl->pg) {
+      auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
+          env.master_addr == "127.0.0.1" || env.master_addr == "localhost" ? "127.0.0.1" : hostname()));
+      impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, opts);
+    }
   } catch (const std::exception& e) {
     fail("rank ", env.rank, ": cannot join the process group at ", env.master_addr, ":", env.master_port, " (",
          env.world_size, " processes, timeout ", timeout_s, " s): ", e.what());

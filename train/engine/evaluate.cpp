@@ -37,7 +37,8 @@ EvalRun run_evaluation(DetectorImpl& model, DataLoader& loader, const CocoDatase
   loader.start_epoch(0);
   const auto device = model.parameters().empty() ? torch::kCPU : model.parameters()[0].device();
   while (auto batch = loader.next()) {
-    const auto out = model.forward(batch->images.to(device));
+    auto out = model.forward(batch->images.to(device));
+    for (auto& t : out) t = t.cpu();  // decoding and NMS run on the CPU
     const auto dets = model.postprocess(out, batch->images.size(2), batch->images.size(3));
     for (int64_t i = 0; i < batch->size(); ++i) {
       const auto c = to_coco_detections(dets[i], batch->image_ids[i], batch->images.size(2), batch->images.size(3),

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "train/data/reader.h"
+#include "train/engine/device.h"
 #include "train/engine/evaluate.h"
 #include "train/engine/sync_bn.h"
 #include "train/models/layers.h"
@@ -33,6 +34,9 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
   if (dist_ && cfg_.get<bool>("sync_bn")) set_batch_norm_forward(&sync_batch_norm);
   const int rank = dist_ ? dist_->rank() : 0, world = dist_ ? dist_->world_size() : 1;
   if (main_) fs::create_directories(run_dir_);
+  // The device first: the optimizer then holds the device's parameters.
+  const c10::Device device = training_device(cfg_, dist_env_from_environment().local_rank);
+  model_->to(device);
   opt_bundle_ = make_optimizer(*model_, cfg_);
   schedule_ = LRSchedule::from_config(cfg_);
   state_.config_yaml = cfg_.dump();
@@ -41,6 +45,7 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
   const std::string pretrain = cfg_.get<std::string>("pretrain_weights");
   if (!opt_.resume.empty()) {
     const TrainState s = load_checkpoint(opt_.resume, *model_, opt_bundle_.optimizer.get());
+    if (!device.is_cpu()) move_optimizer_state(*opt_bundle_.optimizer, device);
     state_.iter = s.iter;
     state_.best_ap = s.best_ap;
     spdlog::info("resumed from '{}' at iteration {}", opt_.resume, s.iter);

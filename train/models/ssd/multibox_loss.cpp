@@ -48,20 +48,25 @@ MultiBoxLoss multibox_loss(const torch::Tensor& loc, const torch::Tensor& conf, 
     for (int64_t i = 0; i < N; ++i) {
       const int64_t g = num_boxes[i].item<int64_t>();
       const auto gt = gt_boxes[i].narrow(0, 0, g);
-      const auto match = match_priors(gt, priors, opt.overlap_threshold);
+      const auto match = match_priors(gt, priors.cpu(), opt.overlap_threshold);
       const auto pos = match >= 0;
       if (g > 0) {
         const auto idx = match.clamp_min(0);
         target_labels[i] = torch::where(pos, gt_labels[i].narrow(0, 0, g).index_select(0, idx) + 1,
                                         torch::zeros_like(idx));
         target_boxes[i] = gt.index_select(0, idx);
-        const auto max_iou = std::get<0>(box_iou(gt, priors).max(0));
+        const auto max_iou = std::get<0>(box_iou(gt, priors.cpu()).max(0));
         neg_candidates[i] = match.lt(0).logical_and(max_iou < opt.neg_overlap);
       } else {
         neg_candidates[i] = torch::ones({A}, torch::kBool);
       }
     }
   }
+  // Matching ran on the CPU (priors and boxes are small); the loss runs where the predictions are.
+  const auto dev = loc.device();
+  target_labels = target_labels.to(dev);
+  target_boxes = target_boxes.to(dev);
+  neg_candidates = neg_candidates.to(dev);
   const auto pos = target_labels > 0;  // (N, A)
   const int64_t num_pos = pos.sum().item<int64_t>();
   const double norm = std::max<int64_t>(1, num_pos);
@@ -86,7 +91,7 @@ MultiBoxLoss multibox_loss(const torch::Tensor& loc, const torch::Tensor& conf, 
   }
   const auto conf_loss = (ce * selected.to(ce.dtype())).sum() / norm;
 
-  const auto enc = encode_boxes(target_boxes, priors.unsqueeze(0).expand({N, A, 4}));
+  const auto enc = encode_boxes(target_boxes, priors.to(dev).unsqueeze(0).expand({N, A, 4}));
   const auto l1 = torch::nn::functional::smooth_l1_loss(
       loc, enc, torch::nn::functional::SmoothL1LossFuncOptions().reduction(torch::kNone));  // (N, A, 4)
   const auto loc_loss = (l1.sum(-1) * pos.to(l1.dtype())).sum() / norm;
