@@ -44,6 +44,24 @@ void randomize_bn(torch::nn::Module& m) {
   }
 }
 
+// The tiny SSDLite with random BN, SE convs kept float, the rest QAT-wrapped,
+// after a few training-mode batches so the observers hold scales; eval mode.
+std::pair<Detector, quant::QuantReport> tiny_qat_ssd(const Config& cfg, bool quantize_outputs = true) {
+  auto model = build_detector(cfg);
+  randomize_bn(*model);
+  quant::QuantOptions qo;
+  qo.not_quant_pattern = {"se_block"};
+  qo.quantize_outputs = quantize_outputs;
+  auto rep = quant::apply_qat(*model, qo);
+  model->train();
+  {
+    torch::NoGradGuard g;
+    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));
+  }
+  model->eval();
+  return {model, rep};
+}
+
 void expect_verified(const VerifyReport& v, const std::string& what) {
   EXPECT_TRUE(v.ok) << what << "\n" << v.table();
   if (!v.quantized)
@@ -118,20 +136,9 @@ TEST(Export, QatSsdliteAsQdqWithTheLearnedScales) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 8, 96);
   const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
-  auto model = build_detector(cfg);
-  randomize_bn(*model);
   ExportOptions o;
   o.height = o.width = 96;
-  export_onnx(*model, d.file("float.onnx"), o);
-  quant::QuantOptions qo;
-  qo.not_quant_pattern = {"se_block"};
-  const auto rep = quant::apply_qat(*model, qo);
-  model->train();
-  {
-    torch::NoGradGuard g;
-    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));  // the observers learn scales
-  }
-  model->eval();
+  const auto [model, rep] = tiny_qat_ssd(cfg);  // the observers learned scales
   const auto r = export_onnx(*model, d.file("int8.onnx"), o);
   EXPECT_EQ(r.quantized_convs, static_cast<int64_t>(rep.quantized.size()));
   const auto init = onnx_export::read_float_initializers(d.file("int8.onnx"));
@@ -171,17 +178,7 @@ TEST(Export, Int8ConvsRunAsInt8KernelsInOnnxRuntime) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 8, 96);
   const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
-  auto model = build_detector(cfg);
-  randomize_bn(*model);
-  quant::QuantOptions qo;
-  qo.not_quant_pattern = {"se_block"};
-  const auto rep = quant::apply_qat(*model, qo);
-  model->train();
-  {
-    torch::NoGradGuard g;
-    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));
-  }
-  model->eval();
+  const auto [model, rep] = tiny_qat_ssd(cfg);
   ExportOptions o;
   o.height = o.width = 96;
   export_onnx(*model, d.file("int8.onnx"), o);
@@ -197,11 +194,7 @@ TEST(Export, Int8ConvsRunAsInt8KernelsInOnnxRuntime) {
   EXPECT_EQ(conv, static_cast<int64_t>(rep.skipped.size()));
   // Without output quantization (the reference's inputs-only scheme) only the
   // convs whose ReLU output goes straight into another quantized conv fuse.
-  model = build_detector(cfg);
-  qo.quantize_outputs = false;
-  quant::apply_qat(*model, qo);
-  model->eval();
-  export_onnx(*model, d.file("inputs_only.onnx"), o);
+  export_onnx(*tiny_qat_ssd(cfg, false).first, d.file("inputs_only.onnx"), o);
   ::setenv("COMPRESS_ORT_SAVE_OPTIMIZED", d.file("ort2.onnx").c_str(), 1);
   run_onnxruntime(d.file("inputs_only.onnx"), {torch::randn({1, 3, 96, 96})});
   ::unsetenv("COMPRESS_ORT_SAVE_OPTIMIZED");

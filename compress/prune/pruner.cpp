@@ -7,6 +7,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "train/engine/optim_state.h"
 #include "train/util/error.h"
 
 namespace compress::prune {
@@ -56,34 +57,10 @@ torch::Tensor slice_like(const torch::Tensor& s, const std::vector<std::pair<int
 }
 
 void slice_optimizer(torch::optim::Optimizer& opt, const Slicer& sl) {
-  auto& state = opt.state();
-  for (auto& group : opt.param_groups())
-    for (auto& p : group.params()) {
-      const auto cuts = sl.done.find(p.unsafeGetTensorImpl());
-      if (cuts == sl.done.end()) continue;
-      const auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
-      if (it == state.end()) continue;
-      auto* st = it->second.get();
-      if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(st)) {
-        s->momentum_buffer(slice_like(s->momentum_buffer(), cuts->second));
-      } else if (auto* a = dynamic_cast<torch::optim::AdamParamState*>(st)) {
-        a->exp_avg(slice_like(a->exp_avg(), cuts->second));
-        a->exp_avg_sq(slice_like(a->exp_avg_sq(), cuts->second));
-        a->max_exp_avg_sq(slice_like(a->max_exp_avg_sq(), cuts->second));
-      } else if (auto* w = dynamic_cast<torch::optim::AdamWParamState*>(st)) {
-        w->exp_avg(slice_like(w->exp_avg(), cuts->second));
-        w->exp_avg_sq(slice_like(w->exp_avg_sq(), cuts->second));
-        w->max_exp_avg_sq(slice_like(w->max_exp_avg_sq(), cuts->second));
-      } else if (auto* r = dynamic_cast<torch::optim::RMSpropParamState*>(st)) {
-        r->square_avg(slice_like(r->square_avg(), cuts->second));
-        r->momentum_buffer(slice_like(r->momentum_buffer(), cuts->second));
-        r->grad_avg(slice_like(r->grad_avg(), cuts->second));
-      } else if (auto* g = dynamic_cast<torch::optim::AdagradParamState*>(st)) {
-        g->sum(slice_like(g->sum(), cuts->second));
-      } else {
-        fail("pruning: cannot slice the state of this optimizer type");
-      }
-    }
+  map_optimizer_state(opt, [&](const torch::Tensor& p, const torch::Tensor& s) {
+    const auto cuts = sl.done.find(p.unsafeGetTensorImpl());
+    return cuts == sl.done.end() ? s : slice_like(s, cuts->second);
+  });
 }
 
 }  // namespace

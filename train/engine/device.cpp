@@ -7,6 +7,7 @@
 #endif
 
 #include "train/config/config.h"
+#include "train/engine/optim_state.h"
 #include "train/util/error.h"
 
 namespace compress {
@@ -27,29 +28,7 @@ c10::Device training_device(const Config& cfg, int local_rank) {
 }
 
 void move_optimizer_state(torch::optim::Optimizer& opt, const c10::Device& device) {
-  auto to = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
-  for (auto& [key, st] : opt.state()) {
-    auto* s = st.get();
-    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(s)) {
-      sgd->momentum_buffer(to(sgd->momentum_buffer()));
-    } else if (auto* a = dynamic_cast<torch::optim::AdamParamState*>(s)) {
-      a->exp_avg(to(a->exp_avg()));
-      a->exp_avg_sq(to(a->exp_avg_sq()));
-      a->max_exp_avg_sq(to(a->max_exp_avg_sq()));
-    } else if (auto* w = dynamic_cast<torch::optim::AdamWParamState*>(s)) {
-      w->exp_avg(to(w->exp_avg()));
-      w->exp_avg_sq(to(w->exp_avg_sq()));
-      w->max_exp_avg_sq(to(w->max_exp_avg_sq()));
-    } else if (auto* r = dynamic_cast<torch::optim::RMSpropParamState*>(s)) {
-      r->square_avg(to(r->square_avg()));
-      r->momentum_buffer(to(r->momentum_buffer()));
-      r->grad_avg(to(r->grad_avg()));
-    } else if (auto* g = dynamic_cast<torch::optim::AdagradParamState*>(s)) {
-      g->sum(to(g->sum()));
-    } else {
-      fail("cannot move the state of this optimizer type to ", device.str());
-    }
-  }
+  map_optimizer_state(opt, [&](const torch::Tensor&, const torch::Tensor& s) { return s.to(device); });
 }
 
 }  // namespace compress
