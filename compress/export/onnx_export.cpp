@@ -132,7 +132,14 @@ class Emitter {
     // Output quantization where ConvBNLayer applies it: after ReLU / ReLU6 (ONNX
     // Runtime folds them into the uint8 range), before other activations.
     if (l.act == Act::None || l.act == Act::ReLU || l.act == Act::ReLU6) {
-      const auto out = qdq(act(y, l.act, path), out_step, l.act != Act::None, path + ".conv", "output");
+      // ReLU6 goes out as Relu: the uint8 range (255 steps of at most 6/255, the
+      // observed max of a ReLU6 output being at most 6) saturates by 6 anyway,
+      // so the result is the same, and ONNX Runtime always folds a Relu before a
+      // zero-point-0 Q, while a Clip it keeps when 255 * step rounds above 6;
+      // it then fuses that Conv twice (int8 and Conv + Clip) into a model it
+      // rejects ("two nodes with same node name").
+      const Act a = l.act == Act::ReLU6 ? Act::ReLU : l.act;
+      const auto out = qdq(act(y, a, path), out_step, l.act != Act::None, path + ".conv", "output");
       on_grid_.insert(out);
       return out;
     }
