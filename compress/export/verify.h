@@ -12,12 +12,17 @@
 //   whole-step flips, so that self-agreement is the floor no engine can beat;
 //   (element-wise on ORT's reference kernels, graph optimizations off);
 //   AP from ORT outputs as deployed (optimizations on; our decoding and
-//   evaluator) within 0.3 points of LibTorch's.
+//   evaluator) within 0.3 points of LibTorch's, or, for float, of the bracket
+//   LibTorch's own detections span when each score may move by the engines'
+//   measured difference (ap_bracket): AP ranks detections, and near-ties
+//   (fashion-det's black backgrounds give exact ones across images) may come
+//   out in either order in another engine.
 #pragma once
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "train/data/coco_json.h"
 #include "train/models/detector.h"
 
 namespace compress {
@@ -30,10 +35,18 @@ struct VerifyReport {
   std::vector<double> self_within;      // int8: the same for LibTorch vs LibTorch with weights moved by 1e-6
   int64_t images = 0;
   double ap_torch = 0, ap_ort = 0;
+  double score_eps = 0;         // float: how far a detection's score may move between the engines
+  double ap_lo = 0, ap_hi = 0;  // ap_bracket(LibTorch's detections, score_eps)
   bool quantized = false;
   bool ok = false;
   std::string table() const;  // Markdown
 };
+
+// AP's range over the orders near-tied detections may take: every score moved
+// by eps, hits (IoU >= .5 with a GT box of the same class and image) up and
+// misses down for the high end, the other way for the low end. eps = 0 gives
+// {AP, AP}.
+std::pair<double, double> ap_bracket(const CocoFile& gt, const std::vector<CocoDetection>& dets, double eps);
 
 // Images come from the recipe's EvalReader, resized to the export's h x w if
 // that differs from the reader's size.

@@ -30,17 +30,6 @@ std::vector<double> linspace(double start, double stop, int num) {
   return y;
 }
 
-// maskApi.c bbIou for one pair; crowd GT divides by the detection's area only.
-double box_iou(const double* d, const double* g, bool crowd) {
-  const double w = std::min(d[0] + d[2], g[0] + g[2]) - std::max(d[0], g[0]);
-  if (w <= 0) return 0;
-  const double h = std::min(d[1] + d[3], g[1] + g[3]) - std::max(d[1], g[1]);
-  if (h <= 0) return 0;
-  const double inter = w * h;
-  const double u = crowd ? d[2] * d[3] : d[2] * d[3] + g[2] * g[3] - inter;
-  return inter / u;
-}
-
 struct Gt {
   int64_t id;
   double bbox[4];
@@ -129,6 +118,17 @@ void evaluate_img(const std::vector<Gt>& gt_all, const std::vector<Dt>& dt_sorte
 
 }  // namespace
 
+// maskApi.c bbIou for one pair; crowd GT divides by the detection's area only.
+double coco_box_iou(const double* d, const double* g, bool crowd) {
+  const double w = std::min(d[0] + d[2], g[0] + g[2]) - std::max(d[0], g[0]);
+  if (w <= 0) return 0;
+  const double h = std::min(d[1] + d[3], g[1] + g[3]) - std::max(d[1], g[1]);
+  if (h <= 0) return 0;
+  const double inter = w * h;
+  const double u = crowd ? d[2] * d[3] : d[2] * d[3] + g[2] * g[3] - inter;
+  return inter / u;
+}
+
 const std::array<const char*, 12>& CocoStats::names() {
   static const std::array<const char*, 12> n = {"AP",  "AP50", "AP75", "APs",   "APm", "APl",
                                                 "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
@@ -212,7 +212,7 @@ CocoEvalResult evaluate_coco(const CocoFile& gt, const std::vector<CocoDetection
       const int G = static_cast<int>(g.size());
       std::vector<double> ious(dt.size() * G);
       for (size_t d = 0; d < dt.size(); ++d)
-        for (int gg = 0; gg < G; ++gg) ious[d * G + gg] = box_iou(dt[d].bbox, g[gg].bbox, g[gg].crowd);
+        for (int gg = 0; gg < G; ++gg) ious[d * G + gg] = coco_box_iou(dt[d].bbox, g[gg].bbox, g[gg].crowd);
       for (int a = 0; a < kA; ++a)
         evaluate_img(g, dt, ious, G, kAreaRng[a], iou_thrs, evals[(static_cast<size_t>(k) * kA + a) * I + i]);
     }

@@ -30,6 +30,10 @@ struct CocoEvalResult {
   std::vector<double> per_category_ap;
 };
 
+// IoU of two x, y, w, h boxes as pycocotools computes it; against a crowd GT `g`
+// the union is the detection's area alone.
+double coco_box_iou(const double* d, const double* g, bool crowd);
+
 // `dets` may only name image ids present in `gt` (as pycocotools asserts).
 CocoEvalResult evaluate_coco(const CocoFile& gt, const std::vector<CocoDetection>& dets);
 
