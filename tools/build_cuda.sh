@@ -43,5 +43,6 @@ cmake -S . -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PAT
 grep -q "compress: CUDA build" "$BUILD/configure.log" ||
   echo "[build_cuda] warning: CMake found no CUDA torch; this is a CPU build" >&2
 [ "${CONFIGURE_ONLY:-0}" = 1 ] && exit 0
-cmake --build "$BUILD" -j "$(nproc)" --target compress
+# KEEP_GOING=1: every compile error in one pass (a GPU machine's time is short).
+cmake --build "$BUILD" -j "$(nproc)" --target compress ${KEEP_GOING:+-- -k 0}
 echo "[build_cuda] $BUILD/compress"

@@ -59,18 +59,80 @@ for p in "${all[@]}"; do
   done
 done
 
-# Shared libraries the ones we link need (OpenCV's image codecs bring GDAL and
-# friends: ~200 MB), except glibc and the C++ runtime (every machine that runs
-# PyTorch has them) and torch itself, flattened into usr/lib/ARCH.
+# Static archives stay behind (we link shared), except those a CMake config
+# checks for (ONNX's onnxifi_loader, GoogleTest).
+find "$OUT" -name '*.a' | while read -r f; do
+  grep -rqF "$(basename "$f")" "$OUT/usr/lib/$ARCH/cmake" "$OUT/usr/lib/cmake" "$OUT"/usr/share/cmake* 2>/dev/null || rm "$f"
+done
+# OpenCV's CMake config only checks that every module's library exists; the
+# modules we never link (all but core, imgproc, imgcodecs) stay as empty files.
+for f in "$OUT/usr/lib/$ARCH"/libopencv_*.so.*.*; do
+  case "$(basename "$f")" in libopencv_core.*|libopencv_imgproc.*|libopencv_imgcodecs.*) ;; *) [ -L "$f" ] || : > "$f" ;; esac
+done
+
+# The shared libraries those need (the NEEDED closure), except glibc, the C++
+# runtime and torch, which every machine that runs PyTorch has. OpenCV links a
+# few for features compress never uses: the GDAL and DICOM readers,
+# OpenGL interop, LAPACK solvers. With their own dependencies they are ~200 MB;
+# each becomes a stub with the same soname, and the first stub defines every
+# symbol the kept libraries import and nothing kept defines, as a function that
+# returns 0: OpenCV asks GDAL about every image it reads (GDALAllRegister, then
+# GDALIdentifyDriver), and a null driver makes its GDAL decoder decline the
+# file. Debian links these libraries with BIND_NOW, so every such symbol must
+# exist at load time.
 skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+|libgcc_s|libtorch|libc10)'
+stub_re='^lib(gdal|gdcm[A-Za-z]*|GLX|lapack|blas)\.so'
+needed() { readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+resolve() { for d in /usr/lib/$ARCH /lib/$ARCH /usr/lib /lib; do [ -e "$d/$1" ] && { echo "$d/$1"; return; }; done; }
 echo "[gather] resolving shared library dependencies"
+queue=()
 for so in libopencv_core libopencv_imgproc libopencv_imgcodecs libonnx libonnx_proto libprotobuf libyaml-cpp libspdlog \
           libfmt libz; do
-  for f in "$OUT/usr/lib/$ARCH/$so".so*; do [ -f "$f" ] && ldd "$f" 2>/dev/null | awk '/=> \//{print $1" "$3}'; done
-done | sort -u | while read -r name path; do
-  [[ "$name" =~ $skip ]] && continue
-  [ -e "$OUT/usr/lib/$ARCH/$name" ] || cp -L "$path" "$OUT/usr/lib/$ARCH/$name"
+  for f in "$OUT/usr/lib/$ARCH/$so".so*; do [ -f "$f" ] && [ ! -L "$f" ] && mapfile -t -O "${#queue[@]}" queue < <(needed "$f"); done
 done
+declare -A seen=()
+stubs=()
+while [ ${#queue[@]} -gt 0 ]; do
+  name=${queue[0]}
+  queue=("${queue[@]:1}")
+  [[ -n "${seen[$name]:-}" || "$name" =~ $skip ]] && continue
+  seen[$name]=1
+  if [[ "$name" =~ $stub_re ]]; then stubs+=("$name"); continue; fi
+  path=$(resolve "$name")
+  [ -n "$path" ] || { echo "gather_deps: cannot find $name" >&2; exit 1; }
+  [ -e "$OUT/usr/lib/$ARCH/$name" ] || cp -L "$path" "$OUT/usr/lib/$ARCH/$name"
+  mapfile -t -O "${#queue[@]}" queue < <(needed "$path")
+done
+
+if [ ${#stubs[@]} -gt 0 ]; then
+  echo "[gather] stubs for ${stubs[*]}"
+  kept=()
+  for f in "$OUT/usr/lib/$ARCH"/*.so*; do [ -f "$f" ] && [ -s "$f" ] && [ ! -L "$f" ] && kept+=("$f"); done
+  base=()  # what the target machine itself provides
+  for n in libc.so.6 libm.so.6 libstdc++.so.6 libgcc_s.so.1 ld-linux-x86-64.so.2 libdl.so.2 libpthread.so.0 librt.so.1; do
+    p=$(resolve "$n"); [ -n "$p" ] && base+=("$p")
+  done
+  # Strong undefined symbols (nm: U; weak ones, w, may stay unresolved).
+  nm -D --undefined-only "${kept[@]}" 2>/dev/null | awk '$1 == "U" {sub(/@.*/, "", $2); print $2}' | sort -u > "$OUT/.undef"
+  nm -D --defined-only "${kept[@]}" "${base[@]}" 2>/dev/null | awk 'NF >= 3 {sub(/@.*/, "", $3); print $3}' | sort -u > "$OUT/.def"
+  comm -23 "$OUT/.undef" "$OUT/.def" > "$OUT/.missing"
+  src="$OUT/.stub.c"
+  {
+    i=0
+    while read -r sym; do
+      echo "long stub_$i(void) __asm__(\"$sym\");"
+      echo "long stub_$i(void) { return 0; }"
+      i=$((i + 1))
+    done < "$OUT/.missing"
+  } > "$src"
+  echo "/* empty: the symbols live in ${stubs[0]} */" > "$OUT/.empty.c"
+  for k in "${!stubs[@]}"; do
+    if [ "$k" = 0 ]; then s="$src"; else s="$OUT/.empty.c"; fi
+    gcc -shared -fPIC -O1 -Wl,-soname,"${stubs[$k]}" -o "$OUT/usr/lib/$ARCH/${stubs[$k]}" "$s"
+  done
+  echo "[gather] $(wc -l < "$OUT/.missing") symbols stubbed" | tee -a "$OUT/MANIFEST.txt"
+  rm -f "$OUT/.undef" "$OUT/.def" "$OUT/.missing" "$src" "$OUT/.empty.c"
+fi
 
 # Relocatable CMake configs: /usr/... becomes a path relative to the file.
 echo "[gather] making CMake configs relocatable"

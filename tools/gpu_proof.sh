@@ -4,18 +4,28 @@
 # SSDLite-MobileNetV3-Small for STEPS steps on the GPU, then the same for 50
 # steps as a one-process NCCL group. Prints the GPU step time and images/s.
 #
-#   bash tools/gpu_proof.sh [STEPS=300] [MNIST_DIR=/usr/share/datasets/fashion-mnist]
+#   bash tools/gpu_proof.sh [STEPS=300] [MNIST_DIR]
 #
-# Step 0 lists what the machine has, so a missing piece shows before the build.
+# On a machine with no package manager, pack the other dependencies and a cut
+# of Fashion-MNIST here first (bash tools/gpu_pack.sh -> .gpu/); this script
+# unpacks them. Step 0 lists what the machine has, so a missing piece shows
+# before the build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-300}
 MNIST=${2:-/usr/share/datasets/fashion-mnist}
+[ -d "$MNIST" ] || MNIST=.gpu/mnist
+if [ -f .gpu/deps.tgz ] && [ ! -f /usr/include/yaml-cpp/yaml.h ]; then
+  mkdir -p /tmp/compress_deps && tar xzf .gpu/deps.tgz -C /tmp/compress_deps
+  # shellcheck disable=SC1091
+  source /tmp/compress_deps/deps/env.sh
+fi
 PY=${PYTHON:-python3}
 OUT=${OUT:-output/gpu_proof}
 mkdir -p "$OUT"
 
 echo "== 0. the machine"
+g++ --version | head -1; nvcc --version 2>/dev/null | tail -1
 for t in cmake ninja g++ node nvidia-smi; do printf '%-12s %s\n' "$t" "$(command -v $t || echo MISSING)"; done
 "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpus", torch.cuda.device_count(),
   "cxx11 abi", torch.compiled_with_cxx11_abi())' || echo "torch: MISSING"
@@ -23,10 +33,13 @@ for h in yaml-cpp/yaml.h spdlog/spdlog.h CLI/CLI.hpp nlohmann/json.hpp gtest/gte
   f=$(ls /usr/include/$h ${COMPRESS_DEPS_DIR:-/nonexistent}/usr/include/$h 2>/dev/null | head -1)
   printf '%-28s %s\n' "$h" "${f:-MISSING}"
 done
+"$PY" -c "import nvidia, os; print('nccl.h', next((r for p in nvidia.__path__ for r, _, f in os.walk(p) if 'nccl.h' in f), 'MISSING'))"
+ls -d "$("$PY" -c 'import torch, os; print(os.path.dirname(torch.__file__))')"/include/{fmt,gloo,nlohmann,spdlog} 2>/dev/null
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 
 echo "== 1. build"
-bash tools/build_cuda.sh || exit 1
+KEEP_GOING=1 bash tools/build_cuda.sh 2>&1 | tee "$OUT/build.log"
+[ "${PIPESTATUS[0]}" = 0 ] || { grep -E "error|Error" "$OUT/build.log" | head -60; exit 1; }
 BIN=${BUILD:-build-cuda}/compress
 
 echo "== 2. data"
