@@ -19,6 +19,7 @@
 #include "tests/test_util.h"
 #include "train/config/config.h"
 #include "train/engine/checkpoint.h"
+#include "train/engine/optim_state.h"
 #include "train/models/detector.h"
 #include "train/models/layers.h"
 #include "train/util/error.h"
@@ -171,12 +172,14 @@ TEST(PruneOptimizer, StateAndGradientsShrinkWithTheModel) {
     const auto plan = plan_pruning(*m, graph, {{"yolo_block.0.0.0.conv", 0.75}}, make_criterion("l1_norm"));
     const torch::Tensor w = m->named_parameters()["yolo_block.0.0.0.conv.weight"];  // shares the parameter
     const auto old_state = [&] {
-      auto& st = opt->state().at(c10::guts::to_string(w.unsafeGetTensorImpl()));
+      auto* st = optimizer_param_state(*opt, w);
+      EXPECT_NE(st, nullptr);
       if (kind == "sgd") return static_cast<torch::optim::SGDParamState&>(*st).momentum_buffer().clone();
       return static_cast<torch::optim::AdamParamState&>(*st).exp_avg().clone();
     }();
     const auto kept = apply_plan(*m, plan, opt.get());
-    auto& st = opt->state().at(c10::guts::to_string(w.unsafeGetTensorImpl()));
+    auto* st = optimizer_param_state(*opt, w);
+    ASSERT_NE(st, nullptr);
     const auto buf = kind == "sgd" ? static_cast<torch::optim::SGDParamState&>(*st).momentum_buffer()
                                    : static_cast<torch::optim::AdamParamState&>(*st).exp_avg();
     EXPECT_EQ(buf.sizes().vec(), w.sizes().vec()) << kind;

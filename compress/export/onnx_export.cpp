@@ -7,6 +7,7 @@
 #include "compress/export/onnx_graph.h"
 #include "compress/quant/conv_quant.h"
 #include "compress/quant/fake_quant.h"
+#include "train/models/conv_padding.h"
 #include "train/models/mobilenet_v3.h"
 #include "train/models/resnet.h"
 #include "train/models/ssdlite.h"
@@ -103,7 +104,7 @@ class Emitter {
                    const torch::Tensor& b, const quant::ConvQuantImpl* q, const std::string& name) {
     const auto k = o.kernel_size();
     const auto s = o.stride();
-    const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+    const auto* pad = conv_padding_numbers(o);
     if (!pad) fail("export: '", name, "' uses string padding, which the exporter does not express");
     const std::string in = q ? qdq_input(x, *q, name) : x;
     std::vector<std::string> inputs = {in, weight(w, q, name)};

@@ -2,19 +2,42 @@
 
 #include <torch/torch.h>
 
+#include <sstream>
+#include <string>
+#include <type_traits>
+
 #include "train/util/error.h"
 
 namespace compress {
+namespace {
+
+template <class Key>
+Key state_key(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream os;  // what c10::guts::to_string gives for a pointer
+    os << static_cast<const void*>(p.unsafeGetTensorImpl());
+    return os.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
+
+}  // namespace
+
+torch::optim::OptimizerParamState* optimizer_param_state(torch::optim::Optimizer& opt, const torch::Tensor& p) {
+  auto& state = opt.state();
+  using Key = typename std::decay_t<decltype(state)>::key_type;
+  const auto it = state.find(state_key<Key>(p));
+  return it == state.end() ? nullptr : it->second.get();
+}
 
 void map_optimizer_state(torch::optim::Optimizer& opt,
                          const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& f) {
-  auto& state = opt.state();
   for (auto& group : opt.param_groups())
     for (auto& p : group.params()) {
-      const auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
-      if (it == state.end()) continue;
+      auto* st = optimizer_param_state(opt, p);
+      if (!st) continue;
       auto map = [&](const torch::Tensor& s) { return s.defined() ? f(p, s) : s; };
-      auto* st = it->second.get();
       if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(st)) {
         s->momentum_buffer(map(s->momentum_buffer()));
       } else if (auto* a = dynamic_cast<torch::optim::AdamParamState*>(st)) {

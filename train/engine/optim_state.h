@@ -8,6 +8,7 @@
 
 namespace torch::optim {
 class Optimizer;
+struct OptimizerParamState;
 }
 
 namespace compress {
@@ -16,5 +17,10 @@ namespace compress {
 // passed through untouched). An optimizer type without known state is an error.
 void map_optimizer_state(torch::optim::Optimizer& opt,
                          const std::function<torch::Tensor(const torch::Tensor& param, const torch::Tensor& state)>& f);
+
+// The optimizer's state for parameter p, or nullptr before its first step.
+// PyTorch keys that state by the TensorImpl's address: as a string before
+// PyTorch 2, as the pointer after.
+torch::optim::OptimizerParamState* optimizer_param_state(torch::optim::Optimizer& opt, const torch::Tensor& p);
 
 }  // namespace compress

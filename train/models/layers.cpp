@@ -4,6 +4,7 @@
 
 #include <torch/nn/functional.h>
 
+#include "train/models/conv_padding.h"
 #include "train/models/cost.h"
 #include "train/util/error.h"
 
@@ -73,8 +74,10 @@ std::pair<torch::Tensor, torch::Tensor> ConvBNLayerImpl::folded_weight_bias() co
 torch::Tensor ConvBNLayerImpl::forward_quant(const torch::Tensor& x_in) {
   const auto& o = conv->options;
   const torch::Tensor x = conv_quant->input(x_in);
+  const auto* pad = conv_padding_numbers(o);
+  TORCH_CHECK(pad, "ConvBNLayer: quantized convs take numeric padding, not 'valid' or 'same'");
   auto conv2d = [&](const torch::Tensor& w, const torch::Tensor& b) {
-    return torch::conv2d(x, w, b, o.stride(), c10::get<torch::ExpandingArray<2>>(o.padding()), o.dilation(), o.groups());
+    return torch::conv2d(x, w, b, o.stride(), *pad, o.dilation(), o.groups());
   };
   if (!bn) return conv2d(conv_quant->weight(conv->weight), conv->bias);
   const auto factor = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());  // (O)
