@@ -10,12 +10,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <tuple>
 #include <unistd.h>
 
 #include "tests/train_fixture.h"
 #include "train/config/config.h"
 #include "train/engine/checkpoint.h"
 #include "train/engine/distributed.h"
+#include "train/engine/evaluate.h"
 #include "train/engine/sync_bn.h"
 #include "train/models/detector.h"
 #include "train/util/error.h"
@@ -159,6 +163,69 @@ TEST(Distributed, QatScalesAreTheMaxOverAllRanks) {
   const auto a = s.weights(s.d.file("q1/model_final.pt")), b = s.weights(s.d.file("q2/model_final.pt"));
   EXPECT_LT(max_diff(a, b, "act_scale"), 1e-6);
   EXPECT_LT(max_diff(a, b), kMaxAbsErr);
+}
+
+TEST(Distributed, MergedShardsCountEveryImageOnce) {
+  // 5 images on 2 ranks: rank 0 runs 0, 2, 4 and rank 1 runs 1, 3 and, wrapping
+  // around, 0 again; rank 1's detections of image 0 must go.
+  auto det = [](int64_t image, double score) {
+    CocoDetection d;
+    d.image_id = image, d.category_id = 1, d.score = score;
+    return d;
+  };
+  const std::vector<std::vector<int64_t>> ids{{10, 12, 14}, {11, 13, 10}};
+  const std::vector<std::vector<CocoDetection>> dets{{det(10, 0.9), det(12, 0.8), det(12, 0.7)},
+                                                     {det(11, 0.6), det(10, 0.9), det(13, 0.5)}};
+  const auto m = merge_eval_shards(ids, dets);
+  ASSERT_EQ(m.size(), 5u);  // image 14 has none; rank 1's image-10 box is the duplicate
+  std::vector<std::pair<int64_t, double>> got;
+  for (const auto& d : m) got.emplace_back(d.image_id, d.score);
+  EXPECT_EQ(got, (std::vector<std::pair<int64_t, double>>{{10, 0.9}, {12, 0.8}, {12, 0.7}, {11, 0.6}, {13, 0.5}}));
+  EXPECT_THROW(merge_eval_shards(ids, {dets[0]}), c10::Error);
+}
+
+TEST(Distributed, ShardedEvaluationEqualsOneProcess) {
+  // 3 ranks share the 8 eval images (3 each, one run twice); rank 0 merges and
+  // scores. One process evaluating the saved final model must get the same
+  // detections and the same 12 statistics.
+  DistSetup s;
+  auto three = sh(launcher() + " --master_port " + std::to_string(free_port(4)) + " 3 " + COMPRESS_BINARY +
+                  " train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 -o EvalReader.batch_size=2 --eval" +
+                  " --run-dir " + s.d.file("three"));
+  ASSERT_EQ(three.code, 0) << three.output;
+  auto one = testutil::run_cli("eval -c /dev/null" + s.flags + " -o EvalReader.batch_size=2 -w " +
+                               s.d.file("three/model_final.pt") + " --out " + s.d.file("one.json") + " --dets-out " +
+                               s.d.file("one_dets.json"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  auto sorted = [](std::vector<CocoDetection> v) {
+    std::sort(v.begin(), v.end(), [](const CocoDetection& a, const CocoDetection& b) {
+      return std::make_tuple(a.image_id, a.category_id, -a.score, a.bbox[0], a.bbox[1]) <
+             std::make_tuple(b.image_id, b.category_id, -b.score, b.bbox[0], b.bbox[1]);
+    });
+    return v;
+  };
+  const auto a = sorted(read_coco_results(s.d.file("three/eval_dets.json")));
+  const auto b = sorted(read_coco_results(s.d.file("one_dets.json")));
+  ASSERT_GT(b.size(), 0u);
+  ASSERT_EQ(a.size(), b.size());
+  std::set<int64_t> images;
+  for (size_t i = 0; i < a.size(); ++i) {
+    images.insert(a[i].image_id);
+    ASSERT_EQ(a[i].image_id, b[i].image_id) << i;
+    ASSERT_EQ(a[i].category_id, b[i].category_id) << i;
+    EXPECT_NEAR(a[i].score, b[i].score, 1e-5) << i;
+    for (int k = 0; k < 4; ++k) EXPECT_NEAR(a[i].bbox[k], b[i].bbox[k], 1e-3) << i;
+  }
+  EXPECT_GT(images.size(), 4u) << "detections from every rank's shard";
+  // The statistics: the last eval record of the 3-process run against one process.
+  std::ifstream in(s.d.file("three/metrics.jsonl"));
+  nlohmann::json last;
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty() && nlohmann::json::parse(l).value("kind", "") == "eval") last = nlohmann::json::parse(l);
+  ASSERT_FALSE(last.is_null());
+  std::ifstream oi(s.d.file("one.json"));
+  const auto ref = nlohmann::json::parse(oi);
+  for (const auto& name : CocoStats::names()) EXPECT_NEAR(last.at(name).get<double>(), ref.at(name).get<double>(), 1e-9) << name;
 }
 
 TEST(Distributed, AKilledRankStopsTheOthersNamingIt) {

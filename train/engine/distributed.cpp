@@ -64,6 +64,7 @@ struct DistContext::Impl {
 #endif
   double timeout_s = 60;
   double comm_s = 0;
+  c10::Device device = c10::kCPU;  // where the collectives' tensors live: LOCAL_RANK's GPU under NCCL
 
   // Which peer is gone: ranks publish "host pid" in the store at start-up; a
   // local peer whose pid no longer exists is named. The store lives in rank 0,
@@ -153,6 +154,31 @@ void DistContext::broadcast(const std::vector<at::Tensor>& tensors, int root) {
   }
 }
 
+std::vector<at::Tensor> DistContext::all_gather_rows(const at::Tensor& rows) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(rows.dim() == 2 && rows.scalar_type() == torch::kFloat64, "all_gather_rows: (n, K) float64 rows");
+  const int64_t W = world_size(), K = rows.size(1);
+  // NCCL moves CUDA tensors only; Gloo takes CPU ones.
+  const auto dev = impl_->device;
+  auto gather = [&](const at::Tensor& mine, const char* what) {
+    std::vector<at::Tensor> in{mine.to(dev).contiguous()};
+    std::vector<std::vector<at::Tensor>> out(1);
+    for (int64_t r = 0; r < W; ++r) out[0].push_back(torch::empty_like(in[0]));
+    impl_->run(what, [&] { return impl_->pg->allgather(out, in); });
+    return out[0];
+  };
+  const auto counts = gather(torch::full({1}, static_cast<double>(rows.size(0)), torch::kFloat64), "all-gather (counts)");
+  int64_t most = 0;
+  for (const auto& c : counts) most = std::max(most, static_cast<int64_t>(c.item<double>()));
+  auto padded = torch::zeros({std::max<int64_t>(most, 1), K}, torch::kFloat64);
+  if (rows.size(0) > 0) padded.narrow(0, 0, rows.size(0)).copy_(rows);
+  auto all = gather(padded, "all-gather (rows)");
+  std::vector<at::Tensor> result;
+  for (int64_t r = 0; r < W; ++r)
+    result.push_back(all[r].cpu().narrow(0, 0, static_cast<int64_t>(counts[r].item<double>())));
+  return result;
+}
+
 void DistContext::barrier() {
   impl_->run("barrier", [&] { return impl_->pg->barrier(); });
 }
@@ -207,6 +233,7 @@ std::shared_ptr<DistContext> dist_init(const std::string& backend, double timeou
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = timeout;
       impl->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, env.rank, env.world_size, opts);
+      impl->device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
     }
 #endif
     if (!impl->pg) {

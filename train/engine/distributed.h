@@ -38,6 +38,10 @@ class DistContext {
   void allreduce_max(const at::Tensor& t);
   void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
   void barrier();
+  // Every rank's (n_r, K) float64 CPU tensor, in rank order; the row counts n_r
+  // may differ between ranks (the rows are padded to the largest for the
+  // collective and trimmed after).
+  std::vector<at::Tensor> all_gather_rows(const at::Tensor& rows);
   // Seconds spent in collectives so far (for the benchmark's share of a step).
   double comm_seconds() const;
 

@@ -69,9 +69,9 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
   if (train_ds_->num_classes() != model_->num_classes)
     fail("num_classes is ", model_->num_classes, " but '", train_ds_->options().anno_path, "' has ",
          train_ds_->num_classes(), " categories");
-  if (opt_.eval && main_) {  // rank 0 evaluates the whole set: statistics as with one process
+  if (opt_.eval) {  // each rank evaluates its shard; rank 0 merges and scores the whole set
     eval_ds_ = load_dataset(cfg_, "EvalReader");
-    eval_loader_ = make_loader(cfg_, "EvalReader", eval_ds_);
+    eval_loader_ = make_loader(cfg_, "EvalReader", eval_ds_, rank, world);
   }
   if (main_)
     metrics_ = std::make_unique<MetricsLog>((fs::path(run_dir_) / "metrics.jsonl").string(), /*append=*/!opt_.resume.empty());
@@ -110,7 +110,11 @@ void Trainer::apply_step() {
 }
 
 double Trainer::evaluate(int64_t iter) {
-  const EvalRun run = run_evaluation(*model_, *eval_loader_, *eval_ds_);
+  EvalRun run = run_evaluation(*model_, *eval_loader_, *eval_ds_, /*progress=*/main_, /*score=*/!dist_);
+  if (dist_) run = gather_evaluation(std::move(run), *dist_, *eval_ds_);
+  if (!main_) return 0;
+  // The last evaluation's detections, as `compress eval` writes them.
+  write_coco_results((fs::path(run_dir_) / "eval_dets.json").string(), run.dets);
   nlohmann::json rec = run.result.stats.to_json();
   rec["iter"] = iter;
   rec["kind"] = "eval";
@@ -129,13 +133,14 @@ void Trainer::snapshot(bool final_one) {
       if (b.value().is_floating_point() && b.key().find("running_") != std::string::npos) stats.push_back(b.value());
     dist_->allreduce_mean(stats);
   }
+  // Every rank evaluates its shard (a collective), then rank 0 alone writes.
+  const double ap = opt_.eval ? evaluate(state_.iter) : 0;
   if (!main_) {
-    dist_->barrier();  // wait while rank 0 evaluates and writes
+    dist_->barrier();  // wait while rank 0 writes
     return;
   }
   const std::string latest = (fs::path(run_dir_) / "latest.pt").string();
   if (opt_.eval) {
-    const double ap = evaluate(state_.iter);
     if (ap > state_.best_ap) {
       state_.best_ap = ap;
       save_checkpoint((fs::path(run_dir_) / "best_model.pt").string(), *model_, nullptr, state_);
