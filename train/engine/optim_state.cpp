@@ -38,16 +38,18 @@ void map_optimizer_state(torch::optim::Optimizer& opt,
       auto* st = optimizer_param_state(opt, p);
       if (!st) continue;
       auto map = [&](const torch::Tensor& s) { return s.defined() ? f(p, s) : s; };
-      if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(st)) {
-        s->momentum_buffer(map(s->momentum_buffer()));
-      } else if (auto* a = dynamic_cast<torch::optim::AdamParamState*>(st)) {
+      // Adam and AdamW states are distinct types with the same three moments.
+      auto moments = [&](auto* a) {
         a->exp_avg(map(a->exp_avg()));
         a->exp_avg_sq(map(a->exp_avg_sq()));
         a->max_exp_avg_sq(map(a->max_exp_avg_sq()));
+      };
+      if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(st)) {
+        s->momentum_buffer(map(s->momentum_buffer()));
+      } else if (auto* a = dynamic_cast<torch::optim::AdamParamState*>(st)) {
+        moments(a);
       } else if (auto* w = dynamic_cast<torch::optim::AdamWParamState*>(st)) {
-        w->exp_avg(map(w->exp_avg()));
-        w->exp_avg_sq(map(w->exp_avg_sq()));
-        w->max_exp_avg_sq(map(w->max_exp_avg_sq()));
+        moments(w);
       } else if (auto* r = dynamic_cast<torch::optim::RMSpropParamState*>(st)) {
         r->square_avg(map(r->square_avg()));
         r->momentum_buffer(map(r->momentum_buffer()));
