@@ -14,6 +14,7 @@
 #include "compress/export/ort_runner.h"
 #include "compress/export/verify.h"
 #include "compress/prune/report.h"
+#include "tests/export_fixture.h"
 #include "tests/prune_fixture.h"
 #include "compress/quant/conv_quant.h"
 #include "compress/quant/fake_quant.h"
@@ -29,21 +30,7 @@ namespace {
 
 Config tiny_config(const testutil::TempDir&, std::vector<std::string> o) { return config_from_string("", o); }
 
-// Random BN statistics, so that folding is exercised (fresh BN is the identity).
-void randomize_bn(torch::nn::Module& m) {
-  torch::NoGradGuard g;
-  for (auto& b : m.named_buffers()) {
-    if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-0.2, 0.2);
-    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 1.5);
-  }
-  for (auto& p : m.named_parameters()) {
-    if (p.key().find(".bn.weight") != std::string::npos) p.value().uniform_(0.5, 1.5);
-    // Spread the class logits: an untrained head scores every box ~1/C, and the
-    // order of such ties (hence AP) would hang on the last float bit.
-    if (p.key().rfind("conf.", 0) == 0 && p.key().find(".pw.conv.weight") != std::string::npos) p.value().mul_(30);
-    if (p.key().rfind("yolo_output.", 0) == 0 && p.key().find(".conv.weight") != std::string::npos) p.value().mul_(30);
-  }
-}
+using testutil::randomize_bn;
 
 // The tiny SSDLite with random BN, SE convs kept float, the rest QAT-wrapped,
 // after a few training-mode batches so the observers hold scales; eval mode.

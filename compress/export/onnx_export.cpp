@@ -180,6 +180,22 @@ class Emitter {
     return taps;
   }
 
+  std::string basic_block(const std::string& x, BasicBlockImpl& b, const std::string& p) {
+    const auto a = conv_bn(conv_bn(x, *b.branch2a, p + ".branch2a"), *b.branch2b, p + ".branch2b");
+    const auto sc = b.branch1 ? conv_bn(x, *b.branch1, p + ".branch1") : x;
+    return g_.add_node1("Relu", {g_.add_node1("Add", {a, sc}, p + ".add")}, p + ".relu");
+  }
+
+  // {route (N, channel, H, W), tip (N, 2 channel, H, W)}
+  std::pair<std::string, std::string> yolo_block(const std::string& in, YoloDetectionBlockImpl& blk, const std::string& b) {
+    auto x = conv_bn(in, *blk.pair0->first, b + ".0.0");
+    x = conv_bn(x, *blk.pair0->second, b + ".0.1");
+    x = conv_bn(x, *blk.pair1->first, b + ".1.0");
+    x = conv_bn(x, *blk.pair1->second, b + ".1.1");
+    const auto r2 = conv_bn(x, *blk.route, b + ".2");
+    return {r2, conv_bn(r2, *blk.tip, b + ".tip")};
+  }
+
   std::vector<std::string> resnet(const std::string& x, ResNetImpl& r) {
     auto y = conv_bn(x, *r.conv1, "backbone.conv1");
     y = g_.add_node1("MaxPool", {y}, "backbone.pool",
@@ -190,11 +206,7 @@ class Emitter {
         {"res2", &r.res2}, {"res3", &r.res3}, {"res4", &r.res4}, {"res5", &r.res5}};
     for (const auto& [name, list] : stages) {
       for (size_t j = 0; j < (*list)->size(); ++j) {
-        auto& b = *(*list)[j]->as<BasicBlock>();
-        const std::string p = std::string("backbone.") + name + "." + std::to_string(j);
-        const auto a = conv_bn(conv_bn(y, *b.branch2a, p + ".branch2a"), *b.branch2b, p + ".branch2b");
-        const auto sc = b.branch1 ? conv_bn(y, *b.branch1, p + ".branch1") : y;
-        y = g_.add_node1("Relu", {g_.add_node1("Add", {a, sc}, p + ".add")}, p + ".relu");
+        y = basic_block(y, *(*list)[j]->as<BasicBlock>(), std::string("backbone.") + name + "." + std::to_string(j));
       }
       if (std::string(name) != "res2") taps.push_back(y);
     }
@@ -219,6 +231,51 @@ void check_supported(torch::nn::Module& model) {
 }
 
 }  // namespace
+
+std::vector<std::string> export_block_onnx(torch::nn::Module& block, const std::string& path,
+                                           const std::vector<int64_t>& chw) {
+  if (chw.size() != 3) fail("export: a block input is (C, H, W), got ", chw.size(), " dims");
+  torch::NoGradGuard no_grad;
+  const bool was_training = block.is_training();
+  block.eval();
+  block.to(torch::kCPU);
+  check_supported(block);
+  OnnxGraph g("block", 13);
+  Emitter e(g);
+  g.add_input("x", {-1, chw[0], chw[1], chw[2]}, {"N"});
+  std::vector<std::pair<std::string, std::string>> outs;  // {tensor, output name}
+  if (auto* c = dynamic_cast<ConvBNLayerImpl*>(&block)) {
+    outs.push_back({e.conv_bn("x", *c, "block"), "y"});
+  } else if (auto* s = dynamic_cast<SEBlockImpl*>(&block)) {
+    outs.push_back({e.se("x", *s, "block"), "y"});
+  } else if (auto* u = dynamic_cast<ResidualUnitImpl*>(&block)) {
+    outs.push_back({e.residual_unit("x", *u, "block").second, "y"});
+  } else if (auto* b = dynamic_cast<BasicBlockImpl*>(&block)) {
+    outs.push_back({e.basic_block("x", *b, "block"), "y"});
+  } else if (auto* x = dynamic_cast<ExtraBlockImpl*>(&block)) {
+    outs.push_back({e.conv_bn(e.conv_bn(e.conv_bn("x", *x->conv1, "block.conv1"), *x->dw, "block.dw"), *x->conv2, "block.conv2"), "y"});
+  } else if (auto* h = dynamic_cast<SeparableHeadImpl*>(&block)) {
+    outs.push_back({e.conv_bn(e.conv_bn("x", *h->dw, "block.dw"), *h->pw, "block.pw"), "y"});
+  } else if (auto* y = dynamic_cast<YoloDetectionBlockImpl*>(&block)) {
+    const auto [route, tip] = e.yolo_block("x", *y, "block");
+    outs = {{route, "route"}, {tip, "tip"}};
+  } else {
+    fail("export: block '", block.name(), "' has no ONNX mapping");
+  }
+  std::vector<std::string> names;
+  for (const auto& [t, n] : outs) {
+    g.add_node1("Identity", {t}, n);
+    g.add_output(n, 4, true);
+    names.push_back(n);
+  }
+  try {
+    g.save(path);
+  } catch (const std::exception& ex) {
+    fail(ex.what());
+  }
+  if (was_training) block.train();
+  return names;
+}
 
 ExportResult export_onnx(DetectorImpl& model, const std::string& path, const ExportOptions& o) {
   torch::NoGradGuard no_grad;
@@ -294,13 +351,7 @@ ExportResult export_onnx(DetectorImpl& model, const std::string& path, const Exp
                                      {"nearest_mode", std::string("floor")}});
         x = g.add_node1("Concat", {up, x}, b + ".concat", {{"axis", int64_t{1}}});
       }
-      auto& blk = *yolo->yolo_block[i]->as<YoloDetectionBlock>();
-      x = e.conv_bn(x, *blk.pair0->first, b + ".0.0");
-      x = e.conv_bn(x, *blk.pair0->second, b + ".0.1");
-      x = e.conv_bn(x, *blk.pair1->first, b + ".1.0");
-      x = e.conv_bn(x, *blk.pair1->second, b + ".1.1");
-      const auto r2 = e.conv_bn(x, *blk.route, b + ".2");
-      const auto tip = e.conv_bn(r2, *blk.tip, b + ".tip");
+      const auto [r2, tip] = e.yolo_block(x, *yolo->yolo_block[i]->as<YoloDetectionBlock>(), b);
       const auto out = e.conv_bn(tip, *yolo->yolo_output[i]->as<ConvBNLayer>(), "yolo_output." + std::to_string(i));
       g.add_node1("Identity", {out}, names[i]);
       r.outputs.push_back(names[i]);

@@ -35,4 +35,13 @@ struct ExportResult {
 
 ExportResult export_onnx(DetectorImpl& model, const std::string& path, const ExportOptions& o);
 
+// One building block alone, through the same emitter as whole detectors, so
+// each op and block can be checked against LibTorch in isolation. Input "x"
+// (N, C, H, W) with the given C, H, W; outputs: "y" (the block's forward), and
+// for a YoloDetectionBlock "route" and "tip". Blocks: ConvBNLayer, SEBlock,
+// ResidualUnit, BasicBlock, ExtraBlock, SeparableHead, YoloDetectionBlock;
+// anything else is an error naming its type. Returns the output names.
+std::vector<std::string> export_block_onnx(torch::nn::Module& block, const std::string& path,
+                                           const std::vector<int64_t>& chw);
+
 }  // namespace compress
