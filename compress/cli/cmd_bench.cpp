@@ -45,6 +45,9 @@ class BenchCommand : public Command {
     train_->add_option("--steps", steps_, "timed steps per thread count")->capture_default_str();
     train_->add_option("--warmup", warmup_, "untimed steps first")->capture_default_str();
     train_->add_option("--json", json_out_, "write the figures as JSON here");
+    train_->add_option("--input", train_input_,
+                       "square input size: the batch is resized to it, boxes scaled along (default: the size the "
+                       "TrainReader drew, which RandomShape picks at random)");
     train_->add_flag("--random-images", random_images_, "replace the batch's pixels with N(0, 1) noise, as the python baseline uses");
     train_->add_flag("--quant", quant_, "also time the QAT model (the config's quant section), side by side");
     train_->add_option("--not_quant_pattern", patterns_, "with --quant: convs left float");
@@ -113,6 +116,18 @@ class BenchCommand : public Command {
     if (!batch) fail("TrainReader yields no batch");
     loader.reset();  // stop the prefetching workers: they would compete with the timed steps
     Batch b = *batch;
+    if (train_input_ > 0) {
+      // Boxes are xyxy in input pixels (zero rows for padding stay zero).
+      const double sy = double(train_input_) / b.images.size(2), sx = double(train_input_) / b.images.size(3);
+      namespace F = torch::nn::functional;
+      b.images = F::interpolate(b.images, F::InterpolateFuncOptions()
+                                              .size(std::vector<int64_t>{train_input_, train_input_})
+                                              .mode(torch::kBilinear)
+                                              .align_corners(false));
+      b.boxes = b.boxes * torch::tensor({sx, sy, sx, sy}, torch::kFloat32).view({1, 1, 4});
+    } else if (train_input_ < 0) {
+      fail("bench train: --input must be positive, got ", train_input_);
+    }
     if (random_images_) b.images = torch::randn(b.images.sizes());
 
     struct Timed {
@@ -169,9 +184,9 @@ class BenchCommand : public Command {
                      median(m.fwd), median(m.lss), median(m.bwd));
         const double med = median(m.ms);
         const double ips = batch->size() * 1000.0 / med;
-        std::cout << "| " << m.name << " | " << batch->images.size(2) << " | " << batch->size() << " | " << t << " | "
+        std::cout << "| " << m.name << " | " << b.images.size(2) << " | " << batch->size() << " | " << t << " | "
                   << med << " | " << ips << " |\n";
-        rows.push_back({{"model", m.name}, {"input", batch->images.size(2)}, {"batch", batch->size()}, {"threads", t},
+        rows.push_back({{"model", m.name}, {"input", b.images.size(2)}, {"batch", batch->size()}, {"threads", t},
                         {"median_step_ms", med}, {"images_per_s", ips}});
       }
       if (models.size() == 2)
@@ -238,6 +253,7 @@ class BenchCommand : public Command {
   std::vector<std::string> onnx_files_, onnx_weights_;
   int runs_ = 20;
   int64_t input_ = 0;
+  int64_t train_input_ = 0;
   bool random_images_ = false, quant_ = false;
   std::vector<std::string> patterns_;
   std::vector<int> threads_ = {1, 2};

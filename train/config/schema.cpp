@@ -202,7 +202,7 @@ Field build_root() {
                "data-parallel training, set up from torchrun's RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT")},
       {"freeze_bn", Bool(false, "BatchNorm uses its running statistics in training and does not update them")},
       {"sync_bn", Bool(false, "multi-process: BatchNorm statistics over all ranks' batches (SyncBN)")},
-      {"threads", Int(0, "CPU threads for torch; 0 = all cores")},
+      {"threads", Int(0, "CPU threads for torch; 0 = OMP_NUM_THREADS if set, else all cores")},
       {"TrainReader", reader(true)},
       {"EvalReader", reader(false)},
   });
