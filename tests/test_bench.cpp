@@ -22,16 +22,25 @@ std::string tiny_recipe(const testutil::TempDir& d, const std::string& base, con
 
 nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(testutil::read_text(path)); }
 
+// Runs `bench train` on the tiny recipe at 64 px with `flags`; returns the JSON
+// rows (and the output through `out`).
+nlohmann::json bench_train_rows(const testutil::TempDir& d, const std::string& o, const std::string& flags,
+                                std::string* out = nullptr) {
+  const auto r = testutil::run_cli("bench train -c " + d.file("recipe.yml") + o + " --input 64 --threads 1 " + flags +
+                                   " --json " + d.file("rows.json"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  if (out) *out = r.output;
+  return r.code == 0 ? read_json(d.file("rows.json")) : nlohmann::json::array();
+}
+
 }  // namespace
 
 TEST(Bench, TrainStepsAtAFixedInputBesideTheQatModel) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 8, 96);
   const auto o = tiny_recipe(d, "configs/fashion/ssdlite_mobilenet_v3_small.yml", testutil::tiny_ssd_overrides(d, 96));
-  auto r = testutil::run_cli("bench train -c " + d.file("recipe.yml") + o +
-                             " --input 64 --steps 2 --warmup 1 --threads 1 --quant --json " + d.file("train.json"));
-  ASSERT_EQ(r.code, 0) << r.output;
-  const auto rows = read_json(d.file("train.json"));
+  std::string output;
+  const auto rows = bench_train_rows(d, o, "--steps 2 --warmup 1 --quant", &output);
   ASSERT_EQ(rows.size(), 2u) << rows.dump();
   EXPECT_EQ(rows[1]["model"].get<std::string>(), rows[0]["model"].get<std::string>() + " QAT");
   for (const auto& row : rows) {
@@ -42,9 +51,9 @@ TEST(Bench, TrainStepsAtAFixedInputBesideTheQatModel) {
     EXPECT_GT(ms, 0);
     EXPECT_NEAR(row["images_per_s"].get<double>(), 4 * 1000.0 / ms, 1e-9 * (4 * 1000.0 / ms));
   }
-  EXPECT_NE(r.output.find("QAT / float step = "), std::string::npos) << r.output;
+  EXPECT_NE(output.find("QAT / float step = "), std::string::npos) << output;
 
-  r = testutil::run_cli("bench train -c " + d.file("recipe.yml") + o + " --input -3 --steps 1");
+  const auto r = testutil::run_cli("bench train -c " + d.file("recipe.yml") + o + " --input -3 --steps 1");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("--input must be positive"), std::string::npos) << r.output;
 }
@@ -55,10 +64,7 @@ TEST(Bench, YoloTrainStepAtTheRequestedSize) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 8, 96);
   const auto o = tiny_recipe(d, "configs/fashion/yolov3_mobilenet_v3.yml", testutil::tiny_yolo_overrides(d, 96));
-  auto r = testutil::run_cli("bench train -c " + d.file("recipe.yml") + o +
-                             " --input 64 --steps 1 --warmup 0 --threads 1 --json " + d.file("yolo.json"));
-  ASSERT_EQ(r.code, 0) << r.output;
-  const auto rows = read_json(d.file("yolo.json"));
+  const auto rows = bench_train_rows(d, o, "--steps 1 --warmup 0");
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0]["input"].get<int64_t>(), 64);
   EXPECT_EQ(rows[0]["model"].get<std::string>(), "YOLOv3-MobileNetV3-small");
