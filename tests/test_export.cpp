@@ -193,13 +193,28 @@ TEST(Export, Int8ConvsRunAsInt8KernelsInOnnxRuntime) {
   ::setenv("COMPRESS_ORT_SAVE_OPTIMIZED", d.file("ort.onnx").c_str(), 1);
   run_onnxruntime(d.file("int8.onnx"), {torch::randn({1, 3, 96, 96})});
   ::unsetenv("COMPRESS_ORT_SAVE_OPTIMIZED");
-  int64_t qconv = 0, conv = 0;
+  int64_t qconv = 0, conv = 0, qadd = 0, qmul = 0;
   for (const auto& op : onnx_export::read_op_types(d.file("ort.onnx"))) {
     qconv += op == "QLinearConv";
     conv += op.find("Conv") != std::string::npos && op != "QLinearConv";
+    qadd += op == "QLinearAdd";
+    qmul += op == "QLinearMul";
   }
   EXPECT_EQ(qconv, static_cast<int64_t>(rep.quantized.size())) << conv << " other convs";
   EXPECT_EQ(conv, static_cast<int64_t>(rep.skipped.size()));
+  // h-swish after an int8 conv is written without HardSigmoid (the file's
+  // only ones are the float SEs') and runs as QLinearAdd (+ QLinearMul where a
+  // quantized conv reads it).
+  int64_t hswish = 0, se = 0;
+  for (const auto& m : model->modules()) {
+    if (auto* l = dynamic_cast<ConvBNLayerImpl*>(m.get()); l && l->act == Act::HardSwish && l->conv_quant) ++hswish;
+    if (dynamic_cast<SEBlockImpl*>(m.get())) ++se;
+  }
+  ASSERT_GT(hswish, 0);
+  EXPECT_EQ(std::count(file_ops.begin(), file_ops.end(), std::string("HardSigmoid")), se);
+  EXPECT_GE(qadd, hswish);
+  // The stem's and the expand convs' h-swish feed one quantized conv each.
+  EXPECT_GT(qmul, 0) << qadd << " QLinearAdd, " << hswish << " h-swish convs";
   // Without output quantization (the reference's inputs-only scheme) only the
   // convs whose ReLU output goes straight into another quantized conv fuse.
   export_onnx(*tiny_qat_ssd(cfg, false).first, d.file("inputs_only.onnx"), o);

@@ -145,6 +145,29 @@ TEST(Observer, OutputScaleAndInt8Outputs) {
   EXPECT_EQ(off.output_step(), 0.f);
 }
 
+TEST(Observer, Int8HardSwishByHand) {
+  // With int8 outputs, h-swish is y * code / 255 with code = relu6(y + 3) on the
+  // uint8 grid of step 6/255, as QLinearAdd writes it: round((y + 3) * 42.5).
+  QuantOptions o;
+  ConvQuantImpl q(o, 1);
+  q.out_scale.fill_(0.05);
+  q.eval();
+  const auto y = torch::tensor({-4.0f, -3.0f, 0.0f, 0.5f, 1.0f, 3.5f});
+  const auto h = q.hard_swish(y);
+  // codes: 0 (clamped), 0, round(127.5) = 128 (half to even), round(148.75) = 149,
+  // 170, 255 (clamped from 276.25)
+  const double want[] = {0, 0, 0, 0.5 * 149 / 255, 1.0 * 170 / 255, 3.5};
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(h[i].item<double>(), want[i], 1e-6) << i;
+  // 0.5: the rounded form differs from float h-swish (0.29167) by a code step.
+  EXPECT_NEAR(h[3].item<double>() - 0.5 * 3.5 / 6, 0.5 * (149 - 148.75) / 255, 1e-6);
+  // Training, calibration and float outputs keep the float h-swish.
+  q.train();
+  EXPECT_TRUE(torch::allclose(q.hard_swish(y), y * torch::clamp(y + 3, 0, 6) / 6));
+  ConvQuantImpl f(o, 1);  // no output step observed yet
+  f.eval();
+  EXPECT_TRUE(torch::allclose(f.hard_swish(y), y * torch::clamp(y + 3, 0, 6) / 6));
+}
+
 TEST(Observer, AbsMaxAndRangeAbsMax) {
   QuantOptions a;
   a.activation_quantize_type = "abs_max";

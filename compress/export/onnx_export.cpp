@@ -144,7 +144,26 @@ class Emitter {
       on_grid_.insert(out);
       return out;
     }
-    return act(qdq(y, out_step, false, path + ".conv", "output"), l.act, path);
+    const auto yq = qdq(y, out_step, false, path + ".conv", "output");
+    return l.act == Act::HardSwish ? int8_hard_swish(yq, path) : act(yq, l.act, path);
+  }
+
+  // h-swish of an int8 conv output, as ConvQuantImpl::hard_swish computes it:
+  // Add(x, 3) quantized to uint8 at step 6/255 (saturation clips to [0, 6]),
+  // dequantized at step 1/255 (= hard-sigmoid(x)), times x. ONNX Runtime fuses
+  // DQ -> Add -> Q into QLinearAdd, and DQ -> Mul -> Q into QLinearMul where a
+  // quantized conv's input Q follows.
+  std::string int8_hard_swish(const std::string& x, const std::string& name) {
+    const float three = 3.f, s6 = 6.f / 255, s1 = 1.f / 255;
+    const uint8_t one = 1, zero = 0;
+    const auto zp = g_.add_uint8(name + ".hswish_zero_point", {}, &zero);
+    const auto c3 = g_.add_node1("DequantizeLinear",
+                                 {g_.add_uint8(name + ".hswish_three_q", {}, &one), g_.add_float(name + ".hswish_three_scale", {}, &three), zp},
+                                 name + ".hswish_three");
+    const auto sum = g_.add_node1("Add", {x, c3}, name + ".hswish_add");
+    const auto q = g_.add_node1("QuantizeLinear", {sum, g_.add_float(name + ".hswish_relu6_scale", {}, &s6), zp}, name + ".hswish_relu6_q");
+    const auto hs = g_.add_node1("DequantizeLinear", {q, g_.add_float(name + ".hswish_hsigmoid_scale", {}, &s1), zp}, name + ".hswish_hsigmoid");
+    return g_.add_node1("Mul", {x, hs}, name + ".hswish");
   }
 
   std::string se(const std::string& x, SEBlockImpl& s, const std::string& path) {

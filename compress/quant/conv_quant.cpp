@@ -84,6 +84,13 @@ torch::Tensor ConvQuantImpl::output(const torch::Tensor& y, bool non_negative) {
   return q;
 }
 
+torch::Tensor ConvQuantImpl::hard_swish(const torch::Tensor& y) {
+  if (is_training() || calibrating || !(output_step() > 0)) return apply_act(y, Act::HardSwish);
+  // float32 steps, as the exported graph stores them.
+  const double step = static_cast<double>(6.f / 255), code_step = static_cast<double>(1.f / 255);
+  return y * (torch::clamp(torch::round((y + 3.0) / step), 0.0, 255.0) * code_step);
+}
+
 void ConvQuantImpl::observe(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   // max|x| of this batch in one pass, without an |x| temporary.

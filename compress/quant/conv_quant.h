@@ -29,6 +29,12 @@ struct ConvQuantImpl : ConvQuantHook {
   torch::Tensor input(const torch::Tensor& x) override;
   torch::Tensor weight(const torch::Tensor& w) override;
   torch::Tensor output(const torch::Tensor& y, bool non_negative) override;
+  // With int8 outputs (evaluation): relu6(y + 3) rounded to the uint8 grid of
+  // step 6/255 (the clip is its saturation), read as hard-sigmoid(y) = code / 255,
+  // times y. ONNX Runtime runs exactly this as QLinearAdd then QLinearMul (the
+  // next quantized conv's input rounding closes the Mul), where a float
+  // HardSigmoid and Mul would cost a dequantize-quantize pass each.
+  torch::Tensor hard_swish(const torch::Tensor& y) override;
   // Update the activation observer in training mode, or when calibrating (PTQ).
   bool calibrating = false;
 

@@ -94,6 +94,7 @@ torch::Tensor ConvBNLayerImpl::forward(const torch::Tensor& x) {
     // run on the dequantized output.
     if (act == Act::None || act == Act::ReLU || act == Act::ReLU6)
       return conv_quant->output(apply_act(y, act), act != Act::None);
+    if (act == Act::HardSwish) return conv_quant->hard_swish(conv_quant->output(y, false));
     return apply_act(conv_quant->output(y, false), act);
   }
   torch::Tensor y = conv->forward(x);

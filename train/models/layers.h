@@ -33,6 +33,9 @@ struct ConvQuantHook : torch::nn::Module {
   // after ReLU/ReLU6 (non_negative: the unsigned range) or before any other
   // activation, whose int8 form the runtimes lack. Identity unless enabled.
   virtual torch::Tensor output(const torch::Tensor& y, bool non_negative) { return y; }
+  // h-swish of that output, (N, O, H, W) in and out: where the output is int8,
+  // in the form int8 runtimes can run (see ConvQuantImpl); float otherwise.
+  virtual torch::Tensor hard_swish(const torch::Tensor& y) { return apply_act(y, Act::HardSwish); }
 };
 
 struct ConvBNOptions {
