@@ -7,6 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "compress/export/latency.h"
+#include "compress/export/onnx_export.h"
+#include "compress/export/onnx_graph.h"
 #include "tests/train_fixture.h"
 #include "train/models/detector.h"
 
@@ -84,4 +87,33 @@ TEST(Bench, ModelCountsEveryParameter) {
   EXPECT_EQ(j["params"].get<int64_t>(), n);
   EXPECT_EQ(j["input"].get<int64_t>(), 96);
   EXPECT_GT(j["macs"].get<int64_t>(), 0);
+}
+
+TEST(Bench, OnnxProfileSumsKernelTimeByOpType) {
+  // ONNX Runtime's profiler, summed by op type over the timed runs: every conv
+  // of the file is one conv kernel in it (Conv, FusedConv, ...), slowest first.
+  testutil::TempDir d;
+  auto model = compress::build_detector(compress::config_from_string("", testutil::tiny_ssd_overrides(d, 64)));
+  compress::ExportOptions eo;
+  eo.height = eo.width = 64;
+  compress::export_onnx(*model, d.file("m.onnx"), eo);
+  const auto row = compress::time_onnxruntime(d.file("m.onnx"), 1, 3, 1, /*profile=*/true);
+  ASSERT_FALSE(row.profile.empty());
+  int64_t conv_kernels = 0;
+  for (size_t i = 0; i < row.profile.size(); ++i) {
+    const auto& t = row.profile[i];
+    EXPECT_GE(t.ms, 0) << t.op;
+    EXPECT_GE(t.nodes, 1) << t.op;
+    if (i > 0) EXPECT_LE(t.ms, row.profile[i - 1].ms) << t.op;
+    if (t.op.find("Conv") != std::string::npos) conv_kernels += t.nodes;
+  }
+  const auto ops = compress::onnx_export::read_op_types(d.file("m.onnx"));
+  EXPECT_EQ(conv_kernels, std::count(ops.begin(), ops.end(), std::string("Conv")));
+  const auto table = compress::profile_table({row});
+  for (const auto& t : row.profile) EXPECT_NE(table.find("| " + t.op + " |"), std::string::npos) << table;
+  EXPECT_NE(table.find("**all kernels**"), std::string::npos);
+  // Unprofiled rows print no table.
+  compress::LatencyRow plain = row;
+  plain.profile.clear();
+  EXPECT_EQ(compress::profile_table({plain}), "");
 }

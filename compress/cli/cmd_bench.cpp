@@ -60,6 +60,9 @@ class BenchCommand : public Command {
     onnx_->add_option("--runs", runs_, "timed runs per model")->capture_default_str();
     onnx_->add_option("--warmup", warmup_, "untimed runs first")->capture_default_str();
     onnx_->add_option("--json", json_out_, "write the rows as JSON here");
+    onnx_->add_flag("--profile", profile_,
+                    "also run ONNX Runtime's profiler and print the kernel time per op type (profiled runs are "
+                    "a little slower; the latency table then compares profiled runs)");
   }
   CLI::App* app() const override { return app_; }
   int run() override {
@@ -208,18 +211,22 @@ class BenchCommand : public Command {
     }
     std::vector<LatencyRow> rows;
     for (int t : threads_) {
-      for (const auto& f : onnx_files_) rows.push_back(time_onnxruntime(f, t, runs_, warmup_));
+      for (const auto& f : onnx_files_) rows.push_back(time_onnxruntime(f, t, runs_, warmup_, profile_));
       for (size_t i = 0; i < models.size(); ++i) {
         const auto dims = onnx_export::read_input_dims(onnx_files_[i]);
         rows.push_back(time_libtorch(*models[i], onnx_files_[i], dims[2], dims[3], t, runs_, warmup_));
       }
     }
     std::cout << latency_table(rows);
+    if (profile_) std::cout << "\nONNX Runtime kernel time by op type (profiler):\n\n" << profile_table(rows);
     if (!json_out_.empty()) {
       nlohmann::json j = nlohmann::json::array();
-      for (const auto& r : rows)
-        j.push_back({{"model", r.model}, {"engine", r.engine}, {"threads", r.threads}, {"input", r.input},
-                     {"median_ms", r.median_ms}, {"runs", r.runs}});
+      for (const auto& r : rows) {
+        nlohmann::json row{{"model", r.model}, {"engine", r.engine}, {"threads", r.threads}, {"input", r.input},
+                           {"median_ms", r.median_ms}, {"runs", r.runs}};
+        for (const auto& t : r.profile) row["profile"].push_back({{"op", t.op}, {"ms", t.ms}, {"nodes", t.nodes}});
+        j.push_back(row);
+      }
       write_file_atomic(json_out_, j.dump(1));
     }
     return 0;
@@ -254,6 +261,7 @@ class BenchCommand : public Command {
   int runs_ = 20;
   int64_t input_ = 0;
   int64_t train_input_ = 0;
+  bool profile_ = false;
   bool random_images_ = false, quant_ = false;
   std::vector<std::string> patterns_;
   std::vector<int> threads_ = {1, 2};

@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
+#include <iomanip>
 #include <map>
 #include <sstream>
 
@@ -21,7 +23,7 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
-LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int warmup) {
+LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int warmup, bool profile) {
   std::vector<int64_t> dims;
   try {
     dims = onnx_export::read_input_dims(path);
@@ -31,7 +33,7 @@ LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int 
   if (dims.size() != 4) fail("'", path, "': expected an (N, 3, H, W) input");
   dims[0] = 1;
   torch::manual_seed(0);
-  const auto r = run_onnxruntime(path, {torch::randn(dims)}, threads, runs, warmup);
+  const auto r = run_onnxruntime(path, {torch::randn(dims)}, threads, runs, warmup, "all", profile);
   LatencyRow row;
   row.model = path;
   row.engine = "onnxruntime";
@@ -39,6 +41,7 @@ LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int 
   row.input = dims[2];
   row.median_ms = median(r.timing_ms);
   row.runs = runs;
+  row.profile = r.profile;
   return row;
 }
 
@@ -76,6 +79,45 @@ std::string latency_table(const std::vector<LatencyRow>& rows) {
     os << "| " << r.model << " | " << r.engine << " | " << r.threads << " | " << r.input << " | " << r.median_ms
        << " | " << (base > 0 ? r.median_ms / base : 0) << "x |\n";
   }
+  return os.str();
+}
+
+std::string profile_table(const std::vector<LatencyRow>& rows) {
+  std::vector<const LatencyRow*> cols;
+  std::vector<std::string> ops;  // first seen first: the first model's slowest op types lead
+  for (const auto& r : rows) {
+    if (r.profile.empty()) continue;
+    cols.push_back(&r);
+    for (const auto& t : r.profile)
+      if (std::find(ops.begin(), ops.end(), t.op) == ops.end()) ops.push_back(t.op);
+  }
+  if (cols.empty()) return "";
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(2) << "| op type (ms per run, share) |";
+  for (const auto* c : cols) os << " " << c->model << " (" << c->threads << " thr.) |";
+  os << "\n|---|";
+  for (size_t i = 0; i < cols.size(); ++i) os << "---|";
+  os << "\n";
+  std::vector<double> total(cols.size(), 0);
+  for (size_t i = 0; i < cols.size(); ++i)
+    for (const auto& t : cols[i]->profile) total[i] += t.ms;
+  for (const auto& op : ops) {
+    os << "| " << op << " |";
+    for (size_t i = 0; i < cols.size(); ++i) {
+      const auto& p = cols[i]->profile;
+      const auto it = std::find_if(p.begin(), p.end(), [&](const OpTime& t) { return t.op == op; });
+      if (it == p.end()) {
+        os << " |";
+        continue;
+      }
+      os << " " << it->ms << " (" << std::setprecision(0) << 100 * it->ms / std::max(total[i], 1e-12) << "%, "
+         << it->nodes << " nodes) |" << std::setprecision(2);
+    }
+    os << "\n";
+  }
+  os << "| **all kernels** |";
+  for (double t : total) os << " **" << t << "** |";
+  os << "\n";
   return os.str();
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "compress/export/ort_runner.h"
 #include "train/models/detector.h"
 
 namespace compress {
@@ -15,10 +16,13 @@ struct LatencyRow {
   int64_t input = 0;
   double median_ms = 0;
   int runs = 0;
+  std::vector<OpTime> profile;  // ONNX Runtime with profile: time per op type
 };
 
-// ONNX Runtime on `path` with a random (1, 3, H, W) input (H, W from the file).
-LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int warmup);
+// ONNX Runtime on `path` with a random (1, 3, H, W) input (H, W from the file);
+// profile: ONNX Runtime's profiler runs too (its overhead is in those runs'
+// median, so compare profiles with profiles).
+LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int warmup, bool profile = false);
 // LibTorch on `model` (eval, no grad) at h x w.
 LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h, int64_t w, int threads, int runs,
                          int warmup);
@@ -26,5 +30,9 @@ LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h
 // Markdown: model, engine, threads, input, median ms, and each row's latency
 // as a fraction of the first model's on the same engine and threads.
 std::string latency_table(const std::vector<LatencyRow>& rows);
+
+// Markdown: ms per run of each op type, one column per profiled row, with
+// each op type's share of its row's total kernel time.
+std::string profile_table(const std::vector<LatencyRow>& rows);
 
 }  // namespace compress

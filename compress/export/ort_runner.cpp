@@ -59,7 +59,7 @@ std::string ort_dir() {
 }
 
 OrtRun run_onnxruntime(const std::string& model, const std::vector<torch::Tensor>& batches, int threads, int repeat,
-                       int warmup, const std::string& optimization) {
+                       int warmup, const std::string& optimization, bool profile) {
   if (!fs::exists(model)) fail("ONNX model '", model, "' does not exist");
   const std::string dir = ort_dir();
   ScratchDir scratch;
@@ -74,7 +74,8 @@ OrtRun run_onnxruntime(const std::string& model, const std::vector<torch::Tensor
   std::ofstream(scratch.path / "manifest.json") << manifest.dump();
   const std::string cmd = "COMPRESS_ORT_OPT=" + shell_quote(optimization) + " node " + shell_quote(dir + "/run.js") + " " + shell_quote(fs::absolute(model).string()) +
                           " " + shell_quote(scratch.path.string()) + " --threads " + std::to_string(threads) +
-                          " --repeat " + std::to_string(repeat) + " --warmup " + std::to_string(warmup) + " 2>&1";
+                          " --repeat " + std::to_string(repeat) + " --warmup " + std::to_string(warmup) +
+                          (profile ? " --profile" : "") + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) fail("cannot start node for ONNX Runtime");
   std::string log;
@@ -100,6 +101,9 @@ OrtRun run_onnxruntime(const std::string& model, const std::vector<torch::Tensor
     r.outputs.push_back(std::move(outs));
   }
   if (repeat > 0) r.timing_ms = nlohmann::json::parse(read_all(scratch.path / "timing.json")).get<std::vector<double>>();
+  if (profile)
+    for (const auto& j : nlohmann::json::parse(read_all(scratch.path / "profile.json")))
+      r.profile.push_back({j["op"].get<std::string>(), j["ms"].get<double>(), j["nodes"].get<int64_t>()});
   return r;
 }
 

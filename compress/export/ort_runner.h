@@ -8,10 +8,19 @@
 
 namespace compress {
 
+// ONNX Runtime's profiler, summed by op type (the optimized graph's ops, so
+// fused kernels such as QLinearConv appear under their own names).
+struct OpTime {
+  std::string op;
+  double ms = 0;      // kernel time per timed run
+  int64_t nodes = 0;  // nodes of that type
+};
+
 struct OrtRun {
   std::vector<std::string> names;                    // output names, in graph order
   std::vector<std::vector<torch::Tensor>> outputs;   // per batch, per output
   std::vector<double> timing_ms;                     // per timed run (with repeat > 0)
+  std::vector<OpTime> profile;                       // with profile: slowest op type first
 };
 
 // The folder holding run.js and node_modules (COMPRESS_ORT_DIR, or tools/ort
@@ -20,7 +29,8 @@ std::string ort_dir();
 
 // optimization: ONNX Runtime's graphOptimizationLevel ("all" as deployed;
 // "disabled" runs each node with its reference kernel, no QDQ fusion).
+// profile: also run ONNX Runtime's profiler over the timed runs (one batch).
 OrtRun run_onnxruntime(const std::string& model, const std::vector<torch::Tensor>& batches, int threads = 1,
-                       int repeat = 0, int warmup = 0, const std::string& optimization = "all");
+                       int repeat = 0, int warmup = 0, const std::string& optimization = "all", bool profile = false);
 
 }  // namespace compress

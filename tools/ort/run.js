@@ -2,13 +2,15 @@
 // Runs an ONNX model in ONNX Runtime (CPU) on raw float32 inputs, for
 // `compress export --verify` and `compress bench --onnx`.
 //
-//   node tools/ort/run.js MODEL.onnx DIR [--threads N] [--repeat R] [--warmup W]
+//   node tools/ort/run.js MODEL.onnx DIR [--threads N] [--repeat R] [--warmup W] [--profile]
 //
 // DIR/manifest.json: {"batches": [{"file": "in0.bin", "shape": [N, 3, H, W]}, ...]}
 // Each batch feeds the model's first input. Outputs are written as
 // DIR/out<i>_<name>.bin (float32, little endian) and DIR/outputs.json lists
 // their shapes; with --repeat, each batch runs W + R times and the per-run
-// milliseconds go to DIR/timing.json. COMPRESS_ORT_SAVE_OPTIMIZED=FILE saves the
+// milliseconds go to DIR/timing.json. With --profile, ONNX Runtime's profiler
+// runs too and DIR/profile.json gets the kernel time per op type per timed run
+// ([{op, ms, nodes}], slowest first). COMPRESS_ORT_SAVE_OPTIMIZED=FILE saves the
 // optimized graph there.
 'use strict';
 const fs = require('fs');
@@ -29,6 +31,8 @@ async function main() {
   };
   // The graph as ONNX Runtime runs it (which QDQ groups became int8 kernels).
   if (process.env.COMPRESS_ORT_SAVE_OPTIMIZED) options.optimizedModelFilePath = process.env.COMPRESS_ORT_SAVE_OPTIMIZED;
+  const profile = process.argv.includes('--profile');
+  if (profile) Object.assign(options, {enableProfiling: true, profileFilePrefix: path.join(dir, 'ort_profile')});
   const session = await ort.InferenceSession.create(model, options);
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   const outputs = [], timing = [];
@@ -54,6 +58,34 @@ async function main() {
   }
   fs.writeFileSync(path.join(dir, 'outputs.json'), JSON.stringify({outputs: session.outputNames, batches: outputs}));
   if (repeat > 0) fs.writeFileSync(path.join(dir, 'timing.json'), JSON.stringify(timing));
+  if (profile) {
+    await session.endProfiling();  // writes <profileFilePrefix>_<date>.json
+    const file = fs.readdirSync(dir).find((f) => f.startsWith('ort_profile') && f.endsWith('.json'));
+    if (!file) throw new Error('the profiler wrote no file');
+    writeProfile(path.join(dir, file), dir, warmup);
+  }
+}
+
+// Sums the profiler's per-node kernel times by op type over the timed runs
+// (each run is one "model_run" event; the first `warmup` of each batch are
+// left out by keeping only events after the last warm-up run ends).
+function writeProfile(file, dir, warmup) {
+  const events = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const runs = events.filter((e) => e.name === 'model_run');
+  const start = warmup > 0 && runs.length > warmup ? runs[warmup - 1].ts + runs[warmup - 1].dur : -1;
+  const timed = runs.filter((e) => e.ts > start).length;
+  const byOp = new Map();
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts <= start) continue;
+    const op = (e.args && e.args.op_name) || 'unknown';
+    const t = byOp.get(op) || {us: 0, count: 0};
+    t.us += e.dur;
+    t.count += 1;
+    byOp.set(op, t);
+  }
+  const rows = [...byOp].map(([op, t]) => ({op, ms: t.us / 1000 / timed, nodes: Math.round(t.count / timed)}));
+  rows.sort((a, b) => b.ms - a.ms);
+  fs.writeFileSync(path.join(dir, 'profile.json'), JSON.stringify(rows));
 }
 
 main().catch((e) => {
