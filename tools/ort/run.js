@@ -66,9 +66,9 @@ async function main() {
   }
 }
 
-// Sums the profiler's per-node kernel times by op type over the timed runs
-// (each run is one "model_run" event; the first `warmup` of each batch are
-// left out by keeping only events after the last warm-up run ends).
+// Sums the profiler's per-node kernel times by op type over the timed runs of
+// one batch, as `compress bench` feeds (each run is one "model_run" event; the
+// first `warmup` runs are left out by keeping only events after they end).
 function writeProfile(file, dir, warmup) {
   const events = JSON.parse(fs.readFileSync(file, 'utf8'));
   const runs = events.filter((e) => e.name === 'model_run');
