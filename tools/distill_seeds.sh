@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Issue 8's comparison on fashion-det, one seed per argument: the student's head
+# pruned with the reference's recipe, then 1,000 steps of plain fine-tuning
+# (`compress prune`) against 1,000 steps with the ResNet34 teacher
+# (`compress distill`), same seed, same schedule. Prints one line per seed.
+#
+#   bash tools/distill_seeds.sh 0 1 2 3 4
+#
+# STUDENT (default output/fashion/yolov3_mobilenet_v3/model_final.pt) and
+# TEACHER (default output/fashion/yolov3_r34/model_final.pt) are the trained
+# fashion checkpoints (`compress train -c configs/fashion/yolov3_*.yml --eval`);
+# runs go under OUT (default output/distill_seeds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STUDENT=${STUDENT:-output/fashion/yolov3_mobilenet_v3/model_final.pt}
+TEACHER=${TEACHER:-output/fashion/yolov3_r34/model_final.pt}
+OUT=${OUT:-output/distill_seeds}
+C=configs/fashion/yolov3_mobilenet_v3_prune_distill.yml
+for f in "$STUDENT" "$TEACHER"; do
+  [ -f "$f" ] || { echo "distill_seeds: checkpoint '$f' does not exist (set STUDENT / TEACHER)" >&2; exit 1; }
+done
+[ $# -gt 0 ] || { echo "usage: bash tools/distill_seeds.sh SEED [SEED ...]" >&2; exit 2; }
+mkdir -p "$OUT"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+final_ap() { grep -E "eval @" "$1" | tail -n 1 | sed -E 's/.* AP ([0-9.]+) .*/\1/'; }
+for s in "$@"; do
+  build/compress prune -c $C --eval -o pretrain_weights="$STUDENT" -o seed="$s" -o save_dir="$OUT/ft_seed$s" \
+    > "$OUT/ft_seed$s.log" 2>&1
+  build/compress distill -c $C --eval --teacher_config configs/fashion/yolov3_r34.yml --teacher_weights "$TEACHER" \
+    -o pretrain_weights="$STUDENT" -o seed="$s" -o save_dir="$OUT/distill_seed$s" > "$OUT/distill_seed$s.log" 2>&1
+  echo "seed $s: fine-tuned AP $(final_ap "$OUT/ft_seed$s.log"), distilled AP $(final_ap "$OUT/distill_seed$s.log")"
+done
