@@ -41,6 +41,10 @@ $C export -c "$CFG" -w "$RUN/model_final.pt" --output "$OUT/ssdlite_small.onnx" 
 $C export -c "$CFG" -w "${RUN}_quant/model_final.pt" --output "$OUT/ssdlite_small_int8.onnx" --verify
 $C bench onnx --onnx "$OUT/ssdlite_small.onnx" --onnx "$OUT/ssdlite_small_int8.onnx" -c "$CFG" \
   --weights "$RUN/model_final.pt" --weights "${RUN}_quant/model_final.pt" --threads 1 --json "$OUT/latency.json"
+# Where ONNX Runtime spends the time, per op type (its profiler; separate runs,
+# since profiling slows each node a little).
+$C bench onnx --onnx "$OUT/ssdlite_small.onnx" --onnx "$OUT/ssdlite_small_int8.onnx" --threads 1 --profile \
+  --json "$OUT/latency_profile.json"
 
 # 5. Pruning: the sensitivity of the backbone's expand convs (JSON and a chart),
 #    then, per layer, the largest ratio that keeps its AP loss under 5%,
