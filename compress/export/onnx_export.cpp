@@ -199,6 +199,14 @@ class Emitter {
     return taps;
   }
 
+  std::string extra_block(const std::string& x, ExtraBlockImpl& b, const std::string& p) {
+    return conv_bn(conv_bn(conv_bn(x, *b.conv1, p + ".conv1"), *b.dw, p + ".dw"), *b.conv2, p + ".conv2");
+  }
+
+  std::string separable_head(const std::string& x, SeparableHeadImpl& h, const std::string& p) {
+    return conv_bn(conv_bn(x, *h.dw, p + ".dw"), *h.pw, p + ".pw");
+  }
+
   std::string basic_block(const std::string& x, BasicBlockImpl& b, const std::string& p) {
     const auto a = conv_bn(conv_bn(x, *b.branch2a, p + ".branch2a"), *b.branch2b, p + ".branch2b");
     const auto sc = b.branch1 ? conv_bn(x, *b.branch1, p + ".branch1") : x;
@@ -272,9 +280,9 @@ std::vector<std::string> export_block_onnx(torch::nn::Module& block, const std::
   } else if (auto* b = dynamic_cast<BasicBlockImpl*>(&block)) {
     outs.push_back({e.basic_block("x", *b, "block"), "y"});
   } else if (auto* x = dynamic_cast<ExtraBlockImpl*>(&block)) {
-    outs.push_back({e.conv_bn(e.conv_bn(e.conv_bn("x", *x->conv1, "block.conv1"), *x->dw, "block.dw"), *x->conv2, "block.conv2"), "y"});
+    outs.push_back({e.extra_block("x", *x, "block"), "y"});
   } else if (auto* h = dynamic_cast<SeparableHeadImpl*>(&block)) {
-    outs.push_back({e.conv_bn(e.conv_bn("x", *h->dw, "block.dw"), *h->pw, "block.pw"), "y"});
+    outs.push_back({e.separable_head("x", *h, "block"), "y"});
   } else if (auto* y = dynamic_cast<YoloDetectionBlockImpl*>(&block)) {
     const auto [route, tip] = e.yolo_block("x", *y, "block");
     outs = {{route, "route"}, {tip, "tip"}};
@@ -311,9 +319,7 @@ ExportResult export_onnx(DetectorImpl& model, const std::string& path, const Exp
     std::vector<std::string> feats = e.mobilenet("image", *ssd->backbone, false);
     auto x = feats.back();
     for (size_t i = 0; i < ssd->extra_blocks->size(); ++i) {
-      auto& b = *ssd->extra_blocks[i]->as<ExtraBlock>();
-      const std::string p = "extra_blocks." + std::to_string(i);
-      x = e.conv_bn(e.conv_bn(e.conv_bn(x, *b.conv1, p + ".conv1"), *b.dw, p + ".dw"), *b.conv2, p + ".conv2");
+      x = e.extra_block(x, *ssd->extra_blocks[i]->as<ExtraBlock>(), "extra_blocks." + std::to_string(i));
       feats.push_back(x);
     }
     const auto perm = Attr{"perm", std::vector<int64_t>{0, 2, 3, 1}};
@@ -321,10 +327,8 @@ ExportResult export_onnx(DetectorImpl& model, const std::string& path, const Exp
     const auto loc_shape = e.ints("loc_shape", {0, -1, 4}), conf_shape = e.ints("conf_shape", {0, -1, C + 1});
     for (size_t i = 0; i < feats.size(); ++i) {
       const std::string li = "loc." + std::to_string(i), ci = "conf." + std::to_string(i);
-      auto& lh = *ssd->loc[i]->as<SeparableHead>();
-      auto& ch = *ssd->conf[i]->as<SeparableHead>();
-      const auto l = e.conv_bn(e.conv_bn(feats[i], *lh.dw, li + ".dw"), *lh.pw, li + ".pw");
-      const auto c = e.conv_bn(e.conv_bn(feats[i], *ch.dw, ci + ".dw"), *ch.pw, ci + ".pw");
+      const auto l = e.separable_head(feats[i], *ssd->loc[i]->as<SeparableHead>(), li);
+      const auto c = e.separable_head(feats[i], *ssd->conf[i]->as<SeparableHead>(), ci);
       locs.push_back(g.add_node1("Reshape", {g.add_node1("Transpose", {l}, li + ".nhwc", {perm}), loc_shape}, li + ".flat"));
       confs.push_back(g.add_node1("Reshape", {g.add_node1("Transpose", {c}, ci + ".nhwc", {perm}), conf_shape}, ci + ".flat"));
     }
