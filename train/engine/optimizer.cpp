@@ -16,8 +16,9 @@ std::vector<ParamGroupSpec> make_param_groups(const torch::nn::Module& model, co
   const double factor = l2 ? cfg.get<double>("OptimizerBuilder.regularizer.factor") : 0.0;
   // The MobileNetV3 section's conv_decay and lr_mult_list apply only where the
   // backbone is a MobileNetV3 (SSDLite always; YOLOv3 when it says so).
-  const bool mnv3 = cfg.get<std::string>("architecture") == "SSD" ||
-                    cfg.get<std::string>("YOLOv3.backbone") == "MobileNetV3";
+  const std::string arch = cfg.get<std::string>("architecture");
+  const bool mnv3 = arch == "SSD" || arch == "CascadeRCNN" ||
+                    (arch == "YOLOv3" && cfg.get<std::string>("YOLOv3.backbone") == "MobileNetV3");
   const double conv_decay = mnv3 ? cfg.get<double>("MobileNetV3.conv_decay") : 0.0;
   const auto lr_mults = mnv3 ? cfg.get<std::vector<double>>("MobileNetV3.lr_mult_list") : std::vector<double>{};
   // backbone.blocks.{i}. -> multiplier index min(i / 3, n - 1), as the reference counts stages.

@@ -1,6 +1,7 @@
 #include "train/models/detector.h"
 
 #include "train/config/config.h"
+#include "train/models/cascade_rcnn.h"
 #include "train/models/ssdlite.h"
 #include "train/models/yolov3.h"
 #include "train/util/error.h"
@@ -25,7 +26,8 @@ Detector build_detector(const Config& cfg) {
     }
     return YOLOv3(o).ptr();
   }
-  fail("architecture: unknown '", arch, "' (valid: SSD, YOLOv3)");
+  if (arch == "CascadeRCNN") return CascadeRCNN(cascade_rcnn_options_from_config(cfg)).ptr();
+  fail("architecture: unknown '", arch, "' (valid: SSD, YOLOv3, CascadeRCNN)");
 }
 
 }  // namespace compress

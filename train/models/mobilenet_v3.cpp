@@ -50,7 +50,7 @@ torch::Tensor ResidualUnitImpl::forward_rest(const torch::Tensor& expanded, cons
 
 torch::Tensor ResidualUnitImpl::forward(const torch::Tensor& x) { return forward_rest(forward_expand(x), x); }
 
-MobileNetV3Impl::MobileNetV3Impl(const std::string& model_name, double scale) {
+MobileNetV3Impl::MobileNetV3Impl(const std::string& model_name, double scale, int64_t max_stride) {
   if (!(scale > 0)) fail("MobileNetV3.scale must be positive, got ", scale);
   const auto& specs = mobilenet_v3_blocks(model_name);
   int64_t in = make_divisible(16 * scale);
@@ -58,14 +58,17 @@ MobileNetV3Impl::MobileNetV3Impl(const std::string& model_name, double scale) {
   blocks = register_module("blocks", torch::nn::ModuleList());
   int64_t stride = 2;
   for (size_t i = 0; i < specs.size(); ++i) {
+    if (stride * specs[i].stride > max_stride) break;  // a truncated backbone (Cascade R-CNN's stops at 16)
     if (specs[i].stride == 2 && stride == 16 && tap_block < 0) tap_block = static_cast<int64_t>(i);
     auto unit = ResidualUnit(in, specs[i], scale);
     in = unit->out_channels;
     stride *= specs[i].stride;
+    block_stride.push_back(stride);
     if (stride == 8) s8_block = static_cast<int64_t>(i);
     if (stride == 16) s16_block = static_cast<int64_t>(i);
     blocks->push_back(unit);
   }
+  if (max_stride < 32) return;  // no conv_last, no SSD/YOLO taps: forward_maps() only
   TORCH_CHECK(tap_block >= 0, "MobileNetV3: no stride-16 to 32 unit");
   const int64_t last = make_divisible(scale * specs.back().expand);  // 960 (large) / 576 (small) at scale 1
   conv_last = register_module("conv_last", ConvBNLayer(ConvBNOptions(in, last, 1, 1, 1, Act::HardSwish)));
@@ -84,6 +87,43 @@ std::vector<torch::Tensor> MobileNetV3Impl::forward_strides(const torch::Tensor&
     if (static_cast<int64_t>(i) == s8_block || static_cast<int64_t>(i) == s16_block) taps.push_back(y);
   }
   taps.push_back(conv_last->forward(y));  // (N, last, H/32, W/32)
+  return taps;
+}
+
+namespace {
+// The unit whose output is feature map k (2..5): the last one at stride 2^k.
+int64_t map_block(const std::vector<int64_t>& block_stride, int64_t map) {
+  int64_t found = -1;
+  for (size_t i = 0; i < block_stride.size(); ++i)
+    if (block_stride[i] == (int64_t{1} << map)) found = static_cast<int64_t>(i);
+  if (found < 0) fail("MobileNetV3.feature_maps: no unit at stride ", int64_t{1} << map, " for index ", map);
+  return found;
+}
+}  // namespace
+
+int64_t MobileNetV3Impl::map_channels(int64_t map) const {
+  if (map == 6 && conv_last) return conv_last->conv->options.out_channels();
+  if (map < 2 || map > 5) fail("MobileNetV3.feature_maps: index ", map, " out of range (2..6)");
+  return blocks->ptr(static_cast<size_t>(map_block(block_stride, map)))->as<ResidualUnit>()->out_channels;
+}
+
+std::vector<torch::Tensor> MobileNetV3Impl::forward_maps(const torch::Tensor& x, const std::vector<int64_t>& maps) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == 3, "MobileNetV3: expected (N, 3, H, W) input, got ", x.sizes());
+  std::vector<int64_t> at;  // unit index per map; blocks->size() stands for conv_last
+  for (size_t k = 0; k < maps.size(); ++k) {
+    if (k > 0 && maps[k] <= maps[k - 1]) fail("MobileNetV3.feature_maps: indices must ascend");
+    if (maps[k] < 2 || maps[k] > (conv_last ? 6 : 5))
+      fail("MobileNetV3.feature_maps: index ", maps[k], " out of range (2..", conv_last ? 6 : 5, ")");
+    at.push_back(maps[k] == 6 ? static_cast<int64_t>(blocks->size()) : map_block(block_stride, maps[k]));
+  }
+  torch::Tensor y = conv1->forward(x);
+  std::vector<torch::Tensor> taps;
+  size_t next = 0;
+  for (size_t i = 0; i < blocks->size() && next < at.size(); ++i) {
+    y = blocks[i]->as<ResidualUnit>()->forward(y);
+    while (next < at.size() && at[next] == static_cast<int64_t>(i)) ++next, taps.push_back(y);
+  }
+  if (next < at.size()) taps.push_back(conv_last->forward(y));  // index 6
   return taps;
 }
 

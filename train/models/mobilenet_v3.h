@@ -42,13 +42,20 @@ struct ResidualUnitImpl : torch::nn::Module {
 TORCH_MODULE(ResidualUnit);
 
 struct MobileNetV3Impl : torch::nn::Module {
-  MobileNetV3Impl(const std::string& model_name, double scale);
+  // max_stride < 32 builds only the units up to that output stride, and no
+  // conv_last: a backbone for forward_maps() (Cascade R-CNN's FPN taps).
+  MobileNetV3Impl(const std::string& model_name, double scale, int64_t max_stride = 32);
   // (N, 3, H, W) -> {stride-16 expand output of the first s16->s32 unit (N, C16, H/16, W/16),
   //                  conv_last output (N, C32, H/32, W/32)}
   std::vector<torch::Tensor> forward(const torch::Tensor& x);
   // YOLOv3's taps (the reference's feature_maps [3, 4, 6]): the last unit's output
   // at stride 8 and at stride 16, and conv_last at stride 32, in that order.
   std::vector<torch::Tensor> forward_strides(const torch::Tensor& x);
+  // The reference's feature_maps indices, ascending: k in 2..5 is the last
+  // unit's output at stride 2^k, 6 is conv_last (stride 32). Cascade R-CNN's
+  // FPN taps [2, 3, 4]: strides 4, 8 and 16. -> one (N, C_k, H / s, W / s) per index.
+  std::vector<torch::Tensor> forward_maps(const torch::Tensor& x, const std::vector<int64_t>& maps);
+  int64_t map_channels(int64_t map) const;  // C_k of forward_maps' tap k
 
   ConvBNLayer conv1{nullptr}, conv_last{nullptr};
   torch::nn::ModuleList blocks;
@@ -56,6 +63,7 @@ struct MobileNetV3Impl : torch::nn::Module {
   std::vector<int64_t> out_channels;   // channels of the two taps
   int64_t s8_block = -1, s16_block = -1;     // last units at stride 8 and 16
   std::vector<int64_t> stride_channels;      // channels of forward_strides()' three taps
+  std::vector<int64_t> block_stride;         // output stride of each unit
 };
 TORCH_MODULE(MobileNetV3);
 
