@@ -73,3 +73,24 @@ inline std::vector<std::string> tiny_yolo_overrides(const TempDir& dir, int size
 }
 
 }  // namespace testutil
+
+namespace testutil {
+
+// Cascade R-CNN on MobileNetV3-Small x0.5 with a 16-channel FPN and 32-wide
+// heads at `size` px, anchors and RoI levels scaled down, no augmentation,
+// reading `dir` for both training and evaluation (the overfit setting).
+inline std::vector<std::string> tiny_cascade_overrides(const TempDir& dir, int size) {
+  const std::string d = dir.path().string();
+  std::vector<std::string> o = {
+      "architecture=CascadeRCNN", "num_classes=10", "use_gpu=false", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5",
+      "MobileNetV3.feature_maps=[2, 3, 4]", "MobileNetV3.conv_decay=0.0", "MobileNetV3.lr_mult_list=[1.0]",
+      "FPN.num_chan=16", "FPNRPNHead.num_chan=16", "FPNRPNHead.anchor_start_size=8",
+      "FPNRPNHead.train_proposal={pre_nms_top_n: 200, post_nms_top_n: 100}",
+      "FPNRoIAlign.canonical_size=28", "CascadeBBoxAssigner.batch_size_per_im=64", "CascadeBBoxHead.mlp_dim=32",
+      "save_dir=" + d + "/out", "log_iter=10",
+  };
+  add_overfit_readers(o, dir, size);
+  return o;
+}
+
+}  // namespace testutil

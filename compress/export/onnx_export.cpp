@@ -305,6 +305,9 @@ std::vector<std::string> export_block_onnx(torch::nn::Module& block, const std::
 }
 
 ExportResult export_onnx(DetectorImpl& model, const std::string& path, const ExportOptions& o) {
+  if (model.arch() != "SSD" && model.arch() != "YOLOv3")
+    fail("export: architecture '", model.arch(), "' has no ONNX mapping (SSD and YOLOv3 export; Cascade R-CNN's "
+         "proposals, RoIAlign and cascade stages run in compress eval and infer only)");
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();

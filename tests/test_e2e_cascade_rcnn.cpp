@@ -1,0 +1,50 @@
+// End to end through the CLI on the fashion Cascade R-CNN recipe, shrunk to
+// seconds: train with --eval, resume, eval -c -w, infer, and export's refusal.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/train_fixture.h"
+
+namespace fs = std::filesystem;
+
+TEST(E2E, FashionCascadeRcnnRecipe) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const std::string recipe = "cascade_rcnn_mobilenet_v3_large_fpn";
+  testutil::write_text(d.file(recipe + ".yml"),
+                       "_BASE_: [" + testutil::source_path("configs/fashion/" + recipe + ".yml") + "]\n"
+                       "max_iters: 4\nsnapshot_iter: 2\nlog_iter: 2\nsave_dir: " + d.file("out") + "\n");
+  std::string o;
+  for (const auto& s : testutil::tiny_cascade_overrides(d, 64))
+    if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0) o += " -o '" + s + "'";
+  const std::string cfg = d.file(recipe + ".yml");
+  auto r = testutil::run_cli("train -c " + cfg + " --eval" + o);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* term : {"rpn_cls", "cls2", "bbox2"}) EXPECT_NE(r.output.find(term), std::string::npos) << term;
+  const fs::path run = fs::path(d.file("out")) / recipe;
+  for (const char* f : {"model_final.pt", "latest.pt", "best_model.pt", "metrics.jsonl"})
+    EXPECT_TRUE(fs::exists(run / f)) << f;
+
+  // A finished run resumed with more iterations continues from iteration 4.
+  r = testutil::run_cli("train -c " + cfg + o + " -o max_iters=6 -r " + (run / "latest.pt").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("iter 6/6"), std::string::npos) << r.output;
+
+  r = testutil::run_cli("eval -c " + cfg + o + " -w " + (run / "model_final.pt").string() + " --out " +
+                        d.file("stats.json"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(testutil::read_text(d.file("stats.json"))).size(), 12u);
+
+  r = testutil::run_cli("infer -c " + cfg + o + " -w " + (run / "model_final.pt").string() + " --image " +
+                        d.file("train/000001.jpg") + " --out " + d.file("det.png") + " --draw-threshold 0.0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_GT(fs::file_size(d.file("det.png")), 1000u);
+
+  r = testutil::run_cli("export -c " + cfg + o + " -w " + (run / "model_final.pt").string() +
+                        " --format onnx --output " + d.file("c.onnx"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("CascadeRCNN"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(d.file("c.onnx")));
+}
