@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "tests/pinned.h"
@@ -16,6 +17,7 @@
 #include "train/engine/runtime.h"
 #include "train/engine/trainer.h"
 #include "train/models/cascade_rcnn.h"
+#include "train/models/cost.h"
 #include "train/util/error.h"
 
 using namespace compress;
@@ -174,4 +176,20 @@ TEST(CascadeRCNN, OverfitsFourImages) {
   auto loader = make_loader(cfg, "EvalReader", ds);
   const auto run = run_evaluation(trainer.model(), *loader, *ds, false);
   EXPECT_GT(run.result.stats.ap50(), 0.8) << run.result.stats.table();
+}
+
+TEST(CascadeRCNN, CostCountsTheSharedRpnOnEveryLevelAndTheBoxHeadsPerRoI) {
+  auto m = reference_model();
+  const auto cost = measure_cost(*m, 320, 320);
+  std::map<std::string, int64_t> macs;
+  for (const auto& l : cost.layers) macs[l.name] = l.macs;
+  // One 3x3 48 -> 48 conv on P2..P6 of a 320 px image: 80^2 + 40^2 + 20^2 + 10^2 + 5^2 cells.
+  EXPECT_EQ(macs.at("rpn_head.conv"), int64_t{48} * 48 * 9 * (6400 + 1600 + 400 + 100 + 25));
+  // Each box head runs on the test proposals (at most 100 RoIs): 2352*128 + 128*128 + 128*81 + 128*4 per RoI.
+  const int64_t per_roi = 2352 * 128 + 128 * 128 + 128 * 81 + 128 * 4;
+  ASSERT_TRUE(macs.count("bbox_head.0"));
+  EXPECT_EQ(macs.at("bbox_head.0") % per_roi, 0);
+  EXPECT_GT(macs.at("bbox_head.0"), 0);
+  EXPECT_LE(macs.at("bbox_head.0"), 100 * per_roi);
+  EXPECT_EQ(macs.at("bbox_head.2"), macs.at("bbox_head.0"));  // the refined boxes stay as many
 }

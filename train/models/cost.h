@@ -1,5 +1,6 @@
 // Parameter and multiply-add counts per conv layer, measured by running one
-// forward pass with a recorder that every ConvBNLayer / SEBlock reports to.
+// forward pass (and postprocess, where RoI heads run) with a recorder that every
+// ConvBNLayer / SEBlock / R-CNN box head reports to.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -24,7 +25,8 @@ struct ModelCost {
 ModelCost measure_cost(DetectorImpl& model, int64_t height, int64_t width);
 
 namespace cost_detail {
-// Called by layers during measure_cost(); a no-op otherwise.
+// Called by layers during measure_cost(); a no-op otherwise. A box head
+// records (RoIs, 1).
 void record_output(const void* layer, int64_t out_h, int64_t out_w);
 }  // namespace cost_detail
 
