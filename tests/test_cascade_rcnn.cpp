@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/pinned.h"
+#include "tests/overfit_fixture.h"
 #include "tests/train_fixture.h"
 #include "train/config/config.h"
 #include "train/data/loader.h"
@@ -160,22 +161,10 @@ TEST(CascadeRCNN, OverfitsFourImages) {
                               "LearningRate.schedulers=[{type: CosineDecay}, {type: LinearWarmup, start_factor: 0.1, steps: 10}]",
                               "TrainReader.worker_num=1", "seed=1"})
     o.push_back(s);
-  const Config cfg = load_config(testutil::source_path(kRecipe), o);
-  apply_runtime_settings(cfg);
-  TrainOptions opt;
-  opt.run_dir = d.file("overfit");
-  Trainer trainer(cfg, build_detector(cfg), opt);
-  trainer.train();
-  std::vector<double> losses;
-  std::ifstream in(d.file("overfit/metrics.jsonl"));
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) losses.push_back(nlohmann::json::parse(line)["loss"].get<double>());
-  ASSERT_GE(losses.size(), 2u);
-  EXPECT_LT(losses.back() * 4, losses.front()) << "loss " << losses.front() << " -> " << losses.back();
-  auto ds = load_dataset(cfg, "EvalReader");
-  auto loader = make_loader(cfg, "EvalReader", ds);
-  const auto run = run_evaluation(trainer.model(), *loader, *ds, false);
-  EXPECT_GT(run.result.stats.ap50(), 0.8) << run.result.stats.table();
+  const auto r = testutil::overfit(load_config(testutil::source_path(kRecipe), o), d);
+  ASSERT_GE(r.logged, 2u);
+  EXPECT_LT(r.last_loss * 4, r.first_loss) << "loss " << r.first_loss << " -> " << r.last_loss;
+  EXPECT_GT(r.ap50, 0.8) << r.table;
 }
 
 TEST(CascadeRCNN, CostCountsTheSharedRpnOnEveryLevelAndTheBoxHeadsPerRoI) {

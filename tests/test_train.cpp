@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/overfit_fixture.h"
 #include "tests/train_fixture.h"
 #include "train/data/reader.h"
 #include "train/engine/checkpoint.h"
@@ -50,19 +51,10 @@ TEST(Train, OverfitsFourImages) {
                               "OptimizerBuilder.regularizer.type=none", "LearningRate.base_lr=0.003",
                               "LearningRate.schedulers=[{type: CosineDecay}, {type: LinearWarmup, start_factor: 0.1, steps: 20}]",
                               "TrainReader.worker_num=1", "seed=1"});
-  apply_runtime_settings(cfg);
-  TrainOptions opt;
-  opt.run_dir = d.file("overfit");
-  Trainer trainer(cfg, build_detector(cfg), opt);
-  trainer.train();
-  const auto recs = read_jsonl(d.file("overfit/metrics.jsonl"));
-  ASSERT_GE(recs.size(), 2u);
-  const double first = recs.front()["loss"].get<double>(), last = recs.back()["loss"].get<double>();
-  EXPECT_LT(last * 10, first) << "loss " << first << " -> " << last;
-  auto ds = load_dataset(cfg, "EvalReader");
-  auto loader = make_loader(cfg, "EvalReader", ds);
-  const auto run = run_evaluation(trainer.model(), *loader, *ds, false);
-  EXPECT_GT(run.result.stats.ap50(), 0.9) << run.result.stats.table();
+  const auto r = testutil::overfit(cfg, d);
+  ASSERT_GE(r.logged, 2u);
+  EXPECT_LT(r.last_loss * 10, r.first_loss) << "loss " << r.first_loss << " -> " << r.last_loss;
+  EXPECT_GT(r.ap50, 0.9) << r.table;
 }
 
 TEST(Checkpoint, ResumeGivesTheUninterruptedWeights) {
