@@ -174,10 +174,10 @@ std::vector<torch::Tensor> CascadeRCNNImpl::anchors(const std::vector<torch::Ten
   return out;
 }
 
-std::vector<torch::Tensor> CascadeRCNNImpl::proposals(const std::vector<torch::Tensor>& outputs, int64_t in_h,
+std::vector<torch::Tensor> CascadeRCNNImpl::proposals(const std::vector<torch::Tensor>& outputs,
+                                                      const std::vector<torch::Tensor>& anc, int64_t in_h,
                                                       int64_t in_w, const ProposalOptions& po) const {
   const size_t L = num_levels(outputs);
-  const auto anc = anchors(outputs);
   std::vector<torch::Tensor> cls, box;
   for (size_t k = 0; k < L; ++k) {
     cls.push_back(flatten_objectness(outputs[L + k]).detach());
@@ -217,12 +217,14 @@ LossTerms CascadeRCNNImpl::loss(const std::vector<torch::Tensor>& outputs, const
     cls.push_back(flatten_objectness(outputs[L + k]));
     box.push_back(flatten_deltas(outputs[2 * L + k]));
   }
-  const auto rpn = rpn_loss(torch::cat(cls, 1), torch::cat(box, 1), torch::cat(anchors(outputs)), gt, opt.rpn_target);
+  const auto anc = anchors(outputs);
+  const auto rpn = rpn_loss(torch::cat(cls, 1), torch::cat(box, 1), torch::cat(anc), gt, opt.rpn_target);
   LossTerms t;
   t.terms = {{"rpn_cls", rpn.cls}, {"rpn_bbox", rpn.bbox}};
   torch::Tensor total = rpn.cls + rpn.bbox;
   // Cascade: each stage samples from the previous stage's refined boxes.
-  std::vector<torch::Tensor> rois = proposals(outputs, H, W, is_training() ? opt.train_proposal : opt.test_proposal);
+  std::vector<torch::Tensor> rois =
+      proposals(outputs, anc, H, W, is_training() ? opt.train_proposal : opt.test_proposal);
   for (size_t s = 0; s < opt.stages.size(); ++s) {
     std::vector<torch::Tensor> r, lab, g;
     for (int64_t i = 0; i < N; ++i) {
@@ -254,7 +256,7 @@ std::vector<std::pair<torch::Tensor, torch::Tensor>> CascadeRCNNImpl::detect(con
                                                                              int64_t in_h, int64_t in_w) {
   torch::NoGradGuard no_grad;
   const int64_t N = outputs[0].size(0);
-  auto [rois, bidx] = stack_rois(proposals(outputs, in_h, in_w, opt.test_proposal));
+  auto [rois, bidx] = stack_rois(proposals(outputs, anchors(outputs), in_h, in_w, opt.test_proposal));
   torch::Tensor scores, boxes;
   for (size_t s = 0; s < opt.stages.size(); ++s) {
     const auto [logits, deltas] = run_stage(s, outputs, rois, bidx);

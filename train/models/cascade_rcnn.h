@@ -65,8 +65,10 @@ struct CascadeRCNNImpl : DetectorImpl {
 
   // Anchors of every level for these outputs, level order: (K_l, 4) each.
   std::vector<torch::Tensor> anchors(const std::vector<torch::Tensor>& outputs) const;
-  // Proposals per image (P_i, 4), with the train or test settings.
-  std::vector<torch::Tensor> proposals(const std::vector<torch::Tensor>& outputs, int64_t in_h, int64_t in_w,
+  // Proposals per image (P_i, 4) from these outputs and their anchors(), with
+  // the train or test settings.
+  std::vector<torch::Tensor> proposals(const std::vector<torch::Tensor>& outputs,
+                                       const std::vector<torch::Tensor>& anchors, int64_t in_h, int64_t in_w,
                                        const ProposalOptions& po) const;
   // One stage on RoIs of every image (rois (R, 4), batch_idx (R)) -> {logits (R, C + 1), deltas (R, 4)}.
   std::pair<torch::Tensor, torch::Tensor> run_stage(size_t stage, const std::vector<torch::Tensor>& outputs,
