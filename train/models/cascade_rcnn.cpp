@@ -94,6 +94,9 @@ CascadeRCNNOptions cascade_rcnn_options_from_config(const Config& cfg) {
 CascadeRCNNImpl::CascadeRCNNImpl(const CascadeRCNNOptions& o) : opt(o) {
   num_classes = o.num_classes;
   if (num_classes < 1) fail("num_classes must be >= 1, got ", num_classes);
+  if (o.feature_maps.empty() || o.stages.empty() || o.bbox_reg_weights.size() != o.stages.size() ||
+      o.stage_loss_weights.size() != o.stages.size())
+    fail("CascadeRCNN: needs backbone feature maps and, per stage, a sampler, box weights and a loss weight");
   // Only the units the taps need: the last tap's stride is 2^feature_maps.back().
   backbone = register_module("backbone", MobileNetV3(o.model_name, o.scale, int64_t{1} << o.feature_maps.back()));
   std::vector<int64_t> taps;
