@@ -19,6 +19,7 @@
 #include "train/engine/trainer.h"
 #include "train/models/cascade_rcnn.h"
 #include "train/models/cost.h"
+#include "compress/prune/report.h"
 #include "train/util/error.h"
 
 using namespace compress;
@@ -181,4 +182,18 @@ TEST(CascadeRCNN, CostCountsTheSharedRpnOnEveryLevelAndTheBoxHeadsPerRoI) {
   EXPECT_GT(macs.at("bbox_head.0"), 0);
   EXPECT_LE(macs.at("bbox_head.0"), 100 * per_roi);
   EXPECT_EQ(macs.at("bbox_head.2"), macs.at("bbox_head.0"));  // the refined boxes stay as many
+}
+
+TEST(CascadeRCNN, PruningTheSharedRpnConvReportsItsFlopsOnEveryLevel) {
+  auto m = reference_model();
+  const auto r = prune::prune_model(*m, {{"rpn_head.conv.conv", 0.5}}, "l1_norm", 320);
+  ASSERT_EQ(r.layers.size(), 1u);
+  // 3x3 48 -> 48 with bias on P2..P6 of 320 px (6,525 cells), then 48 -> 24.
+  const int64_t cells = 6400 + 1600 + 400 + 100 + 25;
+  EXPECT_EQ(r.layers[0].flops_before, cells * 48 * (9 * 48 + 1));
+  EXPECT_EQ(r.layers[0].flops_after, cells * 24 * (9 * 48 + 1));
+  EXPECT_EQ(r.layers[0].channels_after, 24);
+  // The heads that read it shrink too: the model still runs.
+  m->eval();
+  EXPECT_EQ(m->forward(torch::zeros({1, 3, 64, 64}))[5].size(1), 3);
 }

@@ -25,6 +25,15 @@ int64_t count_params(torch::nn::Module& m) {
   return n;
 }
 
+// A conv module run more than once (Cascade R-CNN's RPN head, shared by every
+// FPN level) is one layer whose FLOPs are those of all its runs.
+void add_use(std::map<std::string, ConvCost>& costs, const ConvCost& c) {
+  auto& acc = costs[c.module];
+  acc.module = c.module;
+  acc.params = c.params;
+  acc.flops += c.flops;
+}
+
 std::string human(int64_t v) {
   if (v >= 1000000000) return fmt::format("{:.2f}G", v / 1e9);
   if (v >= 1000000) return fmt::format("{:.2f}M", v / 1e6);
@@ -55,7 +64,7 @@ PruneReport prune_model(torch::nn::Module& model, const std::vector<PruneSpec>& 
   {
     const DependencyGraph before = trace_model(model, input_size);  // released before slicing
     for (const auto& c : conv_costs(before)) {
-      cost_before[c.module] = c;
+      add_use(cost_before, c);
       r.flops_before += c.flops;
       if (c.module.rfind("backbone.", 0) != 0) r.head_flops_before += c.flops;
     }
@@ -67,7 +76,7 @@ PruneReport prune_model(torch::nn::Module& model, const std::vector<PruneSpec>& 
   const DependencyGraph after = trace_model(model, input_size);
   std::map<std::string, ConvCost> cost_after;
   for (const auto& c : conv_costs(after)) {
-    cost_after[c.module] = c;
+    add_use(cost_after, c);
     r.flops_after += c.flops;
     if (c.module.rfind("backbone.", 0) != 0) r.head_flops_after += c.flops;
   }
