@@ -15,7 +15,7 @@ std::vector<ParamGroupSpec> make_param_groups(const torch::nn::Module& model, co
   const bool l2 = cfg.get<std::string>("OptimizerBuilder.regularizer.type") == "L2";
   const double factor = l2 ? cfg.get<double>("OptimizerBuilder.regularizer.factor") : 0.0;
   // The MobileNetV3 section's conv_decay and lr_mult_list apply only where the
-  // backbone is a MobileNetV3 (SSDLite always; YOLOv3 when it says so).
+  // backbone is a MobileNetV3 (SSDLite and Cascade R-CNN always; YOLOv3 when it says so).
   const std::string arch = cfg.get<std::string>("architecture");
   const bool mnv3 = arch == "SSD" || arch == "CascadeRCNN" ||
                     (arch == "YOLOv3" && cfg.get<std::string>("YOLOv3.backbone") == "MobileNetV3");
