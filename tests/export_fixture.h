@@ -1,6 +1,14 @@
-// Shared by the export tests: random BN statistics, so that folding is exercised.
+// Shared by the export tests: random BN statistics, so that folding is
+// exercised, and what a verified export must show.
 #pragma once
+#include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "compress/export/verify.h"
 
 namespace testutil {
 
@@ -18,7 +26,26 @@ inline void randomize_bn(torch::nn::Module& m) {
     if (p.key().find("bn.weight") != std::string::npos) p.value().uniform_(0.5, 1.5);
     if (p.key().rfind("conf.", 0) == 0 && p.key().find(".pw.conv.weight") != std::string::npos) p.value().mul_(30);
     if (p.key().rfind("yolo_output.", 0) == 0 && p.key().find(".conv.weight") != std::string::npos) p.value().mul_(30);
+    // Cascade R-CNN's predictors start at N(0, 0.01) logits and N(0, 0.001)
+    // deltas: spread the classes, and let each stage move its boxes by ~1%.
+    if (p.key().rfind("bbox_head.", 0) == 0 && p.key().find(".cls_score.weight") != std::string::npos) p.value().mul_(300);
+    if (p.key().rfind("bbox_head.", 0) == 0 && p.key().find(".bbox_pred.weight") != std::string::npos) p.value().mul_(100);
   }
+}
+
+inline void expect_verified(const compress::VerifyReport& v, const std::string& what) {
+  EXPECT_TRUE(v.ok) << what << "\n" << v.table();
+  for (size_t i = 0; i < v.outputs.size(); ++i)
+    if (!v.quantized || (i < v.exact.size() && v.exact[i]))
+      EXPECT_LE(v.max_abs_diff[i], 1e-4 * std::max(1.0, v.max_abs_ref[i])) << what << " " << v.outputs[i];
+  EXPECT_GE(v.ap_ort, v.ap_lo - 0.003) << what;
+  EXPECT_LE(v.ap_ort, v.ap_hi + 0.003) << what;
+  if (v.quantized) EXPECT_LE(std::abs(v.ap_ort - v.ap_torch), 0.003) << what;
+  // The bracket holds LibTorch's own AP, and is narrow for float: the engines
+  // differ in the last float bits.
+  EXPECT_LE(v.ap_lo, v.ap_torch);
+  EXPECT_GE(v.ap_hi, v.ap_torch);
+  if (!v.quantized) EXPECT_LE(v.score_eps, 1e-3) << what;
 }
 
 }  // namespace testutil

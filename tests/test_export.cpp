@@ -30,6 +30,7 @@ namespace {
 
 Config tiny_config(const testutil::TempDir&, std::vector<std::string> o) { return config_from_string("", o); }
 
+using testutil::expect_verified;
 using testutil::randomize_bn;
 
 // The tiny SSDLite with random BN, SE convs kept float, the rest QAT-wrapped,
@@ -48,21 +49,6 @@ std::pair<Detector, quant::QuantReport> tiny_qat_ssd(const Config& cfg, bool qua
   }
   model->eval();
   return {model, rep};
-}
-
-void expect_verified(const VerifyReport& v, const std::string& what) {
-  EXPECT_TRUE(v.ok) << what << "\n" << v.table();
-  if (!v.quantized)
-    for (size_t i = 0; i < v.outputs.size(); ++i)
-      EXPECT_LE(v.max_abs_diff[i], 1e-4 * std::max(1.0, v.max_abs_ref[i])) << what << " " << v.outputs[i];
-  EXPECT_GE(v.ap_ort, v.ap_lo - 0.003) << what;
-  EXPECT_LE(v.ap_ort, v.ap_hi + 0.003) << what;
-  if (v.quantized) EXPECT_LE(std::abs(v.ap_ort - v.ap_torch), 0.003) << what;
-  // The bracket holds LibTorch's own AP, and is narrow for float: the engines
-  // differ in the last float bits.
-  EXPECT_LE(v.ap_lo, v.ap_torch);
-  EXPECT_GE(v.ap_hi, v.ap_torch);
-  if (!v.quantized) EXPECT_LE(v.score_eps, 1e-3) << what;
 }
 
 }  // namespace

@@ -269,6 +269,25 @@ TEST(RcnnParts, ProposalsAreDecodedClippedAndSuppressed) {
   expect_box(p[1], {0, 0, 20, 20});
 }
 
+TEST(RcnnParts, EqualScoresKeepTheLowerIndexAsOnnxTopK) {
+  // Five disjoint anchors, four with the same logit (black backgrounds give
+  // such ties): the two best are index 0 (the highest) and then index 1 of the
+  // tied ones, whatever the sort's internal order; over all levels the same.
+  const auto anchors = torch::tensor({{0.f, 0.f, 8.f, 8.f}, {10.f, 0.f, 18.f, 8.f}, {20.f, 0.f, 28.f, 8.f},
+                                      {30.f, 0.f, 38.f, 8.f}, {40.f, 0.f, 48.f, 8.f}});
+  const auto logits = torch::tensor({1.f, 2.f, 1.f, 1.f, 1.f});
+  auto p = generate_proposals({logits}, {torch::zeros({5, 4})}, {anchors}, 64, 64, ProposalOptions{3, 10, 0.7, 0.0});
+  ASSERT_EQ(p.size(0), 3);
+  expect_box(p[0], {10, 0, 18, 8});
+  expect_box(p[1], {0, 0, 8, 8});
+  expect_box(p[2], {20, 0, 28, 8});
+  // Two levels tied at the cut: the first level's box comes first.
+  p = generate_proposals({torch::tensor({1.f}), torch::tensor({1.f})}, {torch::zeros({1, 4}), torch::zeros({1, 4})},
+                         {anchors.slice(0, 3, 4), anchors.slice(0, 4, 5)}, 64, 64, ProposalOptions{1, 1, 0.7, 0.0});
+  ASSERT_EQ(p.size(0), 1);
+  expect_box(p[0], {30, 0, 38, 8});
+}
+
 TEST(RcnnParts, RpnOutputsFlattenInAnchorOrder) {
   // Channel a of the objectness map at (y, x) is anchor (y * W + x) * A + a;
   // deltas channel 4a + k is its coordinate k.

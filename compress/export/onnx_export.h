@@ -14,6 +14,9 @@
 //           --with_postprocess adds boxes (N, P, 4) xyxy pixels and scores
 //           (N, P, C) = sigmoid(obj) * sigmoid(cls), P = 3 (H W / 32^2 + H W / 16^2 + H W / 8^2).
 //           NMS stays in application code.
+//   CascadeRCNN: batch 1; the FPN levels, RPN maps, proposals, and boxes and
+//           scores after the cascade, with or without --with_postprocess (see
+//           cascade_onnx.h). NMS over the classes stays in application code.
 #pragma once
 #include <string>
 #include <vector>

@@ -255,20 +255,27 @@ LossTerms CascadeRCNNImpl::loss(const std::vector<torch::Tensor>& outputs, const
   return t;
 }
 
-std::vector<std::pair<torch::Tensor, torch::Tensor>> CascadeRCNNImpl::detect(const std::vector<torch::Tensor>& outputs,
-                                                                             int64_t in_h, int64_t in_w) {
+std::pair<torch::Tensor, torch::Tensor> CascadeRCNNImpl::refine(const std::vector<torch::Tensor>& outputs,
+                                                                torch::Tensor rois, const torch::Tensor& batch_idx,
+                                                                int64_t in_h, int64_t in_w) {
   torch::NoGradGuard no_grad;
-  const int64_t N = outputs[0].size(0);
-  auto [rois, bidx] = stack_rois(proposals(outputs, anchors(outputs), in_h, in_w, opt.test_proposal));
   torch::Tensor scores, boxes;
   for (size_t s = 0; s < opt.stages.size(); ++s) {
-    const auto [logits, deltas] = run_stage(s, outputs, rois, bidx);
+    const auto [logits, deltas] = run_stage(s, outputs, rois, batch_idx);
     const auto p = torch::softmax(logits, 1);
     scores = s == 0 ? p : scores + p;
     boxes = clip_boxes(rcnn_decode(deltas, rois, opt.bbox_reg_weights[s]), in_h, in_w);
     rois = boxes;
   }
-  scores = scores / static_cast<double>(opt.stages.size());
+  return {boxes, scores / static_cast<double>(opt.stages.size())};
+}
+
+std::vector<std::pair<torch::Tensor, torch::Tensor>> CascadeRCNNImpl::detect(const std::vector<torch::Tensor>& outputs,
+                                                                             int64_t in_h, int64_t in_w) {
+  torch::NoGradGuard no_grad;
+  const int64_t N = outputs[0].size(0);
+  const auto [rois, bidx] = stack_rois(proposals(outputs, anchors(outputs), in_h, in_w, opt.test_proposal));
+  const auto [boxes, scores] = refine(outputs, rois, bidx, in_h, in_w);
   std::vector<std::pair<torch::Tensor, torch::Tensor>> out;
   for (int64_t i = 0; i < N; ++i) {
     const auto idx = torch::nonzero(bidx == i).view({-1});

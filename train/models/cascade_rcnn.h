@@ -73,8 +73,13 @@ struct CascadeRCNNImpl : DetectorImpl {
   // One stage on RoIs of every image (rois (R, 4), batch_idx (R)) -> {logits (R, C + 1), deltas (R, 4)}.
   std::pair<torch::Tensor, torch::Tensor> run_stage(size_t stage, const std::vector<torch::Tensor>& outputs,
                                                     const torch::Tensor& rois, const torch::Tensor& batch_idx);
+  // The cascade on given RoIs (R, 4) of images batch_idx (R): the last stage's
+  // boxes (R, 4), clipped to the input, and the stages' softmax scores averaged
+  // (R, C + 1). `compress export --verify` runs it on ONNX Runtime's proposals.
+  std::pair<torch::Tensor, torch::Tensor> refine(const std::vector<torch::Tensor>& outputs, torch::Tensor rois,
+                                                 const torch::Tensor& batch_idx, int64_t in_h, int64_t in_w);
   // Final boxes (R_i, 4) and class scores (R_i, C + 1) per image, before NMS:
-  // the last stage's boxes, the three stages' softmax scores averaged.
+  // refine() on the test proposals.
   std::vector<std::pair<torch::Tensor, torch::Tensor>> detect(const std::vector<torch::Tensor>& outputs,
                                                               int64_t in_h, int64_t in_w);
 

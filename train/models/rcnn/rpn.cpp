@@ -10,7 +10,14 @@ namespace compress {
 
 namespace {
 constexpr std::array<float, 4> kRpnWeights = {1.f, 1.f, 1.f, 1.f};
+
+// The k best scores' indices, best first, the lower index first among equal
+// scores: ONNX TopK's order, so an exported model picks the same anchors
+// (fashion-det's black backgrounds give many exactly equal logits).
+torch::Tensor top_indices(const torch::Tensor& scores, int64_t k) {
+  return std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true)).slice(0, 0, k);
 }
+}  // namespace
 
 RPNHeadImpl::RPNHeadImpl(int64_t in, int64_t channels, int64_t A) {
   conv = register_module("conv", ConvBNLayer(ConvBNOptions(in, channels, 3, 1, 1, Act::ReLU, false)));
@@ -89,7 +96,7 @@ torch::Tensor generate_proposals(const std::vector<torch::Tensor>& logits, const
   std::vector<torch::Tensor> boxes, scores;
   for (size_t l = 0; l < logits.size(); ++l) {
     auto s = logits[l].to(torch::kCPU, torch::kFloat32);
-    auto idx = std::get<1>(s.topk(std::min<int64_t>(o.pre_nms_top_n, s.numel())));
+    auto idx = top_indices(s, o.pre_nms_top_n);
     s = s.index_select(0, idx);
     auto b = clip_boxes(rcnn_decode(deltas[l].to(torch::kCPU, torch::kFloat32).index_select(0, idx),
                                     anchors[l].to(torch::kCPU, torch::kFloat32).index_select(0, idx), kRpnWeights),
@@ -104,8 +111,7 @@ torch::Tensor generate_proposals(const std::vector<torch::Tensor>& logits, const
     scores.push_back(s.index_select(0, keep));
   }
   auto b = torch::cat(boxes), s = torch::cat(scores);
-  if (s.numel() > o.post_nms_top_n) b = b.index_select(0, std::get<1>(s.topk(o.post_nms_top_n)));
-  return b.to(device);
+  return b.index_select(0, top_indices(s, o.post_nms_top_n)).to(device);
 }
 
 }  // namespace compress

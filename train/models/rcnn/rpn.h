@@ -52,7 +52,9 @@ struct ProposalOptions {
 // One image: per level objectness (K_l), deltas (K_l, 4), anchors (K_l, 4).
 // Per level, the pre_nms_top_n best are decoded, clipped, stripped of boxes
 // narrower than min_size, NMS-ed and cut to post_nms_top_n; the post_nms_top_n
-// best over all levels are the proposals (P, 4), detached, on the input's device.
+// best over all levels are the proposals (P, 4), best first, detached, on the
+// input's device. Equal scores keep their index order, as ONNX TopK and
+// NonMaxSuppression do.
 torch::Tensor generate_proposals(const std::vector<torch::Tensor>& logits, const std::vector<torch::Tensor>& deltas,
                                  const std::vector<torch::Tensor>& anchors, int64_t height, int64_t width,
                                  const ProposalOptions& o);

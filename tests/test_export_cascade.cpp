@@ -1,0 +1,133 @@
+// Cascade R-CNN's ONNX export in ONNX Runtime: the whole model in one graph
+// (proposals by TopK and NonMaxSuppression, multi-level RoiAlign, the three
+// stages), float within 1e-4 of LibTorch and QAT int8 as QDQ; the sparse part
+// is checked on ONNX Runtime's own inputs, so each stage is compared exactly.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "compress/export/onnx_export.h"
+#include "compress/export/onnx_graph.h"
+#include "compress/export/ort_runner.h"
+#include "compress/export/verify.h"
+#include "compress/quant/qat.h"
+#include "tests/export_fixture.h"
+#include "tests/train_fixture.h"
+#include "train/config/config.h"
+#include "train/models/cascade_rcnn.h"
+#include "train/models/rcnn/roi_align.h"
+#include "train/util/error.h"
+
+using namespace compress;
+
+namespace {
+
+constexpr const char* kRecipe = "configs/fashion/cascade_rcnn_mobilenet_v3_large_fpn.yml";
+
+// At most 100 proposals per level and 200 in all: an untrained RPN scores all
+// anchors alike, so the 200 best come from several levels, and the cut over
+// the levels (TopK with a data-dependent k) has something to cut.
+Config tiny_cascade(const testutil::TempDir& d) {
+  auto o = testutil::tiny_cascade_overrides(d, 64);
+  o.push_back("FPNRPNHead.test_proposal={pre_nms_top_n: 100, post_nms_top_n: 200}");
+  return load_config(testutil::source_path(kRecipe), o);
+}
+
+int64_t count(const std::vector<std::string>& ops, const std::string& op) {
+  return std::count(ops.begin(), ops.end(), op);
+}
+
+}  // namespace
+
+TEST(ExportCascade, FloatWholeModelInOnnxRuntime) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 6, 96);
+  const Config cfg = tiny_cascade(d);
+  auto model = build_detector(cfg);
+  testutil::randomize_bn(*model);
+  ExportOptions o;
+  o.height = o.width = 64;
+  const auto r = export_onnx(*model, d.file("c.onnx"), o);
+  std::vector<std::string> want;
+  for (const std::string p : {"fpn_p", "rpn_cls_p", "rpn_bbox_p"})
+    for (int l = 2; l <= 6; ++l) want.push_back(p + std::to_string(l));
+  for (const std::string n : {"proposals", "boxes", "scores"}) want.push_back(n);
+  EXPECT_EQ(r.outputs, want);
+  EXPECT_EQ(r.quantized_convs, 0);
+  EXPECT_EQ(onnx_export::read_input_dims(d.file("c.onnx")), (std::vector<int64_t>{1, 3, 64, 64}));
+  // Per FPN level a TopK and an NMS, one TopK over the levels; per stage a
+  // RoiAlign for each of levels 2-5; no BN left.
+  const auto ops = onnx_export::read_op_types(d.file("c.onnx"));
+  EXPECT_EQ(count(ops, "NonMaxSuppression"), 5);
+  EXPECT_EQ(count(ops, "TopK"), 6);
+  EXPECT_EQ(count(ops, "RoiAlign"), 3 * 4);
+  EXPECT_EQ(count(ops, "Gemm"), 3 * 4);
+  EXPECT_EQ(count(ops, "BatchNormalization"), 0);
+  // The RPN head runs on five levels but is stored once.
+  const auto init = onnx_export::read_float_initializers(d.file("c.onnx"));
+  int64_t rpn_weights = 0;
+  for (const auto& [name, v] : init) rpn_weights += name.rfind("rpn_head.conv.conv.weight", 0) == 0;
+  EXPECT_EQ(rpn_weights, 1);
+
+  // The proposals span several RoI levels, so every RoiAlign level is exercised.
+  const auto img = torch::randn({1, 3, 64, 64});
+  const auto ort = run_onnxruntime(d.file("c.onnx"), {img});
+  const auto& props = ort.outputs[0][15];
+  ASSERT_GT(props.size(0), 10);
+  EXPECT_LE(props.size(0), 200);
+  const auto lv = roi_levels(props, dynamic_cast<CascadeRCNNImpl&>(*model).opt.roi).contiguous();
+  const std::set<int64_t> levels(lv.data_ptr<int64_t>(), lv.data_ptr<int64_t>() + lv.numel());
+  EXPECT_GE(levels.size(), 2u) << lv;
+
+  const auto v = verify_export(*model, d.file("c.onnx"), cfg, 6);
+  testutil::expect_verified(v, "Cascade R-CNN float");
+  EXPECT_EQ(v.images, 6);
+  EXPECT_EQ(v.outputs, want);
+}
+
+TEST(ExportCascade, QatInt8AsQdqInOnnxRuntime) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 6, 96);
+  const Config cfg = tiny_cascade(d);
+  auto model = build_detector(cfg);
+  testutil::randomize_bn(*model);
+  const auto rep = quant::apply_qat(*model, quant::QuantOptions{});
+  model->train();
+  {
+    torch::NoGradGuard g;
+    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 64, 64}));
+  }
+  model->eval();
+  ExportOptions o;
+  o.height = o.width = 64;
+  const auto r = export_onnx(*model, d.file("q.onnx"), o);
+  // Every quantized conv once, the shared RPN convs included; the box heads' FCs stay float.
+  EXPECT_EQ(r.quantized_convs, static_cast<int64_t>(rep.quantized.size()));
+  for (const auto& n : rep.quantized) EXPECT_EQ(n.find("bbox_head"), std::string::npos) << n;
+  const auto ops = onnx_export::read_op_types(d.file("q.onnx"));
+  EXPECT_GT(count(ops, "QuantizeLinear"), 0);
+  const auto v = verify_export(*model, d.file("q.onnx"), cfg, 6);
+  EXPECT_TRUE(v.quantized);
+  testutil::expect_verified(v, "Cascade R-CNN int8");
+  // The sparse part is judged on ONNX Runtime's own inputs, like float.
+  for (size_t i = 15; i < v.outputs.size(); ++i) EXPECT_TRUE(v.exact[i]) << v.outputs[i];
+  for (size_t i = 0; i < 15; ++i) EXPECT_FALSE(v.exact[i]) << v.outputs[i];
+}
+
+TEST(ExportCascade, InputNotAMultipleOfTheBackboneStrideIsAnError) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 2, 64);
+  auto model = build_detector(tiny_cascade(d));
+  ExportOptions o;
+  o.height = o.width = 72;
+  try {
+    export_onnx(*model, d.file("c.onnx"), o);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("multiple of 16"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(d.file("c.onnx")));
+}
