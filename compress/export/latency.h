@@ -23,7 +23,8 @@ struct LatencyRow {
 // profile: ONNX Runtime's profiler runs too (its overhead is in those runs'
 // median, so compare profiles with profiles).
 LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int warmup, bool profile = false);
-// LibTorch on `model` (eval, no grad) at h x w.
+// LibTorch on `model` (eval, no grad) at h x w: forward(), and for Cascade
+// R-CNN also detect(), as its ONNX graph holds the proposals and stages.
 LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h, int64_t w, int threads, int runs,
                          int warmup);
 
