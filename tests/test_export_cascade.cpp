@@ -59,11 +59,12 @@ TEST(ExportCascade, FloatWholeModelInOnnxRuntime) {
   EXPECT_EQ(r.quantized_convs, 0);
   EXPECT_EQ(onnx_export::read_input_dims(d.file("c.onnx")), (std::vector<int64_t>{1, 3, 64, 64}));
   // Per FPN level a TopK and an NMS, one TopK over the levels; per stage a
-  // RoiAlign for each of levels 2-5; no BN left.
+  // RoiAlign for each of levels 2-5 and one ScatterND; no BN left.
   const auto ops = onnx_export::read_op_types(d.file("c.onnx"));
   EXPECT_EQ(count(ops, "NonMaxSuppression"), 5);
   EXPECT_EQ(count(ops, "TopK"), 6);
   EXPECT_EQ(count(ops, "RoiAlign"), 3 * 4);
+  EXPECT_EQ(count(ops, "ScatterND"), 3);
   EXPECT_EQ(count(ops, "Gemm"), 3 * 4);
   EXPECT_EQ(count(ops, "BatchNormalization"), 0);
   // The RPN head runs on five levels but is stored once.
@@ -81,6 +82,9 @@ TEST(ExportCascade, FloatWholeModelInOnnxRuntime) {
   const auto lv = roi_levels(props, dynamic_cast<CascadeRCNNImpl&>(*model).opt.roi).contiguous();
   const std::set<int64_t> levels(lv.data_ptr<int64_t>(), lv.data_ptr<int64_t>() + lv.numel());
   EXPECT_GE(levels.size(), 2u) << lv;
+  // ...and none is pooled from P5 (sides >= 112 px on a 64 px image): a level
+  // with no RoIs, which its RoiAlign must take too.
+  EXPECT_EQ(levels.count(5), 0u);
 
   const auto v = verify_export(*model, d.file("c.onnx"), cfg, 6);
   testutil::expect_verified(v, "Cascade R-CNN float");
