@@ -131,10 +131,14 @@ TEST(RcnnParts, RoIAlignMatchesNaiveKernel) {
                                   torch::kFloat64);
   const auto bidx = torch::tensor({0, 1, 0, 1, 1, 0}, torch::kLong);
   for (int64_t sr : {1, 2}) {
-    const auto got = roi_align(feat, rois, bidx, 0.25, 7, sr);
     const auto want = naive_roi_align(feat, rois, bidx, 0.25, 7, sr);
-    EXPECT_TRUE(torch::allclose(got, want, 1e-10, 1e-12)) << "sampling ratio " << sr << ", max diff "
-                                                          << (got - want).abs().max().item<double>();
+    for (const auto& [name, got] : {std::pair{"roi_align_cpu", roi_align_cpu(feat, rois, bidx, 0.25, 7, sr)},
+                                    std::pair{"roi_align_vectorized", roi_align_vectorized(feat, rois, bidx, 0.25, 7, sr)}})
+      EXPECT_TRUE(torch::allclose(got, want, 1e-10, 1e-12))
+          << name << ", sampling ratio " << sr << ", max diff " << (got - want).abs().max().item<double>();
+    // float32 too, as the model runs it.
+    const auto f32 = roi_align_cpu(feat.to(torch::kFloat32), rois.to(torch::kFloat32), bidx, 0.25, 7, sr);
+    EXPECT_LT((f32.to(torch::kFloat64) - want).abs().max().item<double>(), 1e-5);
   }
   EXPECT_EQ(roi_align(feat, rois.slice(0, 0, 0), bidx.slice(0, 0, 0), 0.25, 7, 2).size(0), 0);
 }
@@ -147,6 +151,10 @@ TEST(RcnnParts, RoIAlignGradientMatchesFiniteDifferences) {
   const auto w = torch::randn({2, 2, 3, 3}, torch::kFloat64);
   (roi_align(feat, rois, bidx, 0.25, 3, 2) * w).sum().backward();
   const auto grad = feat.grad().clone();
+  // The CPU kernel's hand-written backward equals autograd through the vectorized form.
+  auto feat2 = feat.detach().clone().requires_grad_();
+  (roi_align_vectorized(feat2, rois, bidx, 0.25, 3, 2) * w).sum().backward();
+  EXPECT_TRUE(torch::allclose(grad, feat2.grad(), 1e-12, 1e-12)) << (grad - feat2.grad()).abs().max();
   auto f = feat.detach().clone();
   const double eps = 1e-6;
   for (int64_t k : {0, 7, 14, 20, 35, 41, 50, 66}) {

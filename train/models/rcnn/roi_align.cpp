@@ -38,6 +38,13 @@ torch::Tensor roi_align(const torch::Tensor& feat, const torch::Tensor& rois, co
   TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 4 && batch_idx.dim() == 1 && batch_idx.size(0) == rois.size(0),
               "roi_align: expected rois (R, 4) and batch_idx (R), got ", rois.sizes(), " and ", batch_idx.sizes());
   TORCH_CHECK(resolution > 0 && sampling_ratio > 0, "roi_align: resolution and sampling_ratio must be positive");
+  if (rois.size(0) == 0) return torch::zeros({0, feat.size(1), resolution, resolution}, feat.options());
+  return feat.device().is_cpu() ? roi_align_cpu(feat, rois, batch_idx, spatial_scale, resolution, sampling_ratio)
+                                : roi_align_vectorized(feat, rois, batch_idx, spatial_scale, resolution, sampling_ratio);
+}
+
+torch::Tensor roi_align_vectorized(const torch::Tensor& feat, const torch::Tensor& rois, const torch::Tensor& batch_idx,
+                                   double spatial_scale, int64_t resolution, int64_t sampling_ratio) {
   const int64_t N = feat.size(0), C = feat.size(1), H = feat.size(2), W = feat.size(3), R = rois.size(0);
   const int64_t P = resolution * sampling_ratio;
   if (R == 0) return torch::zeros({0, C, resolution, resolution}, feat.options());
