@@ -65,6 +65,21 @@ TEST(CascadeRCNN, ReferenceLayerNamesArePinned) {
   EXPECT_EQ(p["bbox_head.1.fc6.weight"].sizes(), (std::vector<int64_t>{128, 48 * 7 * 7}));
 }
 
+TEST(CascadeRCNN, The640RecipeDiffersOnlyInInputSize) {
+  // The reference's cascade_rcnn_mobilenetv3_fpn_640 (30.2 AP) is the 320 one at 640 px.
+  const Config a = load_config(testutil::source_path(kRecipe));
+  const Config b = load_config(testutil::source_path("configs/cascade_rcnn_mobilenet_v3_large_fpn_640.yml"));
+  EXPECT_EQ(testutil::describe_params(*CascadeRCNN(cascade_rcnn_options_from_config(a))),
+            testutil::describe_params(*CascadeRCNN(cascade_rcnn_options_from_config(b))));
+  EXPECT_EQ(eval_input_size(a, 0, "test"), 320);
+  EXPECT_EQ(eval_input_size(b, 0, "test"), 640);
+  for (const char* key : {"max_iters", "LearningRate.base_lr", "TrainReader.batch_size"})
+    EXPECT_EQ(a.get<double>(key), b.get<double>(key)) << key;
+  EXPECT_EQ(b.get<std::string>("TrainReader.sample_transforms.0.type"), "ResizeImage");
+  EXPECT_EQ(b.get<int64_t>("TrainReader.sample_transforms.0.target_size"), 640);
+  EXPECT_EQ(b.get<std::string>("TrainReader.sample_transforms.1.type"), "RandomFlipImage");
+}
+
 TEST(CascadeRCNN, OutputsAreLevelsThenObjectnessThenDeltas) {
   auto m = reference_model();
   m->eval();
