@@ -1,6 +1,6 @@
 // Cascade R-CNN's ONNX export in ONNX Runtime: the whole model in one graph
 // (proposals by TopK and NonMaxSuppression, multi-level RoiAlign, the three
-// stages), float within 1e-4 of LibTorch and QAT int8 as QDQ; the sparse part
+// stages), float and pruned within 1e-4 of LibTorch and QAT int8 as QDQ; the sparse part
 // is checked on ONNX Runtime's own inputs, so each stage is compared exactly.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -13,6 +13,7 @@
 #include "compress/export/onnx_graph.h"
 #include "compress/export/ort_runner.h"
 #include "compress/export/verify.h"
+#include "compress/prune/report.h"
 #include "compress/quant/qat.h"
 #include "tests/export_fixture.h"
 #include "tests/train_fixture.h"
@@ -119,6 +120,22 @@ TEST(ExportCascade, QatInt8AsQdqInOnnxRuntime) {
   // The sparse part is judged on ONNX Runtime's own inputs, like float.
   for (size_t i = 15; i < v.outputs.size(); ++i) EXPECT_TRUE(v.exact[i]) << v.outputs[i];
   for (size_t i = 0; i < 15; ++i) EXPECT_FALSE(v.exact[i]) << v.outputs[i];
+}
+
+TEST(ExportCascade, PrunedModelInOnnxRuntime) {
+  // The shared RPN conv and a backbone expand conv at half their channels: the
+  // graph takes the new shapes on every FPN level.
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 4, 96);
+  const Config cfg = tiny_cascade(d);
+  auto model = build_detector(cfg);
+  testutil::randomize_bn(*model);
+  prune::prune_model(*model, {{"rpn_head.conv.conv", 0.5}, {"backbone.blocks.3.expand.conv", 0.5}}, "geometry_median", 64);
+  EXPECT_EQ(dynamic_cast<CascadeRCNNImpl&>(*model).rpn_head->conv->conv->weight.size(0), 8);
+  ExportOptions o;
+  o.height = o.width = 64;
+  export_onnx(*model, d.file("p.onnx"), o);
+  testutil::expect_verified(verify_export(*model, d.file("p.onnx"), cfg, 4), "Cascade R-CNN pruned");
 }
 
 TEST(ExportCascade, InputNotAMultipleOfTheBackboneStrideIsAnError) {
