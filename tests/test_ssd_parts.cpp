@@ -180,6 +180,10 @@ TEST(Nms, MatchesNaiveReferenceIncludingTies) {
     const auto expected = naive_nms(b, s, 0.4);
     ASSERT_EQ(keep.size(0), static_cast<int64_t>(expected.size())) << "trial " << trial;
     for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(keep[i].item<int64_t>(), expected[i]);
+    // max_keep: the first ones of the same list.
+    const auto first = nms(boxes, scores, 0.4, 3);
+    ASSERT_EQ(first.size(0), std::min<int64_t>(3, keep.size(0)));
+    EXPECT_TRUE(torch::equal(first, keep.slice(0, 0, first.size(0))));
   }
 }
 

@@ -106,7 +106,7 @@ torch::Tensor generate_proposals(const std::vector<torch::Tensor>& logits, const
                                    (b.select(1, 3) - b.select(1, 1) >= min_size)).view({-1});
     b = b.index_select(0, ok);
     s = s.index_select(0, ok);
-    const auto keep = nms(b, s, o.nms_thresh).slice(0, 0, o.post_nms_top_n);
+    const auto keep = nms(b, s, o.nms_thresh, o.post_nms_top_n);
     boxes.push_back(b.index_select(0, keep));
     scores.push_back(s.index_select(0, keep));
   }
