@@ -138,6 +138,22 @@ TEST(ExportCascade, PrunedModelInOnnxRuntime) {
   testutil::expect_verified(verify_export(*model, d.file("p.onnx"), cfg, 4), "Cascade R-CNN pruned");
 }
 
+TEST(ExportCascade, WithoutExtraConvsTheTopLevelIsMaxPooled) {
+  // FPN.has_extra_convs false: P5 and P6 come from stride-2 subsampling (MaxPool 1x1).
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 4, 96);
+  auto o = testutil::tiny_cascade_overrides(d, 64);
+  o.push_back("FPN.has_extra_convs=false");
+  const Config cfg = load_config(testutil::source_path(kRecipe), o);
+  auto model = build_detector(cfg);
+  testutil::randomize_bn(*model);
+  ExportOptions eo;
+  eo.height = eo.width = 64;
+  export_onnx(*model, d.file("m.onnx"), eo);
+  EXPECT_EQ(count(onnx_export::read_op_types(d.file("m.onnx")), "MaxPool"), 2);
+  testutil::expect_verified(verify_export(*model, d.file("m.onnx"), cfg, 4), "Cascade R-CNN, no extra convs");
+}
+
 TEST(ExportCascade, InputNotAMultipleOfTheBackboneStrideIsAnError) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 2, 64);
