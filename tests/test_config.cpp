@@ -2,7 +2,12 @@
 
 #include "tests/test_util.h"
 #include "train/config/config.h"
+#include "train/data/reader.h"
+#include "train/models/detector.h"
 #include "train/util/error.h"
+
+#include <filesystem>
+#include <set>
 
 using compress::Config;
 using compress::load_config;
@@ -131,6 +136,26 @@ TEST(Config, BadOverridesAreRejected) {
   expect_error([] { compress::config_from_string("", {"max_iters"}); }, {"key.path=value"});
   expect_error([] { compress::config_from_string("", {"TrainReader.sample_transforms.9.prob=1"}); },
                {"neither an index nor a type"});
+}
+
+TEST(Config, EveryShippedRecipeLoadsAndBuilds) {
+  // Every recipe under configs/ (datasets/ holds fragments): the schema accepts
+  // it, both readers' transforms build and pass their cross-field checks
+  // (MixupImage), and its detector builds.
+  namespace fs = std::filesystem;
+  std::set<std::string> seen;
+  for (const auto& e : fs::recursive_directory_iterator(testutil::source_path("configs"))) {
+    if (e.path().extension() != ".yml" || e.path().parent_path().filename() == "datasets") continue;
+    const std::string f = e.path().string();
+    SCOPED_TRACE(f);
+    const Config cfg = load_config(f);
+    for (const char* reader : {"TrainReader", "EvalReader"}) EXPECT_NO_THROW(compress::reader_pipeline(cfg, reader));
+    EXPECT_NO_THROW(compress::build_detector(cfg));
+    seen.insert(fs::relative(e.path(), testutil::source_path("configs")).string());
+  }
+  EXPECT_GE(seen.size(), 14u);
+  EXPECT_TRUE(seen.count("yolov3_mobilenet_v3.yml"));
+  EXPECT_TRUE(seen.count("fashion/yolov3_mobilenet_v3_mixup.yml"));
 }
 
 TEST(Config, ShippedConfigsLoad) {

@@ -168,3 +168,26 @@ TEST(ExportCascade, InputNotAMultipleOfTheBackboneStrideIsAnError) {
   }
   EXPECT_FALSE(std::filesystem::exists(d.file("c.onnx")));
 }
+
+TEST(ExportCascade, VerifyingAgainstAnExportOfAnotherConfigIsAClearError) {
+  // Exported with FPN levels 2-5 (15 outputs), verified with the recipe's 2-6 model (18).
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 2, 96);
+  auto o = testutil::tiny_cascade_overrides(d, 64);
+  const Config six = load_config(testutil::source_path(kRecipe), o);
+  o.push_back("FPN.max_level=5");
+  o.push_back("FPNRPNHead.max_level=5");
+  auto five = build_detector(load_config(testutil::source_path(kRecipe), o));
+  ExportOptions eo;
+  eo.height = eo.width = 64;
+  ASSERT_EQ(export_onnx(*five, d.file("five.onnx"), eo).outputs.size(), 15u);
+  auto model = build_detector(six);
+  try {
+    verify_export(*model, d.file("five.onnx"), six, 2);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    for (const std::string& want : {std::string("five.onnx' has 15 outputs"), std::string("has 18 (15 FPN and RPN maps")})
+      EXPECT_NE(m.find(want), std::string::npos) << m;
+  }
+}

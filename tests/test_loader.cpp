@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <map>
+
 #include "tests/test_util.h"
 #include "train/config/config.h"
 #include "train/data/fashion_det.h"
@@ -21,14 +24,14 @@ class LoaderTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete dir_; }
 
-  static Config config(const std::vector<std::string>& extra = {}) {
+  static Config config(const std::vector<std::string>& extra = {}, const std::string& yaml = "") {
     std::vector<std::string> o = {"TrainReader.dataset.dataset_dir=" + dir_->path().string(),
                                   "TrainReader.dataset.image_dir=train",
                                   "TrainReader.dataset.anno_path=annotations/instances_train.json",
                                   "TrainReader.batch_size=4",
                                   "TrainReader.sample_transforms.ResizeImage.target_size=48"};
     o.insert(o.end(), extra.begin(), extra.end());
-    return config_from_string("", o);
+    return config_from_string(yaml, o);
   }
 
   static testutil::TempDir* dir_;
@@ -130,6 +133,87 @@ TEST_F(LoaderTest, UnreadableImagesAreSkippedOrFatalWhenStrict) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("000003.jpg"), std::string::npos) << e.what();
   }
+}
+
+namespace {
+// A YOLOv3 reader that mixes images in epoch 0 only.
+const char* kMixupYaml =
+    "architecture: YOLOv3\n"
+    "TrainReader:\n"
+    "  mixup_epoch: 1\n"
+    "  sample_transforms:\n"
+    "    - !MixupImage {alpha: 1.5, beta: 1.5}\n"
+    "    - !ResizeImage {target_size: 48}\n"
+    "    - !NormalizeImage {}\n";
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_F(LoaderTest, MixupMixesUntilMixupEpochWithWeightsSummingToOne) {
+  const Config cfg = config({"TrainReader.worker_num=0"}, kMixupYaml);
+  auto ds = load_dataset(cfg, "TrainReader");
+  auto loader = make_loader(cfg, "TrainReader", ds);
+  std::map<int64_t, int64_t> own;  // image id -> its annotated box count
+  for (size_t i = 0; i < ds->size(); ++i) own[ds->image(i).id] = static_cast<int64_t>(ds->boxes(i).size());
+  for (int64_t epoch : {0, 1}) {
+    for (const Batch& b : one_epoch(*loader, epoch)) {
+      for (int64_t i = 0; i < b.size(); ++i) {
+        const int64_t n = b.num_boxes[i].item<int64_t>(), mine = own.at(b.image_ids[i]);
+        const auto w = b.scores[i];
+        ASSERT_GT(n, 0);
+        EXPECT_GT(w.slice(0, 0, n).min().item<float>(), 0.f);
+        EXPECT_EQ(w.slice(0, n).abs().sum().item<float>(), 0.f);  // padding weighs 0
+        if (epoch == 1) {
+          EXPECT_EQ(n, mine);
+          EXPECT_TRUE((w.slice(0, 0, n) == 1).all().item<bool>());
+          continue;
+        }
+        // Mixed: the image's own boxes first at f, the partner's after at 1 - f.
+        ASSERT_GT(n, mine) << b.image_ids[i];
+        const float f = w[0].item<float>();
+        EXPECT_TRUE((w.slice(0, 0, mine) == f).all().item<bool>());
+        EXPECT_TRUE(torch::allclose(w.slice(0, mine, n), torch::full({n - mine}, 1 - f)));
+      }
+    }
+  }
+  // The partner and factor come from the sample's seeded RNG: worker threads change nothing.
+  const Config threaded = config({"TrainReader.worker_num=2"}, kMixupYaml);
+  auto l2 = make_loader(threaded, "TrainReader", ds);
+  const auto a = one_epoch(*loader, 0), b = one_epoch(*l2, 0);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i].images, b[i].images));
+    EXPECT_TRUE(torch::equal(a[i].scores, b[i].scores));
+  }
+}
+
+TEST_F(LoaderTest, MixupMisuseIsAClearConfigError) {
+  auto load = [&](const std::vector<std::string>& o, const std::string& yaml) {
+    return error_of([&] {
+      const Config cfg = config(o, yaml);
+      make_loader(cfg, "TrainReader", load_dataset(cfg, "TrainReader"));
+    });
+  };
+  std::string e = load({"TrainReader.mixup_epoch=-1"}, kMixupYaml);
+  EXPECT_NE(e.find("TrainReader.mixup_epoch is -1"), std::string::npos) << e;
+  e = load({"architecture=SSD"}, kMixupYaml);
+  EXPECT_NE(e.find("TrainReader.sample_transforms: MixupImage needs a loss"), std::string::npos) << e;
+  EXPECT_NE(e.find("SSD's does not"), std::string::npos) << e;
+  e = load({}, "architecture: YOLOv3\nTrainReader:\n  mixup_epoch: 5\n  sample_transforms:\n"
+               "    - !ResizeImage {target_size: 48}\n    - !MixupImage {}\n    - !NormalizeImage {}\n");
+  EXPECT_NE(e.find("MixupImage must come first"), std::string::npos) << e;
+  e = error_of([&] {
+    const Config cfg = config({}, "architecture: YOLOv3\nEvalReader:\n  sample_transforms:\n    - !MixupImage {}\n");
+    make_loader(cfg, "EvalReader", load_dataset(cfg, "TrainReader"));
+  });
+  EXPECT_NE(e.find("EvalReader.sample_transforms: MixupImage is a training augmentation"), std::string::npos) << e;
 }
 
 TEST(Collate, RejectsMixedSizes) {

@@ -43,6 +43,7 @@ double bce(double x, double t) { return std::max(x, 0.0) - x * t + std::log1p(st
 struct Gt {
   double x1, y1, x2, y2;
   int64_t label;
+  double score = 1;  // MixupImage's weight
 };
 
 double iou(const double a[4], const double b[4]) {
@@ -62,7 +63,7 @@ std::array<double, 4> naive_loss(const std::vector<torch::Tensor>& outs, const s
     auto v = out.accessor<float, 4>();
     const int64_t A = static_cast<int64_t>(o.masks[s].size()), H = out.size(2), W = out.size(3);
     for (int64_t n = 0; n < N; ++n) {
-      struct T { double tx, ty, tw, th, sc; int64_t label; };
+      struct T { double tx, ty, tw, th, sc, w; int64_t label; };
       std::map<std::array<int64_t, 3>, T> pos;
       for (const Gt& g : gts[n]) {
         const double w = g.x2 - g.x1, h = g.y2 - g.y1;
@@ -78,7 +79,8 @@ std::array<double, 4> naive_loss(const std::vector<torch::Tensor>& outs, const s
             const double cx = (g.x1 + g.x2) / 2 / in_w * W, cy = (g.y1 + g.y2) / 2 / in_h * H;
             const int64_t gi = static_cast<int64_t>(cx), gj = static_cast<int64_t>(cy);
             pos[{a, gj, gi}] = {cx - gi, cy - gj, std::log(w / o.anchors[best].first),
-                                std::log(h / o.anchors[best].second), 2 - w * h / (in_w * in_h), g.label};
+                                std::log(h / o.anchors[best].second), 2 - w * h / (in_w * in_h), g.score,
+                                g.label};
           }
       }
       for (int64_t a = 0; a < A; ++a)
@@ -97,11 +99,11 @@ std::array<double, 4> naive_loss(const std::vector<torch::Tensor>& outs, const s
             auto it = pos.find({a, j, i});
             if (it != pos.end()) {
               const T& t = it->second;
-              L[0] += (bce(at(0), t.tx) + bce(at(1), t.ty)) * t.sc;
-              L[1] += (std::fabs(at(2) - t.tw) + std::fabs(at(3) - t.th)) * t.sc;
-              L[2] += bce(at(4), 1);
+              L[0] += (bce(at(0), t.tx) + bce(at(1), t.ty)) * t.sc * t.w;
+              L[1] += (std::fabs(at(2) - t.tw) + std::fabs(at(3) - t.th)) * t.sc * t.w;
+              L[2] += bce(at(4), 1) * t.w;
               const double p = o.label_smooth ? 1 - 1.0 / C : 1, q = o.label_smooth ? 1.0 / C : 0;
-              for (int64_t c = 0; c < C; ++c) L[3] += bce(at(5 + c), c == t.label ? p : q);
+              for (int64_t c = 0; c < C; ++c) L[3] += bce(at(5 + c), c == t.label ? p : q) * t.w;
             } else if (best <= o.ignore_thresh) {
               L[2] += bce(at(4), 0);
             }
@@ -114,19 +116,21 @@ std::array<double, 4> naive_loss(const std::vector<torch::Tensor>& outs, const s
 
 // Pads per-image GT lists into the Batch layout.
 void to_tensors(const std::vector<std::vector<Gt>>& gts, torch::Tensor& boxes, torch::Tensor& labels,
-                torch::Tensor& counts) {
+                torch::Tensor& counts, torch::Tensor* scores = nullptr) {
   size_t M = 1;
   for (const auto& g : gts) M = std::max(M, g.size());
   const int64_t N = static_cast<int64_t>(gts.size());
   boxes = torch::zeros({N, static_cast<int64_t>(M), 4});
   labels = torch::full({N, static_cast<int64_t>(M)}, -1, torch::kLong);
   counts = torch::zeros({N}, torch::kLong);
+  if (scores) *scores = torch::zeros({N, static_cast<int64_t>(M)});
   for (int64_t n = 0; n < N; ++n) {
     counts[n] = static_cast<int64_t>(gts[n].size());
     for (size_t m = 0; m < gts[n].size(); ++m) {
       const Gt& g = gts[n][m];
       boxes[n][m] = torch::tensor({g.x1, g.y1, g.x2, g.y2}, torch::kFloat32);
       labels[n][m] = g.label;
+      if (scores) (*scores)[n][m] = g.score;
     }
   }
 }
@@ -269,6 +273,43 @@ TEST(YOLOv3, LossMatchesNaiveReference) {
     no_ignore.ignore_thresh = 1.0;
     EXPECT_GT(std::fabs(yolov3_loss(outs, boxes, labels, counts, 96, 96, no_ignore).obj.item<double>() - ref[2]), 1e-3);
   }
+}
+
+TEST(YOLOv3, LossWeighsEachBoxByItsMixupScore) {
+  // Mixed images: each GT's x/y, w/h, positive objectness and class terms are
+  // scaled by its score (the reference's gt_score); negatives keep weight 1.
+  torch::manual_seed(5);
+  auto o = reference_anchors(4);
+  o.ignore_thresh = 0.3;
+  std::vector<torch::Tensor> outs = {torch::randn({2, 27, 3, 3}), torch::randn({2, 27, 6, 6}),
+                                     torch::randn({2, 27, 12, 12})};
+  std::vector<std::vector<Gt>> gts = {{{10, 20, 60, 90, 0, 0.3}, {50, 40, 70, 52, 3, 0.7}, {0, 0, 96, 96, 1, 0.7}},
+                                      {{30, 30, 40, 45, 2, 0.45}}};
+  torch::Tensor boxes, labels, counts, scores;
+  to_tensors(gts, boxes, labels, counts, &scores);
+  const auto l = yolov3_loss(outs, boxes, labels, counts, 96, 96, o, scores);
+  const auto ref = naive_loss(outs, gts, 96, 96, o);
+  EXPECT_NEAR(l.xy.item<double>(), ref[0], 1e-3 * std::max(1.0, ref[0]));
+  EXPECT_NEAR(l.wh.item<double>(), ref[1], 1e-3 * std::max(1.0, ref[1]));
+  EXPECT_NEAR(l.obj.item<double>(), ref[2], 1e-3 * std::max(1.0, ref[2]));
+  EXPECT_NEAR(l.cls.item<double>(), ref[3], 1e-3 * std::max(1.0, ref[3]));
+  // Scores of 1 are the unweighted loss; the weights did change every term.
+  const auto unweighted = yolov3_loss(outs, boxes, labels, counts, 96, 96, o);
+  const auto ones = yolov3_loss(outs, boxes, labels, counts, 96, 96, o, (scores > 0).to(torch::kFloat32));
+  EXPECT_NEAR(ones.total().item<double>(), unweighted.total().item<double>(), 1e-4);
+  EXPECT_LT(l.xy.item<double>(), unweighted.xy.item<double>());
+  EXPECT_LT(l.cls.item<double>(), unweighted.cls.item<double>());
+  // By hand on zero logits (as LossOnZeroLogitsByHand), one GT at score 0.4: the
+  // positive terms scale by 0.4, the other 3 x 84 - 1 predictions' log 2 stays.
+  auto h = reference_anchors(2);
+  h.ignore_thresh = 1.0;
+  std::vector<torch::Tensor> zeros = {torch::zeros({1, 21, 2, 2}), torch::zeros({1, 21, 4, 4}), torch::zeros({1, 21, 8, 8})};
+  to_tensors({{{10, 12, 26, 42, 1, 0.4}}}, boxes, labels, counts, &scores);
+  const auto z = yolov3_loss(zeros, boxes, labels, counts, 64, 64, h, scores);
+  const double ln2 = std::log(2.0), sc = 2 - 16.0 * 30 / (64 * 64);
+  EXPECT_NEAR(z.xy.item<double>(), 0.4 * 2 * ln2 * sc, 1e-5);
+  EXPECT_NEAR(z.obj.item<double>(), (3 * 84 - 1 + 0.4) * ln2, 1e-4);
+  EXPECT_NEAR(z.cls.item<double>(), 0.4 * 2 * ln2, 1e-5);
 }
 
 TEST(YOLOv3, LossGradientReachesEveryOutput) {

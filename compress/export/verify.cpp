@@ -64,6 +64,7 @@ std::vector<Batch> split_batch(const Batch& b) {
     one.images = b.images.slice(0, i, i + 1);
     one.boxes = b.boxes.slice(0, i, i + 1);
     one.labels = b.labels.slice(0, i, i + 1);
+    one.scores = b.scores.slice(0, i, i + 1);
     one.num_boxes = b.num_boxes.slice(0, i, i + 1);
     one.orig_sizes = b.orig_sizes.slice(0, i, i + 1);
     one.image_ids = {b.image_ids[static_cast<size_t>(i)]};
@@ -117,6 +118,14 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
     auto ref = model.forward(batch.images);
     const size_t n_raw = ref.size();  // the raw head outputs; decoded ones may follow
     n_raw_outputs = n_raw;
+    // A file exported from another config (other FPN levels, another detector)
+    // is named as such, before any output is compared.
+    const size_t n_ort = ort.outputs[b].size();
+    if (cascade ? n_ort != n_raw + 3 : n_ort != n_raw && n_ort != n_raw + 2)
+      fail("export --verify: '", onnx_path, "' has ", n_ort, " outputs, but an export of this config's model has ",
+           cascade ? std::to_string(n_raw + 3) + " (" + std::to_string(n_raw) + " FPN and RPN maps, proposals, boxes, scores)"
+                   : std::to_string(n_raw) + " (" + std::to_string(n_raw + 2) + " with --with_postprocess)",
+           "; was it exported from another config?");
     if (dynamic_cast<SSDLiteImpl*>(&model) && ort.outputs[b].size() == 5 && ref.size() == 3) {  // SSD --with_postprocess
       const int64_t H = batch.images.size(2), W = batch.images.size(3);
       const auto scale = torch::tensor({float(W), float(H), float(W), float(H)});

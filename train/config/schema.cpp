@@ -17,6 +17,10 @@ std::vector<std::pair<std::string, Field>> sample_transform_variants() {
                 {"saturation_prob", Float(0.5)}, {"hue_lower", Float(-18, "degrees")},
                 {"hue_upper", Float(18, "degrees")}, {"hue_prob", Float(0.5)}},
                "photometric distortion on RGB uint8")},
+      {"MixupImage",
+       Section({{"alpha", Float(1.5)}, {"beta", Float(1.5)}},
+               "blend with another training image by f ~ Beta(alpha, beta); boxes weigh f and 1 - f "
+               "(YOLOv3 only; first in the list; see TrainReader.mixup_epoch)")},
       {"ExpandImage",
        Section({{"max_ratio", Float(4.0)}, {"prob", Float(0.5)},
                 {"mean", FloatList({123.675, 116.28, 103.53}, "fill colour, RGB 0..255")}},
@@ -76,6 +80,7 @@ Field reader(bool train) {
       {"drop_last", Bool(train)},
       {"worker_num", Int(2, "loader threads")},
       {"bufsize", Int(4, "batches prefetched per worker")},
+      {"mixup_epoch", Int(-1, "epochs [0, mixup_epoch) that MixupImage mixes; -1 = never")},
   });
 }
 

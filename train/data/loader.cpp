@@ -25,19 +25,24 @@ Batch collate(const std::vector<Sample>& samples) {
   auto images = torch::empty({B, H, W, 3}, torch::kFloat32);
   b.boxes = torch::zeros({B, static_cast<int64_t>(M), 4}, torch::kFloat32);
   b.labels = torch::full({B, static_cast<int64_t>(M)}, -1, torch::kInt64);
+  b.scores = torch::zeros({B, static_cast<int64_t>(M)}, torch::kFloat32);
   b.num_boxes = torch::empty({B}, torch::kInt64);
   b.orig_sizes = torch::empty({B, 2}, torch::kInt64);
   auto boxes = b.boxes.accessor<float, 3>();
   auto labels = b.labels.accessor<int64_t, 2>();
+  auto scores = b.scores.accessor<float, 2>();
   float* dst = images.data_ptr<float>();
   for (int64_t i = 0; i < B; ++i) {
     const Sample& s = samples[i];
     const size_t row_bytes = static_cast<size_t>(W) * 3 * sizeof(float);
     for (int y = 0; y < H; ++y) std::memcpy(dst + (i * H + y) * W * 3, s.image.ptr<float>(y), row_bytes);
+    TORCH_CHECK(s.scores.empty() || s.scores.size() == s.boxes.size(), "collate: image ", s.image_id, " has ",
+                s.boxes.size(), " boxes but ", s.scores.size(), " box scores");
     for (size_t k = 0; k < s.boxes.size(); ++k) {
       boxes[i][k][0] = s.boxes[k].x1, boxes[i][k][1] = s.boxes[k].y1;
       boxes[i][k][2] = s.boxes[k].x2, boxes[i][k][3] = s.boxes[k].y2;
       labels[i][k] = s.labels[k];
+      scores[i][k] = s.scores.empty() ? 1.f : s.scores[k];
     }
     b.num_boxes[i] = static_cast<int64_t>(s.boxes.size());
     b.orig_sizes[i][0] = s.orig_height;
@@ -82,6 +87,33 @@ int64_t DataLoader::batches_per_epoch() const {
   return opt_.drop_last ? n / opt_.batch_size : (n + opt_.batch_size - 1) / opt_.batch_size;
 }
 
+Sample DataLoader::make_sample(int64_t epoch, int64_t idx) const {
+  Sample s = dataset_->load_sample(static_cast<size_t>(idx));
+  Rng rng(mix_seed(opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(idx), 1));
+  const int64_t n = static_cast<int64_t>(dataset_->size());
+  for (const auto& t : pipeline_->sample) {
+    const auto* mixup = dynamic_cast<const MixupImage*>(t.get());
+    if (mixup && epoch < opt_.mixup_epoch && n > 1) {
+      // The partner: any other image of the whole dataset (not only this rank's
+      // shard), decoded and untransformed, as the reference's reader attaches it.
+      int64_t j = rng.randint(0, n - 2);
+      if (j >= idx) ++j;
+      Sample partner;
+      try {
+        partner = dataset_->load_sample(static_cast<size_t>(j));
+      } catch (const Error& e) {
+        if (opt_.strict) throw;
+        spdlog::warn("mixup: leaving image {} unmixed: {}", s.image_id, e.what());
+        continue;
+      }
+      mixup->apply(s, std::move(partner), rng);
+    } else {
+      t->apply(s, rng);
+    }
+  }
+  return s;
+}
+
 Batch DataLoader::make_batch(int64_t epoch, int64_t b) const {
   std::vector<Sample> samples;
   int64_t skipped = 0;
@@ -90,10 +122,7 @@ Batch DataLoader::make_batch(int64_t epoch, int64_t b) const {
   for (int64_t k = begin; k < end; ++k) {
     const int64_t idx = order_[k];
     try {
-      Sample s = dataset_->load_sample(static_cast<size_t>(idx));
-      Rng rng(mix_seed(opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(idx), 1));
-      for (const auto& t : pipeline_->sample) t->apply(s, rng);
-      samples.push_back(std::move(s));
+      samples.push_back(make_sample(epoch, idx));
     } catch (const Error& e) {
       if (opt_.strict) throw;
       spdlog::warn("skipping an unreadable image: {}", e.what());

@@ -23,6 +23,7 @@ struct Batch {
   torch::Tensor images;     // (B, 3, H, W) float32
   torch::Tensor boxes;      // (B, M, 4) float32, xyxy in input pixels, zero-padded
   torch::Tensor labels;     // (B, M) int64, -1 where padded
+  torch::Tensor scores;     // (B, M) float32: each box's mixup weight (1 without mixup), 0 where padded
   torch::Tensor num_boxes;  // (B) int64
   torch::Tensor orig_sizes; // (B, 2) int64: (height, width) of the decoded file
   std::vector<int64_t> image_ids;
@@ -43,6 +44,7 @@ struct LoaderOptions {
   uint64_t seed = 0;
   bool strict = false;    // an unreadable image is an error, not a skip
   int rank = 0, world_size = 1;  // shard of the data this process reads
+  int64_t mixup_epoch = -1;      // epochs [0, mixup_epoch) give MixupImage a partner image
 };
 
 class DataLoader {
@@ -66,6 +68,8 @@ class DataLoader {
 
  private:
   Batch make_batch(int64_t epoch, int64_t b) const;
+  // Loads dataset image `idx` and runs the sample transforms on it.
+  Sample make_sample(int64_t epoch, int64_t idx) const;
   void stop_workers();
   void worker_loop(int64_t epoch);
 

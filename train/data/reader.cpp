@@ -35,12 +35,41 @@ LoaderOptions loader_options(const Config& cfg, const std::string& section, int 
   o.strict = cfg.get<bool>(section + ".dataset.strict");
   o.rank = rank;
   o.world_size = world_size;
+  o.mixup_epoch = cfg.get<int64_t>(section + ".mixup_epoch");
   return o;
+}
+
+namespace {
+// MixupImage's preconditions, checked before any image is read.
+void check_mixup(const Config& cfg, const std::string& section, const Pipeline& p) {
+  const int64_t mixup_epoch = cfg.get<int64_t>(section + ".mixup_epoch");
+  const std::string where = "config '" + cfg.source() + "': " + section + ".sample_transforms";
+  for (size_t i = 0; i < p.sample.size(); ++i) {
+    if (std::string(p.sample[i]->name()) != "MixupImage") continue;
+    if (section != "TrainReader") fail(where, ": MixupImage is a training augmentation");
+    if (i != 0)
+      fail(where, ": MixupImage must come first (it blends decoded images with a decoded partner); found at "
+           "position ", i);
+    if (mixup_epoch <= 0)
+      fail("config '", cfg.source(), "': ", section, ".mixup_epoch is ", mixup_epoch,
+           ", so MixupImage would never mix; set the epochs that mix images (the reference: 250 of 270)");
+    const auto arch = cfg.get<std::string>("architecture");
+    if (arch != "YOLOv3")
+      fail(where, ": MixupImage needs a loss that weighs each box by its mixup score (the reference's gt_score); "
+           "YOLOv3's does, ", arch, "'s does not");
+  }
+}
+}  // namespace
+
+Pipeline reader_pipeline(const Config& cfg, const std::string& section) {
+  Pipeline p = make_pipeline(cfg.at(section));
+  check_mixup(cfg, section, p);
+  return p;
 }
 
 std::unique_ptr<DataLoader> make_loader(const Config& cfg, const std::string& section,
                                         std::shared_ptr<const CocoDataset> dataset, int rank, int world_size) {
-  auto pipeline = std::make_shared<const Pipeline>(make_pipeline(cfg.at(section)));
+  auto pipeline = std::make_shared<const Pipeline>(reader_pipeline(cfg, section));
   return std::make_unique<DataLoader>(std::move(dataset), std::move(pipeline),
                                       loader_options(cfg, section, rank, world_size));
 }

@@ -21,6 +21,9 @@ struct Sample {
   cv::Mat image;                        // CV_8UC3 RGB until NormalizeImage, then CV_32FC3
   std::vector<Box> boxes;               // (N) non-crowd targets
   std::vector<int64_t> labels;          // (N) contiguous labels 0..C-1
+  // (N) each box's weight in the loss: MixupImage's blending factor of the image
+  // it came from (the reference's gt_score). Empty = every box weighs 1.
+  std::vector<float> scores;
 };
 
 }  // namespace compress

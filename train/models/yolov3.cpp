@@ -124,7 +124,7 @@ std::vector<torch::Tensor> YOLOv3Impl::forward(const torch::Tensor& images) {
 
 LossTerms YOLOv3Impl::loss(const std::vector<torch::Tensor>& out, const Batch& batch) {
   const auto l = yolov3_loss(out, batch.boxes, batch.labels, batch.num_boxes, batch.images.size(2),
-                             batch.images.size(3), opt.loss);
+                             batch.images.size(3), opt.loss, batch.scores);
   return {l.total(), {{"xy", l.xy}, {"wh", l.wh}, {"obj", l.obj}, {"cls", l.cls}}};
 }
 

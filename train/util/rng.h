@@ -53,6 +53,32 @@ class Rng {
     return lo + static_cast<int64_t>((next() >> 32) * span >> 32);
   }
   bool bernoulli(double p) { return uniform() < p; }
+  // Standard normal, Box-Muller (one of the pair; the other is dropped so a draw
+  // always consumes exactly two uniforms).
+  double normal() {
+    const double u1 = 1.0 - uniform(), u2 = uniform();  // u1 in (0, 1]: log is finite
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  }
+  // Gamma(shape, 1), Marsaglia and Tsang (2000); shape < 1 via Gamma(shape + 1) * U^(1/shape).
+  double gamma(double shape) {
+    if (shape < 1) return gamma(shape + 1) * std::pow(uniform(), 1.0 / shape);
+    const double d = shape - 1.0 / 3, c = 1 / std::sqrt(9 * d);
+    for (;;) {
+      double x, v;
+      do {
+        x = normal();
+        v = 1 + c * x;
+      } while (v <= 0);
+      v = v * v * v;
+      const double u = uniform();
+      if (u < 1 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1 - v + std::log(v))) return d * v;
+    }
+  }
+  // Beta(a, b) as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b): mixup's blending factor.
+  double beta(double a, double b) {
+    const double x = gamma(a), y = gamma(b);
+    return x / (x + y);
+  }
 
  private:
   static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

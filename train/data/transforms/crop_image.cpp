@@ -66,6 +66,7 @@ void CropImage::apply(Sample& s, Rng& rng) const {
     const int x1 = std::max(x0 + 1, static_cast<int>(c.x2 * W)), y1 = std::max(y0 + 1, static_cast<int>(c.y2 * H));
     std::vector<Box> boxes;
     std::vector<int64_t> labels;
+    std::vector<float> scores;  // stays empty when the sample's is (every box weighs 1)
     for (size_t i = 0; i < s.boxes.size(); ++i) {
       const Box& b = s.boxes[i];
       const float cx = 0.5f * (b.x1 + b.x2), cy = 0.5f * (b.y1 + b.y2);
@@ -75,11 +76,13 @@ void CropImage::apply(Sample& s, Rng& rng) const {
       if (nb.width() <= 0 || nb.height() <= 0) continue;
       boxes.push_back(nb);
       labels.push_back(s.labels[i]);
+      if (!s.scores.empty()) scores.push_back(s.scores[i]);
     }
     if (avoid_no_bbox_ && boxes.empty()) continue;
     s.image = s.image(cv::Rect(x0, y0, x1 - x0, y1 - y0));  // a view; resize copies it later
     s.boxes = std::move(boxes);
     s.labels = std::move(labels);
+    s.scores = std::move(scores);
     return;
   }
 }

@@ -54,6 +54,11 @@ std::unique_ptr<Transform> make_transform(const YAML::Node& spec) {
     }
     return std::make_unique<CropImage>(samplers, spec["satisfy_all"].as<bool>(), spec["avoid_no_bbox"].as<bool>());
   }
+  if (t == "MixupImage") {
+    const float a = spec["alpha"].as<float>(), b = spec["beta"].as<float>();
+    if (a <= 0 || b <= 0) fail("MixupImage: alpha and beta must be positive, got ", a, " and ", b);
+    return std::make_unique<MixupImage>(a, b);
+  }
   if (t == "RandomFlipImage") return std::make_unique<RandomFlipImage>(spec["prob"].as<float>());
   if (t == "ResizeImage") {
     const int size = spec["target_size"].as<int>();
@@ -64,7 +69,7 @@ std::unique_ptr<Transform> make_transform(const YAML::Node& spec) {
     return std::make_unique<NormalizeImage>(three(spec["mean"], "NormalizeImage.mean"),
                                             three(spec["std"], "NormalizeImage.std"), spec["is_scale"].as<bool>());
   fail("unknown sample transform '", t,
-       "' (valid: DistortImage, ExpandImage, CropImage, RandomFlipImage, ResizeImage, NormalizeImage)");
+       "' (valid: MixupImage, DistortImage, ExpandImage, CropImage, RandomFlipImage, ResizeImage, NormalizeImage)");
 }
 
 std::unique_ptr<BatchTransform> make_batch_transform(const YAML::Node& spec) {

@@ -47,6 +47,28 @@ class DistortImage : public Transform {
   DistortParams p_;
 };
 
+// Mixup (Zhang et al. 2019, "Bag of Freebies for Training Object Detection
+// Neural Networks"), the reference's MixupImage: blends the decoded sample with a
+// partner image that the loader draws from the dataset, by a factor
+// f ~ Beta(alpha, beta). Both sit at the top-left of a max(h) x max(w) canvas:
+// pixel = f * a + (1 - f) * b where both cover it, f * a or (1 - f) * b where one
+// does, 0 elsewhere (rounded back to uint8, where the reference keeps float). The
+// box lists are concatenated; each box weighs its image's factor in the loss
+// (Sample::scores). f >= 1 keeps the sample, f <= 0 yields the partner.
+class MixupImage : public Transform {
+ public:
+  MixupImage(float alpha, float beta) : alpha_(alpha), beta_(beta) {}
+  // Without a partner (past TrainReader.mixup_epoch) the sample is unchanged.
+  void apply(Sample& s, Rng& rng) const override {}
+  void apply(Sample& s, Sample partner, Rng& rng) const;
+  const char* name() const override { return "MixupImage"; }
+  // The blend itself, for a given factor in (0, 1).
+  static void mix(Sample& s, const Sample& partner, float factor);
+
+ private:
+  float alpha_, beta_;
+};
+
 // Zoom out: paste the image at a random spot of a canvas up to max_ratio times larger.
 class ExpandImage : public Transform {
  public:

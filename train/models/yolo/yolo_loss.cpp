@@ -23,7 +23,8 @@ torch::Tensor bce(const torch::Tensor& logits, const torch::Tensor& target) {
 
 YoloTargets assign_yolo_targets(const torch::Tensor& gt_boxes, const torch::Tensor& gt_labels,
                                 const torch::Tensor& num_boxes, int64_t scale_index, int64_t grid_h,
-                                int64_t grid_w, int64_t in_h, int64_t in_w, const YoloLossOptions& o) {
+                                int64_t grid_w, int64_t in_h, int64_t in_w, const YoloLossOptions& o,
+                                const torch::Tensor& gt_scores) {
   TORCH_CHECK(scale_index >= 0 && scale_index < static_cast<int64_t>(o.masks.size()), "YOLOv3 loss: scale ",
               scale_index, " has no anchor mask");
   const auto& mask = o.masks[scale_index];
@@ -35,6 +36,11 @@ YoloTargets assign_yolo_targets(const torch::Tensor& gt_boxes, const torch::Tens
   const auto boxes = gt_boxes.to(torch::kCPU, torch::kFloat32).contiguous();
   const auto labels = gt_labels.to(torch::kCPU, torch::kLong).contiguous();
   const auto counts = num_boxes.to(torch::kCPU, torch::kLong).contiguous();
+  const auto weights = gt_scores.defined() ? gt_scores.to(torch::kCPU, torch::kFloat32).contiguous()
+                                           : torch::ones({N, gt_boxes.size(1)}, f);
+  TORCH_CHECK(weights.sizes() == gt_labels.sizes(), "YOLOv3 loss: gt_scores ", weights.sizes(),
+              " do not match gt_labels ", gt_labels.sizes());
+  auto sc = weights.accessor<float, 2>();
   auto b = boxes.accessor<float, 3>();
   auto l = labels.accessor<int64_t, 2>();
   auto tx = t.tx.accessor<float, 4>(), ty = t.ty.accessor<float, 4>(), tw = t.tw.accessor<float, 4>(),
@@ -45,7 +51,7 @@ YoloTargets assign_yolo_targets(const torch::Tensor& gt_boxes, const torch::Tens
     for (int64_t m = 0; m < counts[n].item<int64_t>(); ++m) {
       const int64_t label = l[n][m];
       const double w = b[n][m][2] - b[n][m][0], h = b[n][m][3] - b[n][m][1];
-      if (label < 0 || w <= 0 || h <= 0) continue;
+      if (label < 0 || w <= 0 || h <= 0 || sc[n][m] <= 0) continue;
       TORCH_CHECK(label < C, "YOLOv3 loss: label ", label, " out of range for ", C, " classes");
       int64_t best = 0;
       double best_iou = -1;
@@ -65,7 +71,7 @@ YoloTargets assign_yolo_targets(const torch::Tensor& gt_boxes, const torch::Tens
       tw[n][a][gj][gi] = static_cast<float>(std::log(w / o.anchors[best].first));
       th[n][a][gj][gi] = static_cast<float>(std::log(h / o.anchors[best].second));
       ts[n][a][gj][gi] = static_cast<float>(2.0 - (w / in_w) * (h / in_h));
-      obj[n][a][gj][gi] = 1.f;
+      obj[n][a][gj][gi] = sc[n][m];  // weighs x/y, w/h, objectness and class below
       for (int64_t c = 0; c < C; ++c) tc[n][a][gj][gi][c] = c == label ? pos : neg;
     }
   }
@@ -92,7 +98,7 @@ torch::Tensor decode_yolo_boxes(const torch::Tensor& out, const std::vector<std:
 
 YoloLoss yolov3_loss(const std::vector<torch::Tensor>& outputs, const torch::Tensor& gt_boxes,
                      const torch::Tensor& gt_labels, const torch::Tensor& num_boxes, int64_t in_h, int64_t in_w,
-                     const YoloLossOptions& o) {
+                     const YoloLossOptions& o, const torch::Tensor& gt_scores) {
   TORCH_CHECK(outputs.size() == o.masks.size(), "YOLOv3 loss: ", outputs.size(), " outputs for ", o.masks.size(),
               " anchor masks");
   const auto dev = outputs[0].device();
@@ -105,7 +111,8 @@ YoloLoss yolov3_loss(const std::vector<torch::Tensor>& outputs, const torch::Ten
     const int64_t A = static_cast<int64_t>(o.masks[s].size()), H = out.size(2), W = out.size(3);
     TORCH_CHECK(out.size(1) == A * (5 + C), "YOLOv3 loss: scale ", s, " has ", out.size(1), " channels, expected ",
                 A, " x (5 + ", C, ")");
-    auto t = assign_yolo_targets(gt_boxes, gt_labels, num_boxes, static_cast<int64_t>(s), H, W, in_h, in_w, o);
+    auto t = assign_yolo_targets(gt_boxes, gt_labels, num_boxes, static_cast<int64_t>(s), H, W, in_h, in_w, o,
+                                 gt_scores);
     for (auto* p : {&t.tx, &t.ty, &t.tw, &t.th, &t.tscale, &t.obj, &t.tcls}) *p = p->to(dev);
     const auto v = out.view({N, A, 5 + C, H, W});
 
@@ -125,7 +132,7 @@ YoloLoss yolov3_loss(const std::vector<torch::Tensor>& outputs, const torch::Ten
         ignore[n] = (best > o.ignore_thresh).view({A, H, W}).to(dev);
       }
     }
-    const auto posf = t.obj;                                  // (N, A, H, W)
+    const auto posf = t.obj;  // (N, A, H, W): the GT score at positives, 0 elsewhere
     const auto negf = (t.obj == 0).logical_and(ignore.logical_not()).to(out.scalar_type());
     const auto wscale = t.tscale * posf;
     loss.xy = loss.xy + ((bce(v.select(2, 0), t.tx) + bce(v.select(2, 1), t.ty)) * wscale).sum();
