@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include "tests/test_util.h"
+#include "tests/train_fixture.h"
 
 using testutil::run_cli;
 
@@ -44,4 +47,23 @@ TEST(Cli, ConfigShowPrintsTheMergedConfig) {
   EXPECT_NE(r.output.find("seed: 3"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("anno_path: annotations/instances_val.json"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("type: NormalizeImage"), std::string::npos) << r.output;
+}
+
+TEST(Cli, DataPreviewDrawsWhatARecipesReaderFeedsTheModel) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 4, 64);
+  const std::string recipe = testutil::source_path("configs/fashion/yolov3_mobilenet_v3_mixup.yml");
+  auto r = run_cli("data preview -c " + recipe + " -o TrainReader.dataset.dataset_dir=" + d.path().string() +
+                   " -o TrainReader.batch_size=2 --count 3 --out " + d.file("p.png"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const cv::Mat png = cv::imread(d.file("p.png"));
+  EXPECT_EQ(png.cols, 3 * 320);  // three 320 px tiles in one row
+  EXPECT_EQ(png.rows, 320);
+  // Either source, not both, not neither: usage errors.
+  r = run_cli("data preview --out " + d.file("q.png"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  r = run_cli("data preview -c " + recipe + " --anno a.json --image-dir x --out " + d.file("q.png"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  r = run_cli("data preview -c " + recipe + " --reader ValReader --out " + d.file("q.png"));
+  EXPECT_EQ(r.code, 2) << r.output;
 }

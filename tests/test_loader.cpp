@@ -2,11 +2,15 @@
 
 #include <functional>
 #include <map>
+#include <set>
+
+#include <opencv2/imgcodecs.hpp>
 
 #include "tests/test_util.h"
 #include "train/config/config.h"
 #include "train/data/fashion_det.h"
 #include "train/data/reader.h"
+#include "train/data/reader_preview.h"
 #include "train/util/error.h"
 
 using namespace compress;
@@ -214,6 +218,48 @@ TEST_F(LoaderTest, MixupMisuseIsAClearConfigError) {
     make_loader(cfg, "EvalReader", load_dataset(cfg, "TrainReader"));
   });
   EXPECT_NE(e.find("EvalReader.sample_transforms: MixupImage is a training augmentation"), std::string::npos) << e;
+}
+
+TEST_F(LoaderTest, PreviewShowsWhatTheModelSees) {
+  // Normalization only (resizing 64 px files to 64 copies them): the preview
+  // undoes it back to the decoded file's pixels.
+  const Config plain = config({"TrainReader.shuffle=false", "TrainReader.worker_num=0",
+                               "TrainReader.sample_transforms.ResizeImage.target_size=64"},
+                              "TrainReader:\n  sample_transforms:\n    - !ResizeImage {}\n    - !NormalizeImage {}\n");
+  auto ds = load_dataset(plain, "TrainReader");
+  const auto p = reader_preview(plain, "TrainReader", 0, 5);
+  ASSERT_EQ(p.tiles.size(), 5u);
+  EXPECT_EQ(p.class_names, ds->class_names());
+  for (size_t k = 0; k < 5; ++k) {
+    const auto& t = p.tiles[k];
+    EXPECT_EQ(t.image_id, ds->image(k).id);
+    const cv::Mat file = cv::imread(ds->image_path(k), cv::IMREAD_COLOR);
+    ASSERT_EQ(t.bgr.size(), file.size());
+    EXPECT_LE(cv::norm(t.bgr, file, cv::NORM_INF), 1.0) << k;  // float round trip
+    ASSERT_EQ(t.boxes.size(), ds->boxes(k).size());
+    for (size_t j = 0; j < t.boxes.size(); ++j) {
+      EXPECT_FLOAT_EQ(t.boxes[j].x2, ds->boxes(k)[j].x2);
+      EXPECT_EQ(t.boxes[j].label, ds->labels(k)[j]);
+      EXPECT_EQ(t.boxes[j].score, -1.f);  // ground truth at full weight: no number drawn
+    }
+  }
+  const cv::Mat grid = draw_preview(p.tiles, p.class_names, 100);
+  EXPECT_EQ(grid.cols, 400);  // four to a row
+  EXPECT_EQ(grid.rows, 200);
+
+  // With mixup every box carries its weight, the image's own and its partner's summing to 1.
+  const Config mixed = config({"TrainReader.worker_num=0"}, kMixupYaml);
+  for (const auto& t : reader_preview(mixed, "TrainReader", 0, 4).tiles) {
+    std::set<float> w;
+    for (const auto& b : t.boxes) w.insert(b.score);
+    ASSERT_EQ(w.size(), 2u);
+    EXPECT_NEAR(*w.begin() + *w.rbegin(), 1.f, 1e-6);
+  }
+  // No NormalizeImage to undo: an error naming the section.
+  const Config raw = config({}, "TrainReader:\n  sample_transforms:\n    - !ResizeImage {target_size: 48}\n");
+  EXPECT_NE(error_of([&] { reader_preview(raw, "TrainReader", 0, 1); }).find("TrainReader.sample_transforms has no "
+                                                                          "NormalizeImage"),
+            std::string::npos);
 }
 
 TEST(Collate, RejectsMixedSizes) {

@@ -22,6 +22,10 @@ if [ ! -f data/fashion_det/annotations/instances_val.json ]; then
 fi
 $C data preview --anno data/fashion_det/annotations/instances_val.json --image-dir data/fashion_det/val \
   --out "$OUT/fashion_det_val.png" --count 8
+# ...and what training feeds the model after its augmentations (expand, IoU crop,
+# flip), and YOLOv3's mixed image pairs with each box's weight.
+$C data preview -c "$CFG" --out "$OUT/ssdlite_small_train_batch.png" --count 8
+$C data preview -c configs/fashion/yolov3_mobilenet_v3_mixup.yml --out "$OUT/yolov3_mixup_train_batch.png" --count 8
 $C bench data -c configs/datasets/fashion_det.yml --batches 100 --json "$OUT/bench_data.json"
 
 # 2. Train SSDLite-MobileNetV3-Small (evaluating at every snapshot), then evaluate the final weights.

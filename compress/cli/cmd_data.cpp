@@ -1,9 +1,11 @@
 // `compress data fashion-det --out DIR ...`: make the bundled detection set.
+// `compress data preview`: a COCO set's boxes, or what a recipe's reader feeds the model.
 #include <spdlog/spdlog.h>
 
 #include "compress/cli/command.h"
 #include "train/data/coco_dataset.h"
 #include "train/data/fashion_det.h"
+#include "train/data/reader_preview.h"
 #include "train/util/draw.h"
 #include "train/util/error.h"
 
@@ -27,9 +29,19 @@ class DataCommand : public Command {
     f->add_option("--threads", opt_.threads, "threads")->capture_default_str();
     f->add_option("--mnist-dir", opt_.mnist_dir, "folder with the Fashion-MNIST idx files")->capture_default_str();
     fashion_ = f;
-    preview_ = app_->add_subcommand("preview", "draw a dataset's ground-truth boxes into a PNG grid");
-    preview_->add_option("--anno", anno_, "COCO instances JSON")->required();
-    preview_->add_option("--image-dir", image_dir_, "folder of the images")->required();
+    preview_ = app_->add_subcommand(
+        "preview", "draw a COCO set's boxes (--anno, --image-dir), or the images and boxes a recipe's reader "
+                   "feeds the model after its augmentations (-c), into a PNG grid");
+    auto* anno = preview_->add_option("--anno", anno_, "COCO instances JSON");
+    auto* dir = preview_->add_option("--image-dir", image_dir_, "folder of the images");
+    anno->needs(dir);
+    dir->needs(anno);
+    flags_.add(preview_, /*required=*/false);
+    preview_->add_option("--reader", reader_, "with -c: the reader section")
+        ->check(CLI::IsMember({"TrainReader", "EvalReader"}))
+        ->capture_default_str();
+    preview_->add_option("--epoch", epoch_, "with -c: the epoch to draw (MixupImage mixes before mixup_epoch)")
+        ->capture_default_str();
     preview_->add_option("--out", preview_out_, "PNG to write")->required();
     preview_->add_option("--count", count_, "images to show")->capture_default_str();
   }
@@ -43,6 +55,9 @@ class DataCommand : public Command {
 
  private:
   int preview() {
+    if (!anno_.empty() && !flags_.config.empty()) throw CLI::ValidationError("--anno/--image-dir and -c are exclusive");
+    if (anno_.empty() && flags_.config.empty()) throw CLI::ValidationError("preview needs --anno and --image-dir, or -c");
+    if (anno_.empty()) return preview_reader();
     CocoDatasetOptions o;
     o.anno_path = anno_;
     o.image_dir = image_dir_;
@@ -67,12 +82,25 @@ class DataCommand : public Command {
     return 0;
   }
 
+  // Through the loader, so that every transform of the recipe is applied.
+  int preview_reader() {
+    const Config cfg = flags_.load();
+    auto p = reader_preview(cfg, reader_, epoch_, count_);
+    const size_t n = p.tiles.size();
+    if (!cv::imwrite(preview_out_, draw_preview(std::move(p.tiles), p.class_names)))
+      fail("cannot write '", preview_out_, "'");
+    spdlog::info("wrote {} ({} {} images of epoch {})", preview_out_, n, reader_, epoch_);
+    return 0;
+  }
+
   CLI::App* app_;
   CLI::App* fashion_;
   CLI::App* preview_;
   FashionDetOptions opt_;
-  std::string anno_, image_dir_, preview_out_;
+  std::string anno_, image_dir_, preview_out_, reader_ = "TrainReader";
   int count_ = 8;
+  int64_t epoch_ = 0;
+  ConfigFlags flags_;
 };
 
 }  // namespace

@@ -1,0 +1,84 @@
+#include "train/data/reader_preview.h"
+
+#include <torch/torch.h>
+
+#include <opencv2/imgproc.hpp>
+
+#include "train/data/reader.h"
+#include "train/util/error.h"
+
+namespace compress {
+namespace {
+
+// The section's NormalizeImage (mean, std, is_scale), to undo it.
+struct Normalization {
+  std::array<float, 3> mean{0, 0, 0}, std{1, 1, 1};
+  bool is_scale = false;
+};
+
+Normalization normalization_of(const Config& cfg, const std::string& section) {
+  Normalization n;
+  bool found = false;
+  for (const auto& t : cfg.at(section + ".sample_transforms")) {
+    if (t["type"].as<std::string>() != "NormalizeImage") continue;
+    const auto m = t["mean"].as<std::vector<float>>(), s = t["std"].as<std::vector<float>>();
+    for (int c = 0; c < 3; ++c) n.mean[c] = m.at(c), n.std[c] = s.at(c);
+    n.is_scale = t["is_scale"].as<bool>();
+    found = true;
+  }
+  if (!found) fail("config '", cfg.source(), "': ", section, ".sample_transforms has no NormalizeImage to undo");
+  return n;
+}
+
+}  // namespace
+
+ReaderPreview reader_preview(const Config& cfg, const std::string& section, int64_t epoch, int count) {
+  const Normalization norm = normalization_of(cfg, section);
+  auto ds = load_dataset(cfg, section);
+  auto loader = make_loader(cfg, section, ds);
+  loader->start_epoch(epoch);
+  std::vector<PreviewTile> tiles;
+  while (static_cast<int>(tiles.size()) < count) {
+    auto b = loader->next();
+    if (!b) break;
+    const auto mean = torch::tensor({norm.mean[0], norm.mean[1], norm.mean[2]}).view({3, 1, 1});
+    const auto stdv = torch::tensor({norm.std[0], norm.std[1], norm.std[2]}).view({3, 1, 1});
+    for (int64_t i = 0; i < b->size() && static_cast<int>(tiles.size()) < count; ++i) {
+      // (3, H, W) normalized RGB -> (H, W, 3) uint8 RGB -> BGR.
+      auto x = b->images[i] * stdv + mean;
+      if (norm.is_scale) x = x * 255.0;
+      const auto rgb = x.round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+      const int H = static_cast<int>(rgb.size(0)), W = static_cast<int>(rgb.size(1));
+      PreviewTile t;
+      cv::cvtColor(cv::Mat(H, W, CV_8UC3, rgb.data_ptr<uint8_t>()), t.bgr, cv::COLOR_RGB2BGR);  // copies
+      t.image_id = b->image_ids[static_cast<size_t>(i)];
+      const int64_t n = b->num_boxes[i].item<int64_t>();
+      const auto bx = b->boxes[i].contiguous();
+      for (int64_t k = 0; k < n; ++k) {
+        const float w = b->scores[i][k].item<float>();
+        t.boxes.push_back({bx[k][0].item<float>(), bx[k][1].item<float>(), bx[k][2].item<float>(),
+                           bx[k][3].item<float>(), static_cast<int>(b->labels[i][k].item<int64_t>()),
+                           w < 1.f ? w : -1.f});
+      }
+      tiles.push_back(std::move(t));
+    }
+  }
+  if (tiles.empty()) fail("config '", cfg.source(), "': ", section, " gives no images in epoch ", epoch);
+  return {std::move(tiles), ds->class_names()};
+}
+
+cv::Mat draw_preview(std::vector<PreviewTile> tiles, const std::vector<std::string>& names, int tile_px) {
+  std::vector<cv::Mat> drawn;
+  for (auto& t : tiles) {
+    // Scale first, so that labels stay legible on small inputs.
+    const float sx = static_cast<float>(tile_px) / t.bgr.cols, sy = static_cast<float>(tile_px) / t.bgr.rows;
+    cv::Mat img;
+    cv::resize(t.bgr, img, cv::Size(tile_px, tile_px), 0, 0, cv::INTER_LINEAR);
+    for (auto& b : t.boxes) b.x1 *= sx, b.x2 *= sx, b.y1 *= sy, b.y2 *= sy;
+    draw_boxes(img, t.boxes, names);
+    drawn.push_back(img);
+  }
+  return tile_images(drawn, std::min<int>(4, static_cast<int>(drawn.size())));
+}
+
+}  // namespace compress
