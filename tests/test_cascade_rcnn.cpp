@@ -27,8 +27,8 @@ using namespace compress;
 namespace {
 const std::string kRecipe = "configs/cascade_rcnn_mobilenet_v3_large_fpn_320.yml";
 
-CascadeRCNN reference_model() {
-  return CascadeRCNN(cascade_rcnn_options_from_config(load_config(testutil::source_path(kRecipe))));
+CascadeRCNN reference_model(const std::vector<std::string>& overrides = {}) {
+  return CascadeRCNN(cascade_rcnn_options_from_config(load_config(testutil::source_path(kRecipe), overrides)));
 }
 
 // One batch of two 96 px images with two and zero boxes.
@@ -110,7 +110,9 @@ TEST(CascadeRCNN, OutputsAreLevelsThenObjectnessThenDeltas) {
 
 TEST(CascadeRCNN, LossReachesEveryTrainablePart) {
   torch::manual_seed(1);
-  auto m = reference_model();
+  // Every anchor takes part: on 96 px images the reference's rpn_straddle_thresh 0
+  // leaves no P4-P6 anchor (128-512 px) inside, checked below.
+  auto m = reference_model({"FPNRPNHead.rpn_target_assign.rpn_straddle_thresh=-1"});
   m->train();
   const Batch b = two_images();
   const auto t = m->loss(m->forward(b.images), b);
@@ -126,6 +128,14 @@ TEST(CascadeRCNN, LossReachesEveryTrainablePart) {
     ASSERT_TRUE(p.value().grad().defined()) << p.key();
     EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key();
   }
+  // With the reference's 0, P6 (fed by fpn_extra only through the RPN) learns nothing here.
+  torch::manual_seed(1);
+  auto r = reference_model();
+  r->train();
+  r->loss(r->forward(b.images), b).total.backward();
+  const auto p = r->named_parameters();
+  EXPECT_EQ(p["fpn.fpn_extra.1.conv.weight"].grad().abs().sum().item<double>(), 0.0);
+  EXPECT_GT(p["rpn_head.conv.conv.weight"].grad().abs().sum().item<double>(), 0.0);
 }
 
 TEST(CascadeRCNN, FrozenBackboneNormKeepsItsStatistics) {

@@ -202,12 +202,38 @@ TEST(RcnnParts, AnchorAssignmentByHand) {
                                       {20.f, 20.f, 36.f, 36.f},   // IoU 0.39 with gt 1, its best: positive
                                       {18.f, 18.f, 34.f, 36.f}}); // IoU 100 / 288 = 0.35 with gt 1: ignored
   const auto gt = torch::tensor({{0.f, 0.f, 10.f, 10.f}, {24.f, 24.f, 34.f, 34.f}});
-  const auto [labels, matched] = assign_anchors(anchors, gt, RpnTargetOptions{});
+  const auto [labels, matched] = assign_anchors(anchors, gt, RpnTargetOptions{}, 100, 100);
   const std::vector<int64_t> want = {1, 1, 0, 1, -1};
   for (int k = 0; k < 5; ++k) EXPECT_EQ(labels[k].item<int64_t>(), want[k]) << "anchor " << k;
   EXPECT_EQ(matched[3].item<int64_t>(), 1);
   // No GT: every anchor is background.
-  EXPECT_EQ(assign_anchors(anchors, torch::zeros({0, 4}), {}).first.sum().item<int64_t>(), 0);
+  EXPECT_EQ(assign_anchors(anchors, torch::zeros({0, 4}), {}, 100, 100).first.sum().item<int64_t>(), 0);
+}
+
+TEST(RcnnParts, AnchorsStraddlingTheImageTakeNoPart) {
+  // A 35 x 40 (W x H) image, the reference's rpn_straddle_thresh 0.
+  const auto anchors = torch::tensor({{0.f, 0.f, 10.f, 10.f},     // IoU 1 with gt 0, inside
+                                      {-2.f, 20.f, 8.f, 30.f},    // background, 2 px out on the left
+                                      {20.f, 20.f, 36.f, 36.f},   // gt 1's best overall, 1 px out on the right
+                                      {18.f, 18.f, 34.f, 36.f},   // IoU 0.35 with gt 1, inside: its best inside
+                                      {0.f, 30.f, 10.f, 40.f}});  // background, ending on the bottom border
+  const auto gt = torch::tensor({{0.f, 0.f, 10.f, 10.f}, {24.f, 24.f, 34.f, 34.f}});
+  RpnTargetOptions o;
+  auto labels = assign_anchors(anchors, gt, o, 40, 35).first;
+  std::vector<int64_t> want = {1, -1, -1, 1, 0};
+  for (int k = 0; k < 5; ++k) EXPECT_EQ(labels[k].item<int64_t>(), want[k]) << "anchor " << k;
+  // A 2 px margin lets anchor 1 back in as a negative, and anchor 2 as gt 1's
+  // best again, which leaves anchor 3 between the thresholds: ignored.
+  o.straddle_thresh = 2;
+  labels = assign_anchors(anchors, gt, o, 40, 35).first;
+  want = {1, 0, 1, -1, 0};
+  for (int k = 0; k < 5; ++k) EXPECT_EQ(labels[k].item<int64_t>(), want[k]) << "margin 2, anchor " << k;
+  // -1 keeps every anchor, as before the rule; without GT, straddlers are still ignored.
+  o.straddle_thresh = -1;
+  EXPECT_EQ(assign_anchors(anchors, gt, o, 40, 35).first[2].item<int64_t>(), 1);
+  const auto none = assign_anchors(anchors, torch::zeros({0, 4}), RpnTargetOptions{}, 40, 35).first;
+  EXPECT_EQ(none[1].item<int64_t>(), -1);
+  EXPECT_EQ(none[0].item<int64_t>(), 0);
 }
 
 TEST(RcnnParts, BalancedSamplingCounts) {

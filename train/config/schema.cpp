@@ -184,7 +184,10 @@ Field build_root() {
                 {"rpn_target_assign", Section({{"rpn_batch_size_per_im", Int(256)},
                                                {"rpn_fg_fraction", Float(0.5)},
                                                {"rpn_positive_overlap", Float(0.7)},
-                                               {"rpn_negative_overlap", Float(0.3)}})},
+                                               {"rpn_negative_overlap", Float(0.3)},
+                                               {"rpn_straddle_thresh",
+                                                Float(0.0, "anchors reaching further outside the image (px) "
+                                                           "are ignored; -1 keeps all")}})},
                 {"train_proposal", Section({{"pre_nms_top_n", Int(2000, "per level")},
                                             {"post_nms_top_n", Int(2000, "per level, then over all levels")},
                                             {"nms_thresh", Float(0.7)},

@@ -48,6 +48,7 @@ CascadeRCNNOptions cascade_rcnn_options_from_config(const Config& cfg) {
   o.rpn_target.fg_fraction = cfg.get<double>(r + "rpn_target_assign.rpn_fg_fraction");
   o.rpn_target.positive_overlap = cfg.get<double>(r + "rpn_target_assign.rpn_positive_overlap");
   o.rpn_target.negative_overlap = cfg.get<double>(r + "rpn_target_assign.rpn_negative_overlap");
+  o.rpn_target.straddle_thresh = cfg.get<double>(r + "rpn_target_assign.rpn_straddle_thresh");
   for (auto [key, p] : {std::pair{"train_proposal", &o.train_proposal}, std::pair{"test_proposal", &o.test_proposal}}) {
     const std::string k = r + key + ".";
     *p = {cfg.get<int64_t>(k + "pre_nms_top_n"), cfg.get<int64_t>(k + "post_nms_top_n"),
@@ -221,7 +222,7 @@ LossTerms CascadeRCNNImpl::loss(const std::vector<torch::Tensor>& outputs, const
     box.push_back(flatten_deltas(outputs[2 * L + k]));
   }
   const auto anc = anchors(outputs);
-  const auto rpn = rpn_loss(torch::cat(cls, 1), torch::cat(box, 1), torch::cat(anc), gt, opt.rpn_target);
+  const auto rpn = rpn_loss(torch::cat(cls, 1), torch::cat(box, 1), torch::cat(anc), gt, opt.rpn_target, H, W);
   LossTerms t;
   t.terms = {{"rpn_cls", rpn.cls}, {"rpn_bbox", rpn.bbox}};
   torch::Tensor total = rpn.cls + rpn.bbox;

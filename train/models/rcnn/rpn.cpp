@@ -38,14 +38,23 @@ std::pair<torch::Tensor, torch::Tensor> RPNHeadImpl::forward(const torch::Tensor
 }
 
 std::pair<torch::Tensor, torch::Tensor> assign_anchors(const torch::Tensor& anchors, const torch::Tensor& gt,
-                                                       const RpnTargetOptions& o) {
+                                                       const RpnTargetOptions& o, int64_t height, int64_t width) {
   const int64_t K = anchors.size(0);
   auto opts = torch::TensorOptions().dtype(torch::kLong).device(anchors.device());
-  if (gt.size(0) == 0) return {torch::zeros({K}, opts), torch::zeros({K}, opts)};
-  const auto iou = box_iou(anchors, gt);                   // (K, M)
+  // (K) bool: within straddle_thresh of the image on every side. Continuous
+  // coordinates: an anchor ending on the border (x2 == width) is inside.
+  torch::Tensor inside = torch::ones({K}, opts.dtype(torch::kBool));
+  if (o.straddle_thresh >= 0) {
+    const double t = o.straddle_thresh;
+    inside = (anchors.select(1, 0) >= -t) & (anchors.select(1, 1) >= -t) & (anchors.select(1, 2) <= width + t) &
+             (anchors.select(1, 3) <= height + t);
+  }
+  if (gt.size(0) == 0) return {torch::zeros({K}, opts).masked_fill_(inside.logical_not(), -1), torch::zeros({K}, opts)};
+  // (K, M); straddling anchors at -1 can be no GT's best.
+  const auto iou = box_iou(anchors, gt).masked_fill(inside.logical_not().unsqueeze(1), -1);
   const auto [max_iou, matched] = iou.max(1);             // (K)
   auto labels = torch::full({K}, -1, opts);
-  labels.masked_fill_(max_iou < o.negative_overlap, 0);
+  labels.masked_fill_((max_iou < o.negative_overlap) & inside, 0);
   // Each GT's best anchors (ties included) are positive, so no GT goes unmatched.
   const auto gt_best = std::get<0>(iou.max(0));            // (M)
   const auto is_best = ((iou == gt_best.unsqueeze(0)) & (gt_best.unsqueeze(0) > 0)).any(1);
@@ -61,14 +70,14 @@ torch::Tensor flatten_deltas(const torch::Tensor& box) {
 }
 
 RpnLoss rpn_loss(const torch::Tensor& logits, const torch::Tensor& deltas, const torch::Tensor& anchors,
-                 const std::vector<torch::Tensor>& gt, const RpnTargetOptions& o) {
+                 const std::vector<torch::Tensor>& gt, const RpnTargetOptions& o, int64_t height, int64_t width) {
   torch::Tensor cls_sum = torch::zeros({}, logits.options()), box_sum = torch::zeros({}, logits.options());
   int64_t sampled = 0;
   for (size_t i = 0; i < gt.size(); ++i) {
     torch::Tensor labels, matched;
     {
       torch::NoGradGuard no_grad;
-      std::tie(labels, matched) = assign_anchors(anchors, gt[i], o);
+      std::tie(labels, matched) = assign_anchors(anchors, gt[i], o, height, width);
       labels = sample_balanced(labels, o.batch_size_per_im, o.fg_fraction);
     }
     const auto use = torch::nonzero(labels >= 0).view({-1});

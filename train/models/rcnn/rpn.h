@@ -23,13 +23,17 @@ TORCH_MODULE(RPNHead);
 struct RpnTargetOptions {
   int64_t batch_size_per_im = 256;
   double fg_fraction = 0.5, positive_overlap = 0.7, negative_overlap = 0.3;
+  // Anchors reaching more than this many pixels outside the image take no part
+  // (label -1, and never a GT's best); < 0 keeps them all. The reference's 0.
+  double straddle_thresh = 0.0;
 };
 
 // Anchor labels before sampling (K) int64: 1 where IoU with some GT >= positive_overlap
 // or where the anchor is (one of) a GT's best, 0 where every IoU < negative_overlap,
-// -1 otherwise; and the matched GT index per anchor (K). anchors (K, 4), gt (M, 4).
+// -1 otherwise or where it straddles the height x width image; and the matched GT
+// index per anchor (K). anchors (K, 4), gt (M, 4).
 std::pair<torch::Tensor, torch::Tensor> assign_anchors(const torch::Tensor& anchors, const torch::Tensor& gt,
-                                                       const RpnTargetOptions& o);
+                                                       const RpnTargetOptions& o, int64_t height, int64_t width);
 
 // One level's head outputs laid out like level_anchors(): (N, A, H, W) ->
 // (N, H*W*A), and (N, 4A, H, W) -> (N, H*W*A, 4).
@@ -40,10 +44,10 @@ struct RpnLoss {
   torch::Tensor cls, bbox;  // scalars
 };
 // logits (N, K), deltas (N, K, 4) over all levels; anchors (K, 4); per image GT
-// (M_i, 4). BCE over the sampled anchors and smooth L1 (beta 1/9) over the
-// positives' deltas, both divided by the number sampled.
+// (M_i, 4) on a height x width input. BCE over the sampled anchors and smooth L1
+// (beta 1/9) over the positives' deltas, both divided by the number sampled.
 RpnLoss rpn_loss(const torch::Tensor& logits, const torch::Tensor& deltas, const torch::Tensor& anchors,
-                 const std::vector<torch::Tensor>& gt, const RpnTargetOptions& o);
+                 const std::vector<torch::Tensor>& gt, const RpnTargetOptions& o, int64_t height, int64_t width);
 
 struct ProposalOptions {
   int64_t pre_nms_top_n = 2000, post_nms_top_n = 2000;
