@@ -1,7 +1,8 @@
 // Multi-threaded, prefetching batch loader. Deterministic for a given seed:
 // each sample's augmentation RNG is seeded from (seed, epoch, dataset index) and
 // each batch's from (seed, epoch, batch index), so the worker count and thread
-// timing never change what a batch holds.
+// timing never change what a batch holds. MixupImage's partner image and factor
+// come from the sample's RNG too.
 #pragma once
 #include <torch/types.h>
 
