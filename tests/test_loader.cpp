@@ -220,6 +220,32 @@ TEST_F(LoaderTest, MixupMisuseIsAClearConfigError) {
   EXPECT_NE(e.find("EvalReader.sample_transforms: MixupImage is a training augmentation"), std::string::npos) << e;
 }
 
+TEST_F(LoaderTest, AnUnreadableMixupPartnerLeavesTheImageUnmixed) {
+  testutil::TempDir d;
+  std::filesystem::copy(dir_->path(), d.path(), std::filesystem::copy_options::recursive);
+  testutil::write_text(d.file("train/000003.jpg"), "not a jpeg");
+  std::vector<std::string> o = {"TrainReader.dataset.dataset_dir=" + d.path().string(), "TrainReader.worker_num=0",
+                                "TrainReader.mixup_epoch=5"};
+  Config cfg = config(o, kMixupYaml);
+  auto ds = load_dataset(cfg, "TrainReader");
+  auto loader = make_loader(cfg, "TrainReader", ds);
+  int64_t unmixed = 0, mixed = 0;
+  for (int64_t epoch = 0; epoch < 5; ++epoch)
+    for (const Batch& b : one_epoch(*loader, epoch))
+      for (int64_t i = 0; i < b.size(); ++i) {
+        const int64_t n = b.num_boxes[i].item<int64_t>();
+        const bool all_one = (b.scores[i].slice(0, 0, n) == 1).all().item<bool>();
+        (all_one ? unmixed : mixed) += 1;
+      }
+  EXPECT_GT(unmixed, 0);  // those that drew image 3 as their partner
+  EXPECT_GT(mixed, 4 * unmixed);  // a partner is image 3 about 1 time in 11
+  // Strict: the corrupt file is an error naming it, whether drawn as a sample or a partner.
+  o.push_back("TrainReader.dataset.strict=true");
+  cfg = config(o, kMixupYaml);
+  auto strict = make_loader(cfg, "TrainReader", ds);
+  EXPECT_NE(error_of([&] { one_epoch(*strict, 0); }).find("000003.jpg"), std::string::npos);
+}
+
 TEST_F(LoaderTest, PreviewShowsWhatTheModelSees) {
   // Normalization only (resizing 64 px files to 64 copies them): the preview
   // undoes it back to the decoded file's pixels.
