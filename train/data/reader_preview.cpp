@@ -37,12 +37,15 @@ ReaderPreview reader_preview(const Config& cfg, const std::string& section, int6
   auto ds = load_dataset(cfg, section);
   auto loader = make_loader(cfg, section, ds);
   loader->start_epoch(epoch);
+  const auto mean = torch::tensor({norm.mean[0], norm.mean[1], norm.mean[2]}).view({3, 1, 1});
+  const auto stdv = torch::tensor({norm.std[0], norm.std[1], norm.std[2]}).view({3, 1, 1});
   std::vector<PreviewTile> tiles;
   while (static_cast<int>(tiles.size()) < count) {
     auto b = loader->next();
     if (!b) break;
-    const auto mean = torch::tensor({norm.mean[0], norm.mean[1], norm.mean[2]}).view({3, 1, 1});
-    const auto stdv = torch::tensor({norm.std[0], norm.std[1], norm.std[2]}).view({3, 1, 1});
+    const auto boxes = b->boxes.accessor<float, 3>();
+    const auto labels = b->labels.accessor<int64_t, 2>();
+    const auto scores = b->scores.accessor<float, 2>();
     for (int64_t i = 0; i < b->size() && static_cast<int>(tiles.size()) < count; ++i) {
       // (3, H, W) normalized RGB -> (H, W, 3) uint8 RGB -> BGR.
       auto x = b->images[i] * stdv + mean;
@@ -53,12 +56,10 @@ ReaderPreview reader_preview(const Config& cfg, const std::string& section, int6
       cv::cvtColor(cv::Mat(H, W, CV_8UC3, rgb.data_ptr<uint8_t>()), t.bgr, cv::COLOR_RGB2BGR);  // copies
       t.image_id = b->image_ids[static_cast<size_t>(i)];
       const int64_t n = b->num_boxes[i].item<int64_t>();
-      const auto bx = b->boxes[i].contiguous();
       for (int64_t k = 0; k < n; ++k) {
-        const float w = b->scores[i][k].item<float>();
-        t.boxes.push_back({bx[k][0].item<float>(), bx[k][1].item<float>(), bx[k][2].item<float>(),
-                           bx[k][3].item<float>(), static_cast<int>(b->labels[i][k].item<int64_t>()),
-                           w < 1.f ? w : -1.f});
+        const float w = scores[i][k];
+        t.boxes.push_back({boxes[i][k][0], boxes[i][k][1], boxes[i][k][2], boxes[i][k][3],
+                           static_cast<int>(labels[i][k]), w < 1.f ? w : -1.f});
       }
       tiles.push_back(std::move(t));
     }
