@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "tests/train_fixture.h"
@@ -64,4 +65,66 @@ TEST(E2E, FashionSsdliteQuantRecipe) {
   r = testutil::run_cli("quant -c " + cfg + o + " -o quant.weight_quantize_type=int8");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("channel_wise_abs_max"), std::string::npos) << r.output;
+}
+
+// `quant --analyze`: per-conv AP recovered when that conv alone stays float,
+// written as JSON and a chart; a rerun resumes from the JSON; bad layer names
+// and flag clashes are errors.
+TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  testutil::write_text(d.file("recipe.yml"),
+                       "_BASE_: [" + testutil::source_path("configs/fashion/ssdlite_mobilenet_v3_small.yml") + "]\n"
+                       "max_iters: 4\nsnapshot_iter: 4\nlog_iter: 2\nsave_dir: " + d.file("out") + "\n"
+                       "quant: {calib_batches: 2}\n");
+  std::string o;
+  for (const auto& s : testutil::tiny_ssd_overrides(d, 96))
+    if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0) o += " -o '" + s + "'";
+  const std::string cfg = d.file("recipe.yml");
+  auto r = testutil::run_cli("train -c " + cfg + o);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string float_w = (fs::path(d.file("out")) / "recipe" / "model_final.pt").string();
+
+  const std::string analyze = "quant -c " + cfg + " --analyze --analyze_layers backbone.blocks.2.,extra_blocks.0" +
+                              " --not_quant_pattern se_block" + o + " -o pretrain_weights=" + float_w;
+  r = testutil::run_cli(analyze);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("| kept float | AP | vs all int8 |"), std::string::npos) << r.output;
+  const fs::path run = fs::path(d.file("out")) / "recipe_quant_analysis";
+  const auto j = nlohmann::json::parse(testutil::read_text((run / "quant_analysis.json").string()));
+  ASSERT_TRUE(fs::exists(run / "quant_analysis.png"));
+  const double int8 = j["int8_ap"].get<double>();
+  std::set<std::string> convs;
+  for (const auto& l : j["layers"]) {
+    const std::string c = l["conv"].get<std::string>();
+    convs.insert(c);
+    EXPECT_TRUE(c.find("backbone.blocks.2.") != std::string::npos || c.find("extra_blocks.0") != std::string::npos) << c;
+    EXPECT_EQ(c.find("se_block"), std::string::npos) << c << " was kept float by the pattern, not analysed";
+    EXPECT_NEAR(l["recovered"].get<double>(), l["ap"].get<double>() - int8, 1e-12) << c;
+  }
+  // blocks.2 of MobileNetV3-Small: expand, res_conv1, linear (its SE skipped); extra_blocks.0: conv1, dw, conv2.
+  EXPECT_EQ(convs.size(), 6u) << j.dump(1);
+  ASSERT_EQ(j["cumulative"].size(), 3u);  // 1, 2 and 4 convs float together
+  for (size_t k = 0; k < 3; ++k) EXPECT_EQ(j["cumulative"][k]["float_convs"].size(), size_t{1} << k);
+
+  // The float AP it reports is the float model's, as `compress eval` measures it.
+  r = testutil::run_cli("eval -c " + cfg + o + " -w " + float_w + " --out " + d.file("stats.json"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto stats = nlohmann::json::parse(testutil::read_text(d.file("stats.json")));
+  EXPECT_NEAR(j["float_ap"].get<double>(), stats["AP"].get<double>(), 1e-9);
+
+  // A rerun reuses every measured conv.
+  r = testutil::run_cli(analyze);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming: 6 convs already measured"), std::string::npos) << r.output;
+
+  r = testutil::run_cli("quant -c " + cfg + " --analyze --analyze_layers blocks.2.expnd" + o +
+                        " -o pretrain_weights=" + float_w);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("'blocks.2.expnd' matches no quantized conv"), std::string::npos) << r.output;
+  r = testutil::run_cli("quant -c " + cfg + " --analyze --post" + o + " -o pretrain_weights=" + float_w);
+  EXPECT_EQ(r.code, 2) << r.output;
+  r = testutil::run_cli("quant -c " + cfg + " --analyze" + o);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("pretrain_weights"), std::string::npos) << r.output;
 }

@@ -325,3 +325,79 @@ TEST(Qat, CheckpointKeepsScalesAndRefusesFloatQatMixups) {
     EXPECT_NE(std::string(e.what()).find("is a float checkpoint"), std::string::npos) << e.what();
   }
 }
+
+// The quant analysis keeps one conv float by toggling its quantizer off: that
+// must run exactly as a model whose --not_quant_pattern skipped that conv, with
+// every other scale the same, and toggling back must restore the int8 model.
+TEST(Qat, OneConvKeptFloatRunsAsIfItsPatternSkippedIt) {
+  torch::manual_seed(3);
+  const Config cfg = tiny_ssd_config();
+  auto a = build_detector(cfg), b = build_detector(cfg);
+  {
+    torch::NoGradGuard g;
+    for (const auto& m : a->modules())
+      if (auto* c = dynamic_cast<ConvBNLayerImpl*>(m.get()); c && c->bn) randomize_bn(*c);
+    auto pb = b->named_parameters(), bb = b->named_buffers();
+    for (const auto& kv : a->named_parameters()) pb[kv.key()].copy_(kv.value());
+    for (const auto& kv : a->named_buffers()) bb[kv.key()].copy_(kv.value());
+  }
+  const auto all = quantizable_convs(*a);
+  std::string expand, se;
+  for (const auto& p : all) {
+    if (expand.empty() && p.find(".expand.conv") != std::string::npos) expand = p;
+    if (se.empty() && p.find("se_block.conv1") != std::string::npos) se = p;
+  }
+  ASSERT_FALSE(expand.empty());
+  ASSERT_FALSE(se.empty());
+
+  apply_qat(*a, QuantOptions{});
+  a->eval();
+  set_calibrating(*a, true);
+  {
+    torch::NoGradGuard g;
+    a->forward(torch::randn({4, 3, 64, 64}));
+  }
+  set_calibrating(*a, false);
+  QuantOptions skip;
+  skip.not_quant_pattern = {expand, se};
+  const auto rep = apply_qat(*b, skip);
+  ASSERT_EQ(rep.skipped, (std::vector<std::string>{expand, se}));
+  {
+    torch::NoGradGuard g;
+    auto bb = b->named_buffers();
+    for (const auto& kv : a->named_buffers())
+      if (bb.contains(kv.key())) bb[kv.key()].copy_(kv.value());
+  }
+  b->eval();
+  torch::NoGradGuard g;
+  const auto x = torch::randn({2, 3, 64, 64});
+  auto run = [&](DetectorImpl& m) {
+    std::vector<torch::Tensor> flat;
+    for (const auto& o : m.forward(x)) flat.push_back(o.reshape(-1));
+    return torch::cat(flat);
+  };
+  const auto int8 = run(*a), skipped = run(*b);
+  EXPECT_GT((int8 - skipped).abs().max().item<double>(), 1e-4) << "the two convs' quantization must show";
+
+  set_conv_float(*a, expand, true);
+  set_conv_float(*a, se, true);
+  EXPECT_LE((run(*a) - skipped).abs().max().item<double>(), 1e-6);
+  set_conv_float(*a, expand, false);
+  set_conv_float(*a, se, false);
+  EXPECT_TRUE(torch::equal(run(*a), int8));
+
+  // A path that is no conv, and a conv the pattern left float: errors naming them.
+  try {
+    set_conv_float(*a, "backbone.blocks.1.expand", true);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no conv 'backbone.blocks.1.expand'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("did you mean"), std::string::npos) << e.what();
+  }
+  try {
+    set_conv_float(*b, expand, true);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not quantized"), std::string::npos) << e.what();
+  }
+}

@@ -1,5 +1,8 @@
 // `compress quant -c CONFIG [--not_quant_pattern P ...] [--eval] [--post] [-r CKPT] [-o key=value ...]`
+// `compress quant -c CONFIG --analyze [--analyze_layers "a,b"] -o pretrain_weights=FLOAT.pt`
 #include "compress/cli/command.h"
+#include "compress/prune/names.h"
+#include "compress/quant/analyze.h"
 #include "compress/quant/run_quant.h"
 #include "train/config/config.h"
 #include "train/engine/runtime.h"
@@ -17,13 +20,28 @@ class QuantCommand : public Command {
     app_->add_flag("--eval", opt_.eval, "evaluate at every snapshot (QAT) or after calibration (PTQ)");
     app_->add_flag("--post", opt_.post, "post-training quantization: calibrate quant.calib_batches batches, no training");
     app_->add_option("-r,--resume", opt_.resume, "resume a QAT run from its latest.pt");
-    app_->add_option("--run-dir", opt_.run_dir, "output folder (default: save_dir/<config name>_quant or _ptq)");
+    app_->add_option("--run-dir", opt_.run_dir,
+                     "output folder (default: save_dir/<config name>_quant, _ptq or _quant_analysis)");
+    auto* analyze = app_->add_flag("--analyze", analyze_,
+                                   "per-conv sensitivity: after PTQ calibration, the AP each conv recovers when it "
+                                   "alone stays float (JSON, PNG and a table)");
+    app_->add_option("--analyze_layers", layers_, "with --analyze: comma-separated substrings of the convs to analyse")
+        ->needs(analyze);
+    analyze->excludes("--post")->excludes("--resume")->excludes("--eval");
   }
   CLI::App* app() const override { return app_; }
   int run() override {
     const Config cfg = flags_.load();
     apply_runtime_settings(cfg);
     if (app_->count("--not_quant_pattern")) opt_.not_quant_pattern = patterns_;
+    if (analyze_) {
+      quant::QuantAnalyzeOptions a;
+      a.run_dir = opt_.run_dir;
+      a.not_quant_pattern = opt_.not_quant_pattern;
+      if (!layers_.empty()) a.layers = prune::split_list(layers_, "--analyze_layers");
+      quant::run_quant_analysis(cfg, a);
+      return 0;
+    }
     quant::run_quant(cfg, opt_);
     return 0;
   }
@@ -33,6 +51,8 @@ class QuantCommand : public Command {
   ConfigFlags flags_;
   quant::QuantRunOptions opt_;
   std::vector<std::string> patterns_;
+  bool analyze_ = false;
+  std::string layers_;
 };
 
 }  // namespace

@@ -101,4 +101,24 @@ void set_calibrating(torch::nn::Module& model, bool on) {
     if (auto* q = dynamic_cast<ConvQuantImpl*>(m.get())) q->calibrating = on;
 }
 
+void set_conv_float(torch::nn::Module& model, const std::string& conv_path, bool keep_float) {
+  bool found = false;
+  auto toggle = [&](torch::nn::Module& owner, const std::string& path, const std::string& name,
+                    std::shared_ptr<ConvQuantHook>& slot) {
+    if (path != conv_path) return;
+    found = true;
+    const auto children = owner.named_children();
+    const auto* q = children.find(name + "_quant");
+    if (!q) fail("'", conv_path, "' is not quantized (a --not_quant_pattern kept it float)");
+    slot = keep_float ? nullptr : std::dynamic_pointer_cast<ConvQuantHook>(*q);
+  };
+  for_each_conv_owner(
+      model, [&](const std::string& p, ConvBNLayerImpl* c) { toggle(*c, join_path(p, "conv"), "conv", c->conv_quant); },
+      [&](const std::string& p, SEBlockImpl* s) {
+        toggle(*s, join_path(p, "conv1"), "conv1", s->conv1_quant);
+        toggle(*s, join_path(p, "conv2"), "conv2", s->conv2_quant);
+      });
+  if (!found) fail("no conv '", conv_path, "' in the model", did_you_mean(conv_path, quantizable_convs(model)));
+}
+
 }  // namespace compress::quant

@@ -35,4 +35,11 @@ void set_bn_frozen(torch::nn::Module& model, bool frozen);
 // Puts every activation observer in (or out of) calibration mode (PTQ).
 void set_calibrating(torch::nn::Module& model, bool on);
 
+// Runs one quantized conv (a path from QuantReport::quantized) in float, or
+// quantized again. Its quantizer stays registered with its scales, so the
+// toggle costs nothing and loses no calibration; a float conv runs exactly as
+// one that --not_quant_pattern skipped. An unknown or never-quantized path is
+// an error naming it.
+void set_conv_float(torch::nn::Module& model, const std::string& conv_path, bool keep_float);
+
 }  // namespace compress::quant

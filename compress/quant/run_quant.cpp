@@ -34,8 +34,8 @@ void log_report(const QuantReport& r, const std::string& run_dir) {
                     nlohmann::json{{"quantized", r.quantized}, {"float", r.skipped}}.dump(1) + "\n");
 }
 
-// PTQ: BN in eval mode (running statistics, folded as export folds them), the
-// observers see `batches` training batches through the eval transforms.
+}  // namespace
+
 void calibrate(DetectorImpl& model, const Config& cfg, int64_t batches) {
   auto ds = load_dataset(cfg, "TrainReader");
   auto loader = make_loader(cfg, "EvalReader", ds);
@@ -53,11 +53,9 @@ void calibrate(DetectorImpl& model, const Config& cfg, int64_t batches) {
     prog.update(++n);
   }
   set_calibrating(model, false);
-  if (n == 0) fail("quant --post: TrainReader gave no batch to calibrate on");
+  if (n == 0) fail("quant calibration: TrainReader gave no batch to calibrate on");
   spdlog::info("calibrated activation scales on {} batches", n);
 }
-
-}  // namespace
 
 QuantRunResult run_quant(Config cfg, const QuantRunOptions& o) {
   QuantOptions qo = quant_options_from_config(cfg);

@@ -11,6 +11,7 @@
 
 namespace compress {
 class Config;
+struct DetectorImpl;
 }
 
 namespace compress::quant {
@@ -30,5 +31,10 @@ struct QuantRunResult {
 };
 
 QuantRunResult run_quant(Config cfg, const QuantRunOptions& o);
+
+// PTQ calibration: BN in eval mode (running statistics, folded as export folds
+// them); the observers see `batches` TrainReader images through the
+// EvalReader's transforms.
+void calibrate(DetectorImpl& model, const Config& cfg, int64_t batches);
 
 }  // namespace compress::quant

@@ -1,5 +1,6 @@
 #include "train/util/plot.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -75,6 +76,37 @@ cv::Mat line_chart(const std::string& title, const std::string& x_label, const s
     cv::putText(img, series[s].name, cv::Point(W - right + 35, ly), cv::FONT_HERSHEY_SIMPLEX, 0.45,
                 cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
   }
+  return img;
+}
+
+cv::Mat bar_chart(const std::string& title, const std::string& value_label, const std::vector<std::string>& labels,
+                  const std::vector<double>& values, int W) {
+  const int row = 20, top = 34, bottom = 36, left = 290, right = 70;
+  const int H = top + bottom + row * std::max<int>(1, static_cast<int>(labels.size()));
+  cv::Mat img(H, W, CV_8UC3, cv::Scalar(255, 255, 255));
+  cv::putText(img, title, cv::Point(10, 20), cv::FONT_HERSHEY_SIMPLEX, 0.55, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  double lo = 0, hi = 0;
+  for (double v : values)
+    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (hi == lo) hi = lo + 1;
+  const int plot_w = W - left - right;
+  auto px = [&](double v) { return left + static_cast<int>((v - lo) / (hi - lo) * plot_w); };
+  const int zero = px(0.0), bottom_y = top + row * static_cast<int>(labels.size());
+  cv::line(img, cv::Point(zero, top - 4), cv::Point(zero, bottom_y + 2), cv::Scalar(0, 0, 0), 1);
+  for (size_t i = 0; i < labels.size() && i < values.size(); ++i) {
+    const int y = top + row * static_cast<int>(i);
+    std::string label = labels[i];
+    if (label.size() > 40) label = ".." + label.substr(label.size() - 38);  // keep the distinctive tail
+    cv::putText(img, label, cv::Point(8, y + 14), cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    if (!std::isfinite(values[i])) continue;
+    const int x = px(values[i]);
+    cv::rectangle(img, cv::Point(std::min(zero, x), y + 3), cv::Point(std::max(zero, x), y + row - 3),
+                  values[i] >= 0 ? kColors[0] : kColors[3], cv::FILLED);
+    cv::putText(img, fmt_num(values[i]), cv::Point(std::max(zero, x) + 4, y + 14), cv::FONT_HERSHEY_SIMPLEX, 0.4,
+                cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
+  }
+  cv::putText(img, value_label, cv::Point(left, H - 12), cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1,
+              cv::LINE_AA);
   return img;
 }
 

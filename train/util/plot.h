@@ -1,4 +1,5 @@
-// Minimal line charts drawn with OpenCV, for `compress plot`.
+// Minimal line and bar charts drawn with OpenCV, for `compress plot` and the
+// sensitivity analyses.
 #pragma once
 #include <opencv2/core.hpp>
 
@@ -15,5 +16,11 @@ struct Series {
 // A chart with axes, tick labels, a title and a legend; BGR uint8 (height, width).
 cv::Mat line_chart(const std::string& title, const std::string& x_label, const std::vector<Series>& series,
                    int width = 900, int height = 360, bool log_y = false);
+
+// Horizontal bars, one row per label, top to bottom in the given order, with
+// each value written at its bar's end; negative values extend left of zero.
+// BGR uint8, `width` wide and as tall as the rows need.
+cv::Mat bar_chart(const std::string& title, const std::string& value_label, const std::vector<std::string>& labels,
+                  const std::vector<double>& values, int width = 900);
 
 }  // namespace compress

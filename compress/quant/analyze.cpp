@@ -1,0 +1,197 @@
+#include "compress/quant/analyze.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <set>
+
+#include "compress/quant/qat.h"
+#include "compress/quant/run_quant.h"
+#include "train/config/config.h"
+#include "train/config/suggest.h"
+#include "train/data/coco_json.h"
+#include "train/data/reader.h"
+#include "train/engine/checkpoint.h"
+#include "train/engine/evaluate.h"
+#include "train/engine/trainer.h"
+#include "train/util/error.h"
+#include "train/util/plot.h"
+#include "train/util/progress.h"
+
+namespace compress::quant {
+namespace fs = std::filesystem;
+namespace {
+
+// What a previous analysis must share with this one for its measurements to
+// be reused: the same weights file, skip patterns and calibration.
+nlohmann::json run_key(const std::string& weights, const QuantOptions& qo, int64_t calib_batches) {
+  return {{"weights", weights},
+          {"weights_bytes", static_cast<int64_t>(fs::file_size(weights))},
+          {"not_quant_pattern", qo.not_quant_pattern},
+          {"weight_quantize_type", qo.weight_quantize_type},
+          {"activation_quantize_type", qo.activation_quantize_type},
+          {"quantize_outputs", qo.quantize_outputs},
+          {"calib_batches", calib_batches}};
+}
+
+// conv -> AP measured by an earlier run with the same key; empty when there is
+// none, or it was made differently (then it is measured again, with a warning).
+std::map<std::string, double> previous_results(const fs::path& json, const nlohmann::json& key) {
+  std::map<std::string, double> out;
+  if (!fs::exists(json)) return out;
+  try {
+    std::ifstream in(json);
+    const auto j = nlohmann::json::parse(in);
+    if (j.at("key") != key) {
+      spdlog::warn("'{}' comes from other weights or settings; measuring every conv again", json.string());
+      return out;
+    }
+    for (const auto& l : j.at("layers")) out[l.at("conv").get<std::string>()] = l.at("ap").get<double>();
+  } catch (const std::exception& e) {
+    spdlog::warn("'{}' is unreadable ({}); measuring every conv again", json.string(), e.what());
+    out.clear();
+  }
+  if (!out.empty()) spdlog::info("resuming: {} convs already measured in '{}'", out.size(), json.string());
+  return out;
+}
+
+void write_analysis(const fs::path& json, const nlohmann::json& key, const QuantAnalysis& a) {
+  nlohmann::json j;
+  j["metric"] = "AP";
+  j["key"] = key;
+  j["float_ap"] = a.float_ap;
+  j["int8_ap"] = a.int8_ap;
+  j["layers"] = nlohmann::json::array();
+  for (const auto& l : a.layers) j["layers"].push_back({{"conv", l.conv}, {"ap", l.ap}, {"recovered", l.recovered}});
+  j["cumulative"] = nlohmann::json::array();
+  for (const auto& c : a.cumulative) j["cumulative"].push_back({{"float_convs", c.convs}, {"ap", c.ap}});
+  write_file_atomic(json.string(), j.dump(1) + "\n");
+}
+
+std::vector<LayerSensitivity> by_recovery(std::vector<LayerSensitivity> v) {
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.recovered > b.recovered; });
+  return v;
+}
+
+void plot_analysis(const QuantAnalysis& a, const std::string& png) {
+  std::vector<std::string> labels;
+  std::vector<double> values;
+  for (const auto& l : by_recovery(a.layers)) {
+    if (labels.size() == 30) break;
+    std::string name = l.conv;
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".conv") == 0) name.resize(name.size() - 5);
+    labels.push_back(name);
+    values.push_back(100 * l.recovered);
+  }
+  const cv::Mat img = bar_chart(fmt::format("AP recovered by keeping one conv float (float AP {:.1f}, int8 AP {:.1f})",
+                                            100 * a.float_ap, 100 * a.int8_ap),
+                                "AP points (x100) over the all-int8 model", labels, values);
+  if (!cv::imwrite(png, img)) fail("cannot write '", png, "'");
+}
+
+}  // namespace
+
+std::string analysis_table(const QuantAnalysis& a, size_t top) {
+  std::string s = "| kept float | AP | vs all int8 |\n| --- | --- | --- |\n";
+  s += fmt::format("| nothing (all int8) | {:.4f} | |\n", a.int8_ap);
+  size_t n = 0;
+  for (const auto& l : by_recovery(a.layers)) {
+    if (n++ == top) break;
+    s += fmt::format("| {} | {:.4f} | {:+.4f} |\n", l.conv, l.ap, l.recovered);
+  }
+  for (const auto& c : a.cumulative)
+    s += fmt::format("| the {} above together | {:.4f} | {:+.4f} |\n",
+                     c.convs.size() == 1 ? std::string("first") : fmt::format("first {}", c.convs.size()), c.ap,
+                     c.ap - a.int8_ap);
+  s += fmt::format("| every conv (the float model) | {:.4f} | {:+.4f} |\n", a.float_ap, a.float_ap - a.int8_ap);
+  return s;
+}
+
+QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
+  QuantOptions qo = quant_options_from_config(cfg);
+  if (o.not_quant_pattern) qo.not_quant_pattern = *o.not_quant_pattern;
+  validate(qo);
+  const std::string weights = cfg.get<std::string>("pretrain_weights");
+  if (weights.empty())
+    fail("quant --analyze: -o pretrain_weights=FLOAT.pt is required (the trained float model to analyse)");
+  if (!fs::exists(weights)) fail("weights file '", weights, "' does not exist");
+  const fs::path run_dir = o.run_dir.empty() ? default_run_dir(cfg) + "_quant_analysis" : o.run_dir;
+
+  Detector model = build_detector(cfg);
+  load_weights(weights, *model);  // a QAT checkpoint is refused with a clear error
+  const QuantReport rep = apply_qat(*model, qo);
+  std::vector<std::string> convs;
+  std::set<std::string> used;
+  for (const auto& c : rep.quantized) {
+    bool hit = o.layers.empty();
+    for (const auto& l : o.layers)
+      if (c.find(l) != std::string::npos) hit = true, used.insert(l);
+    if (hit) convs.push_back(c);
+  }
+  for (const auto& l : o.layers)
+    if (!used.count(l))
+      fail("--analyze_layers '", l, "' matches no quantized conv", did_you_mean(l, rep.quantized));
+
+  const int64_t calib = cfg.get<int64_t>("quant.calib_batches");
+  calibrate(*model, cfg, calib);
+  auto ds = load_dataset(cfg, "EvalReader");
+  auto loader = make_loader(cfg, "EvalReader", ds);
+  auto eval = [&] { return run_evaluation(*model, *loader, *ds, /*progress=*/false).result.stats.ap(); };
+  auto set_float = [&](const std::vector<std::string>& paths, bool keep_float) {
+    for (const auto& p : paths) set_conv_float(*model, p, keep_float);
+  };
+
+  QuantAnalysis a;
+  set_float(rep.quantized, true);
+  a.float_ap = eval();
+  set_float(rep.quantized, false);
+  a.int8_ap = eval();
+  spdlog::info("quant analysis of {} convs: float AP {:.4f}, all int8 AP {:.4f}", convs.size(), a.float_ap, a.int8_ap);
+
+  fs::create_directories(run_dir);
+  a.json = (run_dir / "quant_analysis.json").string();
+  a.png = (run_dir / "quant_analysis.png").string();
+  const nlohmann::json key = run_key(weights, qo, calib);
+  const auto previous = previous_results(a.json, key);
+  Progress prog("quant analysis", static_cast<int64_t>(convs.size()), "conv", 0.0);
+  for (size_t i = 0; i < convs.size(); ++i) {
+    const auto& c = convs[i];
+    double ap;
+    if (const auto it = previous.find(c); it != previous.end()) {
+      ap = it->second;
+    } else {
+      set_conv_float(*model, c, true);
+      ap = eval();
+      set_conv_float(*model, c, false);
+    }
+    a.layers.push_back({c, ap, ap - a.int8_ap});
+    write_analysis(a.json, key, a);  // after every conv: a killed run keeps what it measured
+    prog.update(static_cast<int64_t>(i + 1), fmt::format("{} float: AP {:.4f} ({:+.4f})", c, ap, ap - a.int8_ap));
+  }
+
+  // What keeping the most sensitive convs float together buys (their gains need not add up).
+  const auto ranked = by_recovery(a.layers);
+  for (size_t k = 1; k <= std::min<size_t>(ranked.size(), 16); k *= 2) {
+    CumulativeFloat c;
+    for (size_t i = 0; i < k; ++i) c.convs.push_back(ranked[i].conv);
+    set_float(c.convs, true);
+    c.ap = eval();
+    set_float(c.convs, false);
+    a.cumulative.push_back(c);
+  }
+  write_analysis(a.json, key, a);
+  plot_analysis(a, a.png);
+  std::cout << analysis_table(a);
+  spdlog::info("quant analysis in {} and {}", a.json, a.png);
+  return a;
+}
+
+}  // namespace compress::quant
