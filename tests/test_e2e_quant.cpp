@@ -89,18 +89,18 @@ TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
                               " --not_quant_pattern se_block" + o + " -o pretrain_weights=" + float_w;
   r = testutil::run_cli(analyze);
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("| kept float | AP | vs all int8 |"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("| kept float | AP | vs all quantized |"), std::string::npos) << r.output;
   const fs::path run = fs::path(d.file("out")) / "recipe_quant_analysis";
   const auto j = nlohmann::json::parse(testutil::read_text((run / "quant_analysis.json").string()));
   ASSERT_TRUE(fs::exists(run / "quant_analysis.png"));
-  const double int8 = j["int8_ap"].get<double>();
+  const double quantized = j["quant_ap"].get<double>();
   std::set<std::string> convs;
   for (const auto& l : j["layers"]) {
     const std::string c = l["conv"].get<std::string>();
     convs.insert(c);
     EXPECT_TRUE(c.find("backbone.blocks.2.") != std::string::npos || c.find("extra_blocks.0") != std::string::npos) << c;
     EXPECT_EQ(c.find("se_block"), std::string::npos) << c << " was kept float by the pattern, not analysed";
-    EXPECT_NEAR(l["recovered"].get<double>(), l["ap"].get<double>() - int8, 1e-12) << c;
+    EXPECT_NEAR(l["recovered"].get<double>(), l["ap"].get<double>() - quantized, 1e-12) << c;
   }
   // blocks.2 of MobileNetV3-Small: expand, res_conv1, linear (its SE skipped); extra_blocks.0: conv1, dw, conv2.
   EXPECT_EQ(convs.size(), 6u) << j.dump(1);

@@ -68,7 +68,7 @@ void write_analysis(const fs::path& json, const nlohmann::json& key, const Quant
   j["metric"] = "AP";
   j["key"] = key;
   j["float_ap"] = a.float_ap;
-  j["int8_ap"] = a.int8_ap;
+  j["quant_ap"] = a.quant_ap;
   j["layers"] = nlohmann::json::array();
   for (const auto& l : a.layers) j["layers"].push_back({{"conv", l.conv}, {"ap", l.ap}, {"recovered", l.recovered}});
   j["cumulative"] = nlohmann::json::array();
@@ -91,17 +91,17 @@ void plot_analysis(const QuantAnalysis& a, const std::string& png) {
     labels.push_back(name);
     values.push_back(100 * l.recovered);
   }
-  const cv::Mat img = bar_chart(fmt::format("AP recovered by keeping one conv float (float AP {:.1f}, int8 AP {:.1f})",
-                                            100 * a.float_ap, 100 * a.int8_ap),
-                                "AP points (x100) over the all-int8 model", labels, values);
+  const cv::Mat img = bar_chart(fmt::format("AP recovered by keeping one conv float (float AP {:.1f}, quantized AP {:.1f})",
+                                            100 * a.float_ap, 100 * a.quant_ap),
+                                "AP points (x100) over the all-quantized model", labels, values);
   if (!cv::imwrite(png, img)) fail("cannot write '", png, "'");
 }
 
 }  // namespace
 
 std::string analysis_table(const QuantAnalysis& a, size_t top) {
-  std::string s = "| kept float | AP | vs all int8 |\n| --- | --- | --- |\n";
-  s += fmt::format("| nothing (all int8) | {:.4f} | |\n", a.int8_ap);
+  std::string s = "| kept float | AP | vs all quantized |\n| --- | --- | --- |\n";
+  s += fmt::format("| nothing (every conv quantized) | {:.4f} | |\n", a.quant_ap);
   size_t n = 0;
   for (const auto& l : by_recovery(a.layers)) {
     if (n++ == top) break;
@@ -110,8 +110,8 @@ std::string analysis_table(const QuantAnalysis& a, size_t top) {
   for (const auto& c : a.cumulative)
     s += fmt::format("| the {} above together | {:.4f} | {:+.4f} |\n",
                      c.convs.size() == 1 ? std::string("first") : fmt::format("first {}", c.convs.size()), c.ap,
-                     c.ap - a.int8_ap);
-  s += fmt::format("| every conv (the float model) | {:.4f} | {:+.4f} |\n", a.float_ap, a.float_ap - a.int8_ap);
+                     c.ap - a.quant_ap);
+  s += fmt::format("| every conv (the float model) | {:.4f} | {:+.4f} |\n", a.float_ap, a.float_ap - a.quant_ap);
   return s;
 }
 
@@ -153,8 +153,8 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
   set_float(rep.quantized, true);
   a.float_ap = eval();
   set_float(rep.quantized, false);
-  a.int8_ap = eval();
-  spdlog::info("quant analysis of {} convs: float AP {:.4f}, all int8 AP {:.4f}", convs.size(), a.float_ap, a.int8_ap);
+  a.quant_ap = eval();
+  spdlog::info("quant analysis of {} convs: float AP {:.4f}, all quantized AP {:.4f}", convs.size(), a.float_ap, a.quant_ap);
 
   fs::create_directories(run_dir);
   a.json = (run_dir / "quant_analysis.json").string();
@@ -172,9 +172,9 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
       ap = eval();
       set_conv_float(*model, c, false);
     }
-    a.layers.push_back({c, ap, ap - a.int8_ap});
+    a.layers.push_back({c, ap, ap - a.quant_ap});
     write_analysis(a.json, key, a);  // after every conv: a killed run keeps what it measured
-    prog.update(static_cast<int64_t>(i + 1), fmt::format("{} float: AP {:.4f} ({:+.4f})", c, ap, ap - a.int8_ap));
+    prog.update(static_cast<int64_t>(i + 1), fmt::format("{} float: AP {:.4f} ({:+.4f})", c, ap, ap - a.quant_ap));
   }
 
   // What keeping the most sensitive convs float together buys (their gains need not add up).

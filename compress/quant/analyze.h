@@ -24,8 +24,8 @@ struct QuantAnalyzeOptions {
 
 struct LayerSensitivity {
   std::string conv;  // e.g. backbone.blocks.4.res_conv1.conv
-  double ap = 0;     // AP with this conv float and every other quantized conv int8
-  double recovered = 0;  // ap - int8_ap
+  double ap = 0;     // AP with this conv float and every other one quantized
+  double recovered = 0;  // ap - quant_ap
 };
 
 struct CumulativeFloat {
@@ -34,7 +34,8 @@ struct CumulativeFloat {
 };
 
 struct QuantAnalysis {
-  double float_ap = 0, int8_ap = 0;
+  double float_ap = 0;
+  double quant_ap = 0;  // every conv the options quantize, at their bits (int8 by default)
   std::vector<LayerSensitivity> layers;     // module order
   std::vector<CumulativeFloat> cumulative;  // k = 1, 2, 4, ... convs float
   std::string json, png;                    // where they were written
