@@ -72,12 +72,18 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("at iteration 4"), std::string::npos) << r.output;
 
-  // Ratios from the sensitivity file under a loss budget.
+  // Ratios from the sensitivity file under a loss budget, kept channels rounded to blocks of 8.
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
                         d.file("sens/s.json") + " --max_loss 1.0 --run-dir " + d.file("bysens") + " -o prune.max_iters=0" +
-                        " -o max_iters=0");
+                        " -o max_iters=0 -o prune.round_to=8");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_EQ(nlohmann::json::parse(testutil::read_text(d.file("bysens/prune_report.json")))["layers"].size(), 2u);
+  const auto bysens = nlohmann::json::parse(testutil::read_text(d.file("bysens/prune_report.json")));
+  ASSERT_EQ(bysens["layers"].size(), 2u);
+  for (const auto& l : bysens["layers"]) {
+    const int before = l["channels"][0].get<int>(), after = l["channels"][1].get<int>();
+    EXPECT_TRUE(after % 8 == 0 && after < before) << l.dump();
+    EXPECT_EQ(l["kept"].size(), static_cast<size_t>(after));
+  }
 
   // Bad input: a wrong name lists the closest, a QAT-free ratio list of the wrong length, a bad criterion.
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained +

@@ -151,6 +151,39 @@ TEST(PruneNames, RatioLeavingNoChannelKeepsOne) {
   EXPECT_EQ(plan.groups[0].after, 1);
 }
 
+// Mobile kernels pack channels in blocks of 4, 8 or 16; a sensitivity-chosen
+// ratio leaves arbitrary counts, which prune.round_to rounds to the nearest block.
+TEST(PruneNames, KeptChannelsRoundToBlocks) {
+  EXPECT_EQ(kept_count(96, 0.6137), 37);     // 96 - round(58.9)
+  EXPECT_EQ(kept_count(96, 0.6137, 8), 40);  // 37 -> the nearest multiple of 8
+  EXPECT_EQ(kept_count(96, 0.6137, 16), 32); // 37 -> 32 (48 is further)
+  EXPECT_EQ(kept_count(96, 0.5625, 16), 48); // 42 -> halves round up
+  EXPECT_EQ(kept_count(12, 0.1, 8), 8);      // 11 -> 8
+  EXPECT_EQ(kept_count(12, 0.0, 8), 12);     // no pruning asked: nothing rounded
+  EXPECT_EQ(kept_count(10, 0.95, 8), 8);     // keep 1 -> one block at least
+  EXPECT_EQ(kept_count(6, 0.5, 8), 6);       // a group smaller than a block stays whole
+  EXPECT_EQ(kept_count(2, 0.9), 1);          // never none
+
+  auto m = yolo_mnv3();
+  const auto graph = trace_det(*m, 64);
+  const auto plan = plan_pruning(*m, graph, {{"yolo_block.0.0.0.conv", 0.6}, {"yolo_block.1.0.0.conv", 0.3}},
+                                 make_criterion("l1_norm"), 8);
+  ASSERT_EQ(plan.groups.size(), 2u);
+  EXPECT_EQ(plan.groups[0].after, kept_count(plan.groups[0].before, 0.6, 8));
+  for (const auto& g : plan.groups) EXPECT_EQ(g.after % 8, 0) << g.conv << " keeps " << g.after;
+  apply_plan(*m, plan);
+  EXPECT_EQ(m->named_parameters()["yolo_block.0.0.0.conv.weight"].size(0), plan.groups[0].after);
+  torch::NoGradGuard ng;
+  m->eval();
+  EXPECT_EQ(m->forward(torch::randn({1, 3, 64, 64})).size(), 3u);
+  try {
+    plan_pruning(*m, trace_det(*m, 64), {{"yolo_block.2.0.0.conv", 0.5}}, make_criterion("l1_norm"), 0);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("prune.round_to is 0"), std::string::npos) << e.what();
+  }
+}
+
 TEST(PruneOptimizer, StateAndGradientsShrinkWithTheModel) {
   for (const std::string kind : {"sgd", "adam"}) {
     auto m = yolo_mnv3();

@@ -65,8 +65,20 @@ void slice_optimizer(torch::optim::Optimizer& opt, const Slicer& sl) {
 
 }  // namespace
 
+int64_t kept_count(int64_t channels, double ratio, int64_t round_to) {
+  TORCH_CHECK(round_to >= 1, "kept_count: round_to must be >= 1, got ", round_to);
+  int64_t keep = std::max<int64_t>(1, channels - std::llround(static_cast<double>(channels) * ratio));
+  if (round_to > 1 && keep < channels) {
+    // Nearest multiple, halves up; one block at least; never above the group.
+    keep = std::max(round_to, (keep + round_to / 2) / round_to * round_to);
+    keep = std::min(keep, channels);
+  }
+  return keep;
+}
+
 PrunePlan plan_pruning(torch::nn::Module& model, const DependencyGraph& graph, const std::vector<PruneSpec>& specs,
-                       const Criterion& criterion) {
+                       const Criterion& criterion, int64_t round_to) {
+  if (round_to < 1) fail("prune.round_to is ", round_to, "; it must be 1 (no rounding) or more");
   const auto modules = modules_by_path(model);
   PrunePlan plan;
   std::map<std::string, std::string> owner;  // ConvOut module -> the spec whose group holds it
@@ -88,11 +100,10 @@ PrunePlan plan_pruning(torch::nn::Module& model, const DependencyGraph& graph, c
       const auto s = criterion(conv->weight).narrow(0, m.begin, m.length);
       score.narrow(0, m.root_begin, m.length).add_(s);
     }
-    int64_t remove = std::llround(static_cast<double>(g.channels) * spec.ratio);
-    if (remove >= g.channels) {
-      spdlog::warn("pruning '{}' by {} would leave no channel of {}; keeping 1", spec.conv, spec.ratio, g.channels);
-      remove = g.channels - 1;
-    }
+    if (std::llround(static_cast<double>(g.channels) * spec.ratio) >= g.channels)
+      spdlog::warn("pruning '{}' by {} would leave no channel of {}; keeping {}", spec.conv, spec.ratio, g.channels,
+                   kept_count(g.channels, spec.ratio, round_to));
+    const int64_t remove = g.channels - kept_count(g.channels, spec.ratio, round_to);
     PrunedGroup pg;
     pg.conv = spec.conv;
     pg.ratio = spec.ratio;

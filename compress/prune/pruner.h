@@ -42,8 +42,15 @@ struct PrunePlan {
 
 // Scores and plans every spec on the current weights. Errors: a group that
 // cannot be pruned (with the reason), two specs in one group, a bad ratio.
+// round_to > 1 rounds each group's kept channels to the nearest multiple of it
+// (at least one multiple, never more than the group has), for runtimes whose
+// kernels pack channels in blocks of 4, 8 or 16.
 PrunePlan plan_pruning(torch::nn::Module& model, const DependencyGraph& graph, const std::vector<PruneSpec>& specs,
-                       const Criterion& criterion);
+                       const Criterion& criterion, int64_t round_to = 1);
+
+// Channels kept of `channels` when a ratio removes round(channels * ratio),
+// at least 1, rounded as plan_pruning rounds them.
+int64_t kept_count(int64_t channels, double ratio, int64_t round_to = 1);
 
 // The kept indices of every changed module axis, e.g. {"yolo_block.0.0.0.conv.out": [...]}.
 using KeptIndices = std::map<std::string, std::vector<int64_t>>;

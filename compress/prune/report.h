@@ -37,10 +37,11 @@ struct PruneReport {
   std::string to_json() const;  // the report with kept indices
 };
 
-// Traces the model at input_size, plans `specs` with `criterion`, slices the
-// model, and measures before and after.
+// Traces the model at input_size, plans `specs` with `criterion` (kept
+// channels rounded to multiples of round_to), slices the model, and measures
+// before and after.
 PruneReport prune_model(torch::nn::Module& model, const std::vector<PruneSpec>& specs, const std::string& criterion,
-                        int64_t input_size);
+                        int64_t input_size, int64_t round_to = 1);
 
 // `<conv path>.weight` of every conv, in module order.
 std::vector<std::string> conv_weight_names(torch::nn::Module& model);

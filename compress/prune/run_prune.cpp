@@ -55,7 +55,7 @@ void fill_from_config(PruneRunOptions& o, const Config& cfg) {
 PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const PruneRunOptions& o, const std::string& run_dir) {
   const auto specs = specs_from_options(model, o);
   const int64_t size = eval_input_size(cfg, cfg.get<int64_t>("prune.input_size"), "prune");
-  PruneReport report = prune_model(model, specs, o.criterion, size);
+  PruneReport report = prune_model(model, specs, o.criterion, size, cfg.get<int64_t>("prune.round_to"));
   std::cout << report.table();
   fs::create_directories(run_dir);
   write_file_atomic((fs::path(run_dir) / "prune_report.json").string(), report.to_json() + "\n");
