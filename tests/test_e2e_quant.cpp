@@ -1,6 +1,7 @@
 // End to end through the CLI on the fashion SSDLite recipe: float training, QAT
-// with the reference's skip patterns, eval of the QAT checkpoint, PTQ, and the
-// errors a user meets (a mistyped pattern, QAT weights given as float ones).
+// with the reference's skip patterns, eval of the QAT checkpoint, PTQ, the
+// per-conv quantization analysis, and the errors a user meets (a mistyped
+// pattern, QAT weights given as float ones).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,20 +12,38 @@
 
 namespace fs = std::filesystem;
 
-TEST(E2E, FashionSsdliteQuantRecipe) {
-  testutil::TempDir d;
+namespace {
+
+// The fashion SSDLite-Small recipe over a tiny fashion set in `d` (4 steps,
+// `extra` YAML added), and the float weights its training leaves.
+struct TinyRecipe {
+  std::string cfg, o, float_w;  // recipe path, -o overrides for every command, weights
+  testutil::CliResult train;
+};
+
+TinyRecipe train_tiny_recipe(const testutil::TempDir& d, const std::string& extra) {
   testutil::make_tiny_fashion(d, 8, 96);
   testutil::write_text(d.file("recipe.yml"),
                        "_BASE_: [" + testutil::source_path("configs/fashion/ssdlite_mobilenet_v3_small.yml") + "]\n"
-                       "max_iters: 4\nsnapshot_iter: 2\nlog_iter: 2\nsave_dir: " + d.file("out") + "\n"
-                       "quant: {max_iters: 4, freeze_bn_iter: 2, calib_batches: 2}\n");
-  std::string o;
+                       "max_iters: 4\nlog_iter: 2\nsave_dir: " + d.file("out") + "\n" + extra);
+  TinyRecipe t;
   for (const auto& s : testutil::tiny_ssd_overrides(d, 96))
-    if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0) o += " -o '" + s + "'";
-  const std::string cfg = d.file("recipe.yml");
-  auto r = testutil::run_cli("train -c " + cfg + o);
-  ASSERT_EQ(r.code, 0) << r.output;
-  const std::string float_w = (fs::path(d.file("out")) / "recipe" / "model_final.pt").string();
+    if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0) t.o += " -o '" + s + "'";
+  t.cfg = d.file("recipe.yml");
+  t.train = testutil::run_cli("train -c " + t.cfg + t.o);
+  t.float_w = (fs::path(d.file("out")) / "recipe" / "model_final.pt").string();
+  return t;
+}
+
+}  // namespace
+
+TEST(E2E, FashionSsdliteQuantRecipe) {
+  testutil::TempDir d;
+  const TinyRecipe t =
+      train_tiny_recipe(d, "snapshot_iter: 2\nquant: {max_iters: 4, freeze_bn_iter: 2, calib_batches: 2}\n");
+  ASSERT_EQ(t.train.code, 0) << t.train.output;
+  const std::string &cfg = t.cfg, &o = t.o, &float_w = t.float_w;
+  testutil::CliResult r;
 
   r = testutil::run_cli("quant -c " + cfg + " --not_quant_pattern res_conv1 se_block --eval" + o +
                         " -o pretrain_weights=" + float_w);
@@ -72,18 +91,10 @@ TEST(E2E, FashionSsdliteQuantRecipe) {
 // and flag clashes are errors.
 TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
   testutil::TempDir d;
-  testutil::make_tiny_fashion(d, 8, 96);
-  testutil::write_text(d.file("recipe.yml"),
-                       "_BASE_: [" + testutil::source_path("configs/fashion/ssdlite_mobilenet_v3_small.yml") + "]\n"
-                       "max_iters: 4\nsnapshot_iter: 4\nlog_iter: 2\nsave_dir: " + d.file("out") + "\n"
-                       "quant: {calib_batches: 2}\n");
-  std::string o;
-  for (const auto& s : testutil::tiny_ssd_overrides(d, 96))
-    if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0) o += " -o '" + s + "'";
-  const std::string cfg = d.file("recipe.yml");
-  auto r = testutil::run_cli("train -c " + cfg + o);
-  ASSERT_EQ(r.code, 0) << r.output;
-  const std::string float_w = (fs::path(d.file("out")) / "recipe" / "model_final.pt").string();
+  const TinyRecipe t = train_tiny_recipe(d, "snapshot_iter: 4\nquant: {calib_batches: 2}\n");
+  ASSERT_EQ(t.train.code, 0) << t.train.output;
+  const std::string &cfg = t.cfg, &o = t.o, &float_w = t.float_w;
+  testutil::CliResult r;
 
   const std::string analyze = "quant -c " + cfg + " --analyze --analyze_layers backbone.blocks.2.,extra_blocks.0" +
                               " --not_quant_pattern se_block" + o + " -o pretrain_weights=" + float_w;
