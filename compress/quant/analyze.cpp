@@ -130,12 +130,8 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
   const QuantReport rep = apply_qat(*model, qo);
   std::vector<std::string> convs;
   std::set<std::string> used;
-  for (const auto& c : rep.quantized) {
-    bool hit = o.layers.empty();
-    for (const auto& l : o.layers)
-      if (c.find(l) != std::string::npos) hit = true, used.insert(l);
-    if (hit) convs.push_back(c);
-  }
+  for (const auto& c : rep.quantized)
+    if (o.layers.empty() || matches(c, o.layers, &used)) convs.push_back(c);
   for (const auto& l : o.layers)
     if (!used.count(l))
       fail("--analyze_layers '", l, "' matches no quantized conv", did_you_mean(l, rep.quantized));

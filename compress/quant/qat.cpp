@@ -28,6 +28,8 @@ std::string join_path(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
 }
 
+}  // namespace
+
 bool matches(const std::string& path, const std::vector<std::string>& patterns, std::set<std::string>* used) {
   bool hit = false;
   for (const auto& p : patterns)
@@ -37,8 +39,6 @@ bool matches(const std::string& path, const std::vector<std::string>& patterns, 
     }
   return hit;
 }
-
-}  // namespace
 
 std::vector<std::string> quantizable_convs(torch::nn::Module& model) {
   std::vector<std::string> out;

@@ -3,6 +3,7 @@
 // those whose module path contains a --not_quant_pattern substring. Conv + BN
 // pairs are folded (train/models/layers.h).
 #pragma once
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct QuantReport {
   std::vector<std::string> quantized;  // conv paths, e.g. backbone.blocks.4.expand.conv
   std::vector<std::string> skipped;    // matched a pattern
 };
+
+// True when any pattern is a substring of `path` (the --not_quant_pattern
+// rule); the patterns that hit are added to `used` when given.
+bool matches(const std::string& path, const std::vector<std::string>& patterns, std::set<std::string>* used = nullptr);
 
 // Every quantizable conv path of the model, in module order.
 std::vector<std::string> quantizable_convs(torch::nn::Module& model);
