@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
 #include "tests/test_util.h"
+#include "train/config/config.h"
 #include "train/data/coco_dataset.h"
+#include "train/data/reader.h"
+#include "train/eval/coco_eval.h"
 #include "train/util/error.h"
 
 using namespace compress;
@@ -70,6 +73,47 @@ TEST(CocoDataset, CrowdClippingDegenerateAndEmptyImages) {
 
   const auto all = CocoDataset::load({d.path().string(), d.file("ann.json"), /*skip_empty=*/false, false});
   EXPECT_EQ(all.size(), 3u);
+}
+
+TEST(CocoDataset, SampleNumKeepsTheFirstImagesAndScoresOnlyThose) {
+  TempDir d;
+  write_text(d.file("ann.json"), kInstances);
+  CocoDatasetOptions o{d.path().string(), d.file("ann.json"), /*skip_empty=*/false, false};
+  const auto full = CocoDataset::load(o);
+  o.sample_num = 1;
+  const auto first = CocoDataset::load(o);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first.image(0).id, 10);
+  ASSERT_EQ(first.file().images.size(), 1u);
+  ASSERT_EQ(first.file().annotations.size(), 3u);  // image 10's three, crowd included
+  for (const auto& a : first.file().annotations) EXPECT_EQ(a.image_id, 10);
+  EXPECT_EQ(first.boxes(0).size(), 2u);
+
+  // Perfect detections of image 10 score AP 1 on the sample. Against the whole
+  // file, category 3's GT in image 11 is missed: (1 + 1 + 0) / 3.
+  std::vector<CocoDetection> dets;
+  for (const auto& a : full.file().annotations)
+    if (a.image_id == 10 && !a.iscrowd)
+      dets.push_back({10, a.category_id, {a.bbox[0], a.bbox[1], a.bbox[2], a.bbox[3]}, 0.9});
+  EXPECT_NEAR(evaluate_coco(first.file(), dets).stats.ap(), 1.0, 1e-9);
+  EXPECT_NEAR(evaluate_coco(full.file(), dets).stats.ap(), 2.0 / 3.0, 1e-9);
+
+  // skip_empty counts first: the first 2 trainable images are all there are.
+  o.skip_empty = true;
+  o.sample_num = 2;
+  EXPECT_EQ(CocoDataset::load(o).size(), 1u);
+  o.skip_empty = false;
+  o.sample_num = 5;  // more than the file holds: everything
+  EXPECT_EQ(CocoDataset::load(o).file().images.size(), 3u);
+
+  // The config key, and its error.
+  write_text(d.file("r.yml"), "EvalReader:\n  dataset: !COCODataSet {dataset_dir: " + d.path().string() +
+                                  ", anno_path: ann.json, sample_num: 2}\n");
+  EXPECT_EQ(dataset_options(load_config(d.file("r.yml")), "EvalReader").sample_num, 2);
+  const std::string msg =
+      error_of([&] { dataset_options(load_config(d.file("r.yml"), {"EvalReader.dataset.sample_num=0"}), "EvalReader"); });
+  EXPECT_NE(msg.find("EvalReader.dataset.sample_num is 0"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("r.yml"), std::string::npos) << msg;
 }
 
 TEST(CocoDataset, MalformedJsonNamesFileAndPosition) {

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "tests/prune_fixture.h"
 #include "tests/train_fixture.h"
@@ -56,6 +57,10 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   EXPECT_EQ(report["layers"][0]["channels"][1].get<int>(), 128);
   EXPECT_EQ(report["layers"][0]["kept"].size(), 128u);
   EXPECT_LT(report["flops"]["after"].get<double>(), 0.5 * report["flops"]["before"].get<double>());
+  // The picture of the FLOPs per conv: one 20 px row per changed conv (23 here).
+  const cv::Mat chart = cv::imread((run / "prune_report.png").string());
+  ASSERT_FALSE(chart.empty());
+  EXPECT_EQ(chart.rows, 34 + 36 + 20 * 23);
   const auto summary = nlohmann::json::parse(testutil::read_text((run / "prune_summary.json").string()));
   EXPECT_GE(summary["ap_pruned"].get<double>(), 0.0);
 

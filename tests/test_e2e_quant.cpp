@@ -129,6 +129,24 @@ TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("resuming: 6 convs already measured"), std::string::npos) << r.output;
 
+  // Other bits, or other evaluation images, are other numbers: measured again.
+  // EvalReader.dataset.sample_num evaluates on the first images only, as `compress eval` would.
+  const std::string one = "quant -c " + cfg + " --analyze --analyze_layers extra_blocks.0.conv1" + o +
+                          " -o pretrain_weights=" + float_w;
+  r = testutil::run_cli(one + " -o quant.weight_bits=4");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("measuring every conv again"), std::string::npos) << r.output;
+  r = testutil::run_cli(one + " -o EvalReader.dataset.sample_num=3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("measuring every conv again"), std::string::npos) << r.output;
+  const auto j3 = nlohmann::json::parse(testutil::read_text((run / "quant_analysis.json").string()));
+  EXPECT_EQ(j3["eval_images"].get<int64_t>(), 3);
+  r = testutil::run_cli("eval -c " + cfg + o + " -w " + float_w + " --out " + d.file("stats3.json") +
+                        " -o EvalReader.dataset.sample_num=3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NEAR(j3["float_ap"].get<double>(),
+              nlohmann::json::parse(testutil::read_text(d.file("stats3.json")))["AP"].get<double>(), 1e-9);
+
   r = testutil::run_cli("quant -c " + cfg + " --analyze --analyze_layers blocks.2.expnd" + o +
                         " -o pretrain_weights=" + float_w);
   EXPECT_EQ(r.code, 1) << r.output;

@@ -298,6 +298,28 @@ TEST(PruneYolo, ReferenceRecipeCutsFlopsBy86Percent) {
   // yolo_output.0 is never pruned but loses input channels (tip: 1024 -> 256).
   EXPECT_EQ(m->named_parameters()["yolo_output.0.conv.weight"].size(1), 256);
   EXPECT_EQ(m->named_parameters()["yolo_output.0.conv.weight"].size(0), 3 * 85);
+
+  // Every conv, traced before and after: they add up to the totals, and the
+  // convs that only read pruned channels are there too.
+  int64_t before = 0, after = 0, changed = 0;
+  std::map<std::string, ConvChange> by_name;
+  for (const auto& c : r.convs) {
+    before += c.flops_before, after += c.flops_after, changed += c.flops_after != c.flops_before;
+    by_name[c.module] = c;
+  }
+  EXPECT_EQ(before, r.flops_before);
+  EXPECT_EQ(after, r.flops_after);
+  EXPECT_EQ(changed, 18 + 3 + 2);  // the pruned convs, the three yolo_outputs, the two transitions
+  // yolo_output.0: 1x1 with bias on the 2x2 map of a 64 px input, 255 outputs, inputs 1024 -> 256.
+  EXPECT_EQ(by_name.at("yolo_output.0.conv").flops_before, 2 * 2 * 255 * (1024 + 1));
+  EXPECT_EQ(by_name.at("yolo_output.0.conv").flops_after, 2 * 2 * 255 * (256 + 1));
+  // yolo_block.0.0.1: 3x3 without bias, 512 -> 1024 channels, both sides cut to a quarter.
+  EXPECT_EQ(by_name.at("yolo_block.0.0.1.conv").flops_before, 2 * 2 * 1024 * (9 * 512));
+  EXPECT_EQ(by_name.at("yolo_block.0.0.1.conv").flops_after, 2 * 2 * 256 * (9 * 128));
+  EXPECT_EQ(by_name.at("backbone.conv1.conv").flops_after, by_name.at("backbone.conv1.conv").flops_before);
+  const auto j = nlohmann::json::parse(r.to_json());
+  ASSERT_EQ(j["convs"].size(), r.convs.size());
+  EXPECT_EQ(j["convs"][0]["flops"][0].get<int64_t>(), r.convs[0].flops_before);
 }
 
 TEST(PruneCheckpoint, PrunedShapesReloadAndTrainResume) {

@@ -4,10 +4,14 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <set>
 
 #include "compress/prune/flops.h"
 #include "compress/prune/trace.h"
 #include "train/models/detector.h"
+#include "train/util/error.h"
+#include "train/util/plot.h"
 
 namespace compress::prune {
 namespace {
@@ -81,6 +85,12 @@ PruneReport prune_model(torch::nn::Module& model, const std::vector<PruneSpec>& 
     if (c.module.rfind("backbone.", 0) != 0) r.head_flops_after += c.flops;
   }
   r.params_after = count_params(model);
+  std::set<std::string> seen;
+  for (const auto& c : conv_costs(after)) {
+    if (!seen.insert(c.module).second) continue;
+    const ConvCost &b = cost_before.at(c.module), &a = cost_after.at(c.module);
+    r.convs.push_back({c.module, b.params, a.params, b.flops, a.flops});
+  }
   for (const auto& g : plan.groups) {
     LayerReport l;
     l.param = g.conv + ".weight";
@@ -133,8 +143,50 @@ std::string PruneReport::to_json() const {
                         {"coupled", coupled}});
   }
   j["layers"] = layers_j;
+  nlohmann::json convs_j = nlohmann::json::array();
+  for (const auto& c : convs)
+    convs_j.push_back({{"module", c.module},
+                       {"params", {c.params_before, c.params_after}},
+                       {"flops", {c.flops_before, c.flops_after}}});
+  j["convs"] = convs_j;
   j["kept"] = kept;
   return j.dump(1);
+}
+
+void plot_prune_report(const PruneReport& r, const std::string& png) {
+  constexpr size_t kRows = 40;
+  std::vector<size_t> changed;
+  for (size_t i = 0; i < r.convs.size(); ++i)
+    if (r.convs[i].flops_after != r.convs[i].flops_before) changed.push_back(i);
+  const size_t n_changed = changed.size();
+  if (changed.size() > kRows) {  // the largest savings, then back in model order
+    std::stable_sort(changed.begin(), changed.end(), [&](size_t a, size_t b) {
+      return r.convs[a].flops_before - r.convs[a].flops_after > r.convs[b].flops_before - r.convs[b].flops_after;
+    });
+    changed.resize(kRows);
+    std::sort(changed.begin(), changed.end());
+  }
+  std::vector<std::string> labels, texts;
+  std::vector<double> before, after;
+  for (size_t i : changed) {
+    const auto& c = r.convs[i];
+    std::string name = c.module;
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".conv") == 0) name.resize(name.size() - 5);
+    labels.push_back(name);
+    before.push_back(c.flops_before / 1e6);
+    after.push_back(c.flops_after / 1e6);
+    texts.push_back(fmt::format("{} -> {} ({})", human(c.flops_before), human(c.flops_after),
+                                pct_drop(c.flops_before, c.flops_after)));
+  }
+  std::string title = fmt::format("multiply-adds per conv at {0}x{0}, before (grey) and after pruning: model {1} -> {2} ({3})",
+                                  r.input_size, human(r.flops_before), human(r.flops_after),
+                                  pct_drop(r.flops_before, r.flops_after));
+  const std::string axis = n_changed > changed.size()
+                               ? fmt::format("millions per image; the {} of {} changed convs that lost the most",
+                                             changed.size(), n_changed)
+                               : fmt::format("millions per image; the {} convs pruning changed", n_changed);
+  const cv::Mat img = before_after_chart(title, axis, labels, before, after, texts, 1100);
+  if (!cv::imwrite(png, img)) fail("cannot write '", png, "'");
 }
 
 }  // namespace compress::prune

@@ -59,7 +59,8 @@ PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const Prune
   std::cout << report.table();
   fs::create_directories(run_dir);
   write_file_atomic((fs::path(run_dir) / "prune_report.json").string(), report.to_json() + "\n");
-  spdlog::info("pruned {} layers ({}): head FLOPs -{:.1f}%, model FLOPs -{:.1f}%; report in {}/prune_report.json",
+  plot_prune_report(report, (fs::path(run_dir) / "prune_report.png").string());
+  spdlog::info("pruned {} layers ({}): head FLOPs -{:.1f}%, model FLOPs -{:.1f}%; report: {}/prune_report.json, prune_report.png",
                report.layers.size(), o.criterion,
                100.0 * (1.0 - double(report.head_flops_after) / std::max<int64_t>(1, report.head_flops_before)),
                100.0 * (1.0 - double(report.flops_after) / std::max<int64_t>(1, report.flops_before)), run_dir);

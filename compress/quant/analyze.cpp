@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <set>
+#include <yaml-cpp/yaml.h>
 
 #include "compress/quant/qat.h"
 #include "compress/quant/run_quant.h"
@@ -31,15 +32,23 @@ namespace fs = std::filesystem;
 namespace {
 
 // What a previous analysis must share with this one for its measurements to
-// be reused: the same weights file, skip patterns and calibration.
-nlohmann::json run_key(const std::string& weights, const QuantOptions& qo, int64_t calib_batches) {
+// be reused: the same weights file, quantizers, skip patterns, calibration and
+// evaluation data (an AP on other images, or at another input size, is another
+// number).
+nlohmann::json run_key(const std::string& weights, const QuantOptions& qo, const Config& cfg) {
   return {{"weights", weights},
           {"weights_bytes", static_cast<int64_t>(fs::file_size(weights))},
           {"not_quant_pattern", qo.not_quant_pattern},
           {"weight_quantize_type", qo.weight_quantize_type},
           {"activation_quantize_type", qo.activation_quantize_type},
+          {"weight_bits", qo.weight_bits},
+          {"activation_bits", qo.activation_bits},
+          {"moving_rate", qo.moving_rate},
+          {"window_size", qo.window_size},
           {"quantize_outputs", qo.quantize_outputs},
-          {"calib_batches", calib_batches}};
+          {"calib_batches", cfg.get<int64_t>("quant.calib_batches")},
+          {"calib_data", YAML::Dump(cfg.at("TrainReader.dataset"))},
+          {"eval_reader", YAML::Dump(cfg.at("EvalReader"))}};
 }
 
 // conv -> AP measured by an earlier run with the same key; empty when there is
@@ -67,6 +76,7 @@ void write_analysis(const fs::path& json, const nlohmann::json& key, const Quant
   nlohmann::json j;
   j["metric"] = "AP";
   j["key"] = key;
+  j["eval_images"] = a.eval_images;
   j["float_ap"] = a.float_ap;
   j["quant_ap"] = a.quant_ap;
   j["layers"] = nlohmann::json::array();
@@ -150,12 +160,14 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
   a.float_ap = eval();
   set_float(rep.quantized, false);
   a.quant_ap = eval();
-  spdlog::info("quant analysis of {} convs: float AP {:.4f}, all quantized AP {:.4f}", convs.size(), a.float_ap, a.quant_ap);
+  a.eval_images = static_cast<int64_t>(ds->size());
+  spdlog::info("quant analysis of {} convs on {} images: float AP {:.4f}, all quantized AP {:.4f}", convs.size(),
+               a.eval_images, a.float_ap, a.quant_ap);
 
   fs::create_directories(run_dir);
   a.json = (run_dir / "quant_analysis.json").string();
   a.png = (run_dir / "quant_analysis.png").string();
-  const nlohmann::json key = run_key(weights, qo, calib);
+  const nlohmann::json key = run_key(weights, qo, cfg);
   const auto previous = previous_results(a.json, key);
   Progress prog("quant analysis", static_cast<int64_t>(convs.size()), "conv", 0.0);
   for (size_t i = 0; i < convs.size(); ++i) {

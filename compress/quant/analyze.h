@@ -36,14 +36,16 @@ struct CumulativeFloat {
 struct QuantAnalysis {
   double float_ap = 0;
   double quant_ap = 0;  // every conv the options quantize, at their bits (int8 by default)
+  int64_t eval_images = 0;  // EvalReader's images (EvalReader.dataset.sample_num limits them)
   std::vector<LayerSensitivity> layers;     // module order
   std::vector<CumulativeFloat> cumulative;  // k = 1, 2, 4, ... convs float
   std::string json, png;                    // where they were written
 };
 
 // Analyses the float weights in cfg's pretrain_weights. Writes RUN_DIR/
-// quant_analysis.json after every conv; a rerun of the same weights, patterns
-// and calibration reuses the convs already measured (a killed run resumes).
+// quant_analysis.json after every conv; a rerun of the same weights, quantizers,
+// patterns, calibration and evaluation data reuses the convs already measured
+// (a killed run resumes).
 QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o);
 
 // The markdown table printed at the end: the convs that recover the most, then

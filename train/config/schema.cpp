@@ -67,7 +67,9 @@ Field reader(bool train) {
                            {"image_dir", Str("")},
                            {"anno_path", Str("")},
                            {"skip_empty", Bool(train, "drop images without (non-crowd) boxes")},
-                           {"strict", Bool(false, "unreadable images are errors, not skipped")}})}},
+                           {"strict", Bool(false, "unreadable images are errors, not skipped")},
+                           {"sample_num", Int(-1, "load only the first N images (after skip_empty), and evaluate "
+                                                  "on those; -1 = all")}})}},
                 "COCODataSet")},
       {"sample_transforms",
        TypedList(sample_transform_variants(),

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <unordered_set>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -60,6 +61,7 @@ CocoDataset CocoDataset::load(const CocoDatasetOptions& opt) {
     e.labels.push_back(ds.label_of_.at(a.category_id));
   }
   for (auto& e : all) {
+    if (opt.sample_num > 0 && static_cast<int64_t>(ds.entries_.size()) == opt.sample_num) break;
     if (opt.skip_empty && e.boxes.empty()) {
       ++ds.stats_.skipped_empty;
       continue;
@@ -68,6 +70,7 @@ CocoDataset CocoDataset::load(const CocoDatasetOptions& opt) {
     ds.entries_.push_back(std::move(e));
   }
   ds.stats_.images = static_cast<int64_t>(ds.entries_.size());
+  if (opt.sample_num > 0 && ds.entries_.size() < ds.file_.images.size()) ds.keep_only_entries();
   if (ds.stats_.degenerate > 0)
     spdlog::warn("{}: dropped {} degenerate boxes (zero width or height after clipping to the image)",
                  opt.anno_path, ds.stats_.degenerate);
@@ -76,6 +79,26 @@ CocoDataset CocoDataset::load(const CocoDatasetOptions& opt) {
                opt.anno_path, ds.stats_.images, ds.stats_.boxes, ds.num_classes(), ds.stats_.crowd,
                ds.stats_.skipped_empty);
   return ds;
+}
+
+// The file shrinks to the kept images and their annotations, so that an
+// evaluation against file() scores exactly the images the loader reads.
+void CocoDataset::keep_only_entries() {
+  const size_t total = file_.images.size();
+  std::unordered_set<int64_t> kept_ids;
+  std::vector<CocoImage> images;
+  for (auto& e : entries_) {
+    kept_ids.insert(file_.images[e.image_index].id);
+    images.push_back(file_.images[e.image_index]);
+    e.image_index = images.size() - 1;
+  }
+  std::vector<CocoAnnotation> annotations;
+  for (const auto& a : file_.annotations)
+    if (kept_ids.count(a.image_id)) annotations.push_back(a);
+  file_.images = std::move(images);
+  file_.annotations = std::move(annotations);
+  spdlog::info("{}: sample_num {}: the first {} of {} images", opt_.anno_path, opt_.sample_num, entries_.size(),
+               total);
 }
 
 int64_t CocoDataset::label_of(int64_t category_id) const {

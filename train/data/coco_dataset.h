@@ -17,6 +17,7 @@ struct CocoDatasetOptions {
   std::string anno_path;
   bool skip_empty = true;  // drop images without non-crowd boxes (training)
   bool strict = false;     // unreadable images are errors instead of skipped
+  int64_t sample_num = -1;  // keep the first N images (after skip_empty); -1 = all
 };
 
 struct CocoDatasetStats {
@@ -50,6 +51,8 @@ class CocoDataset {
   const CocoDatasetOptions& options() const { return opt_; }
 
  private:
+  void keep_only_entries();  // sample_num: drop the other images from file_
+
   struct Entry {
     size_t image_index;
     std::vector<Box> boxes;

@@ -17,6 +17,10 @@ CocoDatasetOptions dataset_options(const Config& cfg, const std::string& section
   o.anno_path = (ann.is_absolute() ? ann : root / ann).string();
   o.skip_empty = cfg.get<bool>(ds + ".skip_empty");
   o.strict = cfg.get<bool>(ds + ".strict");
+  o.sample_num = cfg.get<int64_t>(ds + ".sample_num");
+  if (o.sample_num == 0 || o.sample_num < -1)
+    fail("config '", cfg.source(), "': ", ds, ".sample_num is ", o.sample_num,
+         "; give a number of images, or -1 for all");
   return o;
 }
 

@@ -79,15 +79,31 @@ cv::Mat line_chart(const std::string& title, const std::string& x_label, const s
   return img;
 }
 
-cv::Mat bar_chart(const std::string& title, const std::string& value_label, const std::vector<std::string>& labels,
-                  const std::vector<double>& values, int W) {
-  const int row = 20, top = 34, bottom = 36, left = 290, right = 70;
+namespace {
+// Horizontal bars; `ghosts` (optional) are drawn behind in light grey, and
+// `texts` (optional) replace each row's printed value.
+cv::Mat draw_bars(const std::string& title, const std::string& value_label, const std::vector<std::string>& labels,
+                  const std::vector<double>& values, const std::vector<double>& ghosts,
+                  const std::vector<std::string>& texts, int W) {
+  auto text_w = [](const std::string& t) {
+    int base = 0;
+    return cv::getTextSize(t, cv::FONT_HERSHEY_SIMPLEX, 0.4, 1, &base).width;
+  };
+  auto short_label = [](std::string label) {  // keep the distinctive tail
+    return label.size() > 40 ? ".." + label.substr(label.size() - 38) : label;
+  };
+  // Margins fit the longest label and the longest text at a bar's end.
+  int left = 100, right = 70;
+  for (const auto& l : labels) left = std::max(left, text_w(short_label(l)) + 20);
+  for (const auto& t : texts) right = std::max(right, text_w(t) + 12);
+  const int row = 20, top = 34, bottom = 36;
   const int H = top + bottom + row * std::max<int>(1, static_cast<int>(labels.size()));
   cv::Mat img(H, W, CV_8UC3, cv::Scalar(255, 255, 255));
   cv::putText(img, title, cv::Point(10, 20), cv::FONT_HERSHEY_SIMPLEX, 0.55, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
   double lo = 0, hi = 0;
-  for (double v : values)
-    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  for (const auto* vs : {&values, &ghosts})
+    for (double v : *vs)
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
   if (hi == lo) hi = lo + 1;
   const int plot_w = W - left - right;
   auto px = [&](double v) { return left + static_cast<int>((v - lo) / (hi - lo) * plot_w); };
@@ -95,19 +111,38 @@ cv::Mat bar_chart(const std::string& title, const std::string& value_label, cons
   cv::line(img, cv::Point(zero, top - 4), cv::Point(zero, bottom_y + 2), cv::Scalar(0, 0, 0), 1);
   for (size_t i = 0; i < labels.size() && i < values.size(); ++i) {
     const int y = top + row * static_cast<int>(i);
-    std::string label = labels[i];
-    if (label.size() > 40) label = ".." + label.substr(label.size() - 38);  // keep the distinctive tail
-    cv::putText(img, label, cv::Point(8, y + 14), cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    cv::putText(img, short_label(labels[i]), cv::Point(8, y + 14), cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    int end = zero;
+    if (i < ghosts.size() && std::isfinite(ghosts[i])) {
+      const int g = px(ghosts[i]);
+      cv::rectangle(img, cv::Point(std::min(zero, g), y + 3), cv::Point(std::max(zero, g), y + row - 3),
+                    cv::Scalar(215, 215, 215), cv::FILLED);
+      end = std::max(end, g);
+    }
     if (!std::isfinite(values[i])) continue;
     const int x = px(values[i]);
     cv::rectangle(img, cv::Point(std::min(zero, x), y + 3), cv::Point(std::max(zero, x), y + row - 3),
                   values[i] >= 0 ? kColors[0] : kColors[3], cv::FILLED);
-    cv::putText(img, fmt_num(values[i]), cv::Point(std::max(zero, x) + 4, y + 14), cv::FONT_HERSHEY_SIMPLEX, 0.4,
-                cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
+    end = std::max(end, x);
+    const std::string text = i < texts.size() ? texts[i] : fmt_num(values[i]);
+    cv::putText(img, text, cv::Point(end + 4, y + 14), cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(60, 60, 60), 1,
+                cv::LINE_AA);
   }
   cv::putText(img, value_label, cv::Point(left, H - 12), cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1,
               cv::LINE_AA);
   return img;
+}
+}  // namespace
+
+cv::Mat bar_chart(const std::string& title, const std::string& value_label, const std::vector<std::string>& labels,
+                  const std::vector<double>& values, int W) {
+  return draw_bars(title, value_label, labels, values, {}, {}, W);
+}
+
+cv::Mat before_after_chart(const std::string& title, const std::string& value_label,
+                           const std::vector<std::string>& labels, const std::vector<double>& before,
+                           const std::vector<double>& after, const std::vector<std::string>& texts, int W) {
+  return draw_bars(title, value_label, labels, after, before, texts, W);
 }
 
 }  // namespace compress

@@ -23,4 +23,11 @@ cv::Mat line_chart(const std::string& title, const std::string& x_label, const s
 cv::Mat bar_chart(const std::string& title, const std::string& value_label, const std::vector<std::string>& labels,
                   const std::vector<double>& values, int width = 900);
 
+// The same rows with two values each: `before` as a light grey bar, `after`
+// drawn over it in colour, and `texts[i]` written at the row's end (for
+// example "1.2M -> 0.3M").
+cv::Mat before_after_chart(const std::string& title, const std::string& value_label,
+                           const std::vector<std::string>& labels, const std::vector<double>& before,
+                           const std::vector<double>& after, const std::vector<std::string>& texts, int width = 900);
+
 }  // namespace compress
