@@ -43,6 +43,27 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   EXPECT_EQ(sens["sensitivities"]["yolo_block.2.tip.conv.weight"].size(), 2u);
   EXPECT_GT(fs::file_size(d.file("sens/s.png")), 1000u);
 
+  // A rerun with one more ratio measures only that one, and keeps the others' values.
+  const std::string sens_cmd = "sensitivity -c " + cfg + o + " -o pretrain_weights=" + trained +
+                               " --pruned_params 'yolo_block.0.0.0.conv.weights,yolo_block.2.tip.conv.weight'"
+                               " --output " + d.file("sens/s.json");
+  r = testutil::run_cli(sens_cmd + " --ratios 0.3,0.5,0.9");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming: 4 of 6 evaluations already measured"), std::string::npos) << r.output;
+  const auto sens3 = nlohmann::json::parse(testutil::read_text(d.file("sens/s.json")));
+  for (const std::string p : {"yolo_block.0.0.0.conv.weight", "yolo_block.2.tip.conv.weight"}) {
+    ASSERT_EQ(sens3["sensitivities"][p].size(), 3u) << sens3.dump(1);
+    for (const std::string ratio : {"0.3", "0.9"})
+      EXPECT_EQ(sens3["sensitivities"][p][ratio].get<double>(), sens["sensitivities"][p][ratio].get<double>());
+  }
+  // Another criterion is another measurement: nothing is reused.
+  r = testutil::run_cli(sens_cmd + " --ratios 0.3,0.9 --prune_criterion geometry_median");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("measuring every ratio again"), std::string::npos) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(testutil::read_text(d.file("sens/s.json")))["key"]["criterion"], "geometry_median");
+  // The L1 measurements it could not reuse are kept beside it.
+  EXPECT_EQ(nlohmann::json::parse(testutil::read_text(d.file("sens/s.json.prev"))), sens3);
+
   // The reference recipe, its spelling, FPGM, --eval, a short fine-tune.
   const std::string ratios = "0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,"
                              "0.875,0.875,0.875,0.875,0.875,0.875";

@@ -136,6 +136,8 @@ TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
   r = testutil::run_cli(one + " -o quant.weight_bits=4");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("measuring every conv again"), std::string::npos) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(testutil::read_text((run / "quant_analysis.json.prev").string()))["layers"].size(),
+            6u);  // the 8-bit analysis, kept
   r = testutil::run_cli(one + " -o EvalReader.dataset.sample_num=3");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("measuring every conv again"), std::string::npos) << r.output;

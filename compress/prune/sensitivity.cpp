@@ -4,10 +4,12 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "compress/prune/names.h"
 #include "compress/prune/report.h"
@@ -49,9 +51,10 @@ Sensitivities read_sensitivities(const std::string& path) {
   return s;
 }
 
-void write_sensitivities(const std::string& path, const Sensitivities& s, double base_ap) {
+void write_sensitivities(const std::string& path, const Sensitivities& s, double base_ap, const nlohmann::json& key) {
   nlohmann::json j;
   j["metric"] = "AP";
+  if (!key.is_null()) j["key"] = key;
   j["base_ap"] = base_ap;
   j["loss"] = "(AP_base - AP) / AP_base";
   nlohmann::json sens = nlohmann::json::object();
@@ -101,6 +104,40 @@ void plot_sensitivities(const Sensitivities& s, const std::string& png) {
   if (!cv::imwrite(png, img)) fail("cannot write '", png, "'");
 }
 
+namespace {
+
+// What an earlier analysis must share with this one for its measurements to be
+// reused: the weights file, the criterion, the trace size and the evaluation.
+nlohmann::json sensitivity_key(const Config& cfg, const std::string& weights, const std::string& criterion,
+                               int64_t size) {
+  return {{"weights", weights},
+          {"weights_bytes", static_cast<int64_t>(fs::file_size(weights))},
+          {"criterion", criterion},
+          {"input_size", size},
+          {"eval_reader", YAML::Dump(cfg.at("EvalReader"))}};
+}
+
+// The measurements of an earlier run into the same file with the same key
+// (PaddleSlim's sensitivity() reloads its file the same way); empty otherwise.
+Sensitivities previous_sensitivities(const std::string& path, const nlohmann::json& key) {
+  if (!fs::exists(path)) return {};
+  try {
+    std::ifstream in(path);
+    const auto j = nlohmann::json::parse(in);
+    if (j.contains("key") && j.at("key") == key) return read_sensitivities(path);
+    spdlog::warn("'{}' comes from other weights or settings; kept as '{}', measuring every ratio again", path,
+                 set_aside(path));
+  } catch (const Error&) {
+    throw;  // set_aside could not rename it
+  } catch (const std::exception& e) {
+    spdlog::warn("'{}' is unreadable ({}); kept as '{}', measuring every ratio again", path, e.what(),
+                 set_aside(path));
+  }
+  return {};
+}
+
+}  // namespace
+
 Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
   const std::string weights = cfg.get<std::string>("pretrain_weights");
   if (weights.empty()) fail("sensitivity: -o pretrain_weights=CHECKPOINT is required (the trained model to analyse)");
@@ -119,19 +156,40 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
   spdlog::info("sensitivity of {} layers at {} ratios; base AP {:.4f}", specs.size(), o.ratios.size(), base);
   if (base <= 0) fail("sensitivity: the model's base AP is ", base, "; relative losses need a trained model");
 
-  Sensitivities s;
-  Progress prog("sensitivity", static_cast<int64_t>(specs.size() * o.ratios.size()), "eval", 0.0);
+  // Earlier measurements with the same key are kept, other layers' included,
+  // and reused: a killed analysis resumes, and a wider one adds to the file.
+  const nlohmann::json key = sensitivity_key(cfg, weights, o.criterion, size);
+  Sensitivities s = previous_sensitivities(out, key);
+  auto measured = [&](const std::string& param, double r) {
+    const auto it = s.find(param);
+    if (it == s.end()) return false;
+    for (const auto& [have, loss] : it->second)
+      if (std::abs(have - r) < 1e-4) return true;  // the file keeps 4 significant digits
+    return false;
+  };
+  const int64_t total = static_cast<int64_t>(specs.size() * o.ratios.size());
+  int64_t reused = 0;
+  for (const auto& spec : specs)
+    for (double r : o.ratios) reused += measured(spec.conv + ".weight", r);
+  if (reused > 0) spdlog::info("resuming: {} of {} evaluations already measured in '{}'", reused, total, out);
+  Progress prog("sensitivity", total, "eval", 0.0);
   int64_t done = 0;
   for (const auto& spec : specs) {
     for (double r : o.ratios) {
+      const std::string param = spec.conv + ".weight";
+      if (measured(param, r)) {
+        prog.update(++done, fmt::format("{} @ {:.2f}: measured before", spec.conv, r));
+        continue;
+      }
       auto m = load_float_detector(cfg, weights);  // restore: a fresh copy of the weights
       prune_model(*m, {{spec.conv, r}}, o.criterion, size);
       const double ap = run_evaluation(*m, *loader, *ds, /*progress=*/false).result.stats.ap();
-      s[spec.conv + ".weight"][r] = (base - ap) / base;
+      s[param][r] = (base - ap) / base;
+      write_sensitivities(out, s, base, key);  // after every evaluation: a killed run keeps its results
       prog.update(++done, fmt::format("{} @ {:.2f}: AP {:.4f}", spec.conv, r, ap));
     }
-    write_sensitivities(out, s, base);  // after every layer: a killed run keeps its results
   }
+  write_sensitivities(out, s, base, key);
   plot_sensitivities(s, png);
   spdlog::info("sensitivities in {} and {}", out, png);
   return s;

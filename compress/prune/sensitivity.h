@@ -4,6 +4,7 @@
 // read off by linear interpolation.
 #pragma once
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -25,11 +26,15 @@ struct SensitivityOptions {
 };
 
 // Runs the analysis on the weights in cfg's pretrain_weights; writes the JSON
-// after every layer, so a killed run keeps what it measured.
+// after every evaluation. A rerun into the same file with the same weights,
+// criterion and evaluation reuses what it holds (a killed run resumes) and
+// keeps its other layers and ratios.
 Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o);
 
 Sensitivities read_sensitivities(const std::string& path);
-void write_sensitivities(const std::string& path, const Sensitivities& s, double base_ap);
+// `key` (optional) records what the measurements depend on, for resuming.
+void write_sensitivities(const std::string& path, const Sensitivities& s, double base_ap,
+                         const nlohmann::json& key = nullptr);
 
 // Per param, the largest ratio whose loss stays <= max_loss: the last measured
 // ratio under the bound, moved toward the next one by linear interpolation.

@@ -60,12 +60,16 @@ std::map<std::string, double> previous_results(const fs::path& json, const nlohm
     std::ifstream in(json);
     const auto j = nlohmann::json::parse(in);
     if (j.at("key") != key) {
-      spdlog::warn("'{}' comes from other weights or settings; measuring every conv again", json.string());
+      spdlog::warn("'{}' comes from other weights or settings; kept as '{}', measuring every conv again",
+                   json.string(), set_aside(json.string()));
       return out;
     }
     for (const auto& l : j.at("layers")) out[l.at("conv").get<std::string>()] = l.at("ap").get<double>();
+  } catch (const Error&) {
+    throw;  // set_aside could not rename it
   } catch (const std::exception& e) {
-    spdlog::warn("'{}' is unreadable ({}); measuring every conv again", json.string(), e.what());
+    spdlog::warn("'{}' is unreadable ({}); kept as '{}', measuring every conv again", json.string(), e.what(),
+                 set_aside(json.string()));
     out.clear();
   }
   if (!out.empty()) spdlog::info("resuming: {} convs already measured in '{}'", out.size(), json.string());

@@ -163,6 +163,14 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   if (ec) fail("cannot rename '", tmp, "' to '", path, "': ", ec.message());
 }
 
+std::string set_aside(const std::string& path) {
+  const std::string prev = path + ".prev";
+  std::error_code ec;
+  std::filesystem::rename(path, prev, ec);
+  if (ec) fail("cannot rename '", path, "' to '", prev, "': ", ec.message());
+  return prev;
+}
+
 void write_coco_results(const std::string& path, const std::vector<CocoDetection>& dets) {
   json arr = json::array();
   for (const auto& d : dets) {

@@ -55,4 +55,8 @@ void write_coco_results(const std::string& path, const std::vector<CocoDetection
 // Writes `text` to `path` atomically (temp file in the same folder + rename).
 void write_file_atomic(const std::string& path, const std::string& text);
 
+// Renames `path` to `path.prev` (replacing an older one) and returns the new
+// name: results a rerun cannot reuse are kept rather than overwritten.
+std::string set_aside(const std::string& path);
+
 }  // namespace compress
