@@ -101,6 +101,8 @@ TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
   r = testutil::run_cli(analyze);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("| kept float | AP | vs all quantized |"), std::string::npos) << r.output;
+  // One progress line per conv, not one more per evaluation inside it.
+  EXPECT_EQ(r.output.find("I] eval "), std::string::npos) << r.output;
   const fs::path run = fs::path(d.file("out")) / "recipe_quant_analysis";
   const auto j = nlohmann::json::parse(testutil::read_text((run / "quant_analysis.json").string()));
   ASSERT_TRUE(fs::exists(run / "quant_analysis.png"));

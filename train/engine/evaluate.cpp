@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <limits>
 #include <set>
 
 #include "train/engine/distributed.h"
@@ -36,7 +37,8 @@ EvalRun run_evaluation(DetectorImpl& model, DataLoader& loader, const CocoDatase
   EvalRun run;
   const auto t0 = std::chrono::steady_clock::now();
   // This rank's share of the set (all of it in one process).
-  Progress prog("eval", static_cast<int64_t>(loader.epoch_order(0).size()), "img", progress ? 5.0 : 1e9);
+  Progress prog("eval", static_cast<int64_t>(loader.epoch_order(0).size()), "img",
+                progress ? 5.0 : std::numeric_limits<double>::infinity());
   loader.start_epoch(0);
   const auto device = model.parameters().empty() ? torch::kCPU : model.parameters()[0].device();
   while (auto batch = loader.next()) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <cstdio>
 
 namespace compress {
@@ -34,6 +35,7 @@ double Progress::rate() const {
 
 void Progress::update(int64_t done, const std::string& extra) {
   done_ = done;
+  if (std::isinf(interval_s_)) return;  // silent: a caller that reports its own progress
   const auto now = std::chrono::steady_clock::now();
   if (std::chrono::duration<double>(now - last_log_).count() < interval_s_ && done_ < total_) return;
   last_log_ = now;

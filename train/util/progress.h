@@ -1,5 +1,6 @@
 // Progress line for long work: "<label> 1200/4500 26.7% | 310.2 img/s | ETA 00:00:11".
-// Logs at most every `interval_s` seconds (and at the end) so it is cheap to call per item.
+// Logs at most every `interval_s` seconds (and at the end) so it is cheap to call per item;
+// an infinite interval logs nothing (for work inside a loop that has its own line).
 #pragma once
 #include <chrono>
 #include <cstdint>
