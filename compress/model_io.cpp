@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "compress/prune/pruner.h"
@@ -34,6 +35,14 @@ Detector load_detector(const Config& cfg, const std::string& weights) {
   apply_transforms(model, s.transforms, weights);
   load_weights(weights, *model);
   return model;
+}
+
+Detector load_float_detector(const Config& cfg, const std::string& weights, const std::string& qat_hint) {
+  if (!std::filesystem::exists(weights)) fail("weights file '", weights, "' does not exist");
+  const TrainState s = read_checkpoint_state(weights);
+  if (s.transforms.find("\"quant\"") != std::string::npos)
+    fail("checkpoint '", weights, "' is a QAT checkpoint; ", qat_hint);
+  return load_detector(cfg, weights);
 }
 
 }  // namespace compress

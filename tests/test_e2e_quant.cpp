@@ -1,7 +1,7 @@
 // End to end through the CLI on the fashion SSDLite recipe: float training, QAT
-// with the reference's skip patterns, eval of the QAT checkpoint, PTQ, the
-// per-conv quantization analysis, and the errors a user meets (a mistyped
-// pattern, QAT weights given as float ones).
+// with the reference's skip patterns, eval of the QAT checkpoint, PTQ, QAT and
+// PTQ of a pruned model, the per-conv quantization analysis, and the errors a
+// user meets (a mistyped pattern, QAT weights given as float ones).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,8 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/train_fixture.h"
+#include "train/engine/checkpoint.h"
 
 namespace fs = std::filesystem;
+using compress::read_checkpoint_state;
+using compress::TrainState;
 
 namespace {
 
@@ -84,6 +87,48 @@ TEST(E2E, FashionSsdliteQuantRecipe) {
   r = testutil::run_cli("quant -c " + cfg + o + " -o quant.weight_quantize_type=int8");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("channel_wise_abs_max"), std::string::npos) << r.output;
+}
+
+// Prune, then quantize (PaddleSlim's order): PTQ and QAT start from pruned
+// weights, their checkpoints record both transforms, and eval, export and -r
+// rebuild the pruned quantized model.
+TEST(E2E, QuantOfAPrunedModel) {
+  testutil::TempDir d;
+  const TinyRecipe t = train_tiny_recipe(d, "snapshot_iter: 2\nquant: {calib_batches: 2}\n");
+  ASSERT_EQ(t.train.code, 0) << t.train.output;
+  const std::string &cfg = t.cfg, &o = t.o;
+  auto r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + t.float_w +
+                             " --pruned_params 'backbone.blocks.*.expand.conv.weight' --pruned_ratios 0.5" +
+                             " -o max_iters=0 --run-dir " + d.file("pruned"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string pruned = d.file("pruned/model_final.pt");
+
+  // PTQ: the AP it reports is the AP `compress eval` gets from its checkpoint.
+  r = testutil::run_cli("quant --post --eval -c " + cfg + o + " -o pretrain_weights=" + pruned + " --run-dir " +
+                        d.file("ptq"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("(pruned)"), std::string::npos) << r.output;
+  const std::string ptq = d.file("ptq/model_final.pt");
+  const TrainState st = read_checkpoint_state(ptq);
+  const auto tr = nlohmann::json::parse(st.transforms);
+  EXPECT_TRUE(tr.contains("prune") && tr.contains("quant")) << st.transforms;
+  r = testutil::run_cli("eval -c " + cfg + o + " -w " + ptq + " --out " + d.file("stats.json"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NEAR(nlohmann::json::parse(testutil::read_text(d.file("stats.json")))["AP"].get<double>(), st.best_ap, 1e-9);
+  r = testutil::run_cli("export -c " + cfg + o + " -w " + ptq + " --format onnx --output " + d.file("pq.onnx"));
+  ASSERT_EQ(r.code, 0) << r.output;
+
+  // QAT for 2 steps, then resumed to 4: the pruned shapes come back from the checkpoint.
+  r = testutil::run_cli("quant -c " + cfg + o + " -o pretrain_weights=" + pruned + " -o quant.max_iters=2 --run-dir " +
+                        d.file("qat"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = testutil::run_cli("quant -c " + cfg + o + " -o quant.max_iters=4 -r " + d.file("qat/latest.pt") + " --run-dir " +
+                        d.file("qat"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("at iteration 2"), std::string::npos) << r.output;
+  const auto qat = nlohmann::json::parse(read_checkpoint_state(d.file("qat/model_final.pt")).transforms);
+  EXPECT_EQ(qat["prune"], tr["prune"]);
+  EXPECT_EQ(read_checkpoint_state(d.file("qat/model_final.pt")).iter, 4);
 }
 
 // `quant --analyze`: per-conv AP recovered when that conv alone stays float,

@@ -128,7 +128,7 @@ DistillRunResult run_distill(Config cfg, DistillRunOptions o) {
       spdlog::warn("no pretrain_weights: distilling into a randomly initialised student");
       student = build_detector(cfg);
     } else {
-      student = prune::load_float_detector(cfg, pretrain);  // float or already pruned
+      student = prune::load_unquantized(cfg, pretrain);  // float or already pruned
       to.transforms = read_checkpoint_state(pretrain).transforms;
       spdlog::info("student from '{}'", pretrain);
     }

@@ -35,12 +35,8 @@ double evaluate_ap(DetectorImpl& model, const Config& cfg, const std::string& wh
 
 }  // namespace
 
-std::shared_ptr<DetectorImpl> load_float_detector(const Config& cfg, const std::string& weights) {
-  if (!fs::exists(weights)) fail("weights file '", weights, "' does not exist");
-  const TrainState s = read_checkpoint_state(weights);
-  if (s.transforms.find("\"quant\"") != std::string::npos)
-    fail("checkpoint '", weights, "' is a QAT checkpoint; prune the float model, then quantize the pruned one");
-  return load_detector(cfg, weights);
+std::shared_ptr<DetectorImpl> load_unquantized(const Config& cfg, const std::string& weights) {
+  return load_float_detector(cfg, weights, "prune the float model, then quantize the pruned one");
 }
 
 void fill_from_config(PruneRunOptions& o, const Config& cfg) {
@@ -120,7 +116,7 @@ PruneRunResult run_prune(Config cfg, PruneRunOptions o) {
       spdlog::warn("no pretrain_weights: pruning a randomly initialised model");
       model = build_detector(cfg);
     } else {
-      model = load_float_detector(cfg, pretrain);
+      model = load_unquantized(cfg, pretrain);
       spdlog::info("float weights from '{}'", pretrain);
     }
     (void)specs_from_options(*model, o);  // bad names fail before the evaluation

@@ -46,8 +46,8 @@ void fill_from_config(PruneRunOptions& o, const Config& cfg);
 std::vector<PruneSpec> specs_from_options(torch::nn::Module& model, const PruneRunOptions& o);
 
 // Loads `weights` into a model built from `cfg`, re-applying recorded
-// transforms; refuses a QAT checkpoint (prune first, then quantize).
-std::shared_ptr<DetectorImpl> load_float_detector(const Config& cfg, const std::string& weights);
+// transforms (earlier pruning); refuses a QAT checkpoint (prune first, then quantize).
+std::shared_ptr<DetectorImpl> load_unquantized(const Config& cfg, const std::string& weights);
 
 // The prune transform of `model` against a fresh build of `cfg`, as a
 // checkpoint's meta.transforms JSON.

@@ -150,7 +150,7 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
 
   auto ds = load_dataset(cfg, "EvalReader");
   auto loader = make_loader(cfg, "EvalReader", ds);
-  auto model = load_float_detector(cfg, weights);
+  auto model = load_unquantized(cfg, weights);
   std::vector<PruneSpec> specs = resolve_specs(o.params, {0.0}, conv_weight_names(*model));
   const double base = run_evaluation(*model, *loader, *ds, /*progress=*/false).result.stats.ap();
   spdlog::info("sensitivity of {} layers at {} ratios; base AP {:.4f}", specs.size(), o.ratios.size(), base);
@@ -181,7 +181,7 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
         prog.update(++done, fmt::format("{} @ {:.2f}: measured before", spec.conv, r));
         continue;
       }
-      auto m = load_float_detector(cfg, weights);  // restore: a fresh copy of the weights
+      auto m = load_unquantized(cfg, weights);  // restore: a fresh copy of the weights
       prune_model(*m, {{spec.conv, r}}, o.criterion, size);
       const double ap = run_evaluation(*m, *loader, *ds, /*progress=*/false).result.stats.ap();
       s[param][r] = (base - ap) / base;

@@ -14,6 +14,7 @@
 #include <set>
 #include <yaml-cpp/yaml.h>
 
+#include "compress/model_io.h"
 #include "compress/quant/qat.h"
 #include "compress/quant/run_quant.h"
 #include "train/config/config.h"
@@ -139,8 +140,8 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
   if (!fs::exists(weights)) fail("weights file '", weights, "' does not exist");
   const fs::path run_dir = o.run_dir.empty() ? default_run_dir(cfg) + "_quant_analysis" : o.run_dir;
 
-  Detector model = build_detector(cfg);
-  load_weights(weights, *model);  // a QAT checkpoint is refused with a clear error
+  // Float weights, pruned or not; a QAT checkpoint is refused.
+  Detector model = load_float_detector(cfg, weights, "analyse the float weights it was trained from");
   const QuantReport rep = apply_qat(*model, qo);
   std::vector<std::string> convs;
   std::set<std::string> used;

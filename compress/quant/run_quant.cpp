@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "compress/model_io.h"
 #include "compress/quant/quant_json.h"
 #include "train/config/config.h"
 #include "train/data/coco_json.h"
@@ -69,20 +70,28 @@ QuantRunResult run_quant(Config cfg, const QuantRunOptions& o) {
   res.run_dir = o.run_dir.empty() ? default_run_dir(cfg) + (o.post ? "_ptq" : "_quant") : o.run_dir;
   Detector model = build_detector(cfg);
   const std::string pretrain = cfg.get<std::string>("pretrain_weights");
+  // What the checkpoints record: the earlier transforms (a pruned model's
+  // shapes), then this quantization.
+  nlohmann::json transforms_j = nlohmann::json::object();
   if (!o.resume.empty()) {
     const TrainState s = read_checkpoint_state(o.resume);
     if (s.transforms.find("\"quant\"") == std::string::npos)
       fail("checkpoint '", o.resume, "' is not a QAT checkpoint; to start QAT from float weights use -o pretrain_weights=");
-    qo = options_from_json(nlohmann::json::parse(s.transforms)["quant"]);  // the run's own settings
+    transforms_j = nlohmann::json::parse(s.transforms);
+    qo = options_from_json(transforms_j["quant"]);  // the run's own settings
+    transforms_j.erase("quant");
+    apply_transforms(model, transforms_j.dump(), o.resume);  // pruned shapes; the Trainer loads the values
   } else if (!pretrain.empty()) {
-    load_weights(pretrain, *model);  // float weights; a QAT file is refused with a clear error
-    spdlog::info("float weights from '{}'", pretrain);
+    model = load_float_detector(cfg, pretrain, "QAT starts from float weights; to continue that run use `compress quant -r`");
+    if (const auto t = read_checkpoint_state(pretrain).transforms; !t.empty()) transforms_j = nlohmann::json::parse(t);
+    spdlog::info("float weights from '{}'{}", pretrain, transforms_j.contains("prune") ? " (pruned)" : "");
   } else {
     spdlog::warn("no pretrain_weights: quantizing a randomly initialised model");
   }
   res.report = apply_qat(*model, qo);
   log_report(res.report, res.run_dir);
-  const std::string transforms = nlohmann::json{{"quant", options_to_json(qo)}}.dump();
+  transforms_j["quant"] = options_to_json(qo);
+  const std::string transforms = transforms_j.dump();
 
   if (o.post) {
     calibrate(*model, cfg, cfg.get<int64_t>("quant.calib_batches"));
