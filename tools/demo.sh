@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled dataset: make fashion-det, train and evaluate the
 # fashion SSDLite-MobileNetV3-Small recipe, draw its detections and curves.
-# Then QAT, ONNX export verified in ONNX Runtime, latency, and pruning chosen
-# by per-layer sensitivity. (The YOLOv3 prune-and-distill recipe needs hours of
+# Then QAT, ONNX export verified in ONNX Runtime, latency, pruning chosen by
+# per-layer sensitivity, and the pruned model quantized. (The YOLOv3 prune-and-distill recipe needs hours of
 # training here; its commands are in the README.)
 # Set DEMO_ITERS to shorten the training (e.g. DEMO_ITERS=200 for a smoke run).
 set -euo pipefail
@@ -62,7 +62,15 @@ $C sensitivity -c "$CFG" -o "pretrain_weights=$RUN/model_final.pt" --pruned_para
   --ratios 0.25,0.5,0.75 --output "$OUT/sensitivity.json" --plot "$OUT/sensitivity.png"
 $C prune -c "$CFG" --sensitivities "$OUT/sensitivity.json" --max_loss 0.05 --eval "${PITERS[@]}" -o prune.round_to=8 \
   -o "pretrain_weights=$RUN/model_final.pt"
+cp "${RUN}_prune/prune_report.png" "$OUT/prune_report.png"
 $C export -c "$CFG" -w "${RUN}_prune/model_final.pt" --output "$OUT/ssdlite_small_pruned.onnx" --verify
-$C bench onnx --onnx "$OUT/ssdlite_small.onnx" --onnx "$OUT/ssdlite_small_pruned.onnx" -c "$CFG" \
-  --weights "$RUN/model_final.pt" --weights "${RUN}_prune/model_final.pt" --threads 1 --json "$OUT/latency_pruned.json"
+
+# 6. Both, in PaddleSlim's order: the pruned model quantized (PTQ, calibration
+#    only), exported, verified, and timed with the float and pruned models.
+$C quant -c "$CFG" --post --eval -o "pretrain_weights=${RUN}_prune/model_final.pt" --run-dir "${RUN}_prune_ptq"
+$C export -c "$CFG" -w "${RUN}_prune_ptq/model_final.pt" --output "$OUT/ssdlite_small_pruned_int8.onnx" --verify
+$C bench onnx --onnx "$OUT/ssdlite_small.onnx" --onnx "$OUT/ssdlite_small_pruned.onnx" \
+  --onnx "$OUT/ssdlite_small_pruned_int8.onnx" -c "$CFG" --weights "$RUN/model_final.pt" \
+  --weights "${RUN}_prune/model_final.pt" --weights "${RUN}_prune_ptq/model_final.pt" --threads 1 \
+  --json "$OUT/latency_pruned.json"
 echo "demo outputs in $OUT"
