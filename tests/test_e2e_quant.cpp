@@ -171,6 +171,23 @@ TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
   const auto stats = nlohmann::json::parse(testutil::read_text(d.file("stats.json")));
   EXPECT_NEAR(j["float_ap"].get<double>(), stats["AP"].get<double>(), 1e-9);
 
+  // AIMET's other per-layer analysis: each conv quantized alone, the rest float,
+  // in a folder of its own; the same calibration gives the same two end points.
+  r = testutil::run_cli(analyze + " --analyze_mode quant_one");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("| quantized alone (the rest float) | AP | vs float |"), std::string::npos) << r.output;
+  const auto q1 = nlohmann::json::parse(
+      testutil::read_text((fs::path(d.file("out")) / "recipe_quant_analysis_quant_one" / "quant_analysis.json").string()));
+  EXPECT_EQ(q1["mode"], "quant_one");
+  EXPECT_NEAR(q1["float_ap"].get<double>(), j["float_ap"].get<double>(), 1e-12);
+  EXPECT_NEAR(q1["quant_ap"].get<double>(), quantized, 1e-12);
+  ASSERT_EQ(q1["layers"].size(), 6u);
+  for (const auto& l : q1["layers"])
+    EXPECT_NEAR(l["lost"].get<double>(), q1["float_ap"].get<double>() - l["ap"].get<double>(), 1e-12) << l.dump();
+  ASSERT_EQ(q1["cumulative"].size(), 3u);
+  r = testutil::run_cli(analyze + " --analyze_mode float_two");
+  EXPECT_EQ(r.code, 2) << r.output;
+
   // A rerun reuses every measured conv.
   r = testutil::run_cli(analyze);
   ASSERT_EQ(r.code, 0) << r.output;

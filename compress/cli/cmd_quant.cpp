@@ -1,5 +1,5 @@
 // `compress quant -c CONFIG [--not_quant_pattern P ...] [--eval] [--post] [-r CKPT] [-o key=value ...]`
-// `compress quant -c CONFIG --analyze [--analyze_layers "a,b"] -o pretrain_weights=FLOAT.pt`
+// `compress quant -c CONFIG --analyze [--analyze_layers "a,b"] [--analyze_mode float_one|quant_one] -o pretrain_weights=FLOAT.pt`
 #include "compress/cli/command.h"
 #include "compress/prune/names.h"
 #include "compress/quant/analyze.h"
@@ -27,6 +27,11 @@ class QuantCommand : public Command {
                                    "alone stays float (JSON, PNG and a table)");
     app_->add_option("--analyze_layers", layers_, "with --analyze: comma-separated substrings of the convs to analyse")
         ->needs(analyze);
+    app_->add_option("--analyze_mode", mode_,
+                     "with --analyze: float_one (each conv float, the rest quantized) or quant_one (each conv "
+                     "quantized, the rest float)")
+        ->needs(analyze)
+        ->check(CLI::IsMember(quant::analysis_modes()));
     analyze->excludes("--post")->excludes("--resume")->excludes("--eval");
   }
   CLI::App* app() const override { return app_; }
@@ -39,6 +44,7 @@ class QuantCommand : public Command {
       a.run_dir = opt_.run_dir;
       a.not_quant_pattern = opt_.not_quant_pattern;
       if (!layers_.empty()) a.layers = prune::split_list(layers_, "--analyze_layers");
+      a.mode = mode_;
       quant::run_quant_analysis(cfg, a);
       return 0;
     }
@@ -53,6 +59,7 @@ class QuantCommand : public Command {
   std::vector<std::string> patterns_;
   bool analyze_ = false;
   std::string layers_;
+  std::string mode_ = "float_one";
 };
 
 }  // namespace

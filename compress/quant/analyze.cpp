@@ -36,8 +36,9 @@ namespace {
 // be reused: the same weights file, quantizers, skip patterns, calibration and
 // evaluation data (an AP on other images, or at another input size, is another
 // number).
-nlohmann::json run_key(const std::string& weights, const QuantOptions& qo, const Config& cfg) {
-  return {{"weights", weights},
+nlohmann::json run_key(const std::string& weights, const QuantOptions& qo, const Config& cfg, const std::string& mode) {
+  return {{"mode", mode},
+          {"weights", weights},
           {"weights_bytes", static_cast<int64_t>(fs::file_size(weights))},
           {"not_quant_pattern", qo.not_quant_pattern},
           {"weight_quantize_type", qo.weight_quantize_type},
@@ -80,47 +81,69 @@ std::map<std::string, double> previous_results(const fs::path& json, const nlohm
 void write_analysis(const fs::path& json, const nlohmann::json& key, const QuantAnalysis& a) {
   nlohmann::json j;
   j["metric"] = "AP";
+  j["mode"] = a.mode;
   j["key"] = key;
   j["eval_images"] = a.eval_images;
   j["float_ap"] = a.float_ap;
   j["quant_ap"] = a.quant_ap;
   j["layers"] = nlohmann::json::array();
-  for (const auto& l : a.layers) j["layers"].push_back({{"conv", l.conv}, {"ap", l.ap}, {"recovered", l.recovered}});
+  const char* field = a.mode == "quant_one" ? "lost" : "recovered";
+  for (const auto& l : a.layers) j["layers"].push_back({{"conv", l.conv}, {"ap", l.ap}, {field, l.sensitivity}});
   j["cumulative"] = nlohmann::json::array();
   for (const auto& c : a.cumulative) j["cumulative"].push_back({{"float_convs", c.convs}, {"ap", c.ap}});
   write_file_atomic(json.string(), j.dump(1) + "\n");
 }
 
-std::vector<LayerSensitivity> by_recovery(std::vector<LayerSensitivity> v) {
-  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.recovered > b.recovered; });
+std::vector<LayerSensitivity> most_sensitive_first(std::vector<LayerSensitivity> v) {
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.sensitivity > b.sensitivity; });
   return v;
 }
 
 void plot_analysis(const QuantAnalysis& a, const std::string& png) {
   std::vector<std::string> labels;
   std::vector<double> values;
-  for (const auto& l : by_recovery(a.layers)) {
+  for (const auto& l : most_sensitive_first(a.layers)) {
     if (labels.size() == 30) break;
     std::string name = l.conv;
     if (name.size() > 5 && name.compare(name.size() - 5, 5, ".conv") == 0) name.resize(name.size() - 5);
     labels.push_back(name);
-    values.push_back(100 * l.recovered);
+    values.push_back(100 * l.sensitivity);
   }
-  const cv::Mat img = bar_chart(fmt::format("AP recovered by keeping one conv float (float AP {:.1f}, quantized AP {:.1f})",
-                                            100 * a.float_ap, 100 * a.quant_ap),
-                                "AP points (x100) over the all-quantized model", labels, values);
+  const bool quant_one = a.mode == "quant_one";
+  const cv::Mat img = bar_chart(
+      fmt::format("{} (float AP {:.1f}, quantized AP {:.1f})",
+                  quant_one ? "AP lost by quantizing one conv alone" : "AP recovered by keeping one conv float",
+                  100 * a.float_ap, 100 * a.quant_ap),
+      quant_one ? "AP points (x100) under the float model" : "AP points (x100) over the all-quantized model", labels,
+      values);
   if (!cv::imwrite(png, img)) fail("cannot write '", png, "'");
 }
 
 }  // namespace
 
+const std::vector<std::string>& analysis_modes() {
+  static const std::vector<std::string> modes{"float_one", "quant_one"};
+  return modes;
+}
+
 std::string analysis_table(const QuantAnalysis& a, size_t top) {
-  std::string s = "| kept float | AP | vs all quantized |\n| --- | --- | --- |\n";
-  s += fmt::format("| nothing (every conv quantized) | {:.4f} | |\n", a.quant_ap);
+  std::string s;
   size_t n = 0;
-  for (const auto& l : by_recovery(a.layers)) {
-    if (n++ == top) break;
-    s += fmt::format("| {} | {:.4f} | {:+.4f} |\n", l.conv, l.ap, l.recovered);
+  if (a.mode == "quant_one") {
+    s = "| quantized alone (the rest float) | AP | vs float |\n| --- | --- | --- |\n";
+    for (const auto& l : most_sensitive_first(a.layers)) {
+      if (n++ == top) break;
+      s += fmt::format("| {} | {:.4f} | {:+.4f} |\n", l.conv, l.ap, -l.sensitivity);
+    }
+    s += "\n| kept float (the rest quantized) | AP | vs all quantized |\n| --- | --- | --- |\n";
+    s += fmt::format("| nothing (every conv quantized) | {:.4f} | |\n", a.quant_ap);
+  } else {
+    s = "| kept float | AP | vs all quantized |\n| --- | --- | --- |\n";
+    s += fmt::format("| nothing (every conv quantized) | {:.4f} | |\n", a.quant_ap);
+    for (const auto& l : most_sensitive_first(a.layers)) {
+      if (n++ == top) break;
+      s += fmt::format("| {} | {:.4f} | {:+.4f} |\n", l.conv, l.ap, l.sensitivity);
+    }
   }
   for (const auto& c : a.cumulative)
     s += fmt::format("| the {} above together | {:.4f} | {:+.4f} |\n",
@@ -138,7 +161,14 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
   if (weights.empty())
     fail("quant --analyze: -o pretrain_weights=FLOAT.pt is required (the trained float model to analyse)");
   if (!fs::exists(weights)) fail("weights file '", weights, "' does not exist");
-  const fs::path run_dir = o.run_dir.empty() ? default_run_dir(cfg) + "_quant_analysis" : o.run_dir;
+  const auto& modes = analysis_modes();
+  if (std::find(modes.begin(), modes.end(), o.mode) == modes.end())
+    fail("quant --analyze_mode '", o.mode, "': use float_one or quant_one");
+  const bool quant_one = o.mode == "quant_one";
+  // One folder per mode: the two measure different things and resume separately.
+  const fs::path run_dir = o.run_dir.empty()
+                               ? default_run_dir(cfg) + (quant_one ? "_quant_analysis_quant_one" : "_quant_analysis")
+                               : o.run_dir;
 
   // Float weights, pruned or not; a QAT checkpoint is refused.
   Detector model = load_float_detector(cfg, weights, "analyse the float weights it was trained from");
@@ -161,19 +191,23 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
   };
 
   QuantAnalysis a;
+  a.mode = o.mode;
   set_float(rep.quantized, true);
   a.float_ap = eval();
   set_float(rep.quantized, false);
   a.quant_ap = eval();
   a.eval_images = static_cast<int64_t>(ds->size());
-  spdlog::info("quant analysis of {} convs on {} images: float AP {:.4f}, all quantized AP {:.4f}", convs.size(),
-               a.eval_images, a.float_ap, a.quant_ap);
+  spdlog::info("quant analysis ({}) of {} convs on {} images: float AP {:.4f}, all quantized AP {:.4f}", a.mode,
+               convs.size(), a.eval_images, a.float_ap, a.quant_ap);
 
   fs::create_directories(run_dir);
   a.json = (run_dir / "quant_analysis.json").string();
   a.png = (run_dir / "quant_analysis.png").string();
-  const nlohmann::json key = run_key(weights, qo, cfg);
+  const nlohmann::json key = run_key(weights, qo, cfg, a.mode);
   const auto previous = previous_results(a.json, key);
+  // float_one toggles one conv float in the all-quantized model; quant_one
+  // one conv quantized in the all-float model.
+  if (quant_one) set_float(rep.quantized, true);
   Progress prog("quant analysis", static_cast<int64_t>(convs.size()), "conv", 0.0);
   for (size_t i = 0; i < convs.size(); ++i) {
     const auto& c = convs[i];
@@ -181,17 +215,21 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
     if (const auto it = previous.find(c); it != previous.end()) {
       ap = it->second;
     } else {
-      set_conv_float(*model, c, true);
+      set_conv_float(*model, c, !quant_one);
       ap = eval();
-      set_conv_float(*model, c, false);
+      set_conv_float(*model, c, quant_one);
     }
-    a.layers.push_back({c, ap, ap - a.quant_ap});
+    const double sensitivity = quant_one ? a.float_ap - ap : ap - a.quant_ap;
+    a.layers.push_back({c, ap, sensitivity});
     write_analysis(a.json, key, a);  // after every conv: a killed run keeps what it measured
-    prog.update(static_cast<int64_t>(i + 1), fmt::format("{} float: AP {:.4f} ({:+.4f})", c, ap, ap - a.quant_ap));
+    prog.update(static_cast<int64_t>(i + 1),
+                fmt::format("{} {}: AP {:.4f} ({:+.4f})", c, quant_one ? "quantized alone" : "float", ap,
+                            quant_one ? -sensitivity : sensitivity));
   }
+  if (quant_one) set_float(rep.quantized, false);
 
   // What keeping the most sensitive convs float together buys (their gains need not add up).
-  const auto ranked = by_recovery(a.layers);
+  const auto ranked = most_sensitive_first(a.layers);
   for (size_t k = 1; k <= std::min<size_t>(ranked.size(), 16); k *= 2) {
     CumulativeFloat c;
     for (size_t i = 0; i < k; ++i) c.convs.push_back(ranked[i].conv);

@@ -1,10 +1,15 @@
 // Per-layer quantization sensitivity (PaddleSlim's quant analysis, AIMET's
 // per-layer analysis): which convs' int8 error costs the most AP, so that
 // --not_quant_pattern names the right ones. After PTQ calibration of every conv
-// the options quantize, each quantized conv in turn runs float while all the
-// others stay int8, and the AP that recovers is recorded. The convs that
-// recover the most are then kept float together, 1, 2, 4, ... at a time, to
-// show what a skip list buys.
+// the options quantize, each quantized conv in turn is measured one of two
+// ways (AIMET's two per-layer analyses):
+//   float_one: it runs float while all the others stay int8; the AP that
+//              recovers over the all-int8 model is its sensitivity;
+//   quant_one: it alone runs int8, all the others float; the AP it loses
+//              against the float model is its sensitivity (one error source at
+//              a time, so less noise from the others').
+// The most sensitive convs are then kept float together, 1, 2, 4, ... at a
+// time with every other conv int8, to show what a skip list buys.
 #pragma once
 #include <optional>
 #include <string>
@@ -20,12 +25,17 @@ struct QuantAnalyzeOptions {
   std::string run_dir;                                        // default: save_dir/<config name>_quant_analysis
   std::optional<std::vector<std::string>> not_quant_pattern;  // overrides quant.not_quant_pattern
   std::vector<std::string> layers;  // substrings of conv paths to analyse; empty: every quantized conv
+  std::string mode = "float_one";   // or quant_one
 };
+
+const std::vector<std::string>& analysis_modes();  // float_one, quant_one
 
 struct LayerSensitivity {
   std::string conv;  // e.g. backbone.blocks.4.res_conv1.conv
-  double ap = 0;     // AP with this conv float and every other one quantized
-  double recovered = 0;  // ap - quant_ap
+  double ap = 0;     // float_one: AP with this conv float, the others quantized; quant_one: the reverse
+  // AP points this conv accounts for: float_one ap - quant_ap (recovered by
+  // keeping it float), quant_one float_ap - ap (lost by quantizing it alone).
+  double sensitivity = 0;
 };
 
 struct CumulativeFloat {
@@ -34,6 +44,7 @@ struct CumulativeFloat {
 };
 
 struct QuantAnalysis {
+  std::string mode = "float_one";
   double float_ap = 0;
   double quant_ap = 0;  // every conv the options quantize, at their bits (int8 by default)
   int64_t eval_images = 0;  // EvalReader's images (EvalReader.dataset.sample_num limits them)
