@@ -288,3 +288,18 @@ TEST(Export, ApBracketSpansTheOrdersOfNearTies) {
   EXPECT_NEAR(lo1, 1.0, 1e-12);
   EXPECT_NEAR(hi1, 1.0, 1e-12);
 }
+
+// The int8 AP rule, on figures measured here: a PTQ SSDLite-Small on 32 images,
+// where LibTorch's own AP moves by 0.9 points when its weights move by 1e-6.
+TEST(ExportVerify, Int8ApMustBeAPlausibleDrawOfLibTorchsOwn) {
+  const double torch_ap = 0.100408;
+  const std::vector<double> self{0.0994348, 0.0967959, 0.0962043, 0.0980546, 0.1009, 0.0975, 0.0991, 0.0970};
+  // With LibTorch's own AP: mean 0.09838, sd 0.00166, so 4 sd = 0.0067 around the mean.
+  EXPECT_TRUE(int8_ap_agrees(0.0919418, torch_ap, self));  // ONNX Runtime's, 0.85 points below LibTorch: 3.9 sd
+  EXPECT_FALSE(int8_ap_agrees(0.0900, torch_ap, self));    // 5.0 sd below the mean
+  EXPECT_FALSE(int8_ap_agrees(0.1070, torch_ap, self));    // 5.2 sd above
+  // Without draws, or when LibTorch does not move, 0.3 points.
+  EXPECT_TRUE(int8_ap_agrees(0.1030, torch_ap, {}));
+  EXPECT_FALSE(int8_ap_agrees(0.1040, torch_ap, {}));
+  EXPECT_FALSE(int8_ap_agrees(0.1040, torch_ap, {torch_ap, torch_ap}));
+}
