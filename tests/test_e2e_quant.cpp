@@ -212,6 +212,12 @@ TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NEAR(j3["float_ap"].get<double>(),
               nlohmann::json::parse(testutil::read_text(d.file("stats3.json")))["AP"].get<double>(), 1e-9);
+  // A file cut short (a disk filled up) is measured again, and kept aside.
+  testutil::write_text((run / "quant_analysis.json").string(), "{\"key\": {\"weights\": ");
+  r = testutil::run_cli(one + " -o EvalReader.dataset.sample_num=3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("is unreadable"), std::string::npos) << r.output;
+  EXPECT_EQ(testutil::read_text((run / "quant_analysis.json.prev").string()), "{\"key\": {\"weights\": ");
 
   r = testutil::run_cli("quant -c " + cfg + " --analyze --analyze_layers blocks.2.expnd" + o +
                         " -o pretrain_weights=" + float_w);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "compress/model_io.h"
+#include "compress/quant/analyze.h"
 #include "compress/quant/conv_quant.h"
 #include "compress/quant/fake_quant.h"
 #include "compress/quant/qat.h"
@@ -400,4 +401,28 @@ TEST(Qat, OneConvKeptFloatRunsAsIfItsPatternSkippedIt) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("is not quantized"), std::string::npos) << e.what();
   }
+}
+
+// The flags the analysis prints: the best cumulative row's convs after the
+// patterns it was given, and nothing when a path would select other convs too.
+TEST(QuantAnalysis, SuggestedPatternsKeepExactlyTheBestRowFloat) {
+  quant::QuantAnalysis a;
+  a.quant_ap = 0.30;
+  a.cumulative = {{{"backbone.conv1.conv"}, 0.31},
+                  {{"backbone.conv1.conv", "rpn_head.rpn_bbox_pred.conv"}, 0.33},
+                  {{"backbone.conv1.conv", "rpn_head.rpn_bbox_pred.conv", "backbone.blocks.1.expand.conv", "fpn.fpn_inner.0.conv"}, 0.32}};
+  const std::vector<std::string> quantized{"backbone.conv1.conv", "rpn_head.rpn_bbox_pred.conv",
+                                           "backbone.blocks.1.expand.conv", "backbone.blocks.10.expand.conv",
+                                           "fpn.fpn_inner.0.conv"};
+  EXPECT_EQ(quant::suggest_patterns(a, {"se_block"}, quantized),
+            (std::vector<std::string>{"se_block", "backbone.conv1.conv", "rpn_head.rpn_bbox_pred.conv"}));
+  // Nothing beats the all-quantized model: no flags.
+  a.quant_ap = 0.35;
+  EXPECT_TRUE(quant::suggest_patterns(a, {}, quantized).empty());
+  // The best row holds a path that is also part of another conv's path.
+  a.quant_ap = 0.30;
+  a.cumulative[2].ap = 0.40;
+  EXPECT_EQ(quant::suggest_patterns(a, {}, quantized).size(), 4u);  // blocks.1. is not inside blocks.10.
+  a.cumulative[2].convs[2] = "backbone.blocks.1";
+  EXPECT_TRUE(quant::suggest_patterns(a, {}, {"backbone.blocks.1", "backbone.blocks.10.expand.conv"}).empty());
 }

@@ -91,6 +91,7 @@ void write_analysis(const fs::path& json, const nlohmann::json& key, const Quant
   for (const auto& l : a.layers) j["layers"].push_back({{"conv", l.conv}, {"ap", l.ap}, {field, l.sensitivity}});
   j["cumulative"] = nlohmann::json::array();
   for (const auto& c : a.cumulative) j["cumulative"].push_back({{"float_convs", c.convs}, {"ap", c.ap}});
+  j["suggested_not_quant_pattern"] = a.suggested_pattern;
   write_file_atomic(json.string(), j.dump(1) + "\n");
 }
 
@@ -124,6 +125,20 @@ void plot_analysis(const QuantAnalysis& a, const std::string& png) {
 const std::vector<std::string>& analysis_modes() {
   static const std::vector<std::string> modes{"float_one", "quant_one"};
   return modes;
+}
+
+std::vector<std::string> suggest_patterns(const QuantAnalysis& a, const std::vector<std::string>& skipped,
+                                          const std::vector<std::string>& quantized) {
+  const CumulativeFloat* best = nullptr;
+  for (const auto& c : a.cumulative)
+    if (c.ap > a.quant_ap && (!best || c.ap > best->ap)) best = &c;
+  if (!best) return {};
+  for (const auto& conv : best->convs)
+    for (const auto& other : quantized)
+      if (other != conv && matches(other, {conv})) return {};
+  std::vector<std::string> out = skipped;
+  out.insert(out.end(), best->convs.begin(), best->convs.end());
+  return out;
 }
 
 std::string analysis_table(const QuantAnalysis& a, size_t top) {
@@ -238,9 +253,15 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
     set_float(c.convs, false);
     a.cumulative.push_back(c);
   }
+  a.suggested_pattern = suggest_patterns(a, qo.not_quant_pattern, rep.quantized);
   write_analysis(a.json, key, a);
   plot_analysis(a, a.png);
   std::cout << analysis_table(a);
+  if (!a.suggested_pattern.empty()) {
+    std::string flags;
+    for (const auto& p : a.suggested_pattern) flags += " " + p;
+    std::cout << "\nThe best row above, as flags for `compress quant`: --not_quant_pattern" << flags << "\n";
+  }
   spdlog::info("quant analysis in {} and {}", a.json, a.png);
   return a;
 }

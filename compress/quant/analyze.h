@@ -50,8 +50,18 @@ struct QuantAnalysis {
   int64_t eval_images = 0;  // EvalReader's images (EvalReader.dataset.sample_num limits them)
   std::vector<LayerSensitivity> layers;     // module order
   std::vector<CumulativeFloat> cumulative;  // k = 1, 2, 4, ... convs float
+  // --not_quant_pattern for the cumulative row with the best AP (the patterns
+  // given, then that row's conv paths); empty when no row beats all-quantized.
+  std::vector<std::string> suggested_pattern;
   std::string json, png;                    // where they were written
 };
+
+// The --not_quant_pattern list that keeps the best cumulative row's convs
+// float, after the patterns the analysis already skipped (`skipped`): empty
+// when no row beats the all-quantized model, or when a conv's full path, as a
+// substring pattern, would also select another of the `quantized` convs.
+std::vector<std::string> suggest_patterns(const QuantAnalysis& a, const std::vector<std::string>& skipped,
+                                          const std::vector<std::string>& quantized);
 
 // Analyses the float weights in cfg's pretrain_weights. Writes RUN_DIR/
 // quant_analysis.json after every conv; a rerun of the same weights, quantizers,
