@@ -43,7 +43,10 @@ QITERS=()
 $C quant -c "$CFG" --not_quant_pattern res_conv1 se_block --eval "${QITERS[@]}" -o "pretrain_weights=$RUN/model_final.pt"
 # Which convs int8 hurts most: the AP each recovers when it alone stays float
 # (PTQ-calibrated, every other conv int8), as a JSON, a chart and a table.
-$C quant -c "$CFG" --analyze -o "pretrain_weights=$RUN/model_final.pt" --run-dir "$OUT/quant_analysis"
+# (A short smoke run analyses on the first 100 validation images.)
+AOPTS=()
+[ -n "${DEMO_ITERS:-}" ] && AOPTS=(-o EvalReader.dataset.sample_num=100)
+$C quant -c "$CFG" --analyze "${AOPTS[@]}" -o "pretrain_weights=$RUN/model_final.pt" --run-dir "$OUT/quant_analysis"
 $C export -c "$CFG" -w "$RUN/model_final.pt" --output "$OUT/ssdlite_small.onnx" --verify --with_postprocess
 $C export -c "$CFG" -w "${RUN}_quant/model_final.pt" --output "$OUT/ssdlite_small_int8.onnx" --verify
 $C bench onnx --onnx "$OUT/ssdlite_small.onnx" --onnx "$OUT/ssdlite_small_int8.onnx" -c "$CFG" \
