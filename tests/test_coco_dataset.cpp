@@ -114,6 +114,14 @@ TEST(CocoDataset, SampleNumKeepsTheFirstImagesAndScoresOnlyThose) {
       error_of([&] { dataset_options(load_config(d.file("r.yml"), {"EvalReader.dataset.sample_num=0"}), "EvalReader"); });
   EXPECT_NE(msg.find("EvalReader.dataset.sample_num is 0"), std::string::npos) << msg;
   EXPECT_NE(msg.find("r.yml"), std::string::npos) << msg;
+
+  // What a saved measurement depends on: the images, not how fast they are read.
+  const Config base = load_config(d.file("r.yml"));
+  EXPECT_EQ(reader_identity(base, "EvalReader"),
+            reader_identity(load_config(d.file("r.yml"), {"EvalReader.worker_num=7", "EvalReader.bufsize=9"}),
+                            "EvalReader"));
+  EXPECT_NE(reader_identity(base, "EvalReader"),
+            reader_identity(load_config(d.file("r.yml"), {"EvalReader.dataset.sample_num=1"}), "EvalReader"));
 }
 
 TEST(CocoDataset, MalformedJsonNamesFileAndPosition) {

@@ -9,7 +9,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include "compress/prune/names.h"
 #include "compress/prune/report.h"
@@ -114,7 +113,7 @@ nlohmann::json sensitivity_key(const Config& cfg, const std::string& weights, co
           {"weights_bytes", static_cast<int64_t>(fs::file_size(weights))},
           {"criterion", criterion},
           {"input_size", size},
-          {"eval_reader", YAML::Dump(cfg.at("EvalReader"))}};
+          {"eval_reader", reader_identity(cfg, "EvalReader")}};
 }
 
 // The measurements of an earlier run into the same file with the same key

@@ -50,7 +50,7 @@ nlohmann::json run_key(const std::string& weights, const QuantOptions& qo, const
           {"quantize_outputs", qo.quantize_outputs},
           {"calib_batches", cfg.get<int64_t>("quant.calib_batches")},
           {"calib_data", YAML::Dump(cfg.at("TrainReader.dataset"))},
-          {"eval_reader", YAML::Dump(cfg.at("EvalReader"))}};
+          {"eval_reader", reader_identity(cfg, "EvalReader")}};
 }
 
 // conv -> AP measured by an earlier run with the same key; empty when there is

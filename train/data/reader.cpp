@@ -1,6 +1,7 @@
 #include "train/data/reader.h"
 
 #include <filesystem>
+#include <yaml-cpp/yaml.h>
 
 #include "train/util/error.h"
 
@@ -26,6 +27,13 @@ CocoDatasetOptions dataset_options(const Config& cfg, const std::string& section
 
 std::shared_ptr<const CocoDataset> load_dataset(const Config& cfg, const std::string& section) {
   return std::make_shared<const CocoDataset>(CocoDataset::load(dataset_options(cfg, section)));
+}
+
+std::string reader_identity(const Config& cfg, const std::string& section) {
+  YAML::Node n = YAML::Clone(cfg.at(section));
+  if (n.IsMap())
+    for (const char* k : {"worker_num", "bufsize"}) n.remove(k);
+  return YAML::Dump(n);
 }
 
 LoaderOptions loader_options(const Config& cfg, const std::string& section, int rank, int world_size) {

@@ -14,6 +14,10 @@ std::shared_ptr<const CocoDataset> load_dataset(const Config& cfg, const std::st
 // The section's transforms, checked against the rest of the config (MixupImage's
 // place, mixup_epoch and architecture) before any image is read.
 Pipeline reader_pipeline(const Config& cfg, const std::string& section);
+// The section as YAML, without the keys that change how fast it reads but not
+// what it yields (worker_num, bufsize): what a saved measurement depends on.
+std::string reader_identity(const Config& cfg, const std::string& section);
+
 LoaderOptions loader_options(const Config& cfg, const std::string& section, int rank = 0, int world_size = 1);
 std::unique_ptr<DataLoader> make_loader(const Config& cfg, const std::string& section,
                                         std::shared_ptr<const CocoDataset> dataset, int rank = 0,
