@@ -5,7 +5,6 @@
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
-#include <set>
 
 #include "compress/prune/flops.h"
 #include "compress/prune/trace.h"
@@ -79,17 +78,17 @@ PruneReport prune_model(torch::nn::Module& model, const std::vector<PruneSpec>& 
   r.groups = plan.groups;
   const DependencyGraph after = trace_model(model, input_size);
   std::map<std::string, ConvCost> cost_after;
+  std::vector<std::string> order;  // traced order, each conv once
   for (const auto& c : conv_costs(after)) {
+    if (!cost_after.count(c.module)) order.push_back(c.module);
     add_use(cost_after, c);
     r.flops_after += c.flops;
     if (c.module.rfind("backbone.", 0) != 0) r.head_flops_after += c.flops;
   }
   r.params_after = count_params(model);
-  std::set<std::string> seen;
-  for (const auto& c : conv_costs(after)) {
-    if (!seen.insert(c.module).second) continue;
-    const ConvCost &b = cost_before.at(c.module), &a = cost_after.at(c.module);
-    r.convs.push_back({c.module, b.params, a.params, b.flops, a.flops});
+  for (const auto& m : order) {
+    const ConvCost &b = cost_before.at(m), &a = cost_after.at(m);
+    r.convs.push_back({m, b.params, a.params, b.flops, a.flops});
   }
   for (const auto& g : plan.groups) {
     LayerReport l;
