@@ -116,25 +116,6 @@ nlohmann::json sensitivity_key(const Config& cfg, const std::string& weights, co
           {"eval_reader", reader_identity(cfg, "EvalReader")}};
 }
 
-// The measurements of an earlier run into the same file with the same key
-// (PaddleSlim's sensitivity() reloads its file the same way); empty otherwise.
-Sensitivities previous_sensitivities(const std::string& path, const nlohmann::json& key) {
-  if (!fs::exists(path)) return {};
-  try {
-    std::ifstream in(path);
-    const auto j = nlohmann::json::parse(in);
-    if (j.contains("key") && j.at("key") == key) return read_sensitivities(path);
-    spdlog::warn("'{}' comes from other weights or settings; kept as '{}', measuring every ratio again", path,
-                 set_aside(path));
-  } catch (const Error&) {
-    throw;  // set_aside could not rename it
-  } catch (const std::exception& e) {
-    spdlog::warn("'{}' is unreadable ({}); kept as '{}', measuring every ratio again", path, e.what(),
-                 set_aside(path));
-  }
-  return {};
-}
-
 }  // namespace
 
 Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
@@ -158,7 +139,9 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
   // Earlier measurements with the same key are kept, other layers' included,
   // and reused: a killed analysis resumes, and a wider one adds to the file.
   const nlohmann::json key = sensitivity_key(cfg, weights, o.criterion, size);
-  Sensitivities s = previous_sensitivities(out, key);
+  // (PaddleSlim's sensitivity() reloads its file the same way.)
+  Sensitivities s;
+  read_earlier_results(out, key, "ratio", [&](const nlohmann::json&) { s = read_sensitivities(out); });
   auto measured = [&](const std::string& param, double r) {
     const auto it = s.find(param);
     if (it == s.end()) return false;

@@ -57,23 +57,10 @@ nlohmann::json run_key(const std::string& weights, const QuantOptions& qo, const
 // none, or it was made differently (then it is measured again, with a warning).
 std::map<std::string, double> previous_results(const fs::path& json, const nlohmann::json& key) {
   std::map<std::string, double> out;
-  if (!fs::exists(json)) return out;
-  try {
-    std::ifstream in(json);
-    const auto j = nlohmann::json::parse(in);
-    if (j.at("key") != key) {
-      spdlog::warn("'{}' comes from other weights or settings; kept as '{}', measuring every conv again",
-                   json.string(), set_aside(json.string()));
-      return out;
-    }
+  const bool same = read_earlier_results(json.string(), key, "conv", [&](const nlohmann::json& j) {
     for (const auto& l : j.at("layers")) out[l.at("conv").get<std::string>()] = l.at("ap").get<double>();
-  } catch (const Error&) {
-    throw;  // set_aside could not rename it
-  } catch (const std::exception& e) {
-    spdlog::warn("'{}' is unreadable ({}); kept as '{}', measuring every conv again", json.string(), e.what(),
-                 set_aside(json.string()));
-    out.clear();
-  }
+  });
+  if (!same) out.clear();  // a file that failed half-way through its layers
   if (!out.empty()) spdlog::info("resuming: {} convs already measured in '{}'", out.size(), json.string());
   return out;
 }

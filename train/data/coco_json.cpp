@@ -1,5 +1,6 @@
 #include "train/data/coco_json.h"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -169,6 +170,25 @@ std::string set_aside(const std::string& path) {
   std::filesystem::rename(path, prev, ec);
   if (ec) fail("cannot rename '", path, "' to '", prev, "': ", ec.message());
   return prev;
+}
+
+bool read_earlier_results(const std::string& path, const nlohmann::json& key, const std::string& what,
+                          const std::function<void(const nlohmann::json&)>& read) {
+  if (!std::filesystem::exists(path)) return false;
+  std::string why;
+  try {
+    std::ifstream in(path);
+    const auto j = json::parse(in);
+    if (j.contains("key") && j.at("key") == key) {
+      read(j);
+      return true;
+    }
+    why = "comes from other weights or settings";
+  } catch (const std::exception& e) {
+    why = std::string("is unreadable (") + e.what() + ")";
+  }
+  spdlog::warn("'{}' {}; kept as '{}', measuring every {} again", path, why, set_aside(path), what);
+  return false;
 }
 
 void write_coco_results(const std::string& path, const std::vector<CocoDetection>& dets) {

@@ -4,6 +4,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -58,5 +59,12 @@ void write_file_atomic(const std::string& path, const std::string& text);
 // Renames `path` to `path.prev` (replacing an older one) and returns the new
 // name: results a rerun cannot reuse are kept rather than overwritten.
 std::string set_aside(const std::string& path);
+
+// An earlier run's results in `path` (JSON with a "key"), handed to `read`
+// when the key equals `key`; true then. A file made with another key, or one
+// that does not parse or read, is set aside with a warning saying that every
+// `what` ("conv", "ratio") is measured again; false then, as without a file.
+bool read_earlier_results(const std::string& path, const nlohmann::json& key, const std::string& what,
+                          const std::function<void(const nlohmann::json&)>& read);
 
 }  // namespace compress
