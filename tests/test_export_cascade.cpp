@@ -28,12 +28,14 @@ namespace {
 
 constexpr const char* kRecipe = "configs/fashion/cascade_rcnn_mobilenet_v3_large_fpn.yml";
 
-// At most 100 proposals per level and 200 in all: an untrained RPN scores all
-// anchors alike, so the 200 best come from several levels, and the cut over
-// the levels (TopK with a data-dependent k) has something to cut.
+// At most 100 proposals per FPN level and 120 in all: ~150-180 survive the
+// per-level NMS, so the cut over the levels (TopK with a data-dependent k) has
+// something to cut, and P2 alone cannot fill it. Anchors start at 16 px, so P2
+// proposals pool from RoI level 2 and the rest mostly from level 3 and up.
 Config tiny_cascade(const testutil::TempDir& d) {
   auto o = testutil::tiny_cascade_overrides(d, 64);
-  o.push_back("FPNRPNHead.test_proposal={pre_nms_top_n: 100, post_nms_top_n: 200}");
+  o.push_back("FPNRPNHead.anchor_start_size=16");
+  o.push_back("FPNRPNHead.test_proposal={pre_nms_top_n: 100, post_nms_top_n: 120}");
   return load_config(testutil::source_path(kRecipe), o);
 }
 
@@ -44,6 +46,11 @@ int64_t count(const std::vector<std::string>& ops, const std::string& op) {
 }  // namespace
 
 TEST(ExportCascade, FloatWholeModelInOnnxRuntime) {
+  // Which anchors win depends on the random weights. Unseeded, 1 of the 200
+  // proposals came from a level other than 2 here, and none on the CI machine,
+  // whose float rounding differs. With this seed 57 of 120 do, which no
+  // rounding difference takes below the bound checked below.
+  torch::manual_seed(6);
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 6, 96);
   const Config cfg = tiny_cascade(d);
@@ -78,11 +85,12 @@ TEST(ExportCascade, FloatWholeModelInOnnxRuntime) {
   const auto img = torch::randn({1, 3, 64, 64});
   const auto ort = run_onnxruntime(d.file("c.onnx"), {img});
   const auto& props = ort.outputs[0][15];
-  ASSERT_GT(props.size(0), 10);
-  EXPECT_LE(props.size(0), 200);
+  ASSERT_EQ(props.size(0), 120);  // the cut over the levels kept exactly post_nms_top_n
   const auto lv = roi_levels(props, dynamic_cast<CascadeRCNNImpl&>(*model).opt.roi).contiguous();
   const std::set<int64_t> levels(lv.data_ptr<int64_t>(), lv.data_ptr<int64_t>() + lv.numel());
   EXPECT_GE(levels.size(), 2u) << lv;
+  EXPECT_GE((lv == 2).sum().item<int64_t>(), 20) << lv;
+  EXPECT_GE((lv >= 3).sum().item<int64_t>(), 20) << lv;
   // ...and none is pooled from P5 (sides >= 112 px on a 64 px image): a level
   // with no RoIs, which its RoiAlign must take too.
   EXPECT_EQ(levels.count(5), 0u);
