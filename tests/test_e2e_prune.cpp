@@ -111,6 +111,23 @@ TEST(E2E, FashionYolov3PruneRecipe) {
     EXPECT_EQ(l["kept"].size(), static_cast<size_t>(after));
   }
 
+  // --pruned_params picks from the file's layers; one the file lacks is an error naming it.
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
+                        d.file("sens/s.json") + " --max_loss 1.0 --pruned_params 'yolo_block.2.*' --run-dir " +
+                        d.file("bysens1") + " -o prune.max_iters=0 -o max_iters=0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto bysens1 = nlohmann::json::parse(testutil::read_text(d.file("bysens1/prune_report.json")));
+  ASSERT_EQ(bysens1["layers"].size(), 1u) << bysens1.dump(1);
+  EXPECT_EQ(bysens1["layers"][0]["param"], "yolo_block.2.tip.conv.weight");
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
+                        d.file("sens/s.json") + " --max_loss 1.0 --pruned_params yolo_block.1.tip.conv.weight");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("has no sensitivity for 'yolo_block.1.tip.conv.weight'"), std::string::npos) << r.output;
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
+                        d.file("sens/s.json") + " --max_loss 1.0 --pruned_params 'yolo_block.1.*'");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("selects none of the layers in"), std::string::npos) << r.output;
+
   // Bad input: a wrong name lists the closest, a QAT-free ratio list of the wrong length, a bad criterion.
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained +
                         " --pruned_params yolo_block.0.0.0.cnv.weights --pruned_ratios 0.5");

@@ -1,5 +1,6 @@
 // `compress prune -c CONFIG --pruned_params "a.conv.weights,..." --pruned_ratios "0.75,..."
-//   [--prune_criterion l1_norm|geometry_median] [--sensitivities FILE --max_loss 0.02] [--eval] [-r CKPT]`
+//   [--prune_criterion l1_norm|geometry_median] [--sensitivities FILE --max_loss 0.02 [--pruned_params SUBSET]]
+//   [--eval] [-r CKPT]`
 #include "compress/cli/command.h"
 #include "compress/prune/names.h"
 #include "compress/prune/run_prune.h"
@@ -15,7 +16,8 @@ class PruneCommand : public Command {
     app_ = parent.add_subcommand("prune", "channel pruning with dependency tracking, then fine-tuning");
     flags_.add(app_, /*required=*/true);
     app_->add_option("--pruned_params", params_,
-                     "comma-separated conv weights (reference '.conv.weights' or '.conv.weight'; '*' globs)");
+                     "comma-separated conv weights (reference '.conv.weights' or '.conv.weight'; '*' globs); "
+                     "with --sensitivities: which of the file's layers to prune (default: all)");
     app_->add_option("--pruned_ratios", ratios_, "comma-separated fractions of output channels removed (one, or one per name)");
     app_->add_option("--prune_criterion", opt_.criterion, "l1_norm or geometry_median (FPGM)");
     app_->add_option("--sensitivities", opt_.sensitivities, "pick ratios from `compress sensitivity` output");

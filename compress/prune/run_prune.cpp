@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "compress/model_io.h"
@@ -66,15 +67,34 @@ PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const Prune
 std::vector<PruneSpec> specs_from_options(torch::nn::Module& model, const PruneRunOptions& o) {
   const auto names = conv_weight_names(model);
   if (!o.sensitivities.empty()) {
-    if (!o.params.empty() || !o.ratios.empty())
-      fail("give either --sensitivities (with --max_loss) or --pruned_params with --pruned_ratios, not both");
+    if (!o.ratios.empty())
+      fail("--pruned_ratios with --sensitivities: the file's losses and --max_loss choose the ratios");
+    const Sensitivities sens = read_sensitivities(o.sensitivities);
+    // A sensitivity file grows as reruns add layers; --pruned_params picks
+    // which of its layers to prune. A glob filters the file's layers; a plain
+    // name must have been measured.
+    std::set<std::string> measured, selected;
+    for (const auto& [param, losses] : sens) measured.insert(resolve_specs({param}, {0.5}, names).at(0).conv);
+    for (const auto& p : o.params) {
+      for (const auto& s : resolve_specs({p}, {0.5}, names)) {
+        if (measured.count(s.conv)) {
+          selected.insert(s.conv);
+        } else if (p.find('*') == std::string::npos) {
+          fail("'", o.sensitivities, "' has no sensitivity for '", s.conv, ".weight' (--pruned_params): measure it with "
+               "`compress sensitivity --pruned_params ", s.conv, ".weight --output ", o.sensitivities, "`");
+        }
+      }
+    }
+    if (!o.params.empty() && selected.empty())
+      fail("--pruned_params selects none of the layers in '", o.sensitivities, "'");
     std::vector<PruneSpec> specs;
-    for (const auto& [param, ratio] : ratios_by_loss(read_sensitivities(o.sensitivities), o.max_loss)) {
+    for (const auto& [param, ratio] : ratios_by_loss(sens, o.max_loss)) {
       if (ratio <= 0) continue;
       const auto s = resolve_specs({param}, {std::min(ratio, 0.99)}, names);
+      if (!selected.empty() && !selected.count(s.at(0).conv)) continue;
       specs.insert(specs.end(), s.begin(), s.end());
     }
-    if (specs.empty()) fail("'", o.sensitivities, "': no layer stays within --max_loss ", o.max_loss);
+    if (specs.empty()) fail("'", o.sensitivities, "': no selected layer stays within --max_loss ", o.max_loss);
     return specs;
   }
   if (o.params.empty()) fail("prune: --pruned_params (with --pruned_ratios) or --sensitivities is required");
