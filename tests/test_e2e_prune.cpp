@@ -119,6 +119,29 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   const auto bysens1 = nlohmann::json::parse(testutil::read_text(d.file("bysens1/prune_report.json")));
   ASSERT_EQ(bysens1["layers"].size(), 1u) << bysens1.dump(1);
   EXPECT_EQ(bysens1["layers"][0]["param"], "yolo_block.2.tip.conv.weight");
+  // --pruned_flops: the least --max_loss whose ratios remove that share of FLOPs.
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
+                        d.file("sens/s.json") + " --pruned_flops 0.05 --run-dir " + d.file("byflops") +
+                        " -o prune.max_iters=0 -o max_iters=0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto byflops = nlohmann::json::parse(testutil::read_text(d.file("byflops/prune_report.json")));
+  const auto removed = [](const nlohmann::json& rep) {
+    return 1.0 - rep["flops"]["after"].get<double>() / rep["flops"]["before"].get<double>();
+  };
+  EXPECT_GE(removed(byflops), 0.05);
+  const auto at = r.output.find("--max_loss ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const double found = std::stod(r.output.substr(at + 11));
+  // A bound clearly below the one found falls short of the target.
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
+                        d.file("sens/s.json") + " --max_loss " + std::to_string(found - 1e-3) + " --run-dir " +
+                        d.file("below") + " -o prune.max_iters=0 -o max_iters=0");
+  if (r.code == 0) {
+    EXPECT_LT(removed(nlohmann::json::parse(testutil::read_text(d.file("below/prune_report.json")))), 0.05);
+  } else {
+    EXPECT_NE(r.output.find("no selected layer stays within --max_loss"), std::string::npos) << r.output;
+  }
+
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
                         d.file("sens/s.json") + " --max_loss 1.0 --pruned_params yolo_block.1.tip.conv.weight");
   EXPECT_EQ(r.code, 1) << r.output;

@@ -1,5 +1,6 @@
 // `compress prune -c CONFIG --pruned_params "a.conv.weights,..." --pruned_ratios "0.75,..."
-//   [--prune_criterion l1_norm|geometry_median] [--sensitivities FILE --max_loss 0.02 [--pruned_params SUBSET]]
+//   [--prune_criterion l1_norm|geometry_median]
+//   [--sensitivities FILE (--max_loss 0.02 | --pruned_flops 0.3) [--pruned_params SUBSET]]
 //   [--eval] [-r CKPT]`
 #include "compress/cli/command.h"
 #include "compress/prune/names.h"
@@ -21,7 +22,10 @@ class PruneCommand : public Command {
     app_->add_option("--pruned_ratios", ratios_, "comma-separated fractions of output channels removed (one, or one per name)");
     app_->add_option("--prune_criterion", opt_.criterion, "l1_norm or geometry_median (FPGM)");
     app_->add_option("--sensitivities", opt_.sensitivities, "pick ratios from `compress sensitivity` output");
-    app_->add_option("--max_loss", opt_.max_loss, "with --sensitivities: the relative AP loss allowed per layer");
+    max_loss_ = app_->add_option("--max_loss", opt_.max_loss, "with --sensitivities: the relative AP loss allowed per layer");
+    app_->add_option("--pruned_flops", opt_.pruned_flops,
+                     "with --sensitivities: the fraction of the model's FLOPs to remove; searches --max_loss for it")
+        ->excludes(max_loss_);
     app_->add_flag("--eval", opt_.eval, "evaluate before, right after pruning, and at every fine-tuning snapshot");
     app_->add_option("-r,--resume", opt_.resume, "resume fine-tuning from a pruned run's latest.pt");
     app_->add_option("--run-dir", opt_.run_dir, "output folder (default: save_dir/<config name>_prune)");
@@ -38,6 +42,7 @@ class PruneCommand : public Command {
 
  private:
   CLI::App* app_;
+  CLI::Option* max_loss_;
   ConfigFlags flags_;
   prune::PruneRunOptions opt_;
   std::string params_, ratios_;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/model_io.h"
+#include "compress/prune/flops_target.h"
 #include "compress/prune/names.h"
 #include "compress/prune/sensitivity.h"
 #include "train/config/config.h"
@@ -64,42 +65,82 @@ PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const Prune
   return report;
 }
 
+namespace {
+
+// The specs a sensitivity file gives under `max_loss`, restricted to the
+// layers --pruned_params picks; empty when no picked layer stays within it.
+std::vector<PruneSpec> sensitivity_specs(const Sensitivities& sens, const std::vector<std::string>& names,
+                                         const PruneRunOptions& o, double max_loss) {
+  // A sensitivity file grows as reruns add layers; --pruned_params picks
+  // which of its layers to prune. A glob filters the file's layers; a plain
+  // name must have been measured.
+  std::set<std::string> measured, selected;
+  for (const auto& [param, losses] : sens) measured.insert(resolve_specs({param}, {0.5}, names).at(0).conv);
+  for (const auto& p : o.params) {
+    for (const auto& s : resolve_specs({p}, {0.5}, names)) {
+      if (measured.count(s.conv)) {
+        selected.insert(s.conv);
+      } else if (p.find('*') == std::string::npos) {
+        fail("'", o.sensitivities, "' has no sensitivity for '", s.conv, ".weight' (--pruned_params): measure it with "
+             "`compress sensitivity --pruned_params ", s.conv, ".weight --output ", o.sensitivities, "`");
+      }
+    }
+  }
+  if (!o.params.empty() && selected.empty())
+    fail("--pruned_params selects none of the layers in '", o.sensitivities, "'");
+  std::vector<PruneSpec> specs;
+  for (const auto& [param, ratio] : ratios_by_loss(sens, max_loss)) {
+    if (ratio <= 0) continue;
+    const auto s = resolve_specs({param}, {std::min(ratio, 0.99)}, names);
+    if (!selected.empty() && !selected.count(s.at(0).conv)) continue;
+    specs.insert(specs.end(), s.begin(), s.end());
+  }
+  return specs;
+}
+
+}  // namespace
+
 std::vector<PruneSpec> specs_from_options(torch::nn::Module& model, const PruneRunOptions& o) {
   const auto names = conv_weight_names(model);
   if (!o.sensitivities.empty()) {
     if (!o.ratios.empty())
       fail("--pruned_ratios with --sensitivities: the file's losses and --max_loss choose the ratios");
-    const Sensitivities sens = read_sensitivities(o.sensitivities);
-    // A sensitivity file grows as reruns add layers; --pruned_params picks
-    // which of its layers to prune. A glob filters the file's layers; a plain
-    // name must have been measured.
-    std::set<std::string> measured, selected;
-    for (const auto& [param, losses] : sens) measured.insert(resolve_specs({param}, {0.5}, names).at(0).conv);
-    for (const auto& p : o.params) {
-      for (const auto& s : resolve_specs({p}, {0.5}, names)) {
-        if (measured.count(s.conv)) {
-          selected.insert(s.conv);
-        } else if (p.find('*') == std::string::npos) {
-          fail("'", o.sensitivities, "' has no sensitivity for '", s.conv, ".weight' (--pruned_params): measure it with "
-               "`compress sensitivity --pruned_params ", s.conv, ".weight --output ", o.sensitivities, "`");
-        }
-      }
-    }
-    if (!o.params.empty() && selected.empty())
-      fail("--pruned_params selects none of the layers in '", o.sensitivities, "'");
-    std::vector<PruneSpec> specs;
-    for (const auto& [param, ratio] : ratios_by_loss(sens, o.max_loss)) {
-      if (ratio <= 0) continue;
-      const auto s = resolve_specs({param}, {std::min(ratio, 0.99)}, names);
-      if (!selected.empty() && !selected.count(s.at(0).conv)) continue;
-      specs.insert(specs.end(), s.begin(), s.end());
-    }
+    const auto specs = sensitivity_specs(read_sensitivities(o.sensitivities), names, o, o.max_loss);
     if (specs.empty()) fail("'", o.sensitivities, "': no selected layer stays within --max_loss ", o.max_loss);
     return specs;
   }
   if (o.params.empty()) fail("prune: --pruned_params (with --pruned_ratios) or --sensitivities is required");
   if (o.ratios.empty()) fail("prune: --pruned_ratios is required with --pruned_params");
   return resolve_specs(o.params, parse_ratios(o.ratios), names);
+}
+
+FlopsTarget max_loss_for_pruned_flops(const Config& cfg, DetectorImpl& model, const PruneRunOptions& o) {
+  if (o.sensitivities.empty()) fail("--pruned_flops needs --sensitivities: the file's losses rank the layers");
+  const Sensitivities sens = read_sensitivities(o.sensitivities);
+  const auto names = conv_weight_names(model);
+  double lo = 0, hi = 0;
+  for (const auto& [param, losses] : sens)
+    for (const auto& [ratio, loss] : losses) lo = std::min(lo, loss), hi = std::max(hi, loss);
+  const int64_t size = eval_input_size(cfg, cfg.get<int64_t>("prune.input_size"), "prune");
+  const int64_t round_to = cfg.get<int64_t>("prune.round_to");
+  // FLOPs depend on the kept counts alone, not on which channels are kept:
+  // each trial prunes a fresh model of the same shapes.
+  const std::string shapes = [&] {
+    Detector fresh = build_detector(cfg);
+    return shapes_json(model, *fresh);
+  }();
+  auto removed_at = [&](double loss) {
+    const auto specs = sensitivity_specs(sens, names, o, loss);
+    if (specs.empty()) return 0.0;
+    Detector m = build_detector(cfg);
+    apply_shapes(*m, shapes, "the model being pruned");
+    const PruneReport r = prune_model(*m, specs, o.criterion, size, round_to);
+    return 1.0 - double(r.flops_after) / std::max<int64_t>(1, r.flops_before);
+  };
+  const FlopsTarget t = loss_for_pruned_flops(removed_at, o.pruned_flops, lo - 1.0, hi + 1.0, o.sensitivities);
+  spdlog::info("--pruned_flops {}: --max_loss {:.5f} removes {:.1f}% of the FLOPs ({} trial prunings)", o.pruned_flops,
+               t.max_loss, 100.0 * t.removed, t.trials);
+  return t;
 }
 
 std::string prune_transforms(const Config& cfg, torch::nn::Module& model, const PruneRunOptions& o) {
@@ -139,6 +180,7 @@ PruneRunResult run_prune(Config cfg, PruneRunOptions o) {
       model = load_unquantized(cfg, pretrain);
       spdlog::info("float weights from '{}'", pretrain);
     }
+    if (o.pruned_flops > 0) o.max_loss = max_loss_for_pruned_flops(cfg, *model, o).max_loss;
     (void)specs_from_options(*model, o);  // bad names fail before the evaluation
     if (o.eval) res.ap_before = evaluate_ap(*model, cfg, "before pruning");
     res.report = prune_and_report(cfg, *model, o, res.run_dir);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "compress/prune/flops_target.h"
 #include "compress/prune/report.h"
 
 namespace compress {
@@ -25,6 +26,7 @@ struct PruneRunOptions {
   std::string criterion;            // "" = the config's prune.criterion
   std::string sensitivities;        // --sensitivities FILE (instead of ratios)
   double max_loss = 0.02;           // with --sensitivities
+  double pruned_flops = 0;          // with --sensitivities: search max_loss to remove this fraction of FLOPs
   bool eval = false;
   std::string resume;               // a pruned run's latest.pt
   std::string run_dir;              // default: save_dir/<stem>_prune
@@ -44,6 +46,10 @@ void fill_from_config(PruneRunOptions& o, const Config& cfg);
 // The specs the CLI flags give for `model`: --pruned_params with
 // --pruned_ratios, or --sensitivities with --max_loss.
 std::vector<PruneSpec> specs_from_options(torch::nn::Module& model, const PruneRunOptions& o);
+
+// With --pruned_flops: the --max_loss whose sensitivity ratios remove that
+// fraction of `model`'s FLOPs (trial prunings of fresh copies; `model` is untouched).
+FlopsTarget max_loss_for_pruned_flops(const Config& cfg, DetectorImpl& model, const PruneRunOptions& o);
 
 // Loads `weights` into a model built from `cfg`, re-applying recorded
 // transforms (earlier pruning); refuses a QAT checkpoint (prune first, then quantize).
