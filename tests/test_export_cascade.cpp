@@ -103,7 +103,10 @@ TEST(ExportCascade, FloatWholeModelInOnnxRuntime) {
 
 TEST(ExportCascade, QatInt8AsQdqInOnnxRuntime) {
   testutil::TempDir d;
-  testutil::make_tiny_fashion(d, 6, 96);
+  // 24 images: int8 RPN scores tie in whole blocks, and which of the tied
+  // anchors each engine's TopK keeps differs (by CPU too). On 6 images one
+  // swapped box moved AP by 0.37 points, over the 0.3-point int8 floor, once.
+  testutil::make_tiny_fashion(d, 24, 96);
   const Config cfg = tiny_cascade(d);
   auto model = build_detector(cfg);
   testutil::randomize_bn(*model);
@@ -122,7 +125,7 @@ TEST(ExportCascade, QatInt8AsQdqInOnnxRuntime) {
   for (const auto& n : rep.quantized) EXPECT_EQ(n.find("bbox_head"), std::string::npos) << n;
   const auto ops = onnx_export::read_op_types(d.file("q.onnx"));
   EXPECT_GT(count(ops, "QuantizeLinear"), 0);
-  const auto v = verify_export(*model, d.file("q.onnx"), cfg, 6);
+  const auto v = verify_export(*model, d.file("q.onnx"), cfg, 24);
   EXPECT_TRUE(v.quantized);
   testutil::expect_verified(v, "Cascade R-CNN int8");
   // The sparse part is judged on ONNX Runtime's own inputs, like float.

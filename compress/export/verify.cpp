@@ -9,11 +9,11 @@
 #include <tuple>
 #include <sstream>
 
+#include "compress/export/onnx_detections.h"
 #include "compress/export/ort_runner.h"
 #include "compress/quant/qat.h"
 #include "train/models/ssd/box_coder.h"
 #include "train/models/cascade_rcnn.h"
-#include "train/models/multiclass_nms.h"
 #include "train/models/ssdlite.h"
 #include "train/models/yolov3.h"
 #include "train/config/config.h"
@@ -142,12 +142,7 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
     n_raw_outputs = n_raw;
     // A file exported from another config (other FPN levels, another detector)
     // is named as such, before any output is compared.
-    const size_t n_ort = ort.outputs[b].size();
-    if (cascade ? n_ort != n_raw + 3 : n_ort != n_raw && n_ort != n_raw + 2)
-      fail("export --verify: '", onnx_path, "' has ", n_ort, " outputs, but an export of this config's model has ",
-           cascade ? std::to_string(n_raw + 3) + " (" + std::to_string(n_raw) + " FPN and RPN maps, proposals, boxes, scores)"
-                   : std::to_string(n_raw) + " (" + std::to_string(n_raw + 2) + " with --with_postprocess)",
-           "; was it exported from another config?");
+    check_onnx_outputs(model, n_raw, ort.outputs[b].size(), onnx_path, "export --verify");
     if (dynamic_cast<SSDLiteImpl*>(&model) && ort.outputs[b].size() == 5 && ref.size() == 3) {  // SSD --with_postprocess
       const int64_t H = batch.images.size(2), W = batch.images.size(3);
       const auto scale = torch::tensor({float(W), float(H), float(W), float(H)});
@@ -172,7 +167,7 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
       for (size_t i = n_raw; i < ref.size(); ++i) r.exact[i] = true;
     }
     // The raw head outputs come first in both, in the same order.
-    std::vector<torch::Tensor> ort_raw, perturbed;
+    std::vector<torch::Tensor> perturbed;
     for (size_t i = 0; i < ref.size() && i < ort.outputs[b].size(); ++i) {
       const auto a = ref[i].to(torch::kFloat32), o = ort.outputs[b][i];
       if (a.sizes() != o.sizes())
@@ -195,21 +190,12 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
       if (r.quantized && i < perturbed.size())
         self_close[i] += ((a - perturbed[i].to(torch::kFloat32)).abs() <= step * (1 + 1e-6)).sum().item<int64_t>();
       total[i] += d.numel();
-      if (i < n_raw) ort_raw.push_back(o);
     }
     const int64_t H = batch.images.size(2), W = batch.images.size(3);
-    if (r.quantized) ort_raw.assign(deployed.outputs[b].begin(), deployed.outputs[b].begin() + ort_raw.size());
     const std::vector<torch::Tensor> ref_raw(ref.begin(), ref.begin() + n_raw);
     const auto dt = model.postprocess(ref_raw, H, W);
-    std::vector<ImageDetections> doo;
-    if (cascade) {
-      // ONNX Runtime's own boxes and scores (as deployed), then our per-class NMS.
-      const auto& o = r.quantized ? deployed.outputs[b] : ort.outputs[b];
-      const auto& boxes = o.at(o.size() - 2), &scores = o.at(o.size() - 1);
-      doo.push_back(multiclass_nms(boxes, scores.slice(1, 1), H, W, cascade->opt.nms));
-    } else {
-      doo = model.postprocess(ort_raw, H, W);
-    }
+    // ONNX Runtime's outputs as deployed, decoded as LibTorch decodes its own.
+    const auto doo = onnx_detections(model, r.quantized ? deployed.outputs[b] : ort.outputs[b], n_raw, H, W);
     for (int64_t i = 0; i < batch.size(); ++i) {
       const double oh = batch.orig_sizes[i][0].item<double>(), ow = batch.orig_sizes[i][1].item<double>();
       auto a = to_coco_detections(dt[i], batch.image_ids[i], H, W, oh, ow, *ds);
