@@ -83,3 +83,17 @@ TEST(Panels, MismatchedInputsAreErrors) {
   EXPECT_THROW(draw_panels({}, {}, {f}, {"a"}, 0.3f), Error);
   EXPECT_THROW(draw_panels({a}, {}, {f}, {"a"}, 0.3f), Error);
 }
+
+TEST(Panels, LabelsOfOneBoxStackInsteadOfOverlapping) {
+  // Per-class NMS keeps one box per class, so two classes often share a box.
+  const DrawBox a{40, 40, 100, 90, 0, 0.8f}, b{40, 40, 100, 90, 1, 0.6f};
+  cv::Mat only_a = grey(), both = grey();
+  draw_boxes(only_a, {a}, {"first", "second"});
+  draw_boxes(both, {a, b}, {"first", "second"});
+  // a's label (a band above y = 40, right of x = 40) is untouched by b's...
+  const cv::Rect a_label(40, 26, 30, 14);
+  EXPECT_TRUE(same(only_a(a_label), both(a_label)));
+  // ...which is drawn in the band below it, inside the box.
+  const cv::Rect below(40, 42, 30, 10);
+  EXPECT_FALSE(same(only_a(below), both(below)));
+}

@@ -18,11 +18,16 @@ cv::Scalar class_color(int label) {
 
 void draw_boxes(cv::Mat& bgr, const std::vector<DrawBox>& boxes, const std::vector<std::string>& names) {
   const double font = std::max(0.35, bgr.cols / 900.0);
+  // Every box first, then every label, so no box line crosses a label.
+  for (const auto& b : boxes) {
+    const cv::Point p1(static_cast<int>(b.x1), static_cast<int>(b.y1));
+    const cv::Point p2(static_cast<int>(b.x2) - 1, static_cast<int>(b.y2) - 1);
+    cv::rectangle(bgr, p1, p2, class_color(b.label), 1 + bgr.cols / 640);
+  }
+  std::vector<cv::Rect> labels;  // drawn so far
   for (const auto& b : boxes) {
     const cv::Scalar col = class_color(b.label);
     const cv::Point p1(static_cast<int>(b.x1), static_cast<int>(b.y1));
-    const cv::Point p2(static_cast<int>(b.x2) - 1, static_cast<int>(b.y2) - 1);
-    cv::rectangle(bgr, p1, p2, col, 1 + bgr.cols / 640);
     std::string text = (b.label >= 0 && b.label < static_cast<int>(names.size())) ? names[b.label]
                                                                                    : std::to_string(b.label);
     if (b.score >= 0) {
@@ -32,7 +37,18 @@ void draw_boxes(cv::Mat& bgr, const std::vector<DrawBox>& boxes, const std::vect
     }
     int base = 0;
     const cv::Size ts = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font, 1, &base);
-    const int ty = std::max(ts.height + 2, p1.y);
+    int ty = std::max(ts.height + 2, p1.y);
+    // Several classes on one box (per-class NMS keeps each): stack their
+    // labels downwards instead of drawing one over the other.
+    const int lh = ts.height + 2 + base;
+    auto label_rect = [&] { return cv::Rect(p1.x, ty - ts.height - 2, ts.width + 3, lh); };
+    for (int tries = 0; tries < 8; ++tries) {
+      bool clear = true;
+      for (const auto& r : labels) clear = clear && (r & label_rect()).area() == 0;
+      if (clear) break;
+      ty += lh;
+    }
+    labels.push_back(label_rect());
     cv::rectangle(bgr, cv::Point(p1.x, ty - ts.height - 2), cv::Point(p1.x + ts.width + 2, ty + base - 1), col,
                   cv::FILLED);
     cv::putText(bgr, text, cv::Point(p1.x + 1, ty - 1), cv::FONT_HERSHEY_SIMPLEX, font, cv::Scalar(0, 0, 0), 1,
