@@ -76,4 +76,9 @@ $C bench onnx --onnx "$OUT/ssdlite_small.onnx" --onnx "$OUT/ssdlite_small_pruned
   --onnx "$OUT/ssdlite_small_pruned_int8.onnx" -c "$CFG" --weights "$RUN/model_final.pt" \
   --weights "${RUN}_prune/model_final.pt" --weights "${RUN}_prune_ptq/model_final.pt" --threads 1 \
   --json "$OUT/latency_pruned.json"
+# What the phone would see: the float, pruned and pruned-int8 models (the last
+# as its ONNX file in ONNX Runtime) side by side on three val images.
+$C infer -c "$CFG" -w "$RUN/model_final.pt" --compare "${RUN}_prune/model_final.pt" \
+  --onnx "$OUT/ssdlite_small_pruned_int8.onnx" --draw-threshold 0.15 --out "$OUT/compare.png" \
+  --image data/fashion_det/val/000001.jpg --image data/fashion_det/val/000002.jpg --image data/fashion_det/val/000003.jpg
 echo "demo outputs in $OUT"
