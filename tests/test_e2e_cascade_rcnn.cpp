@@ -1,11 +1,14 @@
 // End to end through the CLI on the fashion Cascade R-CNN recipe, shrunk to
-// seconds: train with --eval, resume, eval -c -w, infer, and export --verify.
+// seconds: train with --eval, resume, eval -c -w, infer, export --verify, and
+// infer beside the export.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "tests/train_fixture.h"
+#include "train/util/panels.h"
 
 namespace fs = std::filesystem;
 
@@ -49,4 +52,15 @@ TEST(E2E, FashionCascadeRcnnRecipe) {
   EXPECT_NE(r.output.find("proposals boxes scores"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("verified in ONNX Runtime: float within 1e-4"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(d.file("c.onnx")));
+
+  // The checkpoint beside its export (decoded from ONNX Runtime's own boxes
+  // and scores): two 96 px columns with a 2 px gutter under title bars.
+  r = testutil::run_cli("infer -c " + cfg + o + " -w " + (run / "model_final.pt").string() + " --onnx " +
+                        d.file("c.onnx") + " --image " + d.file("train/000001.jpg") + " --out " + d.file("cmp.png") +
+                        " --draw-threshold 0.0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const cv::Mat cmp = cv::imread(d.file("cmp.png"));
+  EXPECT_EQ(cmp.cols, 2 * 96 + 2);
+  EXPECT_EQ(cmp.rows, compress::kTitleBar + 96);
+  EXPECT_NE(r.output.find("c.onnx (ONNX Runtime): "), std::string::npos) << r.output;
 }

@@ -131,7 +131,14 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   EXPECT_GE(removed(byflops), 0.05);
   const auto at = r.output.find("--max_loss ");
   ASSERT_NE(at, std::string::npos) << r.output;
-  const double found = std::stod(r.output.substr(at + 11));
+  const std::string logged = r.output.substr(at + 11, r.output.find(' ', at + 11) - at - 11);
+  const double found = std::stod(logged);
+  // The logged bound reproduces the same pruning.
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
+                        d.file("sens/s.json") + " --max_loss " + logged + " --run-dir " +
+                        d.file("logged") + " -o prune.max_iters=0 -o max_iters=0");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(testutil::read_text(d.file("logged/prune_report.json")))["flops"], byflops["flops"]);
   // A bound clearly below the one found falls short of the target.
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
                         d.file("sens/s.json") + " --max_loss " + std::to_string(found - 1e-3) + " --run-dir " +

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -137,7 +138,12 @@ FlopsTarget max_loss_for_pruned_flops(const Config& cfg, DetectorImpl& model, co
     const PruneReport r = prune_model(*m, specs, o.criterion, size, round_to);
     return 1.0 - double(r.flops_after) / std::max<int64_t>(1, r.flops_before);
   };
-  const FlopsTarget t = loss_for_pruned_flops(removed_at, o.pruned_flops, lo - 1.0, hi + 1.0, o.sensitivities);
+  FlopsTarget t = loss_for_pruned_flops(removed_at, o.pruned_flops, lo - 1.0, hi + 1.0, o.sensitivities);
+  // Rounded up to the 5 decimals logged, so that `--max_loss` with the logged
+  // value prunes exactly this (a larger bound never removes less).
+  t.max_loss = std::ceil(t.max_loss * 1e5) / 1e5;
+  t.removed = removed_at(t.max_loss);
+  ++t.trials;
   spdlog::info("--pruned_flops {}: --max_loss {:.5f} removes {:.1f}% of the FLOPs ({} trial prunings)", o.pruned_flops,
                t.max_loss, 100.0 * t.removed, t.trials);
   return t;
