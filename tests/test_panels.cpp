@@ -71,6 +71,14 @@ TEST(Panels, GridOfTitledPanelsOneColumnPerModel) {
   EXPECT_EQ(out.at<cv::Vec3b>(50, 128), cv::Vec3b(160, 160, 160));
 }
 
+TEST(Panels, OneModelOnSeveralImagesStacksThemWithGutters) {
+  const ModelDetections f{"float.pt", {{}, {}}};
+  const cv::Mat out = draw_panels({grey(), grey()}, {{96, 128}, {96, 128}}, {f}, {"a"}, 0.3f);
+  EXPECT_EQ(out.cols, 128);
+  EXPECT_EQ(out.rows, 2 * 96 + 2);  // no title bars with one model
+  EXPECT_EQ(out.at<cv::Vec3b>(96, 10), cv::Vec3b(160, 160, 160));
+}
+
 TEST(Panels, MismatchedInputsAreErrors) {
   const cv::Mat a = grey();
   const auto f = one_box("float.pt", 8, 8, 40, 40);

@@ -63,7 +63,7 @@ cv::Mat draw_panels(const std::vector<cv::Mat>& originals, const std::vector<std
   const int rows = static_cast<int>(originals.size());
   const int ph = panels[0].rows;
   // A 2-pixel grey gutter between columns and rows, so panels read as separate.
-  const int gap = titled ? 2 : 0;
+  const int gap = panels.size() > 1 ? 2 : 0;
   cv::Mat grid(rows * ph + (rows - 1) * gap, cols * w + (cols - 1) * gap, CV_8UC3, cv::Scalar::all(160));
   for (size_t k = 0; k < panels.size(); ++k) {
     const int r = static_cast<int>(k) / cols, c = static_cast<int>(k) % cols;
