@@ -59,8 +59,13 @@ PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const Prune
   fs::create_directories(run_dir);
   write_file_atomic((fs::path(run_dir) / "prune_report.json").string(), report.to_json() + "\n");
   plot_prune_report(report, (fs::path(run_dir) / "prune_report.png").string());
-  spdlog::info("pruned {} layers ({}): head FLOPs -{:.1f}%, model FLOPs -{:.1f}%; report: {}/prune_report.json, prune_report.png",
-               report.layers.size(), o.criterion,
+  // A small ratio can round to no channel at all (or, with round_to, back up to all).
+  int64_t unchanged = 0;
+  for (const auto& l : report.layers) unchanged += l.channels_after == l.channels_before;
+  spdlog::info("pruned {} layers{} ({}): head FLOPs -{:.1f}%, model FLOPs -{:.1f}%; report: {}/prune_report.json, "
+               "prune_report.png",
+               static_cast<int64_t>(report.layers.size()) - unchanged,
+               unchanged ? fmt::format(", {} more kept every channel", unchanged) : std::string(), o.criterion,
                100.0 * (1.0 - double(report.head_flops_after) / std::max<int64_t>(1, report.head_flops_before)),
                100.0 * (1.0 - double(report.flops_after) / std::max<int64_t>(1, report.flops_before)), run_dir);
   return report;

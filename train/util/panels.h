@@ -24,9 +24,10 @@ std::vector<DrawBox> to_draw_boxes(const ImageDetections& d, int64_t in_h, int64
                                    float threshold);
 
 // originals: BGR images; input_sizes: each image's (height, width) as the
-// model saw it. One column alone is drawn without a title bar (the plain
-// `infer` picture; several images stack with 2 px gutters); with more, each panel gets a kTitleBar-pixel bar naming
-// its model and counting its boxes. Panels take the first image's size.
+// model saw it. One column alone is drawn without title bars (the plain
+// `infer` picture; several images stack with 2 px gutters); with more, each
+// panel gets a kTitleBar-pixel bar naming its model and counting its boxes.
+// Panels take the first image's size.
 constexpr int kTitleBar = 22;
 cv::Mat draw_panels(const std::vector<cv::Mat>& originals, const std::vector<std::pair<int64_t, int64_t>>& input_sizes,
                     const std::vector<ModelDetections>& columns, const std::vector<std::string>& names, float threshold);
