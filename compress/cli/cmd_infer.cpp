@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -87,10 +88,8 @@ class InferCommand : public Command {
     }
     for (const auto& c : columns) {
       int64_t drawn = 0;
-      for (size_t i = 0; i < c.dets.size(); ++i)
-        drawn += static_cast<int64_t>(
-            to_draw_boxes(c.dets[i], sizes[i].first, sizes[i].second, originals[i].rows, originals[i].cols, threshold_)
-                .size());
+      for (const auto& d : c.dets)
+        drawn += std::count_if(d.begin(), d.end(), [&](const Detection& x) { return x.score >= threshold_; });
       spdlog::info("{}: {} detections >= {} on {} images", c.title, drawn, threshold_, c.dets.size());
     }
     spdlog::info("drawn into {}", out_path);

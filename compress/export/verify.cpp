@@ -106,6 +106,15 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
   auto ds = load_dataset(cfg, "EvalReader");
   auto loader = make_loader(cfg, "EvalReader", ds);
   loader->start_epoch(0);
+  // One batch's detections (input pixels) as COCO results on the original images.
+  auto append_coco = [&](std::vector<CocoDetection>& out, const std::vector<ImageDetections>& d, const Batch& batch) {
+    const int64_t H = batch.images.size(2), W = batch.images.size(3);
+    for (int64_t i = 0; i < batch.size(); ++i) {
+      auto c = to_coco_detections(d[i], batch.image_ids[i], H, W, batch.orig_sizes[i][0].item<double>(),
+                                  batch.orig_sizes[i][1].item<double>(), *ds);
+      out.insert(out.end(), c.begin(), c.end());
+    }
+  };
   std::vector<Batch> batches;
   std::vector<torch::Tensor> images;
   auto* cascade = dynamic_cast<CascadeRCNNImpl*>(&model);
@@ -196,14 +205,9 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
     const auto dt = model.postprocess(ref_raw, H, W);
     // ONNX Runtime's outputs as deployed, decoded as LibTorch decodes its own.
     const auto doo = onnx_detections(model, r.quantized ? deployed.outputs[b] : ort.outputs[b], n_raw, H, W);
-    for (int64_t i = 0; i < batch.size(); ++i) {
-      const double oh = batch.orig_sizes[i][0].item<double>(), ow = batch.orig_sizes[i][1].item<double>();
-      auto a = to_coco_detections(dt[i], batch.image_ids[i], H, W, oh, ow, *ds);
-      auto o = to_coco_detections(doo[i], batch.image_ids[i], H, W, oh, ow, *ds);
-      dets_torch.insert(dets_torch.end(), a.begin(), a.end());
-      dets_ort.insert(dets_ort.end(), o.begin(), o.end());
-      ids.insert(batch.image_ids[i]);
-    }
+    append_coco(dets_torch, dt, batch);
+    append_coco(dets_ort, doo, batch);
+    ids.insert(batch.image_ids.begin(), batch.image_ids.end());
     r.images += batch.size();
   }
   for (size_t i = 0; i < r.outputs.size(); ++i) {
@@ -230,12 +234,7 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
       for (const auto& batch : batches) {
         auto out = model.forward(batch.images);
         out.resize(n_raw_outputs);
-        const auto d = model.postprocess(out, batch.images.size(2), batch.images.size(3));
-        for (int64_t i = 0; i < batch.size(); ++i) {
-          auto c = to_coco_detections(d[i], batch.image_ids[i], batch.images.size(2), batch.images.size(3),
-                                      batch.orig_sizes[i][0].item<double>(), batch.orig_sizes[i][1].item<double>(), *ds);
-          dets.insert(dets.end(), c.begin(), c.end());
-        }
+        append_coco(dets, model.postprocess(out, batch.images.size(2), batch.images.size(3)), batch);
       }
       auto params = model.parameters();
       for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);

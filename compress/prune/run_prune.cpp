@@ -8,7 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
-#include <set>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "compress/model_io.h"
@@ -73,32 +73,36 @@ PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const Prune
 
 namespace {
 
-// The specs a sensitivity file gives under `max_loss`, restricted to the
-// layers --pruned_params picks; empty when no picked layer stays within it.
-std::vector<PruneSpec> sensitivity_specs(const Sensitivities& sens, const std::vector<std::string>& names,
-                                         const PruneRunOptions& o, double max_loss) {
-  // A sensitivity file grows as reruns add layers; --pruned_params picks
-  // which of its layers to prune. A glob filters the file's layers; a plain
-  // name must have been measured.
-  std::set<std::string> measured, selected;
-  for (const auto& [param, losses] : sens) measured.insert(resolve_specs({param}, {0.5}, names).at(0).conv);
+// The file's layers that --pruned_params picks (all of them without it). A
+// sensitivity file grows as reruns add layers; a glob filters them, a plain
+// name must have been measured.
+Sensitivities picked_layers(const Sensitivities& sens, const std::vector<std::string>& names, const PruneRunOptions& o) {
+  if (o.params.empty()) return sens;
+  std::map<std::string, std::string> by_conv;  // conv path -> the file's key
+  for (const auto& [param, losses] : sens) by_conv[resolve_specs({param}, {0.5}, names).at(0).conv] = param;
+  Sensitivities picked;
   for (const auto& p : o.params) {
     for (const auto& s : resolve_specs({p}, {0.5}, names)) {
-      if (measured.count(s.conv)) {
-        selected.insert(s.conv);
+      if (const auto it = by_conv.find(s.conv); it != by_conv.end()) {
+        picked[it->second] = sens.at(it->second);
       } else if (p.find('*') == std::string::npos) {
         fail("'", o.sensitivities, "' has no sensitivity for '", s.conv, ".weight' (--pruned_params): measure it with "
              "`compress sensitivity --pruned_params ", s.conv, ".weight --output ", o.sensitivities, "`");
       }
     }
   }
-  if (!o.params.empty() && selected.empty())
-    fail("--pruned_params selects none of the layers in '", o.sensitivities, "'");
+  if (picked.empty()) fail("--pruned_params selects none of the layers in '", o.sensitivities, "'");
+  return picked;
+}
+
+// The specs the (picked) sensitivities give under `max_loss`; empty when no
+// layer stays within it.
+std::vector<PruneSpec> sensitivity_specs(const Sensitivities& sens, const std::vector<std::string>& names,
+                                         double max_loss) {
   std::vector<PruneSpec> specs;
   for (const auto& [param, ratio] : ratios_by_loss(sens, max_loss)) {
     if (ratio <= 0) continue;
     const auto s = resolve_specs({param}, {std::min(ratio, 0.99)}, names);
-    if (!selected.empty() && !selected.count(s.at(0).conv)) continue;
     specs.insert(specs.end(), s.begin(), s.end());
   }
   return specs;
@@ -111,7 +115,7 @@ std::vector<PruneSpec> specs_from_options(torch::nn::Module& model, const PruneR
   if (!o.sensitivities.empty()) {
     if (!o.ratios.empty())
       fail("--pruned_ratios with --sensitivities: the file's losses and --max_loss choose the ratios");
-    const auto specs = sensitivity_specs(read_sensitivities(o.sensitivities), names, o, o.max_loss);
+    const auto specs = sensitivity_specs(picked_layers(read_sensitivities(o.sensitivities), names, o), names, o.max_loss);
     if (specs.empty()) fail("'", o.sensitivities, "': no selected layer stays within --max_loss ", o.max_loss);
     return specs;
   }
@@ -122,8 +126,8 @@ std::vector<PruneSpec> specs_from_options(torch::nn::Module& model, const PruneR
 
 FlopsTarget max_loss_for_pruned_flops(const Config& cfg, DetectorImpl& model, const PruneRunOptions& o) {
   if (o.sensitivities.empty()) fail("--pruned_flops needs --sensitivities: the file's losses rank the layers");
-  const Sensitivities sens = read_sensitivities(o.sensitivities);
   const auto names = conv_weight_names(model);
+  const Sensitivities sens = picked_layers(read_sensitivities(o.sensitivities), names, o);
   double lo = 0, hi = 0;
   for (const auto& [param, losses] : sens)
     for (const auto& [ratio, loss] : losses) lo = std::min(lo, loss), hi = std::max(hi, loss);
@@ -136,7 +140,7 @@ FlopsTarget max_loss_for_pruned_flops(const Config& cfg, DetectorImpl& model, co
     return shapes_json(model, *fresh);
   }();
   auto removed_at = [&](double loss) {
-    const auto specs = sensitivity_specs(sens, names, o, loss);
+    const auto specs = sensitivity_specs(sens, names, loss);
     if (specs.empty()) return 0.0;
     Detector m = build_detector(cfg);
     apply_shapes(*m, shapes, "the model being pruned");
