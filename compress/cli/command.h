@@ -31,6 +31,7 @@ std::unique_ptr<Command> make_eval_command(CLI::App& parent);
 std::unique_ptr<Command> make_config_command(CLI::App& parent);
 std::unique_ptr<Command> make_bench_command(CLI::App& parent);
 std::unique_ptr<Command> make_train_command(CLI::App& parent);
+std::unique_ptr<Command> make_pretrain_command(CLI::App& parent);
 std::unique_ptr<Command> make_infer_command(CLI::App& parent);
 std::unique_ptr<Command> make_plot_command(CLI::App& parent);
 std::unique_ptr<Command> make_quant_command(CLI::App& parent);

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   commands.push_back(compress::make_config_command(app));
   commands.push_back(compress::make_bench_command(app));
   commands.push_back(compress::make_train_command(app));
+  commands.push_back(compress::make_pretrain_command(app));
   commands.push_back(compress::make_infer_command(app));
   commands.push_back(compress::make_plot_command(app));
   commands.push_back(compress::make_quant_command(app));

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "train/data/coco_json.h"
+#include "train/data/fashion_items.h"
+#include "train/data/fashion_paint.h"
 #include "train/util/error.h"
 #include "train/util/progress.h"
 #include "train/util/rng.h"
@@ -28,75 +30,6 @@ constexpr double kMinScale = 0.06, kMaxScale = 0.60;  // item side / canvas side
 constexpr int kVisibleThreshold = 40;                 // source intensity (0..255) that counts as visible
 constexpr double kMaxOverlap = 0.15;                  // intersection / smaller box area
 constexpr int kMinVisiblePixels = 12;
-
-cv::Scalar random_color(Rng& rng, double v_lo, double v_hi) {
-  // HSV -> BGR by hand so the result does not depend on OpenCV's rounding.
-  const double h = rng.uniform(0, 6), s = rng.uniform(0.3, 1.0), v = rng.uniform(v_lo, v_hi);
-  const int i = static_cast<int>(h) % 6;
-  const double f = h - std::floor(h), p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-  double r, g, b;
-  switch (i) {
-    case 0: r = v, g = t, b = p; break;
-    case 1: r = q, g = v, b = p; break;
-    case 2: r = p, g = v, b = t; break;
-    case 3: r = p, g = q, b = v; break;
-    case 4: r = t, g = p, b = v; break;
-    default: r = v, g = p, b = q; break;
-  }
-  return cv::Scalar(b * 255, g * 255, r * 255);
-}
-
-// Three background families: gradients, stripes/checks, and shape clutter;
-// all get per-pixel noise so that no background is flat.
-cv::Mat make_background(int S, Rng& rng) {
-  cv::Mat bg(S, S, CV_8UC3);
-  const int kind = static_cast<int>(rng.randint(0, 2));
-  const cv::Scalar c0 = random_color(rng, 0.2, 0.9), c1 = random_color(rng, 0.2, 0.9);
-  if (kind == 0) {
-    const double ang = rng.uniform(0, 2 * M_PI), ca = std::cos(ang), sa = std::sin(ang);
-    for (int y = 0; y < S; ++y) {
-      auto* row = bg.ptr<cv::Vec3b>(y);
-      for (int x = 0; x < S; ++x) {
-        const double t = 0.5 + 0.5 * ((x - S / 2.0) * ca + (y - S / 2.0) * sa) / (S * 0.7072);
-        for (int c = 0; c < 3; ++c) row[x][c] = cv::saturate_cast<uint8_t>(c0[c] * (1 - t) + c1[c] * t);
-      }
-    }
-  } else if (kind == 1) {
-    const int period = static_cast<int>(rng.randint(6, 40));
-    const bool checks = rng.bernoulli(0.5);
-    const double mix = rng.uniform(0.15, 0.5);  // low contrast, so items stay the salient thing
-    for (int y = 0; y < S; ++y) {
-      auto* row = bg.ptr<cv::Vec3b>(y);
-      for (int x = 0; x < S; ++x) {
-        const bool on = checks ? (((x / period) + (y / period)) & 1) : ((x + y) / period & 1);
-        for (int c = 0; c < 3; ++c)
-          row[x][c] = cv::saturate_cast<uint8_t>(on ? c0[c] * (1 - mix) + c1[c] * mix : c0[c]);
-      }
-    }
-  } else {
-    bg.setTo(c0);
-    const int shapes = static_cast<int>(rng.randint(15, 60));
-    for (int k = 0; k < shapes; ++k) {
-      const cv::Scalar col = random_color(rng, 0.2, 0.9);
-      const cv::Point p0(static_cast<int>(rng.randint(0, S - 1)), static_cast<int>(rng.randint(0, S - 1)));
-      const cv::Point p1(static_cast<int>(rng.randint(0, S - 1)), static_cast<int>(rng.randint(0, S - 1)));
-      switch (rng.randint(0, 2)) {
-        case 0: cv::line(bg, p0, p1, col, static_cast<int>(rng.randint(1, 4))); break;
-        case 1: cv::circle(bg, p0, static_cast<int>(rng.randint(2, S / 10)), col, -1); break;
-        default: {
-          const cv::Point p2(p0.x + static_cast<int>(rng.randint(3, S / 8)), p0.y + static_cast<int>(rng.randint(3, S / 8)));
-          cv::rectangle(bg, p0, p2, col, rng.bernoulli(0.5) ? -1 : 2);
-        }
-      }
-    }
-  }
-  const int amp = static_cast<int>(rng.randint(4, 20));
-  for (int y = 0; y < S; ++y) {
-    auto* row = bg.ptr<uint8_t>(y);
-    for (int x = 0; x < S * 3; ++x) row[x] = cv::saturate_cast<uint8_t>(row[x] + rng.randint(-amp, amp));
-  }
-  return bg;
-}
 
 }  // namespace
 
@@ -138,21 +71,8 @@ ComposedImage compose_fashion_image(const IdxImages& items, const std::vector<ui
     }
     if (!ok) continue;
     placed.emplace_back(own.x + ox, own.y + oy, own.width, own.height);
-    const uint16_t tag = static_cast<uint16_t>(out.items.size() + 1);
-    for (int y = 0; y < alpha.rows; ++y) {
-      const uint8_t* a = alpha.ptr<uint8_t>(y);
-      auto* dst = out.image.ptr<cv::Vec3b>(oy + y) + ox;
-      auto* own_row = out.owner.ptr<uint16_t>(oy + y) + ox;
-      for (int x = 0; x < alpha.cols; ++x) {
-        if (a[x] == 0) continue;
-        const double g = a[x] / 255.0;
-        const double op = std::min(1.0, 2.0 * g);  // opaque interior, soft edge
-        const double shade = 0.35 + 0.65 * g;      // keeps the item's own texture
-        for (int c = 0; c < 3; ++c)
-          dst[x][c] = cv::saturate_cast<uint8_t>(dst[x][c] * (1 - op) + col[c] * shade * op);
-        if (a[x] >= kVisibleThreshold) own_row[x] = tag;
-      }
-    }
+    paint_item(out.image, &out.owner, alpha, ox, oy, col, static_cast<uint16_t>(out.items.size() + 1),
+               kVisibleThreshold);
     ComposedItem it;
     it.label = labels[src];
     it.source_index = src;
@@ -181,10 +101,9 @@ namespace {
 void generate_split(const FashionDetOptions& opt, const std::string& split, const std::string& prefix, int count,
                     uint64_t split_seed) {
   namespace fs = std::filesystem;
-  const IdxImages items = read_idx_images(opt.mnist_dir + "/" + prefix + "-images-idx3-ubyte.gz");
-  const auto labels = read_idx_labels(opt.mnist_dir + "/" + prefix + "-labels-idx1-ubyte.gz");
-  if (static_cast<int>(labels.size()) != items.count)
-    fail(opt.mnist_dir, ": ", prefix, " has ", items.count, " images but ", labels.size(), " labels");
+  const FashionItems split_items = load_fashion_items(opt.mnist_dir, prefix);
+  const IdxImages& items = split_items.images;
+  const auto& labels = split_items.labels;
   const fs::path img_dir = fs::path(opt.out_dir) / split;
   fs::create_directories(img_dir);
 

@@ -4,36 +4,14 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "train/data/normalization.h"
 #include "train/data/reader.h"
 #include "train/util/error.h"
 
 namespace compress {
-namespace {
-
-// The section's NormalizeImage (mean, std, is_scale), to undo it.
-struct Normalization {
-  std::array<float, 3> mean{0, 0, 0}, std{1, 1, 1};
-  bool is_scale = false;
-};
-
-Normalization normalization_of(const Config& cfg, const std::string& section) {
-  Normalization n;
-  bool found = false;
-  for (const auto& t : cfg.at(section + ".sample_transforms")) {
-    if (t["type"].as<std::string>() != "NormalizeImage") continue;
-    const auto m = t["mean"].as<std::vector<float>>(), s = t["std"].as<std::vector<float>>();
-    for (int c = 0; c < 3; ++c) n.mean[c] = m.at(c), n.std[c] = s.at(c);
-    n.is_scale = t["is_scale"].as<bool>();
-    found = true;
-  }
-  if (!found) fail("config '", cfg.source(), "': ", section, ".sample_transforms has no NormalizeImage to undo");
-  return n;
-}
-
-}  // namespace
 
 ReaderPreview reader_preview(const Config& cfg, const std::string& section, int64_t epoch, int count) {
-  const Normalization norm = normalization_of(cfg, section);
+  const Normalization norm = normalization_of(cfg, section, "to undo");
   auto ds = load_dataset(cfg, section);
   auto loader = make_loader(cfg, section, ds);
   loader->start_epoch(epoch);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "train/models/backbone_classifier.h"
 #include "train/util/error.h"
 
 namespace compress {
@@ -80,6 +81,9 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, to
 
 TrainState load_weights(const std::string& path, torch::nn::Module& model) {
   auto in = open_archive(path);
+  if (read_state(in).arch == kBackboneClassifierArch && !dynamic_cast<const BackboneClassifierImpl*>(&model))
+    fail("checkpoint '", path, "' is a backbone pretrained by `compress pretrain`, not a detector: train the "
+         "detector from it first (`compress train -c RECIPE -o pretrain_weights=", path, "`)");
   torch::NoGradGuard no_grad;
   auto load_one = [&](const std::string& name, torch::Tensor& dst, bool is_buffer) {
     torch::Tensor t;
@@ -110,6 +114,42 @@ TrainState load_weights(const std::string& path, torch::nn::Module& model) {
   for (auto& p : params) load_one(p.key(), p.value(), false);
   for (auto& b : buffers) load_one(b.key(), b.value(), true);
   return read_state(in);
+}
+
+BackboneLoad load_backbone_weights(const std::string& path, torch::nn::Module& model) {
+  auto in = open_archive(path);
+  const TrainState state = read_state(in);
+  if (state.arch != kBackboneClassifierArch)
+    fail("checkpoint '", path, "' is a ", state.arch.empty() ? "detector" : state.arch,
+         " checkpoint, not a backbone from `compress pretrain`");
+  torch::NoGradGuard no_grad;
+  const std::string prefix = "backbone.";
+  BackboneLoad r;
+  auto load_all = [&](torch::OrderedDict<std::string, torch::Tensor> named, bool is_buffer) {
+    for (auto& item : named) {
+      if (item.key().rfind(prefix, 0) != 0) continue;
+      torch::Tensor t;
+      if (!in.try_read("model." + item.key(), t, is_buffer))
+        fail("checkpoint '", path, "' has no tensor '", item.key(), "': it was pretrained for another backbone "
+             "(run `compress pretrain` with this recipe)");
+      if (t.sizes() != item.value().sizes())
+        fail("checkpoint '", path, "': tensor '", item.key(), "' has shape ", shape_str(t), " but the model expects ",
+             shape_str(item.value()), " (pretrained for another MobileNetV3 scale or model_name, or ResNet depth?)");
+      item.value().copy_(t);
+      ++r.loaded;
+    }
+  };
+  load_all(model.named_parameters(), false);
+  load_all(model.named_buffers(), true);
+  if (r.loaded == 0) fail("checkpoint '", path, "': the model has no `backbone.*` tensors to load");
+  auto params = model.named_parameters();
+  auto buffers = model.named_buffers();
+  for (const auto& key : in.keys()) {
+    if (key.rfind("model." + prefix, 0) != 0) continue;
+    const std::string name = key.substr(6);
+    if (!params.contains(name) && !buffers.contains(name)) ++r.unused;
+  }
+  return r;
 }
 
 TrainState read_checkpoint_state(const std::string& path) {

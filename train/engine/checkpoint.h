@@ -32,6 +32,20 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, to
 // Returns the state stored with them.
 TrainState load_weights(const std::string& path, torch::nn::Module& model);
 
+// The arch that `compress pretrain` stores: a detector's backbone plus a
+// classification head `fc`.
+inline constexpr const char* kBackboneClassifierArch = "BackboneClassifier";
+
+struct BackboneLoad {
+  int64_t loaded = 0;  // backbone tensors copied into the model
+  int64_t unused = 0;  // file backbone tensors the model lacks (a backbone cut short, as Cascade R-CNN's)
+};
+
+// Loads a `compress pretrain` checkpoint's `backbone.*` tensors into `model`'s
+// `backbone.*`, leaving the rest of `model` (heads) as initialised. Every model
+// backbone tensor must be in the file with the same shape; the error names it.
+BackboneLoad load_backbone_weights(const std::string& path, torch::nn::Module& model);
+
 // Weights plus optimizer state and the RNG state, for resuming.
 TrainState load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer);
 

@@ -50,8 +50,15 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
     state_.best_ap = s.best_ap;
     spdlog::info("resumed from '{}' at iteration {}", opt_.resume, s.iter);
   } else if (!pretrain.empty()) {
-    load_weights(pretrain, *model_);
-    spdlog::info("initialised from '{}'", pretrain);
+    if (read_checkpoint_state(pretrain).arch == kBackboneClassifierArch) {
+      // A backbone from `compress pretrain`: the heads start from their own init.
+      const BackboneLoad r = load_backbone_weights(pretrain, *model_);
+      spdlog::info("backbone initialised from '{}' ({} tensors{}); the rest from scratch", pretrain, r.loaded,
+                   r.unused ? fmt::format(", {} deeper ones unused", r.unused) : std::string());
+    } else {
+      load_weights(pretrain, *model_);
+      spdlog::info("initialised from '{}'", pretrain);
+    }
   }
   if (dist_) {
     // Every rank starts from rank 0's weights (and optimizer state after -r is
