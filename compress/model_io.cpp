@@ -30,7 +30,8 @@ void apply_transforms(Detector& model, const std::string& transforms_json, const
 Detector load_detector(const Config& cfg, const std::string& weights) {
   Detector model = build_detector(cfg);
   const TrainState s = read_checkpoint_state(weights);
-  if (!s.arch.empty() && s.arch != model->arch())
+  // (A pretrained backbone gets load_weights' own message, which says what to do with it.)
+  if (!s.arch.empty() && s.arch != model->arch() && s.arch != kBackboneClassifierArch)
     fail("checkpoint '", weights, "' is a ", s.arch, " model but the config builds ", model->arch());
   apply_transforms(model, s.transforms, weights);
   load_weights(weights, *model);

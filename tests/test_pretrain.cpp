@@ -197,4 +197,49 @@ TEST(Pretrain, ResumedRunEqualsTheUninterruptedOne) {
   EXPECT_NEAR(resumed.top1, whole.top1, 1e-9);
 }
 
+// The CLI from pretraining to a detector: `compress pretrain` learns the classes
+// (a ResNet18 backbone: MobileNetV3 from scratch stays at chance for the first few
+// hundred steps, in this code and in an independent python3-torch copy alike),
+// `compress train` starts YOLOv3 from it, and misuse is a one-line error.
+TEST(Pretrain, CliPretrainsThenTrainsADetectorFromTheBackbone) {
+  TempDir dir;
+  testutil::make_tiny_fashion(dir, 8, 96);
+  std::string common;
+  for (const auto& o : testutil::tiny_yolo_overrides(dir, 64)) common += " -o '" + o + "'";
+  const std::string recipe = dir.file("tiny.yml");
+  testutil::write_text(recipe, "OptimizerBuilder: {optimizer: {type: Adam}, regularizer: {type: none, factor: 0.0}}\n"
+                               "LearningRate: {base_lr: 0.002}\nthreads: 1\n"
+                               "YOLOv3: {backbone: ResNet}\nResNet: {depth: 18}\n"
+                               "pretrain: {image_size: 32, batch_size: 32, max_iters: 200, eval_items: 500, "
+                               "item_scale: [0.6, 1.0]}\n");
+  const auto pre = testutil::run_cli("pretrain -c " + recipe + common + " -o log_iter=100");
+  ASSERT_EQ(pre.code, 0) << pre.output;
+  const std::string backbone = dir.file("out/tiny_backbone/model_final.pt");
+  ASSERT_TRUE(std::filesystem::exists(backbone)) << pre.output;
+  // top-1 on 500 t10k items, from the last eval record (chance: 0.1).
+  const std::string metrics = testutil::read_text(dir.file("out/tiny_backbone/metrics.jsonl"));
+  const auto at = metrics.rfind("\"top1\":");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  const double top1 = std::stod(metrics.substr(at + 7));
+  EXPECT_GT(top1, 0.2) << pre.output;
+  EXPECT_NE(pre.output.find("ETA"), std::string::npos);
+
+  const auto train = testutil::run_cli("train -c " + recipe + common + " -o max_iters=2 -o pretrain_weights=" + backbone);
+  ASSERT_EQ(train.code, 0) << train.output;
+  EXPECT_NE(train.output.find("backbone initialised from"), std::string::npos) << train.output;
+
+  // A backbone is not a detector to quantize; a detector run is not a pretrain run to resume.
+  const auto quant = testutil::run_cli("quant -c " + recipe + common + " -o pretrain_weights=" + backbone);
+  EXPECT_EQ(quant.code, 1) << quant.output;
+  EXPECT_NE(quant.output.find("compress train -c RECIPE -o pretrain_weights=" + backbone), std::string::npos) << quant.output;
+  const auto resume = testutil::run_cli("pretrain -c " + recipe + common + " -r " + dir.file("out/tiny/model_final.pt"));
+  EXPECT_EQ(resume.code, 1) << resume.output;
+  EXPECT_NE(resume.output.find("not a `compress pretrain` checkpoint"), std::string::npos) << resume.output;
+  // Bad settings name the file and the field.
+  const auto bad = testutil::run_cli("pretrain -c " + recipe + common + " -o pretrain.item_scale=[0.5]");
+  EXPECT_EQ(bad.code, 1) << bad.output;
+  EXPECT_NE(bad.output.find(recipe), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("pretrain.item_scale"), std::string::npos) << bad.output;
+}
+
 }  // namespace

@@ -139,9 +139,10 @@ PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
   state.arch = kBackboneClassifierArch;
   state.config_yaml = cfg.dump();
   if (!o.resume.empty()) {
+    if (const std::string arch = read_checkpoint_state(o.resume).arch; arch != kBackboneClassifierArch)
+      fail("checkpoint '", o.resume, "' is not a `compress pretrain` checkpoint (it holds a ",
+           arch.empty() ? "detector" : arch, "); resume from a pretrain run's latest.pt");
     const TrainState s = load_checkpoint(o.resume, *model, opt.optimizer.get());
-    if (s.arch != kBackboneClassifierArch)
-      fail("checkpoint '", o.resume, "' is not a `compress pretrain` checkpoint (arch '", s.arch, "')");
     state.iter = s.iter, state.best_ap = s.best_ap;
     spdlog::info("resumed backbone pretraining from '{}' at iteration {}", o.resume, s.iter);
   }
