@@ -133,6 +133,13 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   ASSERT_NE(at, std::string::npos) << r.output;
   const std::string logged = r.output.substr(at + 11, r.output.find(' ', at + 11) - at - 11);
   const double found = std::stod(logged);
+  // A budget beyond what the picked layers can remove names them.
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
+                        d.file("sens/s.json") + " --pruned_params 'yolo_block.2.tip*' --pruned_flops 0.95 --run-dir " +
+                        d.file("toomuch") + " -o prune.max_iters=0 -o max_iters=0");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("the 1 of its layers that --pruned_params picks at their largest measured ratios remove"),
+            std::string::npos) << r.output;
   // The logged bound reproduces the same pruning.
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
                         d.file("sens/s.json") + " --max_loss " + logged + " --run-dir " +

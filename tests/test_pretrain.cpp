@@ -223,6 +223,10 @@ TEST(Pretrain, CliPretrainsThenTrainsADetectorFromTheBackbone) {
   const double top1 = std::stod(metrics.substr(at + 7));
   EXPECT_GT(top1, 0.2) << pre.output;
   EXPECT_NE(pre.output.find("ETA"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("out/tiny_backbone/crops.png")));
+  const auto plot = testutil::run_cli("plot " + dir.file("out/tiny_backbone"));
+  EXPECT_EQ(plot.code, 0) << plot.output;
+  EXPECT_TRUE(std::filesystem::exists(dir.file("out/tiny_backbone/curves.png")));
 
   const auto train = testutil::run_cli("train -c " + recipe + common + " -o max_iters=2 -o pretrain_weights=" + backbone);
   ASSERT_EQ(train.code, 0) << train.output;

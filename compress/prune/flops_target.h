@@ -20,8 +20,10 @@ struct FlopsTarget {
 // takes its largest measured ratio. Bisects on the loss until the bracket is
 // narrower than `tol` (the file keeps 4 significant digits), so the result
 // removes at least `target` with the least loss the file's resolution allows.
-// Fails (naming `source`) when even `hi` removes less than `target`.
+// Fails (naming `source` and `layers`, e.g. "its 11 layers") when even `hi`
+// removes less than `target`.
 FlopsTarget loss_for_pruned_flops(const std::function<double(double)>& removed_at, double target, double lo, double hi,
-                                  const std::string& source, double tol = 1e-5);
+                                  const std::string& source, const std::string& layers = "its layers",
+                                  double tol = 1e-5);
 
 }  // namespace compress::prune

@@ -147,7 +147,11 @@ FlopsTarget max_loss_for_pruned_flops(const Config& cfg, DetectorImpl& model, co
     const PruneReport r = prune_model(*m, specs, o.criterion, size, round_to);
     return 1.0 - double(r.flops_after) / std::max<int64_t>(1, r.flops_before);
   };
-  FlopsTarget t = loss_for_pruned_flops(removed_at, o.pruned_flops, lo - 1.0, hi + 1.0, o.sensitivities);
+  // The error for an unreachable budget says which layers fell short.
+  const std::string layers = o.params.empty()
+                                 ? fmt::format("its {} layers", sens.size())
+                                 : fmt::format("the {} of its layers that --pruned_params picks", sens.size());
+  FlopsTarget t = loss_for_pruned_flops(removed_at, o.pruned_flops, lo - 1.0, hi + 1.0, o.sensitivities, layers);
   // Rounded up to the 5 decimals logged, so that `--max_loss` with the logged
   // value prunes exactly this (a larger bound never removes less).
   t.max_loss = std::ceil(t.max_loss * 1e5) / 1e5;
