@@ -27,10 +27,19 @@ namespace fs = std::filesystem;
 
 torch::Tensor item_batch(const FashionItems& items, const std::vector<int>& indices, const ItemCropOptions& crop,
                          const Normalization& norm, uint64_t seed) {
+  std::vector<uint64_t> seeds;
+  for (size_t k = 0; k < indices.size(); ++k) seeds.push_back(mix_seed(seed, k));
+  return item_batch(items, indices, crop, norm, seeds);
+}
+
+torch::Tensor item_batch(const FashionItems& items, const std::vector<int>& indices, const ItemCropOptions& crop,
+                         const Normalization& norm, const std::vector<uint64_t>& seeds) {
+  TORCH_CHECK(seeds.size() == indices.size(), "item_batch: ", seeds.size(), " seeds for ", indices.size(), " items");
   const int64_t N = static_cast<int64_t>(indices.size()), S = crop.size;
   auto batch = torch::empty({N, S, S, 3}, torch::kUInt8);  // NHWC RGB, as the crops come
   for (int64_t k = 0; k < N; ++k) {
-    const cv::Mat bgr = render_item_crop(items, indices[static_cast<size_t>(k)], crop, mix_seed(seed, k));
+    const auto i = static_cast<size_t>(k);
+    const cv::Mat bgr = render_item_crop(items, indices[i], crop, seeds[i]);
     cv::Mat rgb(S, S, CV_8UC3, batch[k].data_ptr<uint8_t>());
     cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);  // writes into the batch tensor
   }
@@ -54,9 +63,11 @@ double top1_accuracy(BackboneClassifier& model, const FashionItems& items, int c
   for (int start = 0; start < count; start += batch_size) {
     std::vector<int> idx;
     for (int i = start; i < std::min(count, start + batch_size); ++i) idx.push_back(i);
-    // One seed per item, whatever the batch size: the same crops every time.
-    auto x = torch::empty({static_cast<int64_t>(idx.size()), 3, crop.size, crop.size});
-    for (size_t k = 0; k < idx.size(); ++k) x[static_cast<int64_t>(k)] = item_batch(items, {idx[k]}, crop, norm, mix_seed(seed, idx[k]))[0];
+    // One seed per item, whatever the batch size: the same crops every time
+    // (item i's: the first crop of a one-item batch seeded mix_seed(seed, i)).
+    std::vector<uint64_t> seeds;
+    for (int i : idx) seeds.push_back(mix_seed(mix_seed(seed, static_cast<uint64_t>(i)), 0));
+    const auto x = item_batch(items, idx, crop, norm, seeds);
     const auto pred = model->forward(x.to(device)).argmax(1).cpu();
     auto p = pred.accessor<int64_t, 1>();
     for (size_t k = 0; k < idx.size(); ++k) right += p[static_cast<int64_t>(k)] == items.labels[static_cast<size_t>(idx[k])];

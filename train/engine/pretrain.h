@@ -32,8 +32,11 @@ struct PretrainResult {
 
 PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o);
 
-// Crops of `indices` (each seeded by mix_seed(seed, index position)), as the
-// model's input: (N, 3, S, S) float RGB normalized like the recipe's reader.
+// Crops of `indices`, crop k drawn with seeds[k], as the model's input:
+// (N, 3, S, S) float RGB normalized like the recipe's reader.
+torch::Tensor item_batch(const FashionItems& items, const std::vector<int>& indices, const ItemCropOptions& crop,
+                         const Normalization& norm, const std::vector<uint64_t>& seeds);
+// The same with seeds[k] = mix_seed(seed, k).
 torch::Tensor item_batch(const FashionItems& items, const std::vector<int>& indices, const ItemCropOptions& crop,
                          const Normalization& norm, uint64_t seed);
 
