@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <opencv2/imgproc.hpp>
 
@@ -239,6 +240,13 @@ TEST(Pretrain, CliPretrainsThenTrainsADetectorFromTheBackbone) {
   const auto resume = testutil::run_cli("pretrain -c " + recipe + common + " -r " + dir.file("out/tiny/model_final.pt"));
   EXPECT_EQ(resume.code, 1) << resume.output;
   EXPECT_NE(resume.output.find("not a `compress pretrain` checkpoint"), std::string::npos) << resume.output;
+  setenv("WORLD_SIZE", "2", 1);  // as torchrun would launch it
+  setenv("RANK", "0", 1);
+  const auto ranks = testutil::run_cli("pretrain -c " + recipe + common);
+  unsetenv("WORLD_SIZE");
+  unsetenv("RANK");
+  EXPECT_EQ(ranks.code, 1) << ranks.output;
+  EXPECT_NE(ranks.output.find("pretrain runs in one process, but WORLD_SIZE is 2"), std::string::npos) << ranks.output;
   // Bad settings name the file and the field.
   const auto bad = testutil::run_cli("pretrain -c " + recipe + common + " -o pretrain.item_scale=[0.5]");
   EXPECT_EQ(bad.code, 1) << bad.output;

@@ -14,6 +14,7 @@
 #include "train/data/reader_preview.h"
 #include "train/engine/checkpoint.h"
 #include "train/engine/device.h"
+#include "train/engine/distributed.h"
 #include "train/engine/lr_schedule.h"
 #include "train/engine/optimizer.h"
 #include "train/engine/trainer.h"
@@ -107,6 +108,11 @@ void write_crop_preview(const std::string& path, const FashionItems& items, cons
 }  // namespace
 
 PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
+  // Every rank would write the same files: pretraining is one process (a few
+  // minutes here), and only detector training is data-parallel.
+  if (const DistEnv env = dist_env_from_environment(); env.enabled())
+    fail("pretrain runs in one process, but WORLD_SIZE is ", env.world_size,
+         ": run it without torchrun or tools/dist_train.sh");
   const std::string P = "pretrain.";
   ItemCropOptions crop;
   crop.size = cfg.get<int>(P + "image_size");
