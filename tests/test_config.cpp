@@ -2,6 +2,7 @@
 
 #include "tests/test_util.h"
 #include "train/config/config.h"
+#include "train/config/schema.h"
 #include "train/data/reader.h"
 #include "train/models/detector.h"
 #include "train/util/error.h"
@@ -112,6 +113,54 @@ TEST(Config, InvalidChoiceListsValidOnes) {
                {"OptimizerBuilder.optimizer.type", "'Adamw'", "valid: Momentum, Adam"});
   expect_error([] { compress::config_from_string("TrainReader: {sample_transforms: [{type: Flip}]}"); },
                {"TrainReader.sample_transforms.0", "unknown type 'Flip'", "RandomFlipImage"});
+}
+
+TEST(Config, OutOfRangeValueNamesFileKeyAndRange) {
+  TempDir d;
+  write_text(d.file("n.yml"), "max_iters: 3\nTrainReader:\n  shuffle: true\n  batch_size: -3\n");
+  expect_error([&] { load_config(d.file("n.yml")); },
+               {d.file("n.yml"), "TrainReader.batch_size", "must be at least 1, got -3"});
+  // Probabilities are bounded on both sides; -o values are checked the same way.
+  expect_error([] { compress::config_from_string("", {"quant.moving_rate=1.5"}); },
+               {"-o quant.moving_rate", "must be in [0, 1], got 1.5"});
+  expect_error([] { compress::config_from_string("TrainReader: {sample_transforms: [!RandomFlipImage {prob: -0.1}]}"); },
+               {"TrainReader.sample_transforms.0.prob", "in [0, 1]", "-0.1"});
+  // A numeric list bounds every element.
+  expect_error([] { compress::config_from_string("TrainReader: {batch_transforms: [!RandomShape {sizes: [96, 0]}]}"); },
+               {"TrainReader.batch_transforms.0.sizes", "(every element) must be at least 1, got 0"});
+  // The bounds themselves are inclusive.
+  const Config ok = compress::config_from_string("TrainReader: {batch_size: 1, worker_num: 0}\nquant: {moving_rate: 1}\n");
+  EXPECT_EQ(ok.get<int>("TrainReader.batch_size"), 1);
+  EXPECT_DOUBLE_EQ(ok.get<double>("quant.moving_rate"), 1.0);
+}
+
+namespace {
+// Walks a schema field and reports each default (of a bounded number or list)
+// that lies outside its own bounds.
+void defaults_within_bounds(const compress::config::Field& f, const std::string& path,
+                            std::vector<std::string>& bad) {
+  using compress::config::Type;
+  for (const auto& [k, c] : f.children) defaults_within_bounds(c, path + "." + k, bad);
+  for (const auto& [k, v] : f.variants) defaults_within_bounds(v, path + "<" + k + ">", bad);
+  if (!f.bounded()) return;
+  std::vector<double> vals;
+  if (f.type == Type::Int || f.type == Type::Float) vals.push_back(f.default_value.as<double>());
+  if (f.type == Type::IntList || f.type == Type::FloatList)
+    for (const auto& e : f.default_value) vals.push_back(e.as<double>());
+  for (double v : vals)
+    if (!(v >= f.min_value && v <= f.max_value)) bad.push_back(path + " = " + std::to_string(v));
+}
+}  // namespace
+
+TEST(Config, EverySchemaDefaultIsWithinItsBounds) {
+  std::vector<std::string> bad;
+  defaults_within_bounds(compress::config::root_schema(), "", bad);
+  EXPECT_TRUE(bad.empty()) << bad.front();
+  // And the walk does see bounded fields: a few known ones.
+  const auto* reader = compress::config::root_schema().child("TrainReader");
+  ASSERT_NE(reader, nullptr);
+  EXPECT_DOUBLE_EQ(reader->child("batch_size")->min_value, 1.0);
+  EXPECT_DOUBLE_EQ(compress::config::root_schema().child("quant")->child("moving_rate")->max_value, 1.0);
 }
 
 TEST(Config, MalformedYamlNamesFileAndLine) {

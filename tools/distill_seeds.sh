@@ -9,24 +9,35 @@
 # STUDENT (default output/fashion/yolov3_mobilenet_v3/model_final.pt) and
 # TEACHER (default output/fashion/yolov3_r34/model_final.pt) are the trained
 # fashion checkpoints (`compress train -c configs/fashion/yolov3_*.yml --eval`);
-# runs go under OUT (default output/distill_seeds).
+# TEACHER_CONFIG (default configs/fashion/yolov3_r34.yml) is the recipe that
+# builds the teacher: an unpruned MobileNetV3 student trained longer works too
+# (configs/fashion/yolov3_mobilenet_v3.yml). DISTILL_WEIGHT overrides the
+# recipe's distill.weight. Runs go under OUT (default output/distill_seeds); a
+# seed whose run already logged its final evaluation there is not run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STUDENT=${STUDENT:-output/fashion/yolov3_mobilenet_v3/model_final.pt}
 TEACHER=${TEACHER:-output/fashion/yolov3_r34/model_final.pt}
+TEACHER_CONFIG=${TEACHER_CONFIG:-configs/fashion/yolov3_r34.yml}
 OUT=${OUT:-output/distill_seeds}
 C=configs/fashion/yolov3_mobilenet_v3_prune_distill.yml
-for f in "$STUDENT" "$TEACHER"; do
-  [ -f "$f" ] || { echo "distill_seeds: checkpoint '$f' does not exist (set STUDENT / TEACHER)" >&2; exit 1; }
+for f in "$STUDENT" "$TEACHER" "$TEACHER_CONFIG"; do
+  [ -f "$f" ] || { echo "distill_seeds: '$f' does not exist (set STUDENT / TEACHER / TEACHER_CONFIG)" >&2; exit 1; }
 done
 [ $# -gt 0 ] || { echo "usage: bash tools/distill_seeds.sh SEED [SEED ...]" >&2; exit 2; }
 mkdir -p "$OUT"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 final_ap() { grep -E "eval @" "$1" | tail -n 1 | sed -E 's/.* AP ([0-9.]+) .*/\1/'; }
+# The last scheduled evaluation is at max_iters (1000 in the recipe).
+finished() { [ -f "$1" ] && grep -qE "eval @ 1000:" "$1"; }
+weight=()
+[ -n "${DISTILL_WEIGHT:-}" ] && weight=(-o distill.weight="$DISTILL_WEIGHT")
 for s in "$@"; do
-  build/compress prune -c $C --eval -o pretrain_weights="$STUDENT" -o seed="$s" -o save_dir="$OUT/ft_seed$s" \
-    > "$OUT/ft_seed$s.log" 2>&1
-  build/compress distill -c $C --eval --teacher_config configs/fashion/yolov3_r34.yml --teacher_weights "$TEACHER" \
-    -o pretrain_weights="$STUDENT" -o seed="$s" -o save_dir="$OUT/distill_seed$s" > "$OUT/distill_seed$s.log" 2>&1
+  finished "$OUT/ft_seed$s.log" ||
+    build/compress prune -c $C --eval -o pretrain_weights="$STUDENT" -o seed="$s" -o save_dir="$OUT/ft_seed$s" \
+      > "$OUT/ft_seed$s.log" 2>&1
+  finished "$OUT/distill_seed$s.log" ||
+    build/compress distill -c $C --eval --teacher_config "$TEACHER_CONFIG" --teacher_weights "$TEACHER" "${weight[@]}" \
+      -o pretrain_weights="$STUDENT" -o seed="$s" -o save_dir="$OUT/distill_seed$s" > "$OUT/distill_seed$s.log" 2>&1
   echo "seed $s: fine-tuned AP $(final_ap "$OUT/ft_seed$s.log"), distilled AP $(final_ap "$OUT/distill_seed$s.log")"
 done

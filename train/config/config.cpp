@@ -1,6 +1,7 @@
 #include "train/config/config.h"
 
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -137,6 +138,30 @@ void validate_typed_map(const YAML::Node& n, const Field& f, const std::string& 
   }
 }
 
+std::string bound_text(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+// `n` already has f's type: a number, or a (nested) list of numbers.
+void check_bounds(const YAML::Node& n, const Field& f, const std::string& path, const std::string& where) {
+  if (n.IsSequence()) {
+    for (const auto& e : n) check_bounds(e, f, path, where);
+    return;
+  }
+  const double v = n.as<double>();
+  if (v >= f.min_value && v <= f.max_value) return;
+  const std::string range =
+      f.max_value == std::numeric_limits<double>::infinity()
+          ? "at least " + bound_text(f.min_value)
+          : f.min_value == -std::numeric_limits<double>::infinity()
+                ? "at most " + bound_text(f.max_value)
+                : "in [" + bound_text(f.min_value) + ", " + bound_text(f.max_value) + "]";
+  fail(where, ": key '", path, "'", f.type == Type::Int || f.type == Type::Float ? "" : " (every element)",
+       " must be ", range, ", got ", n.Scalar());
+}
+
 }  // namespace
 
 namespace config {
@@ -164,6 +189,7 @@ void validate(const YAML::Node& n, const Field& f, const std::string& path, cons
     default:
       if (!value_matches(n, f.type))
         fail(where, ": key '", path, "': expected ", type_name(f.type), ", got ", describe(n));
+      if (f.bounded()) check_bounds(n, f, path, where);
       if (f.type == Type::String && !f.choices.empty()) {
         const std::string v = n.Scalar();
         if (std::find(f.choices.begin(), f.choices.end(), v) == f.choices.end()) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <yaml-cpp/yaml.h>
 
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,14 @@ struct Field {
   std::vector<std::pair<std::string, Field>> variants;    // TypedMap / TypedList: name -> Section
   std::string default_type;                               // TypedMap
   std::string doc;
+  // Bounds of an Int / Float, or of every element of a numeric list, checked
+  // at load time so a negative batch size is caught with its file and key.
+  double min_value = -std::numeric_limits<double>::infinity();
+  double max_value = std::numeric_limits<double>::infinity();
+
+  Field at_least(double lo) const;
+  Field within(double lo, double hi) const;
+  bool bounded() const;
 
   const Field* child(const std::string& key) const;
   const Field* variant(const std::string& name) const;

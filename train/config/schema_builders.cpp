@@ -79,6 +79,20 @@ YAML::Node seq2(const std::vector<std::vector<T>>& v) {
 }
 }  // namespace
 
+Field Field::at_least(double lo) const {
+  Field f = *this;
+  f.min_value = lo;
+  return f;
+}
+Field Field::within(double lo, double hi) const {
+  Field f = *this;
+  f.min_value = lo, f.max_value = hi;
+  return f;
+}
+bool Field::bounded() const {
+  return min_value > -std::numeric_limits<double>::infinity() || max_value < std::numeric_limits<double>::infinity();
+}
+
 Field Int(int64_t def, std::string doc) { return make(Type::Int, YAML::Node(def), std::move(doc)); }
 Field Float(double def, std::string doc) { return make(Type::Float, num(def), std::move(doc)); }
 Field Bool(bool def, std::string doc) { return make(Type::Bool, YAML::Node(def), std::move(doc)); }

@@ -119,7 +119,6 @@ PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
   const auto scale = cfg.get<std::vector<double>>(P + "item_scale");
   if (scale.size() != 2) fail("config '", cfg.source(), "': ", P, "item_scale needs [lo, hi], got ", scale.size(), " values");
   crop.scale_lo = scale[0], crop.scale_hi = scale[1];
-  if (crop.size < 32) fail("config '", cfg.source(), "': ", P, "image_size must be at least 32, got ", crop.size);
   if (!(crop.scale_lo > 0 && crop.scale_lo <= crop.scale_hi && crop.scale_hi <= 1))
     fail("config '", cfg.source(), "': ", P, "item_scale [", crop.scale_lo, ", ", crop.scale_hi,
          "] must satisfy 0 < lo <= hi <= 1");
