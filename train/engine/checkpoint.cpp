@@ -125,7 +125,9 @@ BackboneLoad load_backbone_weights(const std::string& path, torch::nn::Module& m
   torch::NoGradGuard no_grad;
   const std::string prefix = "backbone.";
   BackboneLoad r;
-  auto load_all = [&](torch::OrderedDict<std::string, torch::Tensor> named, bool is_buffer) {
+  auto params = model.named_parameters();
+  auto buffers = model.named_buffers();
+  auto load_all = [&](torch::OrderedDict<std::string, torch::Tensor>& named, bool is_buffer) {
     for (auto& item : named) {
       if (item.key().rfind(prefix, 0) != 0) continue;
       torch::Tensor t;
@@ -139,11 +141,9 @@ BackboneLoad load_backbone_weights(const std::string& path, torch::nn::Module& m
       ++r.loaded;
     }
   };
-  load_all(model.named_parameters(), false);
-  load_all(model.named_buffers(), true);
+  load_all(params, false);
+  load_all(buffers, true);
   if (r.loaded == 0) fail("checkpoint '", path, "': the model has no `backbone.*` tensors to load");
-  auto params = model.named_parameters();
-  auto buffers = model.named_buffers();
   for (const auto& key : in.keys()) {
     if (key.rfind("model." + prefix, 0) != 0) continue;
     const std::string name = key.substr(6);

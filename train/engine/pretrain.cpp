@@ -200,13 +200,14 @@ PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
     opt.optimizer->zero_grad();
     const auto logits = model->forward(x.to(device));  // (N, 10)
     const auto loss = torch::nn::functional::cross_entropy(logits, y);
-    TORCH_CHECK(std::isfinite(loss.item<double>()), "pretrain: loss is not finite at iteration ", state.iter,
+    const double loss_value = loss.item<double>();
+    TORCH_CHECK(std::isfinite(loss_value), "pretrain: loss is not finite at iteration ", state.iter,
                 " (lower pretrain.base_lr)");
     loss.backward();
     if (opt.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), opt.clip_grad_norm);
     opt.optimizer->step();
     ++state.iter;
-    window_loss += loss.item<double>();
+    window_loss += loss_value;
     window_right += logits.argmax(1).eq(y).sum().item<int64_t>();
     window_n += batch_size;
     ++window_steps;
