@@ -49,6 +49,18 @@ TEST(Cli, ConfigShowPrintsTheMergedConfig) {
   EXPECT_NE(r.output.find("type: NormalizeImage"), std::string::npos) << r.output;
 }
 
+TEST(Cli, ConfigKeysPrintsTheSchema) {
+  auto r = run_cli("config keys TrainReader.batch_size");
+  ASSERT_EQ(r.code, 0) << r.output;
+  // Header, then the key with its type, default and range.
+  EXPECT_NE(r.output.find("key"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("TrainReader.batch_size  int"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(">= 1"), std::string::npos) << r.output;
+  r = run_cli("config keys TrainReader.batch_sise");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("did you mean 'TrainReader.batch_size'"), std::string::npos) << r.output;
+}
+
 TEST(Cli, DataPreviewDrawsWhatARecipesReaderFeedsTheModel) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 4, 64);

@@ -3,10 +3,12 @@
 #include "tests/test_util.h"
 #include "train/config/config.h"
 #include "train/config/schema.h"
+#include "train/config/schema_doc.h"
 #include "train/data/reader.h"
 #include "train/models/detector.h"
 #include "train/util/error.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -161,6 +163,42 @@ TEST(Config, EverySchemaDefaultIsWithinItsBounds) {
   ASSERT_NE(reader, nullptr);
   EXPECT_DOUBLE_EQ(reader->child("batch_size")->min_value, 1.0);
   EXPECT_DOUBLE_EQ(compress::config::root_schema().child("quant")->child("moving_rate")->max_value, 1.0);
+}
+
+TEST(Config, KeysDocumentTypeDefaultRangeAndMeaning) {
+  using compress::config::document_keys;
+  const auto quant = document_keys("quant");
+  ASSERT_FALSE(quant.empty());
+  for (const auto& k : quant) EXPECT_EQ(k.path.rfind("quant.", 0), 0u) << k.path;
+  const auto it = std::find_if(quant.begin(), quant.end(), [](const auto& k) { return k.path == "quant.moving_rate"; });
+  ASSERT_NE(it, quant.end());
+  EXPECT_EQ(it->type, "float");
+  EXPECT_EQ(it->value, "0.9");
+  EXPECT_EQ(it->range, "[0, 1]");
+  EXPECT_NE(it->doc.find("decay"), std::string::npos);
+  // Typed lists document each variant's keys; choices are listed.
+  const auto tr = document_keys("TrainReader.sample_transforms");
+  EXPECT_TRUE(std::any_of(tr.begin(), tr.end(), [](const auto& k) {
+    return k.path == "TrainReader.sample_transforms[ExpandImage].prob" && k.range == "[0, 1]";
+  }));
+  const auto opt = document_keys("OptimizerBuilder.optimizer.type");
+  ASSERT_EQ(opt.size(), 1u);
+  EXPECT_NE(opt[0].doc.find("one of: Momentum, Adam"), std::string::npos);
+  // A whole key, not a string prefix: "max_iters" is the root key alone.
+  EXPECT_EQ(document_keys("max_iters").size(), 1u);
+  expect_error([] { document_keys("quantt"); }, {"no key 'quantt'", "did you mean 'quant'"});
+  // Every documented plain key is one the loader accepts, set to its own default.
+  int checked = 0;
+  for (const auto& k : document_keys()) {
+    if (k.path.find('[') != std::string::npos || k.type == "list of typed maps" || k.type == "map with a type") continue;
+    EXPECT_NO_THROW(compress::config_from_string("", {k.path + "=" + (k.value.empty() ? "''" : k.value)})) << k.path;
+    ++checked;
+  }
+  EXPECT_GT(checked, 150);
+  // The table: a header, then one line per key.
+  const std::string table = compress::config::format_key_docs(quant);
+  EXPECT_EQ(table.rfind("key ", 0), 0u);
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), static_cast<long>(quant.size() + 1));
 }
 
 TEST(Config, MalformedYamlNamesFileAndLine) {
