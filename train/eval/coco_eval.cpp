@@ -162,6 +162,34 @@ std::string CocoStats::table() const {
   return out;
 }
 
+std::string CocoEvalResult::classwise_table() const {
+  size_t w = 8;
+  for (const auto& n : category_names) w = std::max(w, n.size());
+  auto cell = [](double v) {
+    char b[16];
+    if (v < 0) return std::string("     -");
+    std::snprintf(b, sizeof(b), "%6.2f", 100 * v);
+    return std::string(b);
+  };
+  auto pad = [&](std::string s) { return s + std::string(w - std::min(w, s.size()), ' '); };
+  std::string out = pad("category") + "      AP    AP50  GT boxes\n";
+  char buf[64];
+  for (size_t k = 0; k < category_ids.size(); ++k) {
+    std::snprintf(buf, sizeof(buf), "  %8lld\n", static_cast<long long>(per_category_gt[k]));
+    out += pad(category_names[k]) + "  " + cell(per_category_ap[k]) + "  " + cell(per_category_ap50[k]) + buf;
+  }
+  out += pad("(mean)") + "  " + cell(stats.ap()) + "  " + cell(stats.ap50()) + "\n";
+  return out;
+}
+
+nlohmann::json CocoEvalResult::classwise_json() const {
+  nlohmann::json j = nlohmann::json::array();
+  for (size_t k = 0; k < category_ids.size(); ++k)
+    j.push_back({{"id", category_ids[k]}, {"name", category_names[k]}, {"AP", per_category_ap[k]},
+                 {"AP50", per_category_ap50[k]}, {"gt", per_category_gt[k]}});
+  return j;
+}
+
 CocoEvalResult evaluate_coco(const CocoFile& gt, const std::vector<CocoDetection>& dets) {
   const std::vector<double> iou_thrs = linspace(0.5, 0.95, kT);
   const std::vector<double> rec_thrs = linspace(0.0, 1.0, kR);
@@ -318,11 +346,22 @@ CocoEvalResult evaluate_coco(const CocoFile& gt, const std::vector<CocoDetection
   s = {ap(-1, 0, 2), ap(0, 0, 2), ap(5, 0, 2), ap(-1, 1, 2), ap(-1, 2, 2), ap(-1, 3, 2),
        ar(0, 0),     ar(0, 1),    ar(0, 2),    ar(1, 2),     ar(2, 2),     ar(3, 2)};
   res.category_ids = cat_ids;
+  std::unordered_map<int64_t, std::string> names;
+  for (const auto& c : gt.categories) names[c.id] = c.name;
+  std::vector<int64_t> gt_count(static_cast<size_t>(K), 0);
+  for (const auto& a : gt.annotations) {
+    const auto kk = cat_index.find(a.category_id);
+    if (kk != cat_index.end() && img_index.count(a.image_id) && !a.iscrowd) ++gt_count[static_cast<size_t>(kk->second)];
+  }
   for (int k = 0; k < K; ++k) {
-    std::vector<double> v;
+    std::vector<double> v, v50;
     for (int t = 0; t < kT; ++t)
-      for (int r = 0; r < kR; ++r) v.push_back(P(t, r, k, 0, 2));
+      for (int r = 0; r < kR; ++r) (t == 0 ? v50 : v).push_back(P(t, r, k, 0, 2));
+    v.insert(v.end(), v50.begin(), v50.end());
     res.per_category_ap.push_back(mean_valid(v));
+    res.per_category_ap50.push_back(mean_valid(v50));
+    res.category_names.push_back(names[cat_ids[static_cast<size_t>(k)]]);
+    res.per_category_gt.push_back(gt_count[static_cast<size_t>(k)]);
   }
   return res;
 }

@@ -23,11 +23,21 @@ struct CocoStats {
   std::string table() const;  // the familiar 12-line summary
 };
 
-// Per-category AP (IoU .50:.95, all areas, 100 dets), -1 where the category has no GT.
+// Per-category AP (IoU .50:.95) and AP50, all areas, 100 dets, -1 where the
+// category has no GT; categories sorted by id. The mean of the valid
+// per-category APs is stats.ap().
 struct CocoEvalResult {
   CocoStats stats;
   std::vector<int64_t> category_ids;
-  std::vector<double> per_category_ap;
+  std::vector<std::string> category_names;
+  std::vector<double> per_category_ap, per_category_ap50;
+  std::vector<int64_t> per_category_gt;  // non-crowd GT boxes
+
+  // PaddleDetection's `classwise` table: one row per category (AP, AP50, GT
+  // boxes), then the mean.
+  std::string classwise_table() const;
+  // [{id, name, AP, AP50, gt}, ...]
+  nlohmann::json classwise_json() const;
 };
 
 // IoU of two x, y, w, h boxes as pycocotools computes it; against a crowd GT `g`

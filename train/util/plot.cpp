@@ -145,4 +145,55 @@ cv::Mat before_after_chart(const std::string& title, const std::string& value_la
   return draw_bars(title, value_label, labels, after, before, texts, W);
 }
 
+cv::Mat grouped_bar_chart(const std::string& title, const std::string& value_label,
+                          const std::vector<std::string>& labels, const std::vector<Series>& series, int W) {
+  auto text_w = [](const std::string& t) {
+    int base = 0;
+    return cv::getTextSize(t, cv::FONT_HERSHEY_SIMPLEX, 0.4, 1, &base).width;
+  };
+  const int n = std::max<int>(1, static_cast<int>(series.size()));
+  const int bar = 12, row = bar * n + 10, legend = 18 * n, top = 34 + legend, bottom = 36;
+  int left = 100;
+  for (const auto& l : labels) left = std::max(left, text_w(l) + 20);
+  const int right = 60;
+  const int H = top + bottom + row * std::max<int>(1, static_cast<int>(labels.size()));
+  cv::Mat img(H, W, CV_8UC3, cv::Scalar(255, 255, 255));
+  cv::putText(img, title, cv::Point(10, 20), cv::FONT_HERSHEY_SIMPLEX, 0.55, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  for (int m = 0; m < static_cast<int>(series.size()); ++m) {
+    const int y = 30 + 18 * m;
+    cv::rectangle(img, cv::Point(left, y + 2), cv::Point(left + 20, y + 12), kColors[m % kNumColors], cv::FILLED);
+    cv::putText(img, series[static_cast<size_t>(m)].name, cv::Point(left + 26, y + 12), cv::FONT_HERSHEY_SIMPLEX,
+                0.45, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  }
+  double lo = 0, hi = 0;
+  for (const auto& s : series)
+    for (double v : s.y)
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (hi == lo) hi = lo + 1;
+  const int plot_w = W - left - right;
+  auto px = [&](double v) { return left + static_cast<int>((v - lo) / (hi - lo) * plot_w); };
+  const int zero = px(0.0);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const int y = top + row * static_cast<int>(i);
+    if (i % 2 == 1) cv::rectangle(img, cv::Point(0, y), cv::Point(W, y + row - 1), cv::Scalar(246, 246, 246), cv::FILLED);
+    cv::putText(img, labels[i], cv::Point(8, y + row / 2 + 5), cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1,
+                cv::LINE_AA);
+    for (size_t m = 0; m < series.size(); ++m) {
+      if (i >= series[m].y.size() || !std::isfinite(series[m].y[i])) continue;
+      const double v = series[m].y[i];
+      const int x = px(v), by = y + 5 + bar * static_cast<int>(m);
+      cv::rectangle(img, cv::Point(std::min(zero, x), by), cv::Point(std::max(zero, x), by + bar - 2),
+                    kColors[m % kNumColors], cv::FILLED);
+      cv::putText(img, fmt_num(v), cv::Point(std::max(zero, x) + 4, by + bar - 3), cv::FONT_HERSHEY_SIMPLEX, 0.35,
+                  cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
+    }
+  }
+  // The zero axis last, over the row stripes.
+  cv::line(img, cv::Point(zero, top - 4), cv::Point(zero, top + row * static_cast<int>(labels.size()) + 2),
+           cv::Scalar(0, 0, 0), 1);
+  cv::putText(img, value_label, cv::Point(left, H - 12), cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1,
+              cv::LINE_AA);
+  return img;
+}
+
 }  // namespace compress

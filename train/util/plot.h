@@ -30,4 +30,11 @@ cv::Mat before_after_chart(const std::string& title, const std::string& value_la
                            const std::vector<std::string>& labels, const std::vector<double>& before,
                            const std::vector<double>& after, const std::vector<std::string>& texts, int width = 900);
 
+// Several series per row (for example one model each): row i holds one thin
+// bar per series, in the series' legend colour, each with its value written at
+// its end. Series use Series::name and Series::y (one value per label; NaN
+// leaves a bar out). BGR uint8, `width` wide and as tall as the rows need.
+cv::Mat grouped_bar_chart(const std::string& title, const std::string& value_label,
+                          const std::vector<std::string>& labels, const std::vector<Series>& series, int width = 900);
+
 }  // namespace compress
