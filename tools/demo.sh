@@ -85,6 +85,11 @@ $C bench onnx --onnx "$OUT/ssdlite_small.onnx" --onnx "$OUT/ssdlite_small_pruned
   --onnx "$OUT/ssdlite_small_pruned_int8.onnx" -c "$CFG" --weights "$RUN/model_final.pt" \
   --weights "${RUN}_prune/model_final.pt" --weights "${RUN}_prune_ptq/model_final.pt" --threads 1 \
   --json "$OUT/latency_pruned.json"
+# Where each compression step lost AP: per category, the float, QAT, pruned and
+# pruned-int8 models side by side (a table and a chart).
+$C eval -c "$CFG" "${ITERS[@]}" --classwise --plot "$OUT/per_class_ap.png" --out "$OUT/per_class_ap.json" \
+  -w "$RUN/model_final.pt" -w "${RUN}_quant/model_final.pt" -w "${RUN}_prune/model_final.pt" \
+  -w "${RUN}_prune_ptq/model_final.pt"
 # What the phone would see: the float, pruned and pruned-int8 models (the last
 # as its ONNX file in ONNX Runtime) side by side on three val images.
 $C infer -c "$CFG" -w "$RUN/model_final.pt" --compare "${RUN}_prune/model_final.pt" \
