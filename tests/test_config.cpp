@@ -174,12 +174,12 @@ TEST(Config, KeysDocumentTypeDefaultRangeAndMeaning) {
   ASSERT_NE(it, quant.end());
   EXPECT_EQ(it->type, "float");
   EXPECT_EQ(it->value, "0.9");
-  EXPECT_EQ(it->range, "[0, 1]");
+  EXPECT_EQ(it->range, "in [0, 1]");
   EXPECT_NE(it->doc.find("decay"), std::string::npos);
   // Typed lists document each variant's keys; choices are listed.
   const auto tr = document_keys("TrainReader.sample_transforms");
   EXPECT_TRUE(std::any_of(tr.begin(), tr.end(), [](const auto& k) {
-    return k.path == "TrainReader.sample_transforms[ExpandImage].prob" && k.range == "[0, 1]";
+    return k.path == "TrainReader.sample_transforms[ExpandImage].prob" && k.range == "in [0, 1]";
   }));
   const auto opt = document_keys("OptimizerBuilder.optimizer.type");
   ASSERT_EQ(opt.size(), 1u);

@@ -1,10 +1,10 @@
 #include "train/config/config.h"
 
 #include <filesystem>
-#include <limits>
 #include <set>
 #include <sstream>
 
+#include "train/config/schema.h"
 #include "train/config/suggest.h"
 #include "train/util/error.h"
 
@@ -138,12 +138,6 @@ void validate_typed_map(const YAML::Node& n, const Field& f, const std::string& 
   }
 }
 
-std::string bound_text(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
-
 // `n` already has f's type: a number, or a (nested) list of numbers.
 void check_bounds(const YAML::Node& n, const Field& f, const std::string& path, const std::string& where) {
   if (n.IsSequence()) {
@@ -152,14 +146,8 @@ void check_bounds(const YAML::Node& n, const Field& f, const std::string& path, 
   }
   const double v = n.as<double>();
   if (v >= f.min_value && v <= f.max_value) return;
-  const std::string range =
-      f.max_value == std::numeric_limits<double>::infinity()
-          ? "at least " + bound_text(f.min_value)
-          : f.min_value == -std::numeric_limits<double>::infinity()
-                ? "at most " + bound_text(f.max_value)
-                : "in [" + bound_text(f.min_value) + ", " + bound_text(f.max_value) + "]";
   fail(where, ": key '", path, "'", f.type == Type::Int || f.type == Type::Float ? "" : " (every element)",
-       " must be ", range, ", got ", n.Scalar());
+       " must be ", f.range_text(), ", got ", n.Scalar());
 }
 
 }  // namespace

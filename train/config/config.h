@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "train/config/schema.h"
+namespace compress::config {
+struct Field;  // train/config/schema.h: only config.cpp and the schema tools need it whole
+}  // namespace compress::config
 
 namespace compress {
 

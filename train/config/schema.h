@@ -37,6 +37,7 @@ struct Field {
   Field at_least(double lo) const;
   Field within(double lo, double hi) const;
   bool bounded() const;
+  std::string range_text() const;  // "at least 1", "at most 4", "in [0, 1]"; "" if unbounded
 
   const Field* child(const std::string& key) const;
   const Field* variant(const std::string& name) const;

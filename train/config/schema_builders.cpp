@@ -2,6 +2,8 @@
 #include "train/config/schema.h"
 
 #include <cstdio>
+#include <limits>
+#include <sstream>
 
 namespace compress::config {
 
@@ -91,6 +93,17 @@ Field Field::within(double lo, double hi) const {
 }
 bool Field::bounded() const {
   return min_value > -std::numeric_limits<double>::infinity() || max_value < std::numeric_limits<double>::infinity();
+}
+std::string Field::range_text() const {
+  auto num = [](double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  };
+  if (!bounded()) return "";
+  if (max_value == std::numeric_limits<double>::infinity()) return "at least " + num(min_value);
+  if (min_value == -std::numeric_limits<double>::infinity()) return "at most " + num(max_value);
+  return "in [" + num(min_value) + ", " + num(max_value) + "]";
 }
 
 Field Int(int64_t def, std::string doc) { return make(Type::Int, YAML::Node(def), std::move(doc)); }

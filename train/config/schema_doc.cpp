@@ -3,7 +3,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <limits>
 #include <sstream>
 
 #include "train/config/schema.h"
@@ -12,20 +11,6 @@
 
 namespace compress::config {
 namespace {
-
-std::string number(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
-
-std::string range_of(const Field& f) {
-  const double inf = std::numeric_limits<double>::infinity();
-  if (!f.bounded()) return "";
-  if (f.max_value == inf) return ">= " + number(f.min_value);
-  if (f.min_value == -inf) return "<= " + number(f.max_value);
-  return "[" + number(f.min_value) + ", " + number(f.max_value) + "]";
-}
 
 std::string flow(const YAML::Node& n) {
   if (!n || n.IsNull()) return "";
@@ -64,7 +49,7 @@ void walk(const Field& f, const std::string& path, std::vector<KeyDoc>& out) {
         for (const auto& s : f.choices) c += (c.empty() ? "" : ", ") + s;
         doc = (doc.empty() ? "" : doc + "; ") + "one of: " + c;
       }
-      out.push_back({path, type_name(f.type), flow(f.default_value), range_of(f), doc});
+      out.push_back({path, type_name(f.type), flow(f.default_value), f.range_text(), doc});
     }
   }
 }
