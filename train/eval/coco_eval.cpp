@@ -348,12 +348,10 @@ CocoEvalResult evaluate_coco(const CocoFile& gt, const std::vector<CocoDetection
   res.category_ids = cat_ids;
   std::unordered_map<int64_t, std::string> names;
   for (const auto& c : gt.categories) names[c.id] = c.name;
-  std::vector<int64_t> gt_count(static_cast<size_t>(K), 0);
-  for (const auto& a : gt.annotations) {
-    const auto kk = cat_index.find(a.category_id);
-    if (kk != cat_index.end() && img_index.count(a.image_id) && !a.iscrowd) ++gt_count[static_cast<size_t>(kk->second)];
-  }
   for (int k = 0; k < K; ++k) {
+    int64_t boxes = 0;  // non-crowd GT of category k, from the per-(image, category) groups
+    for (int i = 0; i < I; ++i)
+      for (const auto& g : gts[static_cast<size_t>(i) * K + k]) boxes += g.crowd ? 0 : 1;
     std::vector<double> v, v50;
     for (int t = 0; t < kT; ++t)
       for (int r = 0; r < kR; ++r) (t == 0 ? v50 : v).push_back(P(t, r, k, 0, 2));
@@ -361,7 +359,7 @@ CocoEvalResult evaluate_coco(const CocoFile& gt, const std::vector<CocoDetection
     res.per_category_ap.push_back(mean_valid(v));
     res.per_category_ap50.push_back(mean_valid(v50));
     res.category_names.push_back(names[cat_ids[static_cast<size_t>(k)]]);
-    res.per_category_gt.push_back(gt_count[static_cast<size_t>(k)]);
+    res.per_category_gt.push_back(boxes);
   }
   return res;
 }
