@@ -11,7 +11,7 @@ struct KeyDoc {
   std::string path;     // "quant.freeze_bn_iter", "TrainReader.sample_transforms[ExpandImage].prob"
   std::string type;     // "int", "list of float", ...
   std::string value;    // the default as flow YAML ("" for sections)
-  std::string range;    // ">= 1", "[0, 1]" or ""
+  std::string range;    // "at least 1", "in [0, 1]" or ""
   std::string doc;
 };
 

@@ -21,6 +21,11 @@ std::string fmt_num(double v) {
     std::snprintf(buf, sizeof(buf), "%.3f", v);
   return buf;
 }
+// Width in pixels of a row label or bar-end text, in the bar charts' font.
+int text_w(const std::string& t) {
+  int base = 0;
+  return cv::getTextSize(t, cv::FONT_HERSHEY_SIMPLEX, 0.4, 1, &base).width;
+}
 }  // namespace
 
 cv::Mat line_chart(const std::string& title, const std::string& x_label, const std::vector<Series>& series, int W,
@@ -85,10 +90,6 @@ namespace {
 cv::Mat draw_bars(const std::string& title, const std::string& value_label, const std::vector<std::string>& labels,
                   const std::vector<double>& values, const std::vector<double>& ghosts,
                   const std::vector<std::string>& texts, int W) {
-  auto text_w = [](const std::string& t) {
-    int base = 0;
-    return cv::getTextSize(t, cv::FONT_HERSHEY_SIMPLEX, 0.4, 1, &base).width;
-  };
   auto short_label = [](std::string label) {  // keep the distinctive tail
     return label.size() > 40 ? ".." + label.substr(label.size() - 38) : label;
   };
@@ -147,10 +148,6 @@ cv::Mat before_after_chart(const std::string& title, const std::string& value_la
 
 cv::Mat grouped_bar_chart(const std::string& title, const std::string& value_label,
                           const std::vector<std::string>& labels, const std::vector<Series>& series, int W) {
-  auto text_w = [](const std::string& t) {
-    int base = 0;
-    return cv::getTextSize(t, cv::FONT_HERSHEY_SIMPLEX, 0.4, 1, &base).width;
-  };
   const int n = std::max<int>(1, static_cast<int>(series.size()));
   const int bar = 12, row = bar * n + 10, legend = 18 * n, top = 34 + legend, bottom = 36;
   int left = 100;
