@@ -178,19 +178,29 @@ std::vector<torch::Tensor> CascadeRCNNImpl::anchors(const std::vector<torch::Ten
   return out;
 }
 
+CascadeRCNNImpl::RpnMaps CascadeRCNNImpl::rpn_maps(const std::vector<torch::Tensor>& outputs) const {
+  const size_t L = num_levels(outputs);
+  RpnMaps m;
+  for (size_t k = 0; k < L; ++k) {
+    m.cls.push_back(flatten_objectness(outputs[L + k]));
+    m.box.push_back(flatten_deltas(outputs[2 * L + k]));
+  }
+  return m;
+}
+
 std::vector<torch::Tensor> CascadeRCNNImpl::proposals(const std::vector<torch::Tensor>& outputs,
                                                       const std::vector<torch::Tensor>& anc, int64_t in_h,
                                                       int64_t in_w, const ProposalOptions& po) const {
-  const size_t L = num_levels(outputs);
-  std::vector<torch::Tensor> cls, box;
-  for (size_t k = 0; k < L; ++k) {
-    cls.push_back(flatten_objectness(outputs[L + k]).detach());
-    box.push_back(flatten_deltas(outputs[2 * L + k]).detach());
-  }
+  return proposals(rpn_maps(outputs), anc, in_h, in_w, po);
+}
+
+std::vector<torch::Tensor> CascadeRCNNImpl::proposals(const RpnMaps& maps, const std::vector<torch::Tensor>& anc,
+                                                      int64_t in_h, int64_t in_w, const ProposalOptions& po) const {
+  const size_t L = maps.cls.size();
   std::vector<torch::Tensor> out;
-  for (int64_t i = 0; i < outputs[0].size(0); ++i) {
+  for (int64_t i = 0; i < maps.cls[0].size(0); ++i) {
     std::vector<torch::Tensor> ci, bi;
-    for (size_t k = 0; k < L; ++k) ci.push_back(cls[k][i]), bi.push_back(box[k][i]);
+    for (size_t k = 0; k < L; ++k) ci.push_back(maps.cls[k][i].detach()), bi.push_back(maps.box[k][i].detach());
     out.push_back(generate_proposals(ci, bi, anc, in_h, in_w, po));
   }
   return out;
@@ -206,7 +216,6 @@ std::pair<torch::Tensor, torch::Tensor> CascadeRCNNImpl::run_stage(size_t stage,
 }
 
 LossTerms CascadeRCNNImpl::loss(const std::vector<torch::Tensor>& outputs, const Batch& batch) {
-  const size_t L = num_levels(outputs);
   const auto device = outputs[0].device();
   const int64_t N = outputs[0].size(0), H = batch.images.size(2), W = batch.images.size(3);
   std::vector<torch::Tensor> gt, gt_labels;
@@ -216,19 +225,15 @@ LossTerms CascadeRCNNImpl::loss(const std::vector<torch::Tensor>& outputs, const
     gt_labels.push_back(batch.labels[i].slice(0, 0, n).to(device));
   }
   // RPN: all levels' anchors in one list per image.
-  std::vector<torch::Tensor> cls, box;
-  for (size_t k = 0; k < L; ++k) {
-    cls.push_back(flatten_objectness(outputs[L + k]));
-    box.push_back(flatten_deltas(outputs[2 * L + k]));
-  }
+  const RpnMaps maps = rpn_maps(outputs);
   const auto anc = anchors(outputs);
-  const auto rpn = rpn_loss(torch::cat(cls, 1), torch::cat(box, 1), torch::cat(anc), gt, opt.rpn_target, H, W);
+  const auto rpn = rpn_loss(torch::cat(maps.cls, 1), torch::cat(maps.box, 1), torch::cat(anc), gt, opt.rpn_target, H, W);
   LossTerms t;
   t.terms = {{"rpn_cls", rpn.cls}, {"rpn_bbox", rpn.bbox}};
   torch::Tensor total = rpn.cls + rpn.bbox;
   // Cascade: each stage samples from the previous stage's refined boxes.
   std::vector<torch::Tensor> rois =
-      proposals(outputs, anc, H, W, is_training() ? opt.train_proposal : opt.test_proposal);
+      proposals(maps, anc, H, W, is_training() ? opt.train_proposal : opt.test_proposal);
   for (size_t s = 0; s < opt.stages.size(); ++s) {
     std::vector<torch::Tensor> r, lab, g;
     for (int64_t i = 0; i < N; ++i) {

@@ -88,6 +88,18 @@ struct CascadeRCNNImpl : DetectorImpl {
   FPN fpn{nullptr};
   RPNHead rpn_head{nullptr};
   torch::nn::ModuleList bbox_head;
+
+ private:
+  // The RPN maps of every level, flattened in anchor order: objectness (N, K_l)
+  // and deltas (N, K_l, 4). The loss and the proposals share one flattening.
+  struct RpnMaps {
+    std::vector<torch::Tensor> cls, box;
+  };
+  RpnMaps rpn_maps(const std::vector<torch::Tensor>& outputs) const;
+  // Proposals per image from flattened maps (taken as constants: no gradient
+  // flows into the RPN through the proposals, as in the reference).
+  std::vector<torch::Tensor> proposals(const RpnMaps& maps, const std::vector<torch::Tensor>& anchors,
+                                       int64_t in_h, int64_t in_w, const ProposalOptions& po) const;
 };
 TORCH_MODULE(CascadeRCNN);
 
