@@ -92,8 +92,8 @@ Sample DataLoader::make_sample(int64_t epoch, int64_t idx) const {
   Rng rng(mix_seed(opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(idx), 1));
   const int64_t n = static_cast<int64_t>(dataset_->size());
   for (const auto& t : pipeline_->sample) {
-    const auto* mixup = dynamic_cast<const MixupImage*>(t.get());
-    if (mixup && epoch < opt_.mixup_epoch && n > 1) {
+    const auto* blend = dynamic_cast<const PartnerTransform*>(t.get());
+    if (blend && epoch < opt_.mixup_epoch && n > 1) {
       // The partner: any other image of the whole dataset (not only this rank's
       // shard), decoded and untransformed, as the reference's reader attaches it.
       int64_t j = rng.randint(0, n - 2);
@@ -103,10 +103,10 @@ Sample DataLoader::make_sample(int64_t epoch, int64_t idx) const {
         partner = dataset_->load_sample(static_cast<size_t>(j));
       } catch (const Error& e) {
         if (opt_.strict) throw;
-        spdlog::warn("mixup: leaving image {} unmixed: {}", s.image_id, e.what());
+        spdlog::warn("{}: leaving image {} unmixed: {}", t->name(), s.image_id, e.what());
         continue;
       }
-      mixup->apply(s, std::move(partner), rng);
+      blend->apply(s, std::move(partner), rng);
     } else {
       t->apply(s, rng);
     }

@@ -21,6 +21,15 @@ class Transform {
   virtual const char* name() const = 0;
 };
 
+// Blends the sample with a partner image that the loader draws from the whole
+// dataset, decoded and untransformed (the reference's reader attaches it the
+// same way). apply(s, rng) alone, when no partner is given, leaves s unchanged.
+class PartnerTransform : public Transform {
+ public:
+  void apply(Sample& s, Rng& rng) const override {}
+  virtual void apply(Sample& s, Sample partner, Rng& rng) const = 0;
+};
+
 // Operates on a whole batch (e.g. one random input size for all its images).
 class BatchTransform {
  public:
@@ -52,15 +61,16 @@ class DistortImage : public Transform {
 // partner image that the loader draws from the dataset, by a factor
 // f ~ Beta(alpha, beta). Both sit at the top-left of a max(h) x max(w) canvas:
 // pixel = f * a + (1 - f) * b where both cover it, f * a or (1 - f) * b where one
-// does, 0 elsewhere (rounded back to uint8, where the reference keeps float). The
-// box lists are concatenated; each box weighs its image's factor in the loss
-// (Sample::scores). f >= 1 keeps the sample, f <= 0 yields the partner.
-class MixupImage : public Transform {
+// does, 0 elsewhere, rounded to the nearest uint8 (the reference truncates: at
+// most 1 grey level apart). The box lists are concatenated; each box weighs its
+// image's factor in the loss (Sample::scores). f >= 1 keeps the sample, f <= 0
+// yields the partner.
+class MixupImage : public PartnerTransform {
  public:
   MixupImage(float alpha, float beta) : alpha_(alpha), beta_(beta) {}
+  using PartnerTransform::apply;
   // Without a partner (past TrainReader.mixup_epoch) the sample is unchanged.
-  void apply(Sample& s, Rng& rng) const override {}
-  void apply(Sample& s, Sample partner, Rng& rng) const;
+  void apply(Sample& s, Sample partner, Rng& rng) const override;
   const char* name() const override { return "MixupImage"; }
   // The blend itself, for a given factor in (0, 1).
   static void mix(Sample& s, const Sample& partner, float factor);
