@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
+#include <tuple>
 
 #include "tests/train_fixture.h"
 
@@ -47,8 +49,24 @@ TEST(E2E, FashionYolov3PruneDistillRecipe) {
                                     "}\nYOLOv3Head: {anchors: " + anchors + "}\n");
 
   auto r = testutil::run_cli("distill -c " + recipe + o + " -o pretrain_weights=" + sw + " --teacher_config " + teacher +
-                             " --teacher_weights " + tw + " --prune_criterion geometry_median");
+                             " --teacher_weights " + tw + " --prune_criterion geometry_median --eval");
   ASSERT_EQ(r.code, 0) << r.output;
+  // With --eval it first scores the teacher and the unpruned student, as
+  // `compress eval` scores them, and warns when the teacher is no better.
+  const std::regex base_re("teacher AP ([0-9.]+), student AP ([0-9.]+) as loaded");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.output, m, base_re)) << r.output;
+  const std::string t_ap = m[1], s_ap = m[2];
+  const std::regex eval_re("model_final.pt: .* AP ([0-9.]+);");
+  for (const auto& [cfg, w, ap] : {std::tuple{teacher, tw, t_ap}, std::tuple{student, sw, s_ap}}) {
+    const auto e = testutil::run_cli("eval -c " + cfg + o + " -w " + w);
+    ASSERT_EQ(e.code, 0) << e.output;
+    std::smatch em;
+    ASSERT_TRUE(std::regex_search(e.output, em, eval_re)) << e.output;
+    EXPECT_EQ(em[1].str(), ap) << cfg;
+  }
+  EXPECT_EQ(r.output.find("is no better than the student") != std::string::npos, std::stod(t_ap) <= std::stod(s_ap))
+      << r.output;
   for (const char* term : {"distill_box", "distill_cls", "distill_obj"})
     EXPECT_NE(r.output.find(term), std::string::npos) << term << "\n" << r.output;
   const fs::path run = fs::path(d.file("out")) / "yolov3_mobilenet_v3_prune_distill";

@@ -14,6 +14,8 @@
 #include "train/data/reader.h"
 #include "train/data/loader.h"
 #include "train/engine/checkpoint.h"
+#include "train/engine/distributed.h"
+#include "train/engine/evaluate.h"
 #include "train/engine/trainer.h"
 #include "train/util/error.h"
 
@@ -45,7 +47,31 @@ bool same_value(const YAML::Node& a, const YAML::Node& b) {
   return flow(a) == flow(b);
 }
 
+// AP of a model on the student's EvalReader, quietly (no progress line).
+double eval_ap(const Config& cfg, DetectorImpl& model, const std::shared_ptr<const CocoDataset>& ds) {
+  auto loader = make_loader(cfg, "EvalReader", ds);
+  return run_evaluation(model, *loader, *ds, /*progress=*/false).result.stats.ap();
+}
+
 }  // namespace
+
+DistillBaseline evaluate_baseline(const Config& cfg, DetectorImpl& teacher, DetectorImpl* student) {
+  DistillBaseline b;
+  const auto ds = load_dataset(cfg, "EvalReader");
+  b.teacher_ap = eval_ap(cfg, teacher, ds);
+  if (student) b.student_ap = eval_ap(cfg, *student, ds);
+  if (student) {
+    spdlog::info("teacher AP {:.4f}, student AP {:.4f} as loaded, before pruning and distillation (EvalReader, {} images)",
+                 b.teacher_ap, b.student_ap, ds->size());
+    if (b.teacher_ap <= b.student_ap)
+      spdlog::warn("the teacher (AP {:.4f}) is no better than the student it teaches (AP {:.4f}): distillation pulls "
+                   "the student toward a weaker model; train the teacher longer or pick a stronger one",
+                   b.teacher_ap, b.student_ap);
+  } else {
+    spdlog::info("teacher AP {:.4f} (EvalReader, {} images)", b.teacher_ap, ds->size());
+  }
+  return b;
+}
 
 void check_compatible(const Config& s, const Config& t) {
   const std::string ts = t.source().empty() ? "the teacher config" : "teacher config '" + t.source() + "'";
@@ -132,6 +158,10 @@ DistillRunResult run_distill(Config cfg, DistillRunOptions o) {
       to.transforms = read_checkpoint_state(pretrain).transforms;
       spdlog::info("student from '{}'", pretrain);
     }
+    // With --eval, how good the guide is against the student it teaches, before
+    // pruning changes the student (rank 0 only: the others wait at rendezvous).
+    if (o.eval && dist_env_from_environment().rank == 0)
+      res.baseline = evaluate_baseline(cfg, *teacher, pretrain.empty() ? nullptr : student.get());
     prune::fill_from_config(o.prune, cfg);
     if (!o.prune.params.empty() || !o.prune.sensitivities.empty()) {
       prune::prune_and_report(cfg, *student, o.prune, res.run_dir);

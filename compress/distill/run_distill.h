@@ -30,12 +30,24 @@ struct DistillRunOptions {
   std::string run_dir;  // default: save_dir/<config stem>
 };
 
+// With --eval: the teacher's AP and the loaded student's before pruning, on the
+// student's EvalReader; -1 where not measured (resumed runs, other ranks, no
+// student weights).
+struct DistillBaseline {
+  double teacher_ap = -1, student_ap = -1;
+};
+
 struct DistillRunResult {
   std::string run_dir;
   double ap = -1;  // best snapshot AP with --eval
+  DistillBaseline baseline;
 };
 
 DistillRunResult run_distill(Config cfg, DistillRunOptions o);
+
+// Scores the teacher (and the student, when given) on cfg's EvalReader and logs
+// both; warns when the teacher is no better than the student.
+DistillBaseline evaluate_baseline(const Config& cfg, DetectorImpl& teacher, DetectorImpl* student);
 
 // The teacher, frozen: eval mode, no parameter requires grad.
 std::shared_ptr<DetectorImpl> load_teacher(const Config& teacher_cfg, const std::string& weights);
