@@ -33,19 +33,8 @@ namespace {
 constexpr double kMaxAbsErr = 1e-5;
 
 std::string launcher() { return testutil::source_path("tools/dist_train.sh"); }
-int free_port(int offset) { return 20000 + (getpid() * 7 + offset * 13) % 20000; }
-
-testutil::CliResult sh(const std::string& cmd) {
-  const std::string full = cmd + " 2>&1";
-  FILE* p = popen(full.c_str(), "r");
-  testutil::CliResult r{-1, ""};
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  const int st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+int free_port(int offset) { return testutil::test_port(offset); }
+testutil::CliResult sh(const std::string& cmd) { return testutil::run_shell(cmd); }
 
 struct DistSetup {
   testutil::TempDir d;

@@ -67,6 +67,27 @@ TEST(E2E, FashionYolov3PruneDistillRecipe) {
   }
   EXPECT_EQ(r.output.find("is no better than the student") != std::string::npos, std::stod(t_ap) <= std::stod(s_ap))
       << r.output;
+  // Two processes share the baseline's images (a collective before training)
+  // and rank 0 alone logs the same scores.
+  const auto two = testutil::run_shell(
+      testutil::source_path("tools/dist_train.sh") + " --master_port " + std::to_string(testutil::test_port(11)) + " 2 " +
+      COMPRESS_BINARY + " distill -c " + recipe + o + " -o pretrain_weights=" + sw + " --teacher_config " + teacher +
+      " --teacher_weights " + tw + " --eval -o distill.max_iters=2 -o TrainReader.batch_size=2 -o threads=1 -o distributed.timeout_s=60 --run-dir " +
+      d.file("two"));
+  ASSERT_EQ(two.code, 0) << two.output;
+  std::smatch m2;
+  ASSERT_TRUE(std::regex_search(two.output, m2, base_re)) << two.output;
+  EXPECT_EQ(m2[0].str(), m[0].str());
+  // Rank 0 alone logs, prints the pruning table and writes its report.
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = two.output.find(needle); at != std::string::npos; at = two.output.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(m[0].str()), 1u) << two.output;
+  EXPECT_EQ(count("| pruned parameter"), 1u) << two.output;
+  EXPECT_EQ(count("student from '"), 1u) << two.output;
+  EXPECT_TRUE(fs::exists(fs::path(d.file("two")) / "prune_report.json"));
   for (const char* term : {"distill_box", "distill_cls", "distill_obj"})
     EXPECT_NE(r.output.find(term), std::string::npos) << term << "\n" << r.output;
   const fs::path run = fs::path(d.file("out")) / "yolov3_mobilenet_v3_prune_distill";

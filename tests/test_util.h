@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -45,9 +46,9 @@ struct CliResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs build/compress with `args` (shell syntax) and returns its exit code and output.
-inline CliResult run_cli(const std::string& args) {
-  const std::string cmd = std::string(COMPRESS_BINARY) + " " + args + " 2>&1";
+// Runs a shell command line and returns its exit code and output.
+inline CliResult run_shell(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   CliResult r{-1, ""};
   if (!p) return r;
@@ -58,6 +59,13 @@ inline CliResult run_cli(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+// Runs build/compress with `args` (shell syntax).
+inline CliResult run_cli(const std::string& args) { return run_shell(std::string(COMPRESS_BINARY) + " " + args); }
+
+// A TCP port for a test's process group: per test process and call site, so
+// tests that ctest runs side by side do not meet on one port.
+inline int test_port(int offset) { return 20000 + (getpid() * 7 + offset * 13) % 20000; }
 
 inline std::string source_path(const std::string& rel) { return std::string(COMPRESS_SOURCE_DIR) + "/" + rel; }
 inline std::string golden_path(const std::string& rel) {

@@ -47,28 +47,29 @@ bool same_value(const YAML::Node& a, const YAML::Node& b) {
   return flow(a) == flow(b);
 }
 
-// AP of a model on the student's EvalReader, quietly (no progress line).
-double eval_ap(const Config& cfg, DetectorImpl& model, const std::shared_ptr<const CocoDataset>& ds) {
-  auto loader = make_loader(cfg, "EvalReader", ds);
-  return run_evaluation(model, *loader, *ds, /*progress=*/false).result.stats.ap();
+// AP on the student's EvalReader, quietly; -1 on ranks other than 0.
+double eval_ap(const Config& cfg, DetectorImpl& model, DistContext* dist) {
+  const EvalRun run = evaluate_on_reader(cfg, model, dist, /*progress=*/false);
+  return dist && !dist->is_main() ? -1 : run.result.stats.ap();
 }
 
 }  // namespace
 
-DistillBaseline evaluate_baseline(const Config& cfg, DetectorImpl& teacher, DetectorImpl* student) {
+DistillBaseline evaluate_baseline(const Config& cfg, DetectorImpl& teacher, DetectorImpl* student, DistContext* dist) {
   DistillBaseline b;
-  const auto ds = load_dataset(cfg, "EvalReader");
-  b.teacher_ap = eval_ap(cfg, teacher, ds);
-  if (student) b.student_ap = eval_ap(cfg, *student, ds);
+  b.teacher_ap = eval_ap(cfg, teacher, dist);
+  if (student) b.student_ap = eval_ap(cfg, *student, dist);
+  if (dist && !dist->is_main()) return b;
+  const size_t images = load_dataset(cfg, "EvalReader")->size();
   if (student) {
     spdlog::info("teacher AP {:.4f}, student AP {:.4f} as loaded, before pruning and distillation (EvalReader, {} images)",
-                 b.teacher_ap, b.student_ap, ds->size());
+                 b.teacher_ap, b.student_ap, images);
     if (b.teacher_ap <= b.student_ap)
       spdlog::warn("the teacher (AP {:.4f}) is no better than the student it teaches (AP {:.4f}): distillation pulls "
                    "the student toward a weaker model; train the teacher longer or pick a stronger one",
                    b.teacher_ap, b.student_ap);
   } else {
-    spdlog::info("teacher AP {:.4f} (EvalReader, {} images)", b.teacher_ap, ds->size());
+    spdlog::info("teacher AP {:.4f} (EvalReader, {} images)", b.teacher_ap, images);
   }
   return b;
 }
@@ -159,9 +160,12 @@ DistillRunResult run_distill(Config cfg, DistillRunOptions o) {
       spdlog::info("student from '{}'", pretrain);
     }
     // With --eval, how good the guide is against the student it teaches, before
-    // pruning changes the student (rank 0 only: the others wait at rendezvous).
-    if (o.eval && dist_env_from_environment().rank == 0)
-      res.baseline = evaluate_baseline(cfg, *teacher, pretrain.empty() ? nullptr : student.get());
+    // pruning changes the student. The process group is the one the Trainer
+    // then uses (dist_init makes it once).
+    if (o.eval) {
+      const auto dist = dist_init(cfg.get<std::string>("distributed.backend"), cfg.get<double>("distributed.timeout_s"));
+      res.baseline = evaluate_baseline(cfg, *teacher, pretrain.empty() ? nullptr : student.get(), dist.get());
+    }
     prune::fill_from_config(o.prune, cfg);
     if (!o.prune.params.empty() || !o.prune.sensitivities.empty()) {
       prune::prune_and_report(cfg, *student, o.prune, res.run_dir);

@@ -18,6 +18,7 @@ class Config;
 struct DetectorImpl;
 struct Batch;
 struct LossTerms;
+class DistContext;
 }  // namespace compress
 
 namespace compress::distill {
@@ -31,8 +32,8 @@ struct DistillRunOptions {
 };
 
 // With --eval: the teacher's AP and the loaded student's before pruning, on the
-// student's EvalReader; -1 where not measured (resumed runs, other ranks, no
-// student weights).
+// student's EvalReader; -1 where not measured (resumed runs, ranks other than
+// 0, no student weights).
 struct DistillBaseline {
   double teacher_ap = -1, student_ap = -1;
 };
@@ -45,9 +46,12 @@ struct DistillRunResult {
 
 DistillRunResult run_distill(Config cfg, DistillRunOptions o);
 
-// Scores the teacher (and the student, when given) on cfg's EvalReader and logs
-// both; warns when the teacher is no better than the student.
-DistillBaseline evaluate_baseline(const Config& cfg, DetectorImpl& teacher, DetectorImpl* student);
+// Scores the teacher (and the student, when given) on cfg's EvalReader, on the
+// training device, and logs both; warns when the teacher is no better than the
+// student. With a process group (a collective: every rank calls it) the ranks
+// share the images and rank 0 alone gets and logs the scores.
+DistillBaseline evaluate_baseline(const Config& cfg, DetectorImpl& teacher, DetectorImpl* student,
+                                  DistContext* dist = nullptr);
 
 // The teacher, frozen: eval mode, no parameter requires grad.
 std::shared_ptr<DetectorImpl> load_teacher(const Config& teacher_cfg, const std::string& weights);

@@ -19,6 +19,7 @@
 #include "train/data/coco_json.h"
 #include "train/data/reader.h"
 #include "train/engine/checkpoint.h"
+#include "train/engine/distributed.h"
 #include "train/engine/evaluate.h"
 #include "train/engine/trainer.h"
 #include "train/util/error.h"
@@ -28,10 +29,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Under data parallelism the ranks share the images (the Trainer's process
+// group, made here first); rank 0 logs, the others get -1.
 double evaluate_ap(DetectorImpl& model, const Config& cfg, const std::string& what) {
-  auto ds = load_dataset(cfg, "EvalReader");
-  auto loader = make_loader(cfg, "EvalReader", ds);
-  const EvalRun run = run_evaluation(model, *loader, *ds);
+  const auto dist = dist_init(cfg.get<std::string>("distributed.backend"), cfg.get<double>("distributed.timeout_s"));
+  const EvalRun run = evaluate_on_reader(cfg, model, dist.get());
+  if (dist && !dist->is_main()) return -1;
   spdlog::info("{}: AP {:.4f} AP50 {:.4f}", what, run.result.stats.ap(), run.result.stats.ap50());
   return run.result.stats.ap();
 }
@@ -55,10 +58,13 @@ PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const Prune
   const auto specs = specs_from_options(model, o);
   const int64_t size = eval_input_size(cfg, cfg.get<int64_t>("prune.input_size"), "prune");
   PruneReport report = prune_model(model, specs, o.criterion, size, cfg.get<int64_t>("prune.round_to"));
-  std::cout << report.table();
-  fs::create_directories(run_dir);
-  write_file_atomic((fs::path(run_dir) / "prune_report.json").string(), report.to_json() + "\n");
-  plot_prune_report(report, (fs::path(run_dir) / "prune_report.png").string());
+  // Every rank prunes its copy alike; rank 0 alone prints and writes the report.
+  if (dist_env_from_environment().rank == 0) {
+    std::cout << report.table();
+    fs::create_directories(run_dir);
+    write_file_atomic((fs::path(run_dir) / "prune_report.json").string(), report.to_json() + "\n");
+    plot_prune_report(report, (fs::path(run_dir) / "prune_report.png").string());
+  }
   // A small ratio can round to no channel at all (or, with round_to, back up to all).
   int64_t unchanged = 0;
   for (const auto& l : report.layers) unchanged += l.channels_after == l.channels_before;
@@ -214,7 +220,8 @@ PruneRunResult run_prune(Config cfg, PruneRunOptions o) {
     st.arch = model->arch();
     st.transforms = to.transforms;
     st.best_ap = res.ap_pruned;
-    save_checkpoint((fs::path(res.run_dir) / "model_final.pt").string(), *model, nullptr, st);
+    if (dist_env_from_environment().rank == 0)  // one checkpoint writer
+      save_checkpoint((fs::path(res.run_dir) / "model_final.pt").string(), *model, nullptr, st);
     spdlog::info("no fine-tuning (max_iters 0); pruned model in {}/model_final.pt", res.run_dir);
     return res;
   }

@@ -6,6 +6,9 @@
 #include <limits>
 #include <set>
 
+#include "train/config/config.h"
+#include "train/data/reader.h"
+#include "train/engine/device.h"
 #include "train/engine/distributed.h"
 #include "train/util/progress.h"
 
@@ -121,6 +124,20 @@ EvalRun gather_evaluation(EvalRun mine, DistContext& dist, const CocoDataset& ds
   run.images = static_cast<int64_t>(images.size());
   run.seconds = mine.seconds;
   run.result = evaluate_coco(ds.file(), run.dets);
+  return run;
+}
+
+EvalRun evaluate_on_reader(const Config& cfg, DetectorImpl& model, DistContext* dist, bool progress) {
+  const int rank = dist ? dist->rank() : 0, world = dist ? dist->world_size() : 1;
+  const auto ds = load_dataset(cfg, "EvalReader");
+  const auto dev = training_device(cfg, dist_env_from_environment().local_rank);
+  const auto params = model.parameters();
+  const auto home = params.empty() ? dev : params[0].device();
+  model.to(dev);
+  auto loader = make_loader(cfg, "EvalReader", ds, rank, world);
+  EvalRun run = run_evaluation(model, *loader, *ds, progress && rank == 0, /*score=*/!dist);
+  if (dist) run = gather_evaluation(std::move(run), *dist, *ds);
+  model.to(home);
   return run;
 }
 

@@ -41,4 +41,13 @@ std::vector<CocoDetection> merge_eval_shards(const std::vector<std::vector<int64
 // ranks get their run back unscored. A collective: every rank must call it.
 EvalRun gather_evaluation(EvalRun mine, DistContext& dist, const CocoDataset& ds);
 
+class Config;
+
+// One evaluation of `model` on cfg's EvalReader outside the Trainer (before
+// pruning, a distillation teacher), on the training device; the model goes back
+// where it was. With a process group (a collective: every rank calls it) each
+// rank runs its shard and rank 0 gets the scored union; the other ranks get
+// their unscored shard (result.stats empty).
+EvalRun evaluate_on_reader(const Config& cfg, DetectorImpl& model, DistContext* dist, bool progress = true);
+
 }  // namespace compress

@@ -3,6 +3,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "train/util/error.h"
 
 namespace compress {
@@ -17,7 +20,12 @@ void setup_logging(const std::string& level) {
   if (!logger) logger = spdlog::stderr_color_mt("compress");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("[%H:%M:%S %^%L%$] %v");
-  spdlog::set_level(spdlog::level::from_str(level));
+  auto lv = spdlog::level::from_str(level);
+  // Under a launcher (RANK set) rank 0 alone logs progress: the other ranks
+  // say only warnings and errors unless a more verbose level is asked for.
+  if (const char* r = std::getenv("RANK"); r && *r && std::string(r) != "0" && lv == spdlog::level::info)
+    lv = spdlog::level::warn;
+  spdlog::set_level(lv);
 }
 
 }  // namespace compress
