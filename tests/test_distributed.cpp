@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <tuple>
 #include <unistd.h>
@@ -152,6 +153,27 @@ TEST(Distributed, QatScalesAreTheMaxOverAllRanks) {
   const auto a = s.weights(s.d.file("q1/model_final.pt")), b = s.weights(s.d.file("q2/model_final.pt"));
   EXPECT_LT(max_diff(a, b, "act_scale"), 1e-6);
   EXPECT_LT(max_diff(a, b), kMaxAbsErr);
+}
+
+TEST(Distributed, PostTrainingQuantizationHasOneWriterAndOneProcessScales) {
+  // PTQ under the launcher: every rank calibrates on the same batches, the
+  // evaluation is shared, and rank 0 alone reports and saves what one process saves.
+  DistSetup s;
+  const std::string cli = COMPRESS_BINARY, q = " --post --eval -o quant.calib_batches=2";
+  auto one = testutil::run_cli("quant -c /dev/null" + s.flags + q + " --run-dir " + s.d.file("p1"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  auto two = sh(launcher() + " --master_port " + std::to_string(free_port(8)) + " 2 " + cli + " quant -c /dev/null" +
+                s.flags + q + " --run-dir " + s.d.file("p2"));
+  ASSERT_EQ(two.code, 0) << two.output;
+  const auto a = s.weights(s.d.file("p1/model_final.pt")), b = s.weights(s.d.file("p2/model_final.pt"));
+  EXPECT_LT(max_diff(a, b), 1e-7);
+  const std::regex ap_re("PTQ eval: AP [0-9.]+ AP50 [0-9.]+");
+  std::smatch m1, m2;
+  ASSERT_TRUE(std::regex_search(one.output, m1, ap_re)) << one.output;
+  ASSERT_TRUE(std::regex_search(two.output, m2, ap_re)) << two.output;
+  EXPECT_EQ(m1.str(), m2.str());  // the sharded evaluation scores as one process
+  EXPECT_EQ(two.output.find(m2.str(), two.output.find(m2.str()) + 1), std::string::npos) << "logged twice\n" << two.output;
+  EXPECT_EQ(two.output.find("PTQ model in", two.output.find("PTQ model in") + 1), std::string::npos) << two.output;
 }
 
 TEST(Distributed, MergedShardsCountEveryImageOnce) {

@@ -13,6 +13,7 @@
 #include "train/data/coco_json.h"
 #include "train/data/reader.h"
 #include "train/engine/checkpoint.h"
+#include "train/engine/distributed.h"
 #include "train/engine/evaluate.h"
 #include "train/engine/trainer.h"
 #include "train/util/error.h"
@@ -30,6 +31,7 @@ void log_report(const QuantReport& r, const std::string& run_dir) {
   for (const auto& p : r.skipped) s += (s.empty() ? "" : ", ") + p;
   spdlog::info("quantized: {}", q);
   spdlog::info("float (--not_quant_pattern): {}", s.empty() ? "none" : s);
+  if (dist_env_from_environment().rank != 0) return;  // rank 0 alone writes
   fs::create_directories(run_dir);
   write_file_atomic((fs::path(run_dir) / "quant_layers.json").string(),
                     nlohmann::json{{"quantized", r.quantized}, {"float", r.skipped}}.dump(1) + "\n");
@@ -99,15 +101,20 @@ QuantRunResult run_quant(Config cfg, const QuantRunOptions& o) {
     st.config_yaml = cfg.dump();
     st.arch = model->arch();
     st.transforms = transforms;
+    // Every rank calibrates on the same batches, so the scales agree; under a
+    // launcher the ranks share the evaluation and rank 0 alone scores and saves.
+    const auto dist = dist_init(cfg.get<std::string>("distributed.backend"), cfg.get<double>("distributed.timeout_s"));
+    const bool main = !dist || dist->is_main();
     if (o.eval) {
-      auto ds = load_dataset(cfg, "EvalReader");
-      auto loader = make_loader(cfg, "EvalReader", ds);
-      const EvalRun run = run_evaluation(*model, *loader, *ds);
-      res.ap = run.result.stats.ap();
-      st.best_ap = res.ap;
-      spdlog::info("PTQ eval: AP {:.4f} AP50 {:.4f}", res.ap, run.result.stats.ap50());
-      std::cout << run.result.stats.table();
+      const EvalRun run = evaluate_on_reader(cfg, *model, dist.get());
+      if (main) {
+        res.ap = run.result.stats.ap();
+        st.best_ap = res.ap;
+        spdlog::info("PTQ eval: AP {:.4f} AP50 {:.4f}", res.ap, run.result.stats.ap50());
+        std::cout << run.result.stats.table();
+      }
     }
+    if (!main) return res;
     save_checkpoint((fs::path(res.run_dir) / "model_final.pt").string(), *model, nullptr, st);
     spdlog::info("PTQ model in {}/model_final.pt", res.run_dir);
     return res;
