@@ -30,7 +30,9 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
   run_dir_ = opt_.run_dir.empty() ? default_run_dir(cfg_) : opt_.run_dir;
   dist_ = dist_init(cfg_.get<std::string>("distributed.backend"), cfg_.get<double>("distributed.timeout_s"));
   main_ = !dist_ || dist_->is_main();
-  if (!main_) spdlog::set_level(spdlog::level::warn);  // rank 0 alone logs progress
+  // Rank 0 alone logs progress (setup_logging already quiets the CLI's other
+  // ranks; --log-level debug keeps them talking).
+  if (!main_ && spdlog::get_level() == spdlog::level::info) spdlog::set_level(spdlog::level::warn);
   if (dist_ && cfg_.get<bool>("sync_bn")) set_batch_norm_forward(&sync_batch_norm);
   const int rank = dist_ ? dist_->rank() : 0, world = dist_ ? dist_->world_size() : 1;
   if (main_) fs::create_directories(run_dir_);
