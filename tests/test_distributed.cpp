@@ -36,6 +36,11 @@ constexpr double kMaxAbsErr = 1e-5;
 std::string launcher() { return testutil::source_path("tools/dist_train.sh"); }
 int free_port(int offset) { return testutil::test_port(offset); }
 testutil::CliResult sh(const std::string& cmd) { return testutil::run_shell(cmd); }
+// `compress ARGS` in n processes under the launcher, on the test's port `port`.
+testutil::CliResult launch(int n, int port, const std::string& args) {
+  return sh(launcher() + " --master_port " + std::to_string(free_port(port)) + " " + std::to_string(n) + " " +
+            COMPRESS_BINARY + " " + args);
+}
 
 struct DistSetup {
   testutil::TempDir d;
@@ -112,12 +117,11 @@ TEST(Distributed, LauncherSetsTorchrunVariables) {
 
 TEST(Distributed, TwoProcessesMatchOneProcessWithTheWholeBatch) {
   DistSetup s;
-  const std::string cli = std::string(COMPRESS_BINARY);
   auto one = testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=4 --run-dir " + s.d.file("one"));
   ASSERT_EQ(one.code, 0) << one.output;
   auto half = testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("half"));
   ASSERT_EQ(half.code, 0) << half.output;
-  auto two = sh(launcher() + " --master_port " + std::to_string(free_port(1)) + " 2 " + cli + " train -c /dev/null" +
+  auto two = launch(2, 1, "train -c /dev/null" +
                 s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("two"));
   ASSERT_EQ(two.code, 0) << two.output;
   const auto w1 = s.weights(s.d.file("one/model_final.pt"));
@@ -143,11 +147,10 @@ TEST(Distributed, QatScalesAreTheMaxOverAllRanks) {
   // Each rank sees half the batch; the observers all-reduce the max, so the
   // scales equal those of one process seeing the whole batch.
   DistSetup s;
-  const std::string cli = std::string(COMPRESS_BINARY);
   const std::string q = " -o quant.max_iters=3 -o quant.freeze_bn_iter=0";
   auto one = testutil::run_cli("quant -c /dev/null" + s.flags + q + " -o TrainReader.batch_size=4 --run-dir " + s.d.file("q1"));
   ASSERT_EQ(one.code, 0) << one.output;
-  auto two = sh(launcher() + " --master_port " + std::to_string(free_port(2)) + " 2 " + cli + " quant -c /dev/null" +
+  auto two = launch(2, 2, "quant -c /dev/null" +
                 s.flags + q + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("q2"));
   ASSERT_EQ(two.code, 0) << two.output;
   const auto a = s.weights(s.d.file("q1/model_final.pt")), b = s.weights(s.d.file("q2/model_final.pt"));
@@ -159,10 +162,10 @@ TEST(Distributed, PostTrainingQuantizationHasOneWriterAndOneProcessScales) {
   // PTQ under the launcher: every rank calibrates on the same batches, the
   // evaluation is shared, and rank 0 alone reports and saves what one process saves.
   DistSetup s;
-  const std::string cli = COMPRESS_BINARY, q = " --post --eval -o quant.calib_batches=2";
+  const std::string q = " --post --eval -o quant.calib_batches=2";
   auto one = testutil::run_cli("quant -c /dev/null" + s.flags + q + " --run-dir " + s.d.file("p1"));
   ASSERT_EQ(one.code, 0) << one.output;
-  auto two = sh(launcher() + " --master_port " + std::to_string(free_port(8)) + " 2 " + cli + " quant -c /dev/null" +
+  auto two = launch(2, 8, "quant -c /dev/null" +
                 s.flags + q + " --run-dir " + s.d.file("p2"));
   ASSERT_EQ(two.code, 0) << two.output;
   const auto a = s.weights(s.d.file("p1/model_final.pt")), b = s.weights(s.d.file("p2/model_final.pt"));
@@ -200,8 +203,7 @@ TEST(Distributed, ShardedEvaluationEqualsOneProcess) {
   // scores. One process evaluating the saved final model must get the same
   // detections and the same 12 statistics.
   DistSetup s;
-  auto three = sh(launcher() + " --master_port " + std::to_string(free_port(4)) + " 3 " + COMPRESS_BINARY +
-                  " train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 -o EvalReader.batch_size=2 --eval" +
+  auto three = launch(3, 4, "train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 -o EvalReader.batch_size=2 --eval" +
                   " --run-dir " + s.d.file("three"));
   ASSERT_EQ(three.code, 0) << three.output;
   auto one = testutil::run_cli("eval -c /dev/null" + s.flags + " -o EvalReader.batch_size=2 -w " +
@@ -366,14 +368,13 @@ TEST(Distributed, TwoProcessesMatchOneProcessWithSyncBn) {
     }
     return flags;
   };
-  const std::string cli = std::string(COMPRESS_BINARY);
   for (const std::string t : {"threads=1", "threads=2"}) {
     auto one = testutil::run_cli("train -c /dev/null" + flags_for("sync_bn=true", t) +
                                  " -o TrainReader.batch_size=4 --run-dir " + s.d.file("one_" + t));
     ASSERT_EQ(one.code, 0) << one.output;
   }
   for (const std::string bn : {"sync_bn=true", "sync_bn=false"}) {
-    auto two = sh(launcher() + " --master_port " + std::to_string(free_port(7)) + " 2 " + cli + " train -c /dev/null" +
+    auto two = launch(2, 7, "train -c /dev/null" +
                   flags_for(bn, "threads=1") + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("two_" + bn));
     ASSERT_EQ(two.code, 0) << two.output;
   }
