@@ -12,8 +12,10 @@
 # TEACHER_CONFIG (default configs/fashion/yolov3_r34.yml) is the recipe that
 # builds the teacher: an unpruned MobileNetV3 student trained longer works too
 # (configs/fashion/yolov3_mobilenet_v3.yml). DISTILL_WEIGHT overrides the
-# recipe's distill.weight. Runs go under OUT (default output/distill_seeds); a
-# seed whose run already logged its final evaluation there is not run again.
+# recipe's distill.weight. STEPS (default the recipe's 1,000) lengthens both
+# runs alike, the learning-rate decay staying at 80% of them. Runs go under OUT
+# (default output/distill_seeds); a seed whose run already logged its final
+# evaluation there is not run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STUDENT=${STUDENT:-output/fashion/yolov3_mobilenet_v3/model_final.pt}
@@ -28,16 +30,23 @@ done
 mkdir -p "$OUT"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 final_ap() { grep -E "eval @" "$1" | tail -n 1 | sed -E 's/.* AP ([0-9.]+) .*/\1/'; }
-# The last scheduled evaluation is at max_iters (1000 in the recipe).
-finished() { [ -f "$1" ] && grep -qE "eval @ 1000:" "$1"; }
+STEPS=${STEPS:-1000}
+[[ "$STEPS" =~ ^[1-9][0-9]*$ ]] || { echo "distill_seeds: STEPS='$STEPS' is not a positive number of steps" >&2; exit 2; }
+# The last scheduled evaluation is at max_iters.
+finished() { [ -f "$1" ] && grep -qE "eval @ $STEPS:" "$1"; }
 weight=()
 [ -n "${DISTILL_WEIGHT:-}" ] && weight=(-o distill.weight="$DISTILL_WEIGHT")
+steps=()
+if [ "$STEPS" != 1000 ]; then
+  steps=(-o prune.max_iters="$STEPS" -o distill.max_iters="$STEPS"
+         -o "LearningRate.schedulers=[{type: PiecewiseDecay, gamma: 0.1, milestones: [$((STEPS * 4 / 5))]}, {type: LinearWarmup, start_factor: 0.1, steps: 50}]")
+fi
 for s in "$@"; do
   finished "$OUT/ft_seed$s.log" ||
-    build/compress prune -c $C --eval -o pretrain_weights="$STUDENT" -o seed="$s" -o save_dir="$OUT/ft_seed$s" \
+    build/compress prune -c $C --eval "${steps[@]}" -o pretrain_weights="$STUDENT" -o seed="$s" -o save_dir="$OUT/ft_seed$s" \
       > "$OUT/ft_seed$s.log" 2>&1
   finished "$OUT/distill_seed$s.log" ||
-    build/compress distill -c $C --eval --teacher_config "$TEACHER_CONFIG" --teacher_weights "$TEACHER" "${weight[@]}" \
+    build/compress distill -c $C --eval --teacher_config "$TEACHER_CONFIG" --teacher_weights "$TEACHER" "${weight[@]}" "${steps[@]}" \
       -o pretrain_weights="$STUDENT" -o seed="$s" -o save_dir="$OUT/distill_seed$s" > "$OUT/distill_seed$s.log" 2>&1
   echo "seed $s: fine-tuned AP $(final_ap "$OUT/ft_seed$s.log"), distilled AP $(final_ap "$OUT/distill_seed$s.log")"
 done
