@@ -100,9 +100,24 @@ TEST(DistillTeacher, FrozenNoGradientAndNotInTheStudent) {
   const auto outs = student->forward(b.images);
   LossTerms terms{torch::zeros({}), {}};
   hook(outs, b, terms);
-  ASSERT_EQ(terms.terms.size(), 3u);
+  ASSERT_EQ(terms.terms.size(), 4u);
   EXPECT_EQ(terms.terms[0].first, "distill_box");
+  EXPECT_EQ(terms.terms[3].first, "distill_gap");
   EXPECT_GT(terms.total.item<double>(), 0.0);
+  // The gap is the three terms minus the teacher against itself, and not part of the loss.
+  {
+    torch::NoGradGuard no_grad;
+    const auto t_out = teacher->forward(b.images);
+    const auto f = yolov3_distill_loss(t_out, t_out, 3);
+    const double terms3 = (terms.terms[0].second + terms.terms[1].second + terms.terms[2].second).item<double>();
+    EXPECT_NEAR(terms.terms[3].second.item<double>(), terms3 - 1000.0 * (f.box + f.cls + f.obj).item<double>(), 1e-3);
+    EXPECT_NEAR(terms.total.item<double>(), terms3, 1e-3);
+    EXPECT_FALSE(terms.terms[3].second.requires_grad());
+    // A student giving the teacher's very outputs has no gap.
+    LossTerms same{torch::zeros({}), {}};
+    hook(t_out, b, same);
+    EXPECT_NEAR(same.terms[3].second.item<double>(), 0.0, 1e-6);
+  }
   terms.total.backward();
   for (const auto& p : teacher->named_parameters()) EXPECT_FALSE(p.value().grad().defined()) << p.key();
   int with_grad = 0;

@@ -88,7 +88,7 @@ TEST(E2E, FashionYolov3PruneDistillRecipe) {
   EXPECT_EQ(count("| pruned parameter"), 1u) << two.output;
   EXPECT_EQ(count("student from '"), 1u) << two.output;
   EXPECT_TRUE(fs::exists(fs::path(d.file("two")) / "prune_report.json"));
-  for (const char* term : {"distill_box", "distill_cls", "distill_obj"})
+  for (const char* term : {"distill_box", "distill_cls", "distill_obj", "distill_gap"})
     EXPECT_NE(r.output.find(term), std::string::npos) << term << "\n" << r.output;
   const fs::path run = fs::path(d.file("out")) / "yolov3_mobilenet_v3_prune_distill";
   // The recipe pruned the head (its pruned_params come from the config).

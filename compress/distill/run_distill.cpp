@@ -114,9 +114,22 @@ std::function<void(const std::vector<at::Tensor>&, const Batch&, LossTerms&)> ma
     if (type == "yolov3") {
       const DistillTerms d = yolov3_distill_loss(outputs, t, anchors_per_scale);
       const auto box = d.box * weight, cls = d.cls * weight, obj = d.obj * weight;
+      // The terms do not fall to 0: soft targets have entropy, and the hard
+      // objectness target is not the teacher's own logit. Their floor on this
+      // batch is the teacher scored against itself; distill_gap, the three
+      // terms' excess over it, is what the student has left to learn from the
+      // teacher (0 = it matches the teacher's outputs; below 0 where it is
+      // surer than the teacher of the teacher's own objectness). Logged only.
+      torch::Tensor gap;
+      {
+        torch::NoGradGuard no_grad;
+        const DistillTerms f = yolov3_distill_loss(t, t, anchors_per_scale);
+        gap = (box + cls + obj).detach() - (f.box + f.cls + f.obj) * weight;
+      }
       terms.terms.push_back({"distill_box", box});
       terms.terms.push_back({"distill_cls", cls});
       terms.terms.push_back({"distill_obj", obj});
+      terms.terms.push_back({"distill_gap", gap});
       terms.total = terms.total + box + cls + obj;
     } else {
       const auto l2 = l2_distill_loss(outputs, t) * weight;

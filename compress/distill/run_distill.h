@@ -58,7 +58,9 @@ std::shared_ptr<DetectorImpl> load_teacher(const Config& teacher_cfg, const std:
 
 // The Trainer's extra_loss for distillation: runs the teacher (no-grad) on the
 // batch and adds the weighted terms ("distill_box", "distill_cls",
-// "distill_obj"; or "distill_l2") to the student's loss.
+// "distill_obj"; or "distill_l2") to the student's loss. For yolov3 it also
+// logs "distill_gap": the three terms minus the teacher scored against itself
+// on the batch, the part a student matching the teacher would not pay.
 std::function<void(const std::vector<at::Tensor>&, const Batch&, LossTerms&)> make_distill_loss(
     std::shared_ptr<DetectorImpl> teacher, const std::string& type, double weight, int64_t anchors_per_scale);
 
