@@ -47,20 +47,17 @@ bool same_value(const YAML::Node& a, const YAML::Node& b) {
   return flow(a) == flow(b);
 }
 
-// AP on the student's EvalReader, quietly; -1 on ranks other than 0.
-double eval_ap(const Config& cfg, DetectorImpl& model, DistContext* dist) {
-  const EvalRun run = evaluate_on_reader(cfg, model, dist, /*progress=*/false);
-  return dist && !dist->is_main() ? -1 : run.result.stats.ap();
-}
 
 }  // namespace
 
 DistillBaseline evaluate_baseline(const Config& cfg, DetectorImpl& teacher, DetectorImpl* student, DistContext* dist) {
   DistillBaseline b;
-  b.teacher_ap = eval_ap(cfg, teacher, dist);
-  if (student) b.student_ap = eval_ap(cfg, *student, dist);
-  if (dist && !dist->is_main()) return b;
-  const size_t images = load_dataset(cfg, "EvalReader")->size();
+  const EvalRun t = evaluate_on_reader(cfg, teacher, dist, /*progress=*/false);
+  const EvalRun s = student ? evaluate_on_reader(cfg, *student, dist, /*progress=*/false) : EvalRun{};
+  if (dist && !dist->is_main()) return b;  // the scores are rank 0's
+  b.teacher_ap = t.result.stats.ap();
+  if (student) b.student_ap = s.result.stats.ap();
+  const int64_t images = t.images;
   if (student) {
     spdlog::info("teacher AP {:.4f}, student AP {:.4f} as loaded, before pruning and distillation (EvalReader, {} images)",
                  b.teacher_ap, b.student_ap, images);
@@ -176,7 +173,7 @@ DistillRunResult run_distill(Config cfg, DistillRunOptions o) {
     // pruning changes the student. The process group is the one the Trainer
     // then uses (dist_init makes it once).
     if (o.eval) {
-      const auto dist = dist_init(cfg.get<std::string>("distributed.backend"), cfg.get<double>("distributed.timeout_s"));
+      const auto dist = dist_init(cfg);
       res.baseline = evaluate_baseline(cfg, *teacher, pretrain.empty() ? nullptr : student.get(), dist.get());
     }
     prune::fill_from_config(o.prune, cfg);

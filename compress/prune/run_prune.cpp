@@ -32,7 +32,7 @@ namespace {
 // Under data parallelism the ranks share the images (the Trainer's process
 // group, made here first); rank 0 logs, the others get -1.
 double evaluate_ap(DetectorImpl& model, const Config& cfg, const std::string& what) {
-  const auto dist = dist_init(cfg.get<std::string>("distributed.backend"), cfg.get<double>("distributed.timeout_s"));
+  const auto dist = dist_init(cfg);
   const EvalRun run = evaluate_on_reader(cfg, model, dist.get());
   if (dist && !dist->is_main()) return -1;
   spdlog::info("{}: AP {:.4f} AP50 {:.4f}", what, run.result.stats.ap(), run.result.stats.ap50());

@@ -103,7 +103,7 @@ QuantRunResult run_quant(Config cfg, const QuantRunOptions& o) {
     st.transforms = transforms;
     // Every rank calibrates on the same batches, so the scales agree; under a
     // launcher the ranks share the evaluation and rank 0 alone scores and saves.
-    const auto dist = dist_init(cfg.get<std::string>("distributed.backend"), cfg.get<double>("distributed.timeout_s"));
+    const auto dist = dist_init(cfg);
     const bool main = !dist || dist->is_main();
     if (o.eval) {
       const EvalRun run = evaluate_on_reader(cfg, *model, dist.get());

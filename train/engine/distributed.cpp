@@ -1,5 +1,7 @@
 #include "train/engine/distributed.h"
 
+#include "train/config/config.h"
+
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -188,6 +190,10 @@ std::mutex g_mu;
 std::shared_ptr<DistContext> g_ctx;
 bool g_done = false;
 }  // namespace
+
+std::shared_ptr<DistContext> dist_init(const Config& cfg) {
+  return dist_init(cfg.get<std::string>("distributed.backend"), cfg.get<double>("distributed.timeout_s"));
+}
 
 std::shared_ptr<DistContext> dist_context() {
   std::lock_guard<std::mutex> lock(g_mu);

@@ -11,6 +11,8 @@
 
 namespace compress {
 
+class Config;
+
 struct DistEnv {
   int rank = 0, local_rank = 0, world_size = 1;
   std::string master_addr = "127.0.0.1";
@@ -54,5 +56,7 @@ class DistContext {
 // fail after `timeout_s` seconds, with an error naming the rank that is gone.
 std::shared_ptr<DistContext> dist_init(const std::string& backend, double timeout_s);
 std::shared_ptr<DistContext> dist_context();  // nullptr unless dist_init made one
+// The same with the config's distributed.backend and distributed.timeout_s.
+std::shared_ptr<DistContext> dist_init(const Config& cfg);
 
 }  // namespace compress

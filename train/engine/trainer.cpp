@@ -28,7 +28,7 @@ std::string default_run_dir(const Config& cfg) {
 Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
     : cfg_(std::move(cfg)), model_(std::move(model)), opt_(std::move(opt)) {
   run_dir_ = opt_.run_dir.empty() ? default_run_dir(cfg_) : opt_.run_dir;
-  dist_ = dist_init(cfg_.get<std::string>("distributed.backend"), cfg_.get<double>("distributed.timeout_s"));
+  dist_ = dist_init(cfg_);
   main_ = !dist_ || dist_->is_main();
   // Rank 0 alone logs progress (setup_logging already quiets the CLI's other
   // ranks; --log-level debug keeps them talking).
