@@ -121,7 +121,7 @@ std::function<void(const std::vector<at::Tensor>&, const Batch&, LossTerms&)> ma
       {
         torch::NoGradGuard no_grad;
         const DistillTerms f = yolov3_distill_loss(t, t, anchors_per_scale);
-        gap = (box + cls + obj).detach() - (f.box + f.cls + f.obj) * weight;
+        gap = ((d.box + d.cls + d.obj).detach() - (f.box + f.cls + f.obj)) * weight;
       }
       terms.terms.push_back({"distill_box", box});
       terms.terms.push_back({"distill_cls", cls});
