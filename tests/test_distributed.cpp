@@ -121,8 +121,7 @@ TEST(Distributed, TwoProcessesMatchOneProcessWithTheWholeBatch) {
   ASSERT_EQ(one.code, 0) << one.output;
   auto half = testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("half"));
   ASSERT_EQ(half.code, 0) << half.output;
-  auto two = launch(2, 1, "train -c /dev/null" +
-                s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("two"));
+  auto two = launch(2, 1, "train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("two"));
   ASSERT_EQ(two.code, 0) << two.output;
   const auto w1 = s.weights(s.d.file("one/model_final.pt"));
   const auto w2 = s.weights(s.d.file("two/model_final.pt"));
@@ -143,17 +142,26 @@ TEST(Distributed, TwoProcessesMatchOneProcessWithTheWholeBatch) {
   EXPECT_NE(resumed.output.find("at iteration 3"), std::string::npos) << resumed.output;
 }
 
+// `compress ARGS` once in one process (ONE appended, into run dir d1) and once
+// in two under the launcher (TWO appended, into d2); both must succeed.
+std::pair<testutil::CliResult, testutil::CliResult> one_and_two(const DistSetup& s, const std::string& args,
+                                                                const std::string& one, const std::string& two,
+                                                                int port) {
+  auto r1 = testutil::run_cli(args + s.flags + one + " --run-dir " + s.d.file("d1"));
+  EXPECT_EQ(r1.code, 0) << r1.output;
+  auto r2 = launch(2, port, args + s.flags + two + " --run-dir " + s.d.file("d2"));
+  EXPECT_EQ(r2.code, 0) << r2.output;
+  return {r1, r2};
+}
+
 TEST(Distributed, QatScalesAreTheMaxOverAllRanks) {
   // Each rank sees half the batch; the observers all-reduce the max, so the
   // scales equal those of one process seeing the whole batch.
   DistSetup s;
-  const std::string q = " -o quant.max_iters=3 -o quant.freeze_bn_iter=0";
-  auto one = testutil::run_cli("quant -c /dev/null" + s.flags + q + " -o TrainReader.batch_size=4 --run-dir " + s.d.file("q1"));
-  ASSERT_EQ(one.code, 0) << one.output;
-  auto two = launch(2, 2, "quant -c /dev/null" +
-                s.flags + q + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("q2"));
-  ASSERT_EQ(two.code, 0) << two.output;
-  const auto a = s.weights(s.d.file("q1/model_final.pt")), b = s.weights(s.d.file("q2/model_final.pt"));
+  const auto [one, two] = one_and_two(s, "quant -c /dev/null -o quant.max_iters=3 -o quant.freeze_bn_iter=0",
+                                      " -o TrainReader.batch_size=4", " -o TrainReader.batch_size=2", 2);
+  if (one.code != 0 || two.code != 0) return;
+  const auto a = s.weights(s.d.file("d1/model_final.pt")), b = s.weights(s.d.file("d2/model_final.pt"));
   EXPECT_LT(max_diff(a, b, "act_scale"), 1e-6);
   EXPECT_LT(max_diff(a, b), kMaxAbsErr);
 }
@@ -162,21 +170,17 @@ TEST(Distributed, PostTrainingQuantizationHasOneWriterAndOneProcessScales) {
   // PTQ under the launcher: every rank calibrates on the same batches, the
   // evaluation is shared, and rank 0 alone reports and saves what one process saves.
   DistSetup s;
-  const std::string q = " --post --eval -o quant.calib_batches=2";
-  auto one = testutil::run_cli("quant -c /dev/null" + s.flags + q + " --run-dir " + s.d.file("p1"));
-  ASSERT_EQ(one.code, 0) << one.output;
-  auto two = launch(2, 8, "quant -c /dev/null" +
-                s.flags + q + " --run-dir " + s.d.file("p2"));
-  ASSERT_EQ(two.code, 0) << two.output;
-  const auto a = s.weights(s.d.file("p1/model_final.pt")), b = s.weights(s.d.file("p2/model_final.pt"));
+  const auto [one, two] = one_and_two(s, "quant -c /dev/null --post --eval -o quant.calib_batches=2", "", "", 8);
+  if (one.code != 0 || two.code != 0) return;
+  const auto a = s.weights(s.d.file("d1/model_final.pt")), b = s.weights(s.d.file("d2/model_final.pt"));
   EXPECT_LT(max_diff(a, b), 1e-7);
   const std::regex ap_re("PTQ eval: AP [0-9.]+ AP50 [0-9.]+");
   std::smatch m1, m2;
   ASSERT_TRUE(std::regex_search(one.output, m1, ap_re)) << one.output;
   ASSERT_TRUE(std::regex_search(two.output, m2, ap_re)) << two.output;
   EXPECT_EQ(m1.str(), m2.str());  // the sharded evaluation scores as one process
-  EXPECT_EQ(two.output.find(m2.str(), two.output.find(m2.str()) + 1), std::string::npos) << "logged twice\n" << two.output;
-  EXPECT_EQ(two.output.find("PTQ model in", two.output.find("PTQ model in") + 1), std::string::npos) << two.output;
+  EXPECT_EQ(testutil::count_of(two.output, m2.str()), 1u) << two.output;
+  EXPECT_EQ(testutil::count_of(two.output, "PTQ model in"), 1u) << two.output;
 }
 
 TEST(Distributed, MergedShardsCountEveryImageOnce) {
@@ -203,8 +207,8 @@ TEST(Distributed, ShardedEvaluationEqualsOneProcess) {
   // scores. One process evaluating the saved final model must get the same
   // detections and the same 12 statistics.
   DistSetup s;
-  auto three = launch(3, 4, "train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 -o EvalReader.batch_size=2 --eval" +
-                  " --run-dir " + s.d.file("three"));
+  auto three = launch(3, 4, "train -c /dev/null" + s.flags +
+                              " -o TrainReader.batch_size=2 -o EvalReader.batch_size=2 --eval --run-dir " + s.d.file("three"));
   ASSERT_EQ(three.code, 0) << three.output;
   auto one = testutil::run_cli("eval -c /dev/null" + s.flags + " -o EvalReader.batch_size=2 -w " +
                                s.d.file("three/model_final.pt") + " --out " + s.d.file("one.json") + " --dets-out " +
@@ -374,8 +378,8 @@ TEST(Distributed, TwoProcessesMatchOneProcessWithSyncBn) {
     ASSERT_EQ(one.code, 0) << one.output;
   }
   for (const std::string bn : {"sync_bn=true", "sync_bn=false"}) {
-    auto two = launch(2, 7, "train -c /dev/null" +
-                  flags_for(bn, "threads=1") + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("two_" + bn));
+    auto two = launch(2, 7, "train -c /dev/null" + flags_for(bn, "threads=1") + " -o TrainReader.batch_size=2 --run-dir " +
+                                s.d.file("two_" + bn));
     ASSERT_EQ(two.code, 0) << two.output;
   }
   auto w = [&](const std::string& n) { return s.weights(s.d.file(n + "/model_final.pt")); };

@@ -79,14 +79,9 @@ TEST(E2E, FashionYolov3PruneDistillRecipe) {
   ASSERT_TRUE(std::regex_search(two.output, m2, base_re)) << two.output;
   EXPECT_EQ(m2[0].str(), m[0].str());
   // Rank 0 alone logs, prints the pruning table and writes its report.
-  auto count = [&](const std::string& needle) {
-    size_t n = 0;
-    for (size_t at = two.output.find(needle); at != std::string::npos; at = two.output.find(needle, at + 1)) ++n;
-    return n;
-  };
-  EXPECT_EQ(count(m[0].str()), 1u) << two.output;
-  EXPECT_EQ(count("| pruned parameter"), 1u) << two.output;
-  EXPECT_EQ(count("student from '"), 1u) << two.output;
+  EXPECT_EQ(testutil::count_of(two.output, m[0].str()), 1u) << two.output;
+  EXPECT_EQ(testutil::count_of(two.output, "| pruned parameter"), 1u) << two.output;
+  EXPECT_EQ(testutil::count_of(two.output, "student from '"), 1u) << two.output;
   EXPECT_TRUE(fs::exists(fs::path(d.file("two")) / "prune_report.json"));
   for (const char* term : {"distill_box", "distill_cls", "distill_obj", "distill_gap"})
     EXPECT_NE(r.output.find(term), std::string::npos) << term << "\n" << r.output;

@@ -63,6 +63,13 @@ inline CliResult run_shell(const std::string& command) {
 // Runs build/compress with `args` (shell syntax).
 inline CliResult run_cli(const std::string& args) { return run_shell(std::string(COMPRESS_BINARY) + " " + args); }
 
+// How many times `needle` occurs in `text` (a line logged once, not per rank).
+inline size_t count_of(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
 // A TCP port for a test's process group: per test process and call site, so
 // tests that ctest runs side by side do not meet on one port.
 inline int test_port(int offset) { return 20000 + (getpid() * 7 + offset * 13) % 20000; }
