@@ -12,10 +12,11 @@
 # TEACHER_CONFIG (default configs/fashion/yolov3_r34.yml) is the recipe that
 # builds the teacher: an unpruned MobileNetV3 student trained longer works too
 # (configs/fashion/yolov3_mobilenet_v3.yml). DISTILL_WEIGHT and DISTILL_TYPE
-# (yolov3 or l2) override the recipe's distill.weight and distill.type. STEPS (default the recipe's 1,000) lengthens both
-# runs alike, the learning-rate decay staying at 80% of them. Runs go under OUT
-# (default output/distill_seeds); a seed whose run already logged its final
-# evaluation there is not run again.
+# (yolov3 or l2) override the recipe's distill.weight and distill.type. STEPS
+# (default the recipe's 1,000) lengthens both runs alike, the learning-rate
+# decay staying at 80% of them. Runs go under OUT (default
+# output/distill_seeds); a seed whose run already logged its final evaluation
+# there is not run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STUDENT=${STUDENT:-output/fashion/yolov3_mobilenet_v3/model_final.pt}
