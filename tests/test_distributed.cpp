@@ -1,6 +1,7 @@
 // Multi-process training on c10d/Gloo, run here on CPU through the launcher:
 // 2 processes x batch B/2 end where 1 process x batch B does, QAT scales agree
-// across ranks, one process writes, a killed rank stops the others, and the
+// across ranks, one process writes, evaluation is shared, a killed rank stops
+// the others, commands that do not share their work refuse a launcher, and the
 // launcher sets torchrun's variables.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -243,6 +244,50 @@ TEST(Distributed, ShardedEvaluationEqualsOneProcess) {
   std::ifstream oi(s.d.file("one.json"));
   const auto ref = nlohmann::json::parse(oi);
   for (const auto& name : CocoStats::names()) EXPECT_NEAR(last.at(name).get<double>(), ref.at(name).get<double>(), 1e-9) << name;
+}
+
+TEST(Distributed, EvalCommandShardsAndRankZeroReports) {
+  // `compress eval` of two checkpoints in 3 processes: each rank runs its share
+  // of the 8 images, and rank 0 prints and writes the statistics one process does.
+  DistSetup s;
+  auto trained = testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("t"));
+  ASSERT_EQ(trained.code, 0) << trained.output;
+  const std::string args = "eval -c /dev/null" + s.flags + " -o EvalReader.batch_size=2 -w " + s.d.file("t/model_final.pt") +
+                           " -w " + s.d.file("t/latest.pt") + " --classwise --out ";
+  auto one = testutil::run_cli(args + s.d.file("one.json"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  auto three = launch(3, 12, args + s.d.file("three.json"));
+  ASSERT_EQ(three.code, 0) << three.output;
+  const auto a = nlohmann::json::parse(testutil::read_text(s.d.file("one.json")));
+  const auto b = nlohmann::json::parse(testutil::read_text(s.d.file("three.json")));
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  for (size_t m = 0; m < 2; ++m)
+    for (const auto& name : CocoStats::names())
+      EXPECT_NEAR(a[m].at(name).get<double>(), b[m].at(name).get<double>(), 1e-9) << m << " " << name;
+  EXPECT_EQ(testutil::count_of(three.output, "per-category AP (x100)"), 1u) << three.output;
+  EXPECT_EQ(testutil::count_of(three.output, "8 images in"), 2u) << three.output;  // the union, once per model
+}
+
+TEST(Distributed, OneProcessCommandsRefuseALauncher) {
+  // Export (and the other commands that do not share their work) would run
+  // whole in every process, each writing the same files.
+  DistSetup s;
+  setenv("WORLD_SIZE", "2", 1);
+  setenv("RANK", "1", 1);
+  const auto exp = testutil::run_cli("export -c /dev/null" + s.flags + " -w " + s.d.file("none.pt") + " --output " +
+                                     s.d.file("m.onnx"));
+  const auto files = testutil::run_cli("eval --gt " + s.d.file("annotations/instances_train.json") + " --dets " +
+                                       s.d.file("x.json"));
+  unsetenv("WORLD_SIZE");
+  unsetenv("RANK");
+  EXPECT_EQ(exp.code, 1) << exp.output;
+  EXPECT_NE(exp.output.find("export runs in one process, but WORLD_SIZE is 2: run it without torchrun"),
+            std::string::npos) << exp.output;
+  EXPECT_FALSE(fs::exists(s.d.file("m.onnx")));
+  EXPECT_EQ(files.code, 1) << files.output;
+  EXPECT_NE(files.output.find("eval --gt/--dets scores files in one process, but WORLD_SIZE is 2"), std::string::npos)
+      << files.output;
 }
 
 TEST(Distributed, AKilledRankStopsTheOthersNamingIt) {

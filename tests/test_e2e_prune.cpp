@@ -1,7 +1,8 @@
 // End to end through the CLI on the fashion YOLOv3-MobileNetV3 recipe, shrunk
 // to seconds: train, sensitivity (JSON + PNG), prune with the reference's head
 // list and spelling (--eval, fine-tuning), eval / export the pruned checkpoint,
-// resume its fine-tuning with `train -r`, and prune by --sensitivities.
+// resume its fine-tuning with `train -r`, and prune by --sensitivities; the
+// sensitivity analysis in 2 processes equals 1 process and resumes its file.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -63,6 +64,37 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   EXPECT_EQ(nlohmann::json::parse(testutil::read_text(d.file("sens/s.json")))["key"]["criterion"], "geometry_median");
   // The L1 measurements it could not reuse are kept beside it.
   EXPECT_EQ(nlohmann::json::parse(testutil::read_text(d.file("sens/s.json.prev"))), sens3);
+
+  // Under a launcher the ranks share the evaluations (3 on 2 ranks, so the last
+  // round has an idle rank) and rank 0 writes what one process writes; a
+  // 2-process rerun with one more ratio resumes the 1-process file.
+  const std::string tip = "sensitivity -c " + cfg + o + " -o threads=1 -o pretrain_weights=" + trained +
+                          " --pruned_params yolo_block.2.tip.conv.weight --output ";
+  auto launch2 = [&](const std::string& args, int port) {
+    return testutil::run_shell(testutil::source_path("tools/dist_train.sh") + " --master_port " +
+                               std::to_string(testutil::test_port(port)) + " 2 " + COMPRESS_BINARY + " " + args);
+  };
+  r = testutil::run_cli(tip + d.file("sens1/s.json") + " --ratios 0.3,0.5,0.9");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = launch2(tip + d.file("sens2/s.json") + " --ratios 0.3,0.5,0.9", 13);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(testutil::count_of(r.output, "sensitivity of 1 layers at 3 ratios"), 1u) << r.output;
+  const auto one = nlohmann::json::parse(testutil::read_text(d.file("sens1/s.json")));
+  const auto two = nlohmann::json::parse(testutil::read_text(d.file("sens2/s.json")));
+  EXPECT_NEAR(two["base_ap"].get<double>(), one["base_ap"].get<double>(), 1e-9);
+  const auto& l1 = one["sensitivities"]["yolo_block.2.tip.conv.weight"];
+  const auto& l2 = two["sensitivities"]["yolo_block.2.tip.conv.weight"];
+  ASSERT_EQ(l1.size(), 3u) << one.dump(1);
+  ASSERT_EQ(l2.size(), 3u) << two.dump(1);
+  for (const std::string ratio : {"0.3", "0.5", "0.9"})
+    EXPECT_NEAR(l2[ratio].get<double>(), l1[ratio].get<double>(), 1e-9) << ratio;
+  EXPECT_GT(fs::file_size(d.file("sens2/s.png")), 1000u);
+  r = launch2(tip + d.file("sens1/s.json") + " --ratios 0.3,0.5,0.7,0.9", 14);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming: 3 of 4 evaluations already measured"), std::string::npos) << r.output;
+  const auto more = nlohmann::json::parse(testutil::read_text(d.file("sens1/s.json")));
+  ASSERT_EQ(more["sensitivities"]["yolo_block.2.tip.conv.weight"].size(), 4u) << more.dump(1);
+  EXPECT_EQ(more["sensitivities"]["yolo_block.2.tip.conv.weight"]["0.5"], l1["0.5"]);
 
   // The reference recipe, its spelling, FPGM, --eval, a short fine-tune.
   const std::string ratios = "0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,"

@@ -24,6 +24,7 @@ class DistillCommand : public Command {
     app_->add_option("--run-dir", opt_.run_dir, "output folder (default: save_dir/<config name>)");
   }
   CLI::App* app() const override { return app_; }
+  bool data_parallel() const override { return true; }
   int run() override {
     const Config cfg = flags_.load();
     apply_runtime_settings(cfg);

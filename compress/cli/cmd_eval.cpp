@@ -3,6 +3,8 @@
 // `--classwise` adds the per-category AP table (PaddleDetection's `classwise`);
 // `--plot PNG` draws per-category AP as bars, one colour per model, so a
 // float, int8 and pruned model show side by side which classes they lost.
+// Models run on the training device (`use_gpu`); under a launcher the ranks
+// share EvalReader's images and rank 0 scores, prints and writes.
 #include <spdlog/spdlog.h>
 
 #include <cmath>
@@ -15,8 +17,8 @@
 #include "compress/model_io.h"
 #include "train/config/config.h"
 #include "train/data/coco_json.h"
-#include "train/data/reader.h"
 #include "train/engine/checkpoint.h"
+#include "train/engine/distributed.h"
 #include "train/engine/evaluate.h"
 #include "train/engine/runtime.h"
 #include "train/engine/trainer.h"
@@ -95,11 +97,15 @@ class EvalCommand : public Command {
     app_->add_option("--plot", plot_, "draw per-category AP into this PNG (one bar per model)");
   }
   CLI::App* app() const override { return app_; }
+  bool data_parallel() const override { return true; }
   int run() override {
     std::vector<Scored> all;
     if (!gt_.empty()) {
       if (!flags_.config.empty()) throw CLI::ValidationError("--gt/--dets and -c are exclusive");
       if (!weights_.empty()) throw CLI::ValidationError("-w needs -c (with --gt, give --dets)");
+      if (const DistEnv env = dist_env_from_environment(); env.enabled())
+        fail("eval --gt/--dets scores files in one process, but WORLD_SIZE is ", env.world_size,
+             ": run it without torchrun or tools/dist_train.sh");
       const CocoFile gt = read_coco_instances(gt_);  // GT first: its errors come first
       for (const auto& d : dets_) all.push_back({short_name(d), evaluate_coco(gt, read_coco_results(d))});
     } else {
@@ -107,6 +113,7 @@ class EvalCommand : public Command {
       if (weights_.size() > 1 && !dets_out_.empty())
         throw CLI::ValidationError("--dets-out takes one model; with several -w each run's detections go beside it");
       all = evaluate_models();
+      if (!rank0_) return 0;  // under a launcher rank 0 reports; the others ran their shards
     }
     disambiguate(all);
     for (const auto& s : all) {
@@ -133,11 +140,14 @@ class EvalCommand : public Command {
     // Every checkpoint is opened before any evaluation, so a bad path fails at once.
     std::vector<Detector> models;
     for (const auto& w : paths) models.push_back(load_detector(cfg, w));
-    auto ds = load_dataset(cfg, "EvalReader");
+    // On the training device (use_gpu); under a launcher each rank runs its
+    // shard of EvalReader and rank 0 scores the union, as one process would.
+    const auto dist = dist_env_from_environment().enabled() ? dist_init(cfg) : nullptr;
+    rank0_ = !dist || dist->is_main();
     std::vector<Scored> all;
     for (size_t m = 0; m < paths.size(); ++m) {
-      auto loader = make_loader(cfg, "EvalReader", ds);
-      const EvalRun run = run_evaluation(*models[m], *loader, *ds);
+      const EvalRun run = evaluate_on_reader(cfg, *models[m], dist.get());
+      if (!rank0_) continue;
       const std::string dets_path =
           dets_out_.empty() ? (fs::path(paths[m]).parent_path() / "eval_dets.json").string() : dets_out_;
       write_coco_results(dets_path, run.dets);
@@ -196,6 +206,7 @@ class EvalCommand : public Command {
   std::string gt_, out_, dets_out_, plot_;
   std::vector<std::string> dets_, weights_;
   bool classwise_ = false;
+  bool rank0_ = true;  // false on the other ranks of a launcher, which print and write nothing
 };
 
 }  // namespace

@@ -35,6 +35,7 @@ class QuantCommand : public Command {
     analyze->excludes("--post")->excludes("--resume")->excludes("--eval");
   }
   CLI::App* app() const override { return app_; }
+  bool data_parallel() const override { return true; }
   int run() override {
     const Config cfg = flags_.load();
     apply_runtime_settings(cfg);

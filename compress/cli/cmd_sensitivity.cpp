@@ -21,6 +21,7 @@ class SensitivityCommand : public Command {
     app_->add_option("--plot", opt_.plot, "PNG (default: beside the JSON)");
   }
   CLI::App* app() const override { return app_; }
+  bool data_parallel() const override { return true; }
   int run() override {
     const Config cfg = flags_.load();
     apply_runtime_settings(cfg);

@@ -15,6 +15,10 @@ class Command {
   virtual ~Command() = default;
   virtual CLI::App* app() const = 0;
   virtual int run() = 0;  // exit code; errors are thrown
+  // Whether the command shares its work across the processes of a launcher
+  // (torchrun, tools/dist_train.sh). The others refuse WORLD_SIZE > 1: every
+  // process would do the whole job and write the same files.
+  virtual bool data_parallel() const { return false; }
 };
 
 // The flags every config-driven subcommand shares (the reference's conventions).

@@ -8,6 +8,7 @@
 
 #include "compress/cli/command.h"
 #include "train/config/config.h"
+#include "train/engine/distributed.h"
 #include "train/util/allocator.h"
 #include "train/util/error.h"
 #include "train/util/log.h"
@@ -59,8 +60,13 @@ int main(int argc, char** argv) {
 
   try {
     compress::setup_logging(log_level);
-    for (auto& c : commands)
-      if (c->app()->parsed()) return c->run();
+    for (auto& c : commands) {
+      if (!c->app()->parsed()) continue;
+      if (const compress::DistEnv env = compress::dist_env_from_environment(); env.enabled() && !c->data_parallel())
+        compress::fail(c->app()->get_name(), " runs in one process, but WORLD_SIZE is ", env.world_size,
+                       ": run it without torchrun or tools/dist_train.sh");
+      return c->run();
+    }
     std::cerr << app.help();
     return 2;
   } catch (const CLI::ParseError& e) {  // a combination of flags only checked at run time
