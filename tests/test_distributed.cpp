@@ -15,6 +15,7 @@
 #include <regex>
 #include <set>
 #include <tuple>
+#include <thread>
 #include <unistd.h>
 
 #include "tests/train_fixture.h"
@@ -22,6 +23,7 @@
 #include "train/engine/checkpoint.h"
 #include "train/engine/distributed.h"
 #include "train/engine/evaluate.h"
+#include "train/engine/shared_jobs.h"
 #include "train/engine/sync_bn.h"
 #include "train/models/detector.h"
 #include "train/util/error.h"
@@ -436,4 +438,54 @@ TEST(Distributed, TwoProcessesMatchOneProcessWithSyncBn) {
             << ", 2 processes with per-rank BN " << per_rank << "\n";
   EXPECT_LT(synced, std::max(3 * noise, per_rank / 300));
   EXPECT_GT(per_rank, 100 * synced);
+}
+
+// One rank of the shared-jobs test: 5 jobs (job i gives i * i); each rank
+// writes the jobs it ran and the results done() handed it. With
+// COMPRESS_JOBS_SLOW a job takes 0.6 s against a 1 s timeout.
+int jobs_worker(const char* out) {
+  try {
+    auto ctx = dist_init("gloo", 20.0);
+    const bool slow = std::getenv("COMPRESS_JOBS_SLOW") != nullptr;
+    std::ofstream f(std::string(out) + "." + std::to_string(ctx->rank()));
+    run_shared_jobs(
+        ctx.get(), 5, slow ? 1.0 : 60.0, "jobs test",
+        [&](int64_t i) {
+          f << "ran " << i << "\n";
+          if (slow) std::this_thread::sleep_for(std::chrono::milliseconds(600));
+          return static_cast<double>(i * i);
+        },
+        [&](int64_t i, double v) { f << "done " << i << " " << v << "\n"; });
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "jobs worker: %s\n", e.what());
+    return 1;
+  }
+}
+
+TEST(Distributed, SharedJobsGoRoundRobinAndEveryRankSeesEveryResult) {
+  // One process: a plain loop.
+  std::string log;
+  run_shared_jobs(nullptr, 3, 1.0, "t", [&](int64_t i) { log += "ran " + std::to_string(i) + ";"; return 2.0 * i; },
+                  [&](int64_t i, double v) { log += "done " + std::to_string(i) + "=" + std::to_string(int(v)) + ";"; });
+  EXPECT_EQ(log, "ran 0;done 0=0;ran 1;done 1=2;ran 2;done 2=4;");
+  // Two ranks, five jobs: rank 0 runs 0, 2, 4 and rank 1 runs 1, 3 and then,
+  // idle in the last round, job 0 again, whose result it does not report.
+  testutil::TempDir d;
+  const std::string out = d.file("jobs"), self = fs::read_symlink("/proc/self/exe").string();
+  auto r = sh("COMPRESS_JOBS_WORKER_OUT=" + out + " " + launcher() + " --master_port " + std::to_string(free_port(15)) +
+              " 2 " + self);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string seen = "done 0 0\ndone 1 1\n", seen2 = "done 2 4\ndone 3 9\n", seen3 = "done 4 16\n";
+  EXPECT_EQ(testutil::read_text(out + ".0"), "ran 0\n" + seen + "ran 2\n" + seen2 + "ran 4\n" + seen3);
+  EXPECT_EQ(testutil::read_text(out + ".1"), "ran 1\n" + seen + "ran 3\n" + seen2 + "ran 0\n" + seen3);
+  // Jobs that take more than half the timeout stop every rank after the first
+  // round, whose results done() has already seen, with the value to set.
+  r = sh("COMPRESS_JOBS_SLOW=1 COMPRESS_JOBS_WORKER_OUT=" + out + "s " + launcher() + " --master_port " +
+         std::to_string(free_port(16)) + " 2 " + self);
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("jobs test under a launcher: one evaluation takes about"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("but distributed.timeout_s is 1 s: give it at least"), std::string::npos) << r.output;
+  EXPECT_EQ(testutil::read_text(out + "s.0"), "ran 0\n" + seen);
+  EXPECT_EQ(testutil::read_text(out + "s.1"), "ran 1\n" + seen);
 }

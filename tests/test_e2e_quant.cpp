@@ -193,6 +193,27 @@ TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("resuming: 6 convs already measured"), std::string::npos) << r.output;
 
+  // Under a launcher the ranks share the evaluations (the 2 end points, 6 convs
+  // and 3 cumulative rows on 2 ranks); rank 0 writes and prints the same analysis.
+  r = testutil::run_shell(testutil::source_path("tools/dist_train.sh") + " --master_port " +
+                          std::to_string(testutil::test_port(17)) + " 2 " + COMPRESS_BINARY + " " + analyze +
+                          " --run-dir " + d.file("two"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(testutil::count_of(r.output, "| kept float | AP | vs all quantized |"), 1u) << r.output;
+  const auto two = nlohmann::json::parse(testutil::read_text(d.file("two/quant_analysis.json")));
+  for (const std::string k : {"float_ap", "quant_ap"}) EXPECT_NEAR(two[k].get<double>(), j[k].get<double>(), 1e-12) << k;
+  ASSERT_EQ(two["layers"].size(), j["layers"].size());
+  for (size_t i = 0; i < j["layers"].size(); ++i) {
+    EXPECT_EQ(two["layers"][i]["conv"], j["layers"][i]["conv"]) << i;  // module order
+    EXPECT_NEAR(two["layers"][i]["ap"].get<double>(), j["layers"][i]["ap"].get<double>(), 1e-12) << i;
+  }
+  ASSERT_EQ(two["cumulative"].size(), 3u);
+  for (size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(two["cumulative"][k]["float_convs"], j["cumulative"][k]["float_convs"]) << k;
+    EXPECT_NEAR(two["cumulative"][k]["ap"].get<double>(), j["cumulative"][k]["ap"].get<double>(), 1e-12) << k;
+  }
+  EXPECT_EQ(two["suggested_not_quant_pattern"], j["suggested_not_quant_pattern"]);
+
   // Other bits, or other evaluation images, are other numbers: measured again.
   // EvalReader.dataset.sample_num evaluates on the first images only, as `compress eval` would.
   const std::string one = "quant -c " + cfg + " --analyze --analyze_layers extra_blocks.0.conv1" + o +

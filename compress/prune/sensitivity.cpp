@@ -5,7 +5,6 @@
 #include <torch/torch.h>
 
 #include <array>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +20,7 @@
 #include "train/engine/device.h"
 #include "train/engine/distributed.h"
 #include "train/engine/evaluate.h"
+#include "train/engine/shared_jobs.h"
 #include "train/engine/trainer.h"
 #include "train/util/error.h"
 #include "train/util/plot.h"
@@ -132,24 +132,17 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
   const std::string png = o.plot.empty() ? (fs::path(out).replace_extension(".png")).string() : o.plot;
   const int64_t size = eval_input_size(cfg, cfg.get<int64_t>("prune.input_size"), "sensitivity");
 
-  // Under a launcher the ranks share the evaluations, a round of one each at a
-  // time; rank 0 alone reads and writes the file. Every rank evaluates on its
-  // own device (use_gpu) and the whole EvalReader.
+  // Under a launcher the ranks share the evaluations (run_shared_jobs); rank 0
+  // alone reads and writes the file. Every rank evaluates on its own device
+  // (use_gpu) and the whole EvalReader.
   const DistEnv env = dist_env_from_environment();
   const auto dist = env.enabled() ? dist_init(cfg) : nullptr;
-  const int rank = dist ? dist->rank() : 0, world = dist ? dist->world_size() : 1;
-  const bool is_main = rank == 0;
-  // Rows from every rank (just ours in one process): the plan, each round's APs.
-  auto share = [&](const torch::Tensor& rows) {
-    return dist ? dist->all_gather_rows(rows) : std::vector<torch::Tensor>{rows};
-  };
+  const bool is_main = !dist || dist->is_main();
   const auto device = training_device(cfg, env.local_rank);
 
   auto model = load_unquantized(cfg, weights);
   std::vector<PruneSpec> specs = resolve_specs(o.params, {0.0}, conv_weight_names(*model));
-  const auto t0 = std::chrono::steady_clock::now();
   const EvalRun base_run = evaluate_on_reader(cfg, *model, dist.get(), /*progress=*/false);  // shared under a launcher
-  const double base_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Rank 0's plan: the base AP, then the (layer, ratio) pairs not measured yet.
   // Earlier measurements with the same key are kept, other layers' included,
@@ -157,11 +150,11 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
   // a wider one adds to the file. (PaddleSlim's sensitivity() reloads its file the same way.)
   const nlohmann::json key = sensitivity_key(cfg, weights, o.criterion, size);
   Sensitivities s;
-  std::vector<std::array<double, 2>> plan;  // {base AP, one evaluation's seconds}, then {layer, ratio} indices
+  std::vector<std::array<double, 2>> plan;  // {base AP, 0}, then {layer, ratio} indices
   if (is_main) {
     const double base = base_run.result.stats.ap();
     spdlog::info("sensitivity of {} layers at {} ratios; base AP {:.4f}", specs.size(), o.ratios.size(), base);
-    plan.push_back({base, base_seconds * world});
+    plan.push_back({base, 0.0});
     if (base > 0) {
       read_earlier_results(out, key, "ratio", [&](const nlohmann::json&) { s = read_sensitivities(out); });
       auto measured = [&](const std::string& param, double r) {
@@ -178,53 +171,38 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
       if (reused > 0) spdlog::info("resuming: {} of {} evaluations already measured in '{}'", reused, total, out);
     }
   }
+  // Every rank gets rank 0's plan.
   auto plan_rows = torch::empty({static_cast<int64_t>(plan.size()), 2}, torch::kFloat64);
   for (size_t i = 0; i < plan.size(); ++i) plan_rows[i][0] = plan[i][0], plan_rows[i][1] = plan[i][1];
-  plan_rows = share(plan_rows)[0];
+  if (dist) plan_rows = dist->all_gather_rows(plan_rows)[0];
   const double base = plan_rows[0][0].item<double>();
   if (base <= 0) fail("sensitivity: the model's base AP is ", base, "; relative losses need a trained model");
-  if (dist) {
-    // The ranks meet after every round, so a collective waits at most the
-    // difference between two evaluations; an evaluation near the timeout is a
-    // risk to refuse now, before any work, rather than a false "rank gone" later.
-    const double one_eval = plan_rows[0][1].item<double>(), timeout = cfg.get<double>("distributed.timeout_s");
-    if (2 * one_eval > timeout)
-      fail("sensitivity under a launcher: one evaluation of EvalReader takes about ", std::lround(one_eval),
-           " s and the ranks wait for each other's, but distributed.timeout_s is ", timeout,
-           " s: give it at least ", std::lround(4 * one_eval), " (-o distributed.timeout_s=", std::lround(4 * one_eval),
-           ")");
-  }
   const int64_t todo = plan_rows.size(0) - 1;
+  auto pair = [&](int64_t job) {
+    return std::make_pair(specs[static_cast<size_t>(plan_rows[job + 1][0].item<double>())].conv,
+                          o.ratios[static_cast<size_t>(plan_rows[job + 1][1].item<double>())]);
+  };
 
   auto ds = load_dataset(cfg, "EvalReader");
   auto loader = make_loader(cfg, "EvalReader", ds);
   Progress prog("sensitivity", todo, "eval", 0.0);
   int64_t done = 0;
-  for (int64_t round = 0; round * world < todo; ++round) {
-    // An idle rank in the last round evaluates a pair another rank has, and
-    // sends nothing: it would wait that long anyway, and the round takes as
-    // long as on a busy rank, so the wait in the gather stays short.
-    const int64_t mine = round * world + rank, item = mine < todo ? mine : mine % todo;
-    const size_t li = static_cast<size_t>(plan_rows[item + 1][0].item<double>());
-    const size_t ri = static_cast<size_t>(plan_rows[item + 1][1].item<double>());
-    auto m = load_unquantized(cfg, weights);  // restore: a fresh copy of the weights
-    prune_model(*m, {{specs[li].conv, o.ratios[ri]}}, o.criterion, size);
-    m->to(device);
-    const double ap = run_evaluation(*m, *loader, *ds, /*progress=*/false).result.stats.ap();
-    auto rows = mine < todo ? torch::tensor({double(item), ap}, torch::kFloat64).view({1, 2})
-                            : torch::empty({0, 2}, torch::kFloat64);
-    for (const auto& got : share(rows)) {
-      for (int64_t k = 0; k < got.size(0); ++k) {
-        const int64_t it = static_cast<int64_t>(got[k][0].item<double>());
-        const double a = got[k][1].item<double>();
-        const std::string& conv = specs[static_cast<size_t>(plan_rows[it + 1][0].item<double>())].conv;
-        const double r = o.ratios[static_cast<size_t>(plan_rows[it + 1][1].item<double>())];
-        s[conv + ".weight"][r] = (base - a) / base;
-        if (is_main) prog.update(++done, fmt::format("{} @ {:.2f}: AP {:.4f}", conv, r, a));
-      }
-    }
-    if (is_main) write_sensitivities(out, s, base, key);  // after every round: a killed run keeps its results
-  }
+  run_shared_jobs(
+      dist.get(), todo, cfg.get<double>("distributed.timeout_s"), "sensitivity",
+      [&](int64_t job) {
+        const auto [conv, r] = pair(job);
+        auto m = load_unquantized(cfg, weights);  // restore: a fresh copy of the weights
+        prune_model(*m, {{conv, r}}, o.criterion, size);
+        m->to(device);
+        return run_evaluation(*m, *loader, *ds, /*progress=*/false).result.stats.ap();
+      },
+      [&](int64_t job, double ap) {
+        const auto [conv, r] = pair(job);
+        s[conv + ".weight"][r] = (base - ap) / base;
+        if (!is_main) return;
+        write_sensitivities(out, s, base, key);  // after every evaluation: a killed run keeps its results
+        prog.update(++done, fmt::format("{} @ {:.2f}: AP {:.4f}", conv, r, ap));
+      });
   if (!is_main) return {};
   write_sensitivities(out, s, base, key);
   plot_sensitivities(s, png);

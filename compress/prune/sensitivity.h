@@ -29,8 +29,8 @@ struct SensitivityOptions {
 // after every evaluation. A rerun into the same file with the same weights,
 // criterion and evaluation reuses what it holds (a killed run resumes) and
 // keeps its other layers and ratios. Under a launcher (WORLD_SIZE > 1) the
-// ranks share the evaluations, one each per round, and rank 0 writes after
-// every round and returns the result (the other ranks get an empty map).
+// ranks share the evaluations (run_shared_jobs), and rank 0 writes and returns
+// the result (the other ranks get an empty map).
 Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o);
 
 Sensitivities read_sensitivities(const std::string& path);

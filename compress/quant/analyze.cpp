@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -22,7 +23,10 @@
 #include "train/data/coco_json.h"
 #include "train/data/reader.h"
 #include "train/engine/checkpoint.h"
+#include "train/engine/device.h"
+#include "train/engine/distributed.h"
 #include "train/engine/evaluate.h"
+#include "train/engine/shared_jobs.h"
 #include "train/engine/trainer.h"
 #include "train/util/error.h"
 #include "train/util/plot.h"
@@ -183,63 +187,101 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
     if (!used.count(l))
       fail("--analyze_layers '", l, "' matches no quantized conv", did_you_mean(l, rep.quantized));
 
-  const int64_t calib = cfg.get<int64_t>("quant.calib_batches");
-  calibrate(*model, cfg, calib);
+  // Under a launcher every rank calibrates on the same batches (the same
+  // scales), the ranks share the evaluations (run_shared_jobs), and rank 0
+  // alone reads and writes the files and prints. Each rank runs on its own
+  // device (use_gpu) and evaluates on the whole EvalReader.
+  // (The process group comes after calibration, as for PTQ: no all-reduce of
+  // scales that agree anyway.)
+  const DistEnv env = dist_env_from_environment();
+  model->to(training_device(cfg, env.local_rank));
+  calibrate(*model, cfg, cfg.get<int64_t>("quant.calib_batches"));
+  const auto dist = env.enabled() ? dist_init(cfg) : nullptr;
+  const bool is_main = !dist || dist->is_main();
+  const double timeout = cfg.get<double>("distributed.timeout_s");
   auto ds = load_dataset(cfg, "EvalReader");
   auto loader = make_loader(cfg, "EvalReader", ds);
   auto eval = [&] { return run_evaluation(*model, *loader, *ds, /*progress=*/false).result.stats.ap(); };
   auto set_float = [&](const std::vector<std::string>& paths, bool keep_float) {
     for (const auto& p : paths) set_conv_float(*model, p, keep_float);
   };
+  // Evaluations of the model with `paths` toggled to `keep_float`, the model restored after each.
+  auto eval_with = [&](const std::vector<std::string>& paths, bool keep_float) {
+    set_float(paths, keep_float);
+    const double ap = eval();
+    set_float(paths, !keep_float);
+    return ap;
+  };
 
   QuantAnalysis a;
   a.mode = o.mode;
-  set_float(rep.quantized, true);
-  a.float_ap = eval();
-  set_float(rep.quantized, false);
-  a.quant_ap = eval();
+  // Job 0 the float model, job 1 the all-quantized one (the state every job starts from).
+  run_shared_jobs(
+      dist.get(), 2, timeout, "quant --analyze", [&](int64_t job) { return job == 0 ? eval_with(rep.quantized, true) : eval(); },
+      [&](int64_t job, double ap) { (job == 0 ? a.float_ap : a.quant_ap) = ap; });
   a.eval_images = static_cast<int64_t>(ds->size());
   spdlog::info("quant analysis ({}) of {} convs on {} images: float AP {:.4f}, all quantized AP {:.4f}", a.mode,
                convs.size(), a.eval_images, a.float_ap, a.quant_ap);
 
-  fs::create_directories(run_dir);
   a.json = (run_dir / "quant_analysis.json").string();
   a.png = (run_dir / "quant_analysis.png").string();
   const nlohmann::json key = run_key(weights, qo, cfg, a.mode);
-  const auto previous = previous_results(a.json, key);
+  // Rank 0 reads the earlier measurements and every rank gets them: (conv
+  // index, AP or NaN when it is to be measured), so all rank the same convs.
+  auto known = torch::full({static_cast<int64_t>(convs.size()), 1}, std::nan(""), torch::kFloat64);
+  if (is_main) {
+    fs::create_directories(run_dir);
+    const auto previous = previous_results(a.json, key);
+    for (size_t i = 0; i < convs.size(); ++i)
+      if (const auto it = previous.find(convs[i]); it != previous.end()) known[i][0] = it->second;
+  }
+  if (dist) known = dist->all_gather_rows(known)[0];
+  std::vector<double> ap_of(convs.size());
+  std::vector<int64_t> todo;  // indices into convs
+  for (size_t i = 0; i < convs.size(); ++i) {
+    ap_of[i] = known[i][0].item<double>();
+    if (std::isnan(ap_of[i])) todo.push_back(static_cast<int64_t>(i));
+  }
+  auto layers = [&] {  // the measured convs, in module order
+    std::vector<LayerSensitivity> v;
+    for (size_t i = 0; i < convs.size(); ++i)
+      if (!std::isnan(ap_of[i])) v.push_back({convs[i], ap_of[i], quant_one ? a.float_ap - ap_of[i] : ap_of[i] - a.quant_ap});
+    return v;
+  };
+
   // float_one toggles one conv float in the all-quantized model; quant_one
   // one conv quantized in the all-float model.
   if (quant_one) set_float(rep.quantized, true);
-  Progress prog("quant analysis", static_cast<int64_t>(convs.size()), "conv", 0.0);
-  for (size_t i = 0; i < convs.size(); ++i) {
-    const auto& c = convs[i];
-    double ap;
-    if (const auto it = previous.find(c); it != previous.end()) {
-      ap = it->second;
-    } else {
-      set_conv_float(*model, c, !quant_one);
-      ap = eval();
-      set_conv_float(*model, c, quant_one);
-    }
-    const double sensitivity = quant_one ? a.float_ap - ap : ap - a.quant_ap;
-    a.layers.push_back({c, ap, sensitivity});
-    write_analysis(a.json, key, a);  // after every conv: a killed run keeps what it measured
-    prog.update(static_cast<int64_t>(i + 1),
-                fmt::format("{} {}: AP {:.4f} ({:+.4f})", c, quant_one ? "quantized alone" : "float", ap,
-                            quant_one ? -sensitivity : sensitivity));
-  }
+  Progress prog("quant analysis", static_cast<int64_t>(todo.size()), "conv", 0.0);
+  int64_t done = 0;
+  run_shared_jobs(
+      dist.get(), static_cast<int64_t>(todo.size()), timeout, "quant --analyze",
+      [&](int64_t job) { return eval_with({convs[todo[job]]}, !quant_one); },
+      [&](int64_t job, double ap) {
+        const size_t i = static_cast<size_t>(todo[job]);
+        ap_of[i] = ap;
+        if (!is_main) return;
+        a.layers = layers();
+        write_analysis(a.json, key, a);  // after every conv: a killed run keeps what it measured
+        const double sensitivity = quant_one ? a.float_ap - ap : ap - a.quant_ap;
+        prog.update(++done, fmt::format("{} {}: AP {:.4f} ({:+.4f})", convs[i], quant_one ? "quantized alone" : "float",
+                                        ap, quant_one ? -sensitivity : sensitivity));
+      });
   if (quant_one) set_float(rep.quantized, false);
+  a.layers = layers();
 
   // What keeping the most sensitive convs float together buys (their gains need not add up).
   const auto ranked = most_sensitive_first(a.layers);
   for (size_t k = 1; k <= std::min<size_t>(ranked.size(), 16); k *= 2) {
     CumulativeFloat c;
     for (size_t i = 0; i < k; ++i) c.convs.push_back(ranked[i].conv);
-    set_float(c.convs, true);
-    c.ap = eval();
-    set_float(c.convs, false);
     a.cumulative.push_back(c);
   }
+  run_shared_jobs(
+      dist.get(), static_cast<int64_t>(a.cumulative.size()), timeout, "quant --analyze",
+      [&](int64_t job) { return eval_with(a.cumulative[job].convs, true); },
+      [&](int64_t job, double ap) { a.cumulative[job].ap = ap; });
+  if (!is_main) return a;
   a.suggested_pattern = suggest_patterns(a, qo.not_quant_pattern, rep.quantized);
   write_analysis(a.json, key, a);
   plot_analysis(a, a.png);

@@ -66,7 +66,8 @@ std::vector<std::string> suggest_patterns(const QuantAnalysis& a, const std::vec
 // Analyses the float weights in cfg's pretrain_weights. Writes RUN_DIR/
 // quant_analysis.json after every conv; a rerun of the same weights, quantizers,
 // patterns, calibration and evaluation data reuses the convs already measured
-// (a killed run resumes).
+// (a killed run resumes). Under a launcher the ranks share the evaluations;
+// rank 0 writes and prints (the other ranks' result lacks the suggestion).
 QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o);
 
 // The markdown table printed at the end: the convs that recover the most, then
