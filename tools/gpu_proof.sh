@@ -2,7 +2,9 @@
 # The CUDA path in one short run, on a GPU machine: build against the machine's
 # CUDA PyTorch (tools/build_cuda.sh), make a small fashion-det, train
 # SSDLite-MobileNetV3-Small for STEPS steps on the GPU, then the same for 50
-# steps as a one-process NCCL group. Prints the GPU step time and images/s.
+# steps as a one-process NCCL group; evaluate the model on the GPU and the CPU
+# and run a two-ratio sensitivity on the GPU. Prints the GPU step time and
+# images/s, and both APs.
 #
 #   bash tools/gpu_proof.sh [STEPS=300] [MNIST_DIR]
 #
@@ -58,14 +60,26 @@ WORLD_SIZE=1 RANK=0 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29517 \
   "$BIN" train -c "$CFG" "${DATA[@]}" -o use_gpu=true -o distributed.backend=nccl -o max_iters=50 \
   --run-dir "$OUT/nccl" || exit 1
 
-echo "== 5. figures"
+echo "== 5. compress eval of that model on the GPU and on the CPU"
+"$BIN" eval -c "$CFG" "${DATA[@]}" -w "$OUT/gpu/model_final.pt" -o use_gpu=true --out "$OUT/eval_gpu.json" || exit 1
+"$BIN" eval -c "$CFG" "${DATA[@]}" -w "$OUT/gpu/model_final.pt" --out "$OUT/eval_cpu.json" || exit 1
+
+echo "== 6. sensitivity on the GPU: one conv at two ratios (needs the model's AP above 0)"
+"$BIN" sensitivity -c "$CFG" "${DATA[@]}" -o use_gpu=true -o pretrain_weights="$OUT/gpu/model_final.pt" \
+  --pruned_params backbone.blocks.9.expand.conv.weight --ratios 0.25,0.75 --output "$OUT/sens/s.json" ||
+  echo "sensitivity: failed (see above)"
+
+echo "== 7. figures"
 "$PY" - "$OUT" <<'EOF'
 import json, sys, statistics
+out = sys.argv[1]
 for run in ("gpu", "nccl"):
-    rows = [json.loads(l) for l in open(f"{sys.argv[1]}/{run}/metrics.jsonl") if l.strip()]
+    rows = [json.loads(l) for l in open(f"{out}/{run}/metrics.jsonl") if l.strip()]
     ips = [r["images_per_s"] for r in rows if r.get("kind") == "train"][1:]  # the first window includes start-up
     ap = [r["AP"] for r in rows if r.get("kind") == "eval"]
     if ips:
         m = statistics.median(ips)
         print(f"{run}: median {m:.0f} images/s = {64000 / m:.1f} ms per step of 64 images" + (f", AP {ap[-1]:.4f}" if ap else ""))
+g, c = (json.load(open(f"{out}/eval_{d}.json"))["AP"] for d in ("gpu", "cpu"))
+print(f"compress eval: AP {g:.4f} on the GPU, {c:.4f} on the CPU (difference {g - c:+.4f})")
 EOF
