@@ -275,7 +275,11 @@ Field build_root() {
                "reference's ImageNet-pretrained backbones; the recipe's optimizer and NormalizeImage apply")},
       {"distributed",
        Section({{"backend", Str("gloo", {"gloo", "nccl"}, "c10d backend when WORLD_SIZE > 1 (nccl needs a CUDA build)")},
-                {"timeout_s", Float(60.0, "a collective waiting longer than this fails, naming the rank that is gone").at_least(0.1)},
+                {"timeout_s", Float(60.0,
+                                    "a collective waiting longer than this fails, naming the rank that is gone; "
+                                    "sensitivity and quant --analyze under a launcher need one evaluation to take "
+                                    "under half of it")
+                                  .at_least(0.1)},
                 {"bucket_mb", Float(25.0, "gradient all-reduce bucket size; 0 = one all-reduce per tensor").at_least(0)}},
                "data-parallel training, set up from torchrun's RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT")},
       {"freeze_bn", Bool(false, "BatchNorm uses its running statistics in training and does not update them")},
