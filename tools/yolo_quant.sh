@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Quantization of the fashion YOLOv3-MobileNetV3, unpruned and pruned, with AP
-# and ONNX Runtime latency side by side: for each of the two float models, PTQ,
-# 500 QAT steps at lr 1e-4 (every conv int8), and the same 500 steps in float
-# (QAT's control: what the extra steps alone give). The float and QAT models
-# are exported at 320 px (the reference's input), verified in ONNX Runtime and
+# and ONNX Runtime latency side by side: for each of the two float models, PTQ
+# and 500 QAT steps at lr 1e-4, each with every conv int8 and with the
+# reference's YOLOv3 setting `--not_quant_pattern yolo_output` (the three 1x1
+# output convs float; suffix _yo), and the same 500 steps in float (QAT's
+# control: what the extra steps alone give). The float and QAT models are
+# exported at 320 px (the reference's input), verified in ONNX Runtime and
 # timed on one thread.
 #
 #   bash tools/yolo_quant.sh FULL_WEIGHTS PRUNED_WEIGHTS
@@ -12,7 +14,7 @@
 # configs/fashion/yolov3_mobilenet_v3.yml --eval`); PRUNED_WEIGHTS: a pruned and
 # fine-tuned one (`compress prune -c configs/fashion/yolov3_mobilenet_v3_prune_distill.yml
 # --eval -o pretrain_weights=...`). Runs go under OUT (default output/yolo_quant);
-# a run whose model_final.pt exists is not run again. About 25 minutes on one thread.
+# a run whose model_final.pt exists is not run again. About 45 minutes on one thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# = 2 ] || { echo "usage: bash tools/yolo_quant.sh FULL_WEIGHTS PRUNED_WEIGHTS" >&2; exit 2; }
@@ -33,15 +35,19 @@ cp "$1" "$OUT/full.pt"
 cp "$2" "$OUT/pruned.pt"
 for m in full pruned; do
   W=(-o "pretrain_weights=$OUT/$m.pt")
-  made "${m}_ptq" || run "${m}_ptq" quant -c $CFG "${T[@]}" --post "${W[@]}" --run-dir "$OUT/${m}_ptq"
-  made "${m}_qat" || run "${m}_qat" quant -c $CFG "${T[@]}" "${W[@]}" -o quant.max_iters=500 -o quant.base_lr=0.0001 \
-    -o snapshot_iter=500 --run-dir "$OUT/${m}_qat"
+  for yo in "" _yo; do
+    skip=()
+    [ -n "$yo" ] && skip=(--not_quant_pattern yolo_output)
+    made "${m}_ptq$yo" || run "${m}_ptq$yo" quant -c $CFG "${T[@]}" --post "${skip[@]}" "${W[@]}" --run-dir "$OUT/${m}_ptq$yo"
+    made "${m}_qat$yo" || run "${m}_qat$yo" quant -c $CFG "${T[@]}" "${skip[@]}" "${W[@]}" -o quant.max_iters=500 \
+      -o quant.base_lr=0.0001 -o snapshot_iter=500 --run-dir "$OUT/${m}_qat$yo"
+  done
   made "${m}_ctrl" || run "${m}_ctrl" train -c $CFG "${T[@]}" "${W[@]}" -o max_iters=500 -o LearningRate.base_lr=0.0001 \
     -o snapshot_iter=500 --run-dir "$OUT/${m}_ctrl"
 done
 
 printf '\n| model | AP | AP50 |\n| --- | --- | --- |\n'
-for m in full full_ptq full_qat full_ctrl pruned pruned_ptq pruned_qat pruned_ctrl; do
+for m in full full_ptq full_qat full_ptq_yo full_qat_yo full_ctrl pruned pruned_ptq pruned_qat pruned_ptq_yo pruned_qat_yo pruned_ctrl; do
   w="$OUT/$m/model_final.pt"
   [ -f "$OUT/$m.pt" ] && w="$OUT/$m.pt"
   run "eval_$m" eval -c $CFG "${T[@]}" -w "$w" --out "$OUT/$m.stats.json"
@@ -51,7 +57,7 @@ for m in full full_ptq full_qat full_ctrl pruned pruned_ptq pruned_qat pruned_ct
 done
 echo
 ONNX=()
-for m in full full_qat pruned pruned_qat; do
+for m in full full_qat full_qat_yo pruned pruned_qat pruned_qat_yo; do
   w="$OUT/$m/model_final.pt"
   [ -f "$OUT/$m.pt" ] && w="$OUT/$m.pt"
   run "export_$m" export -c $CFG "${T[@]}" -w "$w" --output "$OUT/$m.onnx" --input 320 --verify

@@ -174,10 +174,10 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
   // Every rank gets rank 0's plan.
   auto plan_rows = torch::empty({static_cast<int64_t>(plan.size()), 2}, torch::kFloat64);
   for (size_t i = 0; i < plan.size(); ++i) plan_rows[i][0] = plan[i][0], plan_rows[i][1] = plan[i][1];
-  if (dist) plan_rows = dist->all_gather_rows(plan_rows)[0];
+  if (dist) plan_rows = dist->rows_from_rank0(plan_rows);
   const double base = plan_rows[0][0].item<double>();
   if (base <= 0) fail("sensitivity: the model's base AP is ", base, "; relative losses need a trained model");
-  const int64_t todo = plan_rows.size(0) - 1;
+  const int64_t pending = plan_rows.size(0) - 1;
   auto pair = [&](int64_t job) {
     return std::make_pair(specs[static_cast<size_t>(plan_rows[job + 1][0].item<double>())].conv,
                           o.ratios[static_cast<size_t>(plan_rows[job + 1][1].item<double>())]);
@@ -185,10 +185,10 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
 
   auto ds = load_dataset(cfg, "EvalReader");
   auto loader = make_loader(cfg, "EvalReader", ds);
-  Progress prog("sensitivity", todo, "eval", 0.0);
+  Progress prog("sensitivity", pending, "eval", 0.0);
   int64_t done = 0;
   run_shared_jobs(
-      dist.get(), todo, cfg.get<double>("distributed.timeout_s"), "sensitivity",
+      dist.get(), pending, cfg.get<double>("distributed.timeout_s"), "sensitivity",
       [&](int64_t job) {
         const auto [conv, r] = pair(job);
         auto m = load_unquantized(cfg, weights);  // restore: a fresh copy of the weights

@@ -235,12 +235,12 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
     for (size_t i = 0; i < convs.size(); ++i)
       if (const auto it = previous.find(convs[i]); it != previous.end()) known[i][0] = it->second;
   }
-  if (dist) known = dist->all_gather_rows(known)[0];
+  if (dist) known = dist->rows_from_rank0(known);
   std::vector<double> ap_of(convs.size());
-  std::vector<int64_t> todo;  // indices into convs
+  std::vector<int64_t> pending;  // indices into convs
   for (size_t i = 0; i < convs.size(); ++i) {
     ap_of[i] = known[i][0].item<double>();
-    if (std::isnan(ap_of[i])) todo.push_back(static_cast<int64_t>(i));
+    if (std::isnan(ap_of[i])) pending.push_back(static_cast<int64_t>(i));
   }
   auto layers = [&] {  // the measured convs, in module order
     std::vector<LayerSensitivity> v;
@@ -252,13 +252,13 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
   // float_one toggles one conv float in the all-quantized model; quant_one
   // one conv quantized in the all-float model.
   if (quant_one) set_float(rep.quantized, true);
-  Progress prog("quant analysis", static_cast<int64_t>(todo.size()), "conv", 0.0);
+  Progress prog("quant analysis", static_cast<int64_t>(pending.size()), "conv", 0.0);
   int64_t done = 0;
   run_shared_jobs(
-      dist.get(), static_cast<int64_t>(todo.size()), timeout, "quant --analyze",
-      [&](int64_t job) { return eval_with({convs[todo[job]]}, !quant_one); },
+      dist.get(), static_cast<int64_t>(pending.size()), timeout, "quant --analyze",
+      [&](int64_t job) { return eval_with({convs[pending[job]]}, !quant_one); },
       [&](int64_t job, double ap) {
-        const size_t i = static_cast<size_t>(todo[job]);
+        const size_t i = static_cast<size_t>(pending[job]);
         ap_of[i] = ap;
         if (!is_main) return;
         a.layers = layers();

@@ -181,6 +181,10 @@ std::vector<at::Tensor> DistContext::all_gather_rows(const at::Tensor& rows) {
   return result;
 }
 
+at::Tensor DistContext::rows_from_rank0(const at::Tensor& rows) {
+  return all_gather_rows(is_main() ? rows : rows.narrow(0, 0, 0))[0];
+}
+
 void DistContext::barrier() {
   impl_->run("barrier", [&] { return impl_->pg->barrier(); });
 }

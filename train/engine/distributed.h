@@ -44,6 +44,9 @@ class DistContext {
   // may differ between ranks (the rows are padded to the largest for the
   // collective and trimmed after).
   std::vector<at::Tensor> all_gather_rows(const at::Tensor& rows);
+  // Rank 0's (n, K) float64 rows on every rank (what the others pass is
+  // ignored; they may pass no rows): a plan rank 0 alone could make.
+  at::Tensor rows_from_rank0(const at::Tensor& rows);
   // Seconds spent in collectives so far (for the benchmark's share of a step).
   double comm_seconds() const;
 
