@@ -36,7 +36,7 @@ cp "$2" "$OUT/pruned.pt"
 for m in full pruned; do
   W=(-o "pretrain_weights=$OUT/$m.pt")
   for yo in "" _yo; do
-    skip=()
+    skip=(-o "quant.not_quant_pattern=[]")  # the recipe keeps yolo_output float, as the reference
     [ -n "$yo" ] && skip=(--not_quant_pattern yolo_output)
     made "${m}_ptq$yo" || run "${m}_ptq$yo" quant -c $CFG "${T[@]}" --post "${skip[@]}" "${W[@]}" --run-dir "$OUT/${m}_ptq$yo"
     made "${m}_qat$yo" || run "${m}_qat$yo" quant -c $CFG "${T[@]}" "${skip[@]}" "${W[@]}" -o quant.max_iters=500 \
