@@ -12,6 +12,7 @@
 #include "compress/quant/fake_quant.h"
 #include "compress/quant/qat.h"
 #include "compress/quant/quant_json.h"
+#include "compress/quant/quant_options.h"
 #include "tests/test_util.h"
 #include "train/config/config.h"
 #include "train/engine/checkpoint.h"
@@ -249,6 +250,23 @@ TEST(Qat, NotQuantPatternOnTheRealModels) {
       EXPECT_TRUE(q.count(p)) << name << " " << p;
     EXPECT_EQ(r.quantized.size() + r.skipped.size(), quantizable_convs(*model).size());
     EXPECT_TRUE(is_quantized(*model));
+  }
+}
+
+TEST(Qat, YoloRecipesKeepTheOutputConvsFloat) {
+  // The reference's YOLOv3 quantization skips 'yolo_output': the three 1x1
+  // output convs stay float, every other conv is quantized (COCO, fashion and
+  // the ResNet34 teacher, which inherit it).
+  for (const char* recipe : {"configs/yolov3_mobilenet_v3.yml", "configs/fashion/yolov3_mobilenet_v3_prune_distill.yml",
+                             "configs/fashion/yolov3_r34.yml"}) {
+    const Config cfg = load_config(testutil::source_path(recipe));
+    const QuantOptions o = quant_options_from_config(cfg);
+    EXPECT_EQ(o.not_quant_pattern, std::vector<std::string>{"yolo_output"}) << recipe;
+    auto model = build_detector(cfg);
+    const auto r = apply_qat(*model, o);
+    EXPECT_EQ(r.skipped, (std::vector<std::string>{"yolo_output.0.conv", "yolo_output.1.conv", "yolo_output.2.conv"}))
+        << recipe;
+    EXPECT_EQ(r.quantized.size() + 3, quantizable_convs(*model).size()) << recipe;
   }
 }
 
