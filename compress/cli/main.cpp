@@ -59,6 +59,11 @@ int main(int argc, char** argv) {
   }
 
   try {
+    // Before main returns or an error is reported: the process group goes
+    // while CUDA is still loaded (see dist_shutdown).
+    struct DistShutdown {
+      ~DistShutdown() { compress::dist_shutdown(); }
+    } dist_shutdown;
     compress::setup_logging(log_level);
     for (auto& c : commands) {
       if (!c->app()->parsed()) continue;

@@ -199,6 +199,15 @@ std::shared_ptr<DistContext> dist_init(const Config& cfg) {
   return dist_init(cfg.get<std::string>("distributed.backend"), cfg.get<double>("distributed.timeout_s"));
 }
 
+void dist_shutdown() {
+  std::shared_ptr<DistContext> last;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    last.swap(g_ctx);
+  }
+  // `last` goes here, outside the lock.
+}
+
 std::shared_ptr<DistContext> dist_context() {
   std::lock_guard<std::mutex> lock(g_mu);
   return g_ctx;

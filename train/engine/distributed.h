@@ -61,5 +61,9 @@ std::shared_ptr<DistContext> dist_init(const std::string& backend, double timeou
 std::shared_ptr<DistContext> dist_context();  // nullptr unless dist_init made one
 // The same with the config's distributed.backend and distributed.timeout_s.
 std::shared_ptr<DistContext> dist_init(const Config& cfg);
+// Releases the process's context (its process group goes when the last user
+// lets go). main() calls it before returning: a NCCL group left to static
+// destruction aborts the process, CUDA being unloaded by then.
+void dist_shutdown();
 
 }  // namespace compress
