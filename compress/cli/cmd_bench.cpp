@@ -6,6 +6,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "train/util/atomic_file.h"
 #include "compress/cli/command.h"
 #include "compress/export/latency.h"
 #include "compress/export/onnx_graph.h"
@@ -33,17 +34,23 @@ class BenchCommand : public Command {
     data_ = app_->add_subcommand("data", "data pipeline throughput");
     flags_.add(data_, /*required=*/true);
     data_->add_option("--reader", reader_, "TrainReader or EvalReader")->capture_default_str();
-    data_->add_option("--batches", batches_, "timed batches (after 3 warm-up batches)")->capture_default_str();
+    data_->add_option("--batches", batches_, "timed batches (after 3 warm-up batches)")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
     data_->add_option("--json", json_out_, "write the figures as JSON here");
     model_ = app_->add_subcommand("model", "parameters and multiply-adds of a recipe's model");
     model_flags_.add(model_, /*required=*/true);
-    model_->add_option("--input", input_, "square input size (default: the EvalReader's ResizeImage)");
+    model_->add_option("--input", input_, "square input size (default: the EvalReader's ResizeImage)")
+        ->check(CLI::Range(32, 4096));
     model_->add_option("--json", json_out_, "write the figures as JSON here");
     train_ = app_->add_subcommand("train", "median training-step time (forward, loss, backward, step)");
     train_flags_.add(train_, /*required=*/true);
-    train_->add_option("--threads", threads_, "thread counts to time, e.g. 1,2")->delimiter(',')->capture_default_str();
-    train_->add_option("--steps", steps_, "timed steps per thread count")->capture_default_str();
-    train_->add_option("--warmup", warmup_, "untimed steps first")->capture_default_str();
+    train_->add_option("--threads", threads_, "thread counts to time, e.g. 1,2")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
+    train_->add_option("--steps", steps_, "timed steps per thread count")->check(CLI::Range(1, 100000))->capture_default_str();
+    train_->add_option("--warmup", warmup_, "untimed steps first")->check(CLI::Range(0, 100000))->capture_default_str();
     train_->add_option("--json", json_out_, "write the figures as JSON here");
     train_->add_option("--input", train_input_,
                        "square input size: the batch is resized to it, boxes scaled along (default: the size the "
@@ -56,9 +63,12 @@ class BenchCommand : public Command {
     onnx_->add_option("--weights", onnx_weights_,
                       "the checkpoint each --onnx came from, in the same order, to time LibTorch too (needs -c)");
     onnx_flags_.add(onnx_, /*required=*/false);
-    onnx_->add_option("--threads", threads_, "thread counts, e.g. 1,2")->delimiter(',')->capture_default_str();
-    onnx_->add_option("--runs", runs_, "timed runs per model")->capture_default_str();
-    onnx_->add_option("--warmup", warmup_, "untimed runs first")->capture_default_str();
+    onnx_->add_option("--threads", threads_, "thread counts, e.g. 1,2")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
+    onnx_->add_option("--runs", runs_, "timed runs per model")->check(CLI::Range(1, 100000))->capture_default_str();
+    onnx_->add_option("--warmup", warmup_, "untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
     onnx_->add_option("--json", json_out_, "write the rows as JSON here");
     onnx_->add_flag("--profile", profile_,
                     "also run ONNX Runtime's profiler and print the kernel time per op type (profiled runs are "

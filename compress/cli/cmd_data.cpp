@@ -22,11 +22,14 @@ class DataCommand : public Command {
     app_->require_subcommand(1);
     auto* f = app_->add_subcommand("fashion-det", "compose a COCO-format detection set from Fashion-MNIST");
     f->add_option("--out", opt_.out_dir, "output folder")->capture_default_str();
-    f->add_option("--image-size", opt_.image_size, "square image side in pixels")->capture_default_str();
-    f->add_option("--train", opt_.num_train, "training images")->capture_default_str();
-    f->add_option("--val", opt_.num_val, "validation images")->capture_default_str();
+    f->add_option("--image-size", opt_.image_size, "square image side in pixels")
+        ->check(CLI::Range(32, 4096))
+        ->capture_default_str();
+    // A million images of 320 px is ~60 GB of JPEGs: beyond that is a typo.
+    f->add_option("--train", opt_.num_train, "training images")->check(CLI::Range(1, 1000000))->capture_default_str();
+    f->add_option("--val", opt_.num_val, "validation images")->check(CLI::Range(1, 1000000))->capture_default_str();
     f->add_option("--seed", opt_.seed, "random seed")->capture_default_str();
-    f->add_option("--threads", opt_.threads, "threads")->capture_default_str();
+    f->add_option("--threads", opt_.threads, "threads")->check(CLI::Range(0, 256))->capture_default_str();
     f->add_option("--mnist-dir", opt_.mnist_dir, "folder with the Fashion-MNIST idx files")->capture_default_str();
     fashion_ = f;
     preview_ = app_->add_subcommand(
@@ -41,9 +44,10 @@ class DataCommand : public Command {
         ->check(CLI::IsMember({"TrainReader", "EvalReader"}))
         ->capture_default_str();
     preview_->add_option("--epoch", epoch_, "with -c: the epoch to draw (MixupImage mixes before mixup_epoch)")
+        ->check(CLI::Range(0, 1000000))
         ->capture_default_str();
     preview_->add_option("--out", preview_out_, "PNG to write")->required();
-    preview_->add_option("--count", count_, "images to show")->capture_default_str();
+    preview_->add_option("--count", count_, "images to show")->check(CLI::Range(1, 1000))->capture_default_str();
   }
   CLI::App* app() const override { return app_; }
   int run() override {
@@ -76,8 +80,7 @@ class DataCommand : public Command {
       tiles.push_back(img);
     }
     if (tiles.empty()) fail(anno_, ": no images to show");
-    if (!cv::imwrite(preview_out_, tile_images(tiles, std::min<int>(4, static_cast<int>(tiles.size())))))
-      fail("cannot write '", preview_out_, "'");
+    write_image(preview_out_, tile_images(tiles, std::min<int>(4, static_cast<int>(tiles.size()))));
     spdlog::info("wrote {} ({} images)", preview_out_, tiles.size());
     return 0;
   }
@@ -87,8 +90,7 @@ class DataCommand : public Command {
     const Config cfg = flags_.load();
     auto p = reader_preview(cfg, reader_, epoch_, count_);
     const size_t n = p.tiles.size();
-    if (!cv::imwrite(preview_out_, draw_preview(std::move(p.tiles), p.class_names)))
-      fail("cannot write '", preview_out_, "'");
+    write_image(preview_out_, draw_preview(std::move(p.tiles), p.class_names));
     spdlog::info("wrote {} ({} {} images of epoch {})", preview_out_, n, reader_, epoch_);
     return 0;
   }

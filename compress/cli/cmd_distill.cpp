@@ -1,6 +1,7 @@
 // `compress distill -c CONFIG --teacher_config T.yml --teacher_weights T.pt
 //   [--pruned_params ... --pruned_ratios ... --prune_criterion ...] [--eval] [-r CKPT] [-o pretrain_weights=STUDENT]`
 #include "compress/cli/command.h"
+#include "compress/prune/criteria.h"
 #include "compress/distill/run_distill.h"
 #include "compress/prune/names.h"
 #include "train/config/config.h"
@@ -18,7 +19,8 @@ class DistillCommand : public Command {
     app_->add_option("--teacher_weights", opt_.teacher_weights, "the teacher's checkpoint")->required();
     app_->add_option("--pruned_params", params_, "prune these conv weights first (as `compress prune`)");
     app_->add_option("--pruned_ratios", ratios_, "their ratios (one, or one per name)");
-    app_->add_option("--prune_criterion", opt_.prune.criterion, "l1_norm or geometry_median");
+    app_->add_option("--prune_criterion", opt_.prune.criterion, "l1_norm or geometry_median")
+        ->check(CLI::IsMember(prune::criterion_names()));
     app_->add_flag("--eval", opt_.eval, "evaluate at every snapshot and keep the best");
     app_->add_option("-r,--resume", opt_.resume, "resume from a distill run's latest.pt");
     app_->add_option("--run-dir", opt_.run_dir, "output folder (default: save_dir/<config name>)");

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "train/util/atomic_file.h"
 #include "compress/cli/command.h"
 #include "compress/model_io.h"
 #include "train/config/config.h"
@@ -25,6 +26,7 @@
 #include "train/eval/coco_eval.h"
 #include "train/util/error.h"
 #include "train/util/plot.h"
+#include "train/util/draw.h"
 
 namespace compress {
 namespace {
@@ -111,7 +113,7 @@ class EvalCommand : public Command {
     } else {
       if (flags_.config.empty()) fail("eval needs --gt and --dets, or -c CONFIG [-w WEIGHTS]");
       if (weights_.size() > 1 && !dets_out_.empty())
-        throw CLI::ValidationError("--dets-out takes one model; with several -w each run's detections go beside it");
+        throw CLI::ValidationError("--dets-out takes one model (-w once)");
       all = evaluate_models();
       if (!rank0_) return 0;  // under a launcher rank 0 reports; the others ran their shards
     }
@@ -122,6 +124,13 @@ class EvalCommand : public Command {
       if (classwise_ && all.size() == 1) std::cout << s.result.classwise_table();
     }
     if (classwise_ && all.size() > 1) std::cout << compare_table(all);
+    std::cout.flush();  // the statistics are out before any optional file can fail
+    // Detections only where --dets-out says: never beside the weights, where
+    // they would replace a training run's own eval_dets.json.
+    if (!dets_out_.empty() && !model_dets_.empty()) {
+      write_coco_results(dets_out_, model_dets_.front());
+      spdlog::info("detections: {}", dets_out_);
+    }
     if (!out_.empty()) write_file_atomic(out_, stats_json(all).dump(1) + "\n");
     if (!plot_.empty()) draw(all);
     return 0;
@@ -148,11 +157,9 @@ class EvalCommand : public Command {
     for (size_t m = 0; m < paths.size(); ++m) {
       const EvalRun run = evaluate_on_reader(cfg, *models[m], dist.get());
       if (!rank0_) continue;
-      const std::string dets_path =
-          dets_out_.empty() ? (fs::path(paths[m]).parent_path() / "eval_dets.json").string() : dets_out_;
-      write_coco_results(dets_path, run.dets);
-      spdlog::info("{}: {} images in {:.1f} s ({:.1f} img/s), AP {:.4f}; detections in {}", paths[m], run.images,
-                   run.seconds, run.images / std::max(run.seconds, 1e-9), run.result.stats.ap(), dets_path);
+      if (!dets_out_.empty()) model_dets_.push_back(run.dets);
+      spdlog::info("{}: {} images in {:.1f} s ({:.1f} img/s), AP {:.4f}", paths[m], run.images, run.seconds,
+                   run.images / std::max(run.seconds, 1e-9), run.result.stats.ap());
       all.push_back({short_name(paths[m]), run.result});
     }
     return all;
@@ -197,7 +204,7 @@ class EvalCommand : public Command {
       series.push_back(std::move(se));
     }
     const cv::Mat img = grouped_bar_chart("AP per category (IoU .50:.95)", "AP x100", labels, series);
-    if (!cv::imwrite(plot_, img)) fail("cannot write '", plot_, "'");
+    write_image(plot_, img);
     spdlog::info("per-category AP: {}", plot_);
   }
 
@@ -205,6 +212,7 @@ class EvalCommand : public Command {
   ConfigFlags flags_;
   std::string gt_, out_, dets_out_, plot_;
   std::vector<std::string> dets_, weights_;
+  std::vector<std::vector<CocoDetection>> model_dets_;  // with --dets-out: the model's detections, written after the tables
   bool classwise_ = false;
   bool rank0_ = true;  // false on the other ranks of a launcher, which print and write nothing
 };

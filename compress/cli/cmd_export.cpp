@@ -24,11 +24,14 @@ class ExportCommand : public Command {
     app_->add_option("-w,--weights", weights_, "checkpoint")->required();
     app_->add_option("--format", format_, "onnx")->check(CLI::IsMember({"onnx"}))->capture_default_str();
     app_->add_option("--output", output_, "output .onnx file")->required();
-    app_->add_option("--input", input_, "square input size (default: the EvalReader's ResizeImage target_size)");
+    app_->add_option("--input", input_, "square input size (default: the EvalReader's ResizeImage target_size)")
+        ->check(CLI::Range(32, 4096));
     app_->add_flag("--with_postprocess", opt_.with_postprocess,
                    "SSD/YOLOv3: also output decoded boxes and scores (no NMS); Cascade R-CNN always does");
     app_->add_flag("--verify", verify_, "run the file in ONNX Runtime on EvalReader images and compare with LibTorch");
-    app_->add_option("--verify-images", verify_images_, "images for --verify")->capture_default_str();
+    app_->add_option("--verify-images", verify_images_, "images for --verify")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
   }
   CLI::App* app() const override { return app_; }
   int run() override {

@@ -39,7 +39,9 @@ class InferCommand : public Command {
     app_->add_option("--compare", compare_, "more checkpoints of this recipe (pruned, QAT), one column each");
     app_->add_option("--onnx", onnx_, "ONNX exports of this recipe, run in ONNX Runtime, one column each");
     app_->add_option("--out", out_, "output PNG (default: <first image>_det.png)");
-    app_->add_option("--draw-threshold", threshold_, "minimum score to draw")->capture_default_str();
+    app_->add_option("--draw-threshold", threshold_, "minimum score to draw")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
   }
   CLI::App* app() const override { return app_; }
   int run() override {
@@ -79,7 +81,7 @@ class InferCommand : public Command {
     const cv::Mat grid = draw_panels(originals, sizes, columns, names, threshold_);
     const std::string out_path =
         out_.empty() ? (fs::path(images_[0]).replace_extension("").string() + "_det.png") : out_;
-    if (!cv::imwrite(out_path, grid)) fail("cannot write '", out_path, "'");
+    write_image(out_path, grid);
     if (columns.size() == 1 && images_.size() == 1) {
       for (const auto& b : to_draw_boxes(columns[0].dets[0], sizes[0].first, sizes[0].second, originals[0].rows,
                                          originals[0].cols, threshold_))

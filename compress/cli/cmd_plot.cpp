@@ -10,6 +10,7 @@
 #include "compress/cli/command.h"
 #include "train/util/error.h"
 #include "train/util/plot.h"
+#include "train/util/draw.h"
 
 namespace compress {
 namespace {
@@ -61,7 +62,7 @@ class PlotCommand : public Command {
     cv::Mat img;
     cv::vconcat(top, bottom, img);
     const std::string out = out_.empty() ? (std::filesystem::path(run_dir_) / "curves.png").string() : out_;
-    if (!cv::imwrite(out, img)) fail("cannot write '", out, "'");
+    write_image(out, img);
     spdlog::info("wrote {}", out);
     return 0;
   }

@@ -3,6 +3,7 @@
 //   [--sensitivities FILE (--max_loss 0.02 | --pruned_flops 0.3) [--pruned_params SUBSET]]
 //   [--eval] [-r CKPT]`
 #include "compress/cli/command.h"
+#include "compress/prune/criteria.h"
 #include "compress/prune/names.h"
 #include "compress/prune/run_prune.h"
 #include "train/config/config.h"
@@ -20,11 +21,14 @@ class PruneCommand : public Command {
                      "comma-separated conv weights (reference '.conv.weights' or '.conv.weight'; '*' globs); "
                      "with --sensitivities: which of the file's layers to prune (default: all)");
     app_->add_option("--pruned_ratios", ratios_, "comma-separated fractions of output channels removed (one, or one per name)");
-    app_->add_option("--prune_criterion", opt_.criterion, "l1_norm or geometry_median (FPGM)");
+    app_->add_option("--prune_criterion", opt_.criterion, "l1_norm or geometry_median (FPGM)")
+        ->check(CLI::IsMember(prune::criterion_names()));
     app_->add_option("--sensitivities", opt_.sensitivities, "pick ratios from `compress sensitivity` output");
-    max_loss_ = app_->add_option("--max_loss", opt_.max_loss, "with --sensitivities: the relative AP loss allowed per layer");
+    max_loss_ = app_->add_option("--max_loss", opt_.max_loss, "with --sensitivities: the relative AP loss allowed per layer")
+                    ->check(CLI::Range(0.0, 1.0));
     app_->add_option("--pruned_flops", opt_.pruned_flops,
                      "with --sensitivities: the fraction of the model's FLOPs to remove; searches --max_loss for it")
+        ->check(CLI::Range(0.0, 1.0))
         ->excludes(max_loss_);
     app_->add_flag("--eval", opt_.eval, "evaluate before, right after pruning, and at every fine-tuning snapshot");
     app_->add_option("-r,--resume", opt_.resume, "resume fine-tuning from a pruned run's latest.pt");

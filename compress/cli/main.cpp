@@ -10,8 +10,28 @@
 #include "train/config/config.h"
 #include "train/engine/distributed.h"
 #include "train/util/allocator.h"
+#include "train/util/atomic_file.h"
 #include "train/util/error.h"
 #include "train/util/log.h"
+
+namespace {
+
+// The deepest subcommand the user reached, whose usage an error prints.
+CLI::App* deepest_parsed(CLI::App& app) {
+  CLI::App* shown = &app;
+  for (bool deeper = true; deeper;) {
+    deeper = false;
+    for (CLI::App* sub : shown->get_subcommands())
+      if (sub->parsed()) {
+        shown = sub;
+        deeper = true;
+        break;
+      }
+  }
+  return shown;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   compress::configure_allocator();
@@ -42,19 +62,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "error: " << e.what() << "\n\n";
-    // Print the usage of the deepest subcommand the user reached.
-    CLI::App* shown = &app;
-    for (bool deeper = true; deeper;) {
-      deeper = false;
-      for (CLI::App* sub : shown->get_subcommands())
-        if (sub->parsed()) {
-          shown = sub;
-          deeper = true;
-          break;
-        }
-    }
-    std::cerr << shown->help();
+    std::cerr << "error: " << e.what() << "\n\n" << deepest_parsed(app)->help();
     return 2;
   }
 
@@ -70,12 +78,17 @@ int main(int argc, char** argv) {
       if (const compress::DistEnv env = compress::dist_env_from_environment(); env.enabled() && !c->data_parallel())
         compress::fail(c->app()->get_name(), " runs in one process, but WORLD_SIZE is ", env.world_size,
                        ": run it without torchrun or tools/dist_train.sh");
-      return c->run();
+      const int rc = c->run();
+      compress::check_stdout();  // a full pipe or /dev/full is an error, not a silent exit 0
+      return rc;
     }
     std::cerr << app.help();
     return 2;
   } catch (const CLI::ParseError& e) {  // a combination of flags only checked at run time
     std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const compress::UsageError& e) {
+    std::cerr << "error: " << e.what() << "\n\n" << deepest_parsed(app)->help();
     return 2;
   } catch (const compress::Error& e) {
     spdlog::error("{}", e.what());
@@ -85,6 +98,10 @@ int main(int argc, char** argv) {
     return 1;
   } catch (const YAML::Exception& e) {
     spdlog::error("YAML: {}", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    spdlog::error("out of memory: a size in the recipe or the flags (batch_size, image size, image count) is "
+                  "larger than this machine can hold");
     return 1;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

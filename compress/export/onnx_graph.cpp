@@ -10,6 +10,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "train/util/atomic_file.h"
+
 namespace compress::onnx_export {
 
 struct OnnxGraph::Impl {
@@ -145,20 +147,9 @@ void OnnxGraph::save(const std::string& path) {
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("exported ONNX model fails onnx::checker: ") + e.what());
   }
-  const auto parent = std::filesystem::path(path).parent_path();
-  std::error_code ec;
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out || !impl_->model.SerializeToOstream(&out) || !out.flush())
-      throw std::runtime_error("cannot write '" + path + "' (is the folder writable?)");
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw std::runtime_error("cannot write '" + path + "': " + ec.message());
-  }
+  std::string bytes;
+  if (!impl_->model.SerializeToString(&bytes)) throw std::runtime_error("cannot serialize the ONNX model for '" + path + "'");
+  write_file_atomic(path, bytes);  // checked writes, fsync, rename; the previous file is kept on failure
 }
 
 namespace {

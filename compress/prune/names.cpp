@@ -18,20 +18,20 @@ std::vector<std::string> split_list(const std::string& text, const std::string& 
     std::string item = text.substr(start, end - start);
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
-    if (item.empty()) fail(what, ": empty item in '", text, "'");
+    if (item.empty()) usage_fail(what, ": empty item in '", text, "'");
     out.push_back(item);
     start = end + 1;
   }
   return out;
 }
 
-std::vector<double> parse_ratios(const std::vector<std::string>& items) {
+std::vector<double> parse_ratios(const std::vector<std::string>& items, const std::string& what) {
   std::vector<double> r;
   for (const auto& s : items) {
     char* end = nullptr;
     const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end != '\0') fail("--pruned_ratios: '", s, "' is not a number");
-    if (!(v >= 0.0 && v < 1.0)) fail("--pruned_ratios: ", s, " is outside [0, 1) (the fraction of channels removed)");
+    if (s.empty() || *end != '\0') usage_fail(what, ": '", s, "' is not a number");
+    if (!(v >= 0.0 && v < 1.0)) usage_fail(what, ": ", s, " is outside [0, 1) (the fraction of channels removed)");
     r.push_back(v);
   }
   return r;
@@ -60,9 +60,9 @@ bool glob_match(const std::string& p, const std::string& t) {
 
 std::vector<PruneSpec> resolve_specs(const std::vector<std::string>& names, const std::vector<double>& ratios,
                                      const std::vector<std::string>& conv_weights) {
-  if (names.empty()) fail("--pruned_params: no parameter named");
+  if (names.empty()) usage_fail("--pruned_params: no parameter named");
   if (ratios.size() != 1 && ratios.size() != names.size())
-    fail("--pruned_ratios has ", ratios.size(), " values but --pruned_params names ", names.size(),
+    usage_fail("--pruned_ratios has ", ratios.size(), " values but --pruned_params names ", names.size(),
          " parameters (give one ratio per name, or one for all)");
   std::vector<PruneSpec> specs;
   std::set<std::string> seen;

@@ -12,7 +12,8 @@ namespace compress::prune {
 std::vector<std::string> split_list(const std::string& text, const std::string& what);
 
 // Ratios parsed from text; each must be a number in [0, 1).
-std::vector<double> parse_ratios(const std::vector<std::string>& items);
+// `what` names the flag in errors (usage errors: exit 2).
+std::vector<double> parse_ratios(const std::vector<std::string>& items, const std::string& what = "--pruned_ratios");
 
 // Names -> specs. Each name is a conv weight as the reference spells it
 // (`yolo_block.0.0.0.conv.weights`), as we do (`.conv.weight`), or a glob with

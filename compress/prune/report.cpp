@@ -11,6 +11,7 @@
 #include "train/models/detector.h"
 #include "train/util/error.h"
 #include "train/util/plot.h"
+#include "train/util/draw.h"
 
 namespace compress::prune {
 namespace {
@@ -185,7 +186,7 @@ void plot_prune_report(const PruneReport& r, const std::string& png) {
                                              changed.size(), n_changed)
                                : fmt::format("millions per image; the {} convs pruning changed", n_changed);
   const cv::Mat img = before_after_chart(title, axis, labels, before, after, texts, 1100);
-  if (!cv::imwrite(png, img)) fail("cannot write '", png, "'");
+  write_image(png, img);
 }
 
 }  // namespace compress::prune

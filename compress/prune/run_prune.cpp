@@ -23,6 +23,7 @@
 #include "train/engine/evaluate.h"
 #include "train/engine/trainer.h"
 #include "train/util/error.h"
+#include "train/util/atomic_file.h"
 
 namespace compress::prune {
 namespace fs = std::filesystem;

@@ -25,6 +25,8 @@
 #include "train/util/error.h"
 #include "train/util/plot.h"
 #include "train/util/progress.h"
+#include "train/util/atomic_file.h"
+#include "train/util/draw.h"
 
 namespace compress::prune {
 namespace fs = std::filesystem;
@@ -104,7 +106,7 @@ void plot_sensitivities(const Sensitivities& s, const std::string& png) {
   }
   const cv::Mat img = line_chart("pruning sensitivity: (AP_base - AP) / AP_base", "ratio of channels removed", series,
                                  1000, std::max(420, 60 + 20 * static_cast<int>(series.size())));
-  if (!cv::imwrite(png, img)) fail("cannot write '", png, "'");
+  write_image(png, img);
 }
 
 namespace {
@@ -126,7 +128,7 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
   const std::string weights = cfg.get<std::string>("pretrain_weights");
   if (weights.empty()) fail("sensitivity: -o pretrain_weights=CHECKPOINT is required (the trained model to analyse)");
   for (double r : o.ratios)
-    if (!(r > 0 && r < 1)) fail("sensitivity: --ratios has ", r, "; ratios are in (0, 1)");
+    if (!(r > 0 && r < 1)) usage_fail("--ratios: ", r, " is outside (0, 1) (the fraction of channels removed)");
   (void)make_criterion(o.criterion);
   const std::string out = o.output.empty() ? default_run_dir(cfg) + "_sensitivity/sensitivities.json" : o.output;
   const std::string png = o.plot.empty() ? (fs::path(out).replace_extension(".png")).string() : o.plot;

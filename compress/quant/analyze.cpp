@@ -31,6 +31,8 @@
 #include "train/util/error.h"
 #include "train/util/plot.h"
 #include "train/util/progress.h"
+#include "train/util/atomic_file.h"
+#include "train/util/draw.h"
 
 namespace compress::quant {
 namespace fs = std::filesystem;
@@ -108,7 +110,7 @@ void plot_analysis(const QuantAnalysis& a, const std::string& png) {
                   100 * a.float_ap, 100 * a.quant_ap),
       quant_one ? "AP points (x100) under the float model" : "AP points (x100) over the all-quantized model", labels,
       values);
-  if (!cv::imwrite(png, img)) fail("cannot write '", png, "'");
+  write_image(png, img);
 }
 
 }  // namespace

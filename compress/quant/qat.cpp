@@ -55,6 +55,8 @@ QuantReport apply_qat(torch::nn::Module& model, const QuantOptions& o) {
   validate(o);
   if (is_quantized(model)) fail("the model is already quantized");
   const auto all = quantizable_convs(model);
+  for (const auto& p : o.not_quant_pattern)
+    if (p.empty()) usage_fail("--not_quant_pattern: an empty pattern matches every conv (name a layer, e.g. res_conv1)");
   std::set<std::string> used;
   for (const auto& path : all) matches(path, o.not_quant_pattern, &used);
   for (const auto& p : o.not_quant_pattern)
@@ -80,6 +82,9 @@ QuantReport apply_qat(torch::nn::Module& model, const QuantOptions& o) {
         attach(*s, join_path(p, "conv1"), "conv1", s->conv1->options.out_channels(), s->conv1_quant);
         attach(*s, join_path(p, "conv2"), "conv2", s->conv2->options.out_channels(), s->conv2_quant);
       });
+  if (r.quantized.empty())
+    fail("quantization would quantize no conv: --not_quant_pattern / quant.not_quant_pattern (",
+         o.not_quant_pattern.size(), " patterns) keep all ", r.skipped.size(), " convs float");
   // New buffers must live where the weights do.
   if (!model.parameters().empty()) model.to(model.parameters()[0].device());
   return r;

@@ -18,6 +18,7 @@
 #include "train/engine/trainer.h"
 #include "train/util/error.h"
 #include "train/util/progress.h"
+#include "train/util/atomic_file.h"
 
 namespace compress::quant {
 namespace fs = std::filesystem;

@@ -95,18 +95,32 @@ std::string variant_of(const YAML::Node& n) {
   return "";
 }
 
+// Deeper than any recipe nests (section, list, typed map, list of lists): a
+// deeper document is an alias that contains itself (`a: &a [*a]`), which
+// yaml-cpp builds as a cycle.
+constexpr int kMaxYamlDepth = 32;
+
 // Turns `!Name {k: v}` into `{type: Name, k: v}` everywhere, so merging and
-// printing see one spelling.
-YAML::Node normalize_tags(const YAML::Node& n) {
+// printing see one spelling. `where` and `path` name the file and key for errors.
+YAML::Node normalize_tags(const YAML::Node& n, const std::string& where, const std::string& path = "",
+                          int depth = 0) {
+  if (depth > kMaxYamlDepth)
+    fail(where, ": key '", path, "' nests more than ", kMaxYamlDepth,
+         " levels deep (an alias that refers to itself, like `a: &a [*a]`?)");
   const std::string tag = n.Tag();
   YAML::Node out;
   if (n.IsMap()) {
     out = YAML::Node(YAML::NodeType::Map);
     if (tag.size() > 1 && tag[0] == '!') out["type"] = tag.substr(1);
-    for (const auto& kv : n) out[kv.first.Scalar()] = normalize_tags(kv.second);
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) fail(where, ": key '", path, "': a map key must be a plain name, got ", describe(kv.first));
+      const std::string key = kv.first.Scalar();
+      out[key] = normalize_tags(kv.second, where, join_path(path, key), depth + 1);
+    }
   } else if (n.IsSequence()) {
     out = YAML::Node(YAML::NodeType::Sequence);
-    for (const auto& e : n) out.push_back(normalize_tags(e));
+    size_t i = 0;
+    for (const auto& e : n) out.push_back(normalize_tags(e, where, join_path(path, std::to_string(i++)), depth + 1));
     out.SetStyle(n.Style());
   } else if (tag.size() > 1 && tag[0] == '!' && (n.IsNull() || (n.IsScalar() && n.Scalar().empty()))) {
     out = YAML::Node(YAML::NodeType::Map);  // `- !DecodeImage` with no body
@@ -254,6 +268,7 @@ YAML::Node with_defaults(const YAML::Node& n, const Field& f) {
 
 YAML::Node load_yaml_file(const std::string& path) {
   if (!fs::exists(path)) fail("config file '", path, "' does not exist");
+  if (fs::is_directory(path)) fail("config file '", path, "' is a directory; give a YAML file");
   try {
     return YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
@@ -264,7 +279,7 @@ YAML::Node load_yaml_file(const std::string& path) {
 // Loads one file with its `_BASE_` chain already merged in. `stack` catches cycles.
 YAML::Node load_with_bases(const YAML::Node& doc_in, const std::string& where, const fs::path& dir,
                            std::vector<std::string>& stack) {
-  const YAML::Node doc = normalize_tags(doc_in);
+  const YAML::Node doc = normalize_tags(doc_in, where);
   if (!doc.IsNull() && !doc.IsMap()) fail(where, ": a config file must be a YAML map, got ", describe(doc));
   config::validate(doc, config::root_schema(), "", where);
   YAML::Node merged(YAML::NodeType::Map);
@@ -306,7 +321,7 @@ void set_by_path(YAML::Node root, const std::string& assignment) {
   const std::string where = "-o " + key;
   YAML::Node value;
   try {
-    value = normalize_tags(YAML::Load(text));
+    value = normalize_tags(YAML::Load(text), where, key);
   } catch (const YAML::Exception& e) {
     fail(where, ": malformed value '", text, "': ", e.msg);
   }
@@ -382,7 +397,15 @@ void set_by_path(YAML::Node root, const std::string& assignment) {
 
 Config finish(YAML::Node merged, const std::vector<std::string>& overrides, const std::string& source) {
   Config cfg(with_defaults(merged, config::root_schema()), source);
-  for (const auto& o : overrides) apply_override(cfg, o);
+  for (const auto& o : overrides) {
+    try {
+      apply_override(cfg, o);
+    } catch (const UsageError&) {
+      throw;
+    } catch (const Error& e) {  // a bad `-o` is a mistake in the command line: exit 2 with the usage
+      throw UsageError(e.what());
+    }
+  }
   return cfg;
 }
 

@@ -77,11 +77,11 @@ Field reader(bool train) {
                          "{type: ResizeImage}, {type: RandomFlipImage}, {type: NormalizeImage}]"
                        : "[{type: ResizeImage}, {type: NormalizeImage}]")},
       {"batch_transforms", TypedList(batch_transform_variants(), "[]")},
-      {"batch_size", Int(train ? 8 : 1, "images per step (per process when distributed)").at_least(1)},
+      {"batch_size", Int(train ? 8 : 1, "images per step (per process when distributed)").within(1, 4096)},
       {"shuffle", Bool(train, "a new order every epoch, from the seed")},
       {"drop_last", Bool(train, "drop the last, smaller batch of an epoch")},
-      {"worker_num", Int(2, "loader threads").at_least(0)},
-      {"bufsize", Int(4, "batches prefetched per worker").at_least(1)},
+      {"worker_num", Int(2, "loader threads").within(0, 256)},
+      {"bufsize", Int(4, "batches prefetched per worker").within(1, 1024)},
       {"mixup_epoch", Int(-1, "epochs [0, mixup_epoch) that MixupImage mixes; -1 = never").at_least(-1)},
   });
 }
@@ -284,7 +284,8 @@ Field build_root() {
                "data-parallel training, set up from torchrun's RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT")},
       {"freeze_bn", Bool(false, "BatchNorm uses its running statistics in training and does not update them")},
       {"sync_bn", Bool(false, "multi-process: BatchNorm statistics over all ranks' batches (SyncBN)")},
-      {"threads", Int(0, "CPU threads for torch; 0 = OMP_NUM_THREADS if set, else all cores").at_least(0)},
+      {"threads", Int(0, "CPU threads for torch; 0 = OMP_NUM_THREADS if set, else all cores (more than 256 only "
+                         "oversubscribes any CPU this runs on)").within(0, 256)},
       {"TrainReader", reader(true)},
       {"EvalReader", reader(false)},
   });

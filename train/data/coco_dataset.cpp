@@ -70,6 +70,9 @@ CocoDataset CocoDataset::load(const CocoDatasetOptions& opt) {
     ds.entries_.push_back(std::move(e));
   }
   ds.stats_.images = static_cast<int64_t>(ds.entries_.size());
+  if (ds.stats_.boxes == 0 && ds.stats_.degenerate > 0)
+    fail(opt.anno_path, ": every one of its ", ds.stats_.degenerate, " boxes is degenerate after clipping to its "
+         "image's declared width/height (wrong `width`/`height`, or bboxes not in [x, y, w, h] pixels?)");
   if (opt.sample_num > 0 && ds.entries_.size() < ds.file_.images.size()) ds.keep_only_entries();
   if (ds.stats_.degenerate > 0)
     spdlog::warn("{}: dropped {} degenerate boxes (zero width or height after clipping to the image)",
@@ -111,12 +114,38 @@ std::string CocoDataset::image_path(size_t i) const {
   return (std::filesystem::path(opt_.image_dir) / image(i).file_name).string();
 }
 
+bool jpeg_truncated(const std::vector<unsigned char>& bytes) {
+  if (bytes.size() < 2 || bytes[0] != 0xFF || bytes[1] != 0xD8) return false;  // not a JPEG
+  size_t end = bytes.size();
+  while (end > 2 && (bytes[end - 1] == 0x00 || bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D || bytes[end - 1] == 0x20))
+    --end;  // padding some writers append after the marker
+  return !(end >= 4 && bytes[end - 2] == 0xFF && bytes[end - 1] == 0xD9);
+}
+
+bool CocoDataset::warn_once(int64_t image_id) const {
+  std::lock_guard<std::mutex> lock(decode_->mu);
+  return decode_->warned.insert(image_id).second;
+}
+
 Sample CocoDataset::load_sample(size_t i) const {
   const std::string path = image_path(i);
-  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
-  if (bgr.empty())
-    fail("cannot decode image '", path, "' (image id ", image(i).id, ")",
-         std::filesystem::exists(path) ? ": corrupt or unsupported file" : ": no such file");
+  const CocoImage& im = image(i);
+  std::vector<unsigned char> bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail("cannot decode image '", path, "' (image id ", im.id, "): no such file");
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  cv::Mat bgr = bytes.empty() ? cv::Mat() : cv::imdecode(bytes, cv::IMREAD_COLOR);
+  if (bgr.empty()) fail("cannot decode image '", path, "' (image id ", im.id, "): corrupt or unsupported file");
+  if (jpeg_truncated(bytes)) {
+    if (opt_.strict)
+      fail("image '", path, "' (image id ", im.id, ") is truncated (the JPEG ends before its end marker)");
+    ++decode_->truncated;
+    if (warn_once(im.id))
+      spdlog::warn("image '{}' (image id {}) is truncated; its missing part decodes grey ({} such images so far)",
+                   path, im.id, decode_->truncated.load());
+  }
   Sample s;
   s.image_id = image(i).id;
   s.orig_width = bgr.cols;
@@ -125,11 +154,34 @@ Sample CocoDataset::load_sample(size_t i) const {
   s.boxes = boxes(i);
   s.labels = labels(i);
   // Annotations are in the JSON's width/height; rescale if the file differs.
-  const CocoImage& im = image(i);
   if (im.width > 0 && im.height > 0 && (im.width != bgr.cols || im.height != bgr.rows)) {
+    if (opt_.strict)
+      fail(opt_.anno_path, ": image id ", im.id, " ('", path, "') is declared ", im.width, "x", im.height,
+           " but decodes as ", bgr.cols, "x", bgr.rows);
+    ++decode_->size_mismatch;
+    if (warn_once(im.id))
+      spdlog::warn("{}: image id {} ('{}') is declared {}x{} but decodes as {}x{}; its boxes are rescaled to the "
+                   "decoded size",
+                   opt_.anno_path, im.id, path, im.width, im.height, bgr.cols, bgr.rows);
     const float sx = static_cast<float>(bgr.cols) / im.width, sy = static_cast<float>(bgr.rows) / im.height;
-    for (auto& b : s.boxes) b = {b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy};
+    const float W = static_cast<float>(bgr.cols), H = static_cast<float>(bgr.rows);
+    std::vector<Box> boxes;
+    std::vector<int64_t> labels;
+    for (size_t k = 0; k < s.boxes.size(); ++k) {  // clipped and checked again after the rescale
+      const Box& b = s.boxes[k];
+      const Box r{std::clamp(b.x1 * sx, 0.f, W), std::clamp(b.y1 * sy, 0.f, H), std::clamp(b.x2 * sx, 0.f, W),
+                  std::clamp(b.y2 * sy, 0.f, H)};
+      if (r.width() < kMinBoxSide || r.height() < kMinBoxSide) {
+        ++decode_->boxes_dropped;
+        continue;
+      }
+      boxes.push_back(r);
+      labels.push_back(s.labels[k]);
+    }
+    s.boxes = std::move(boxes);
+    s.labels = std::move(labels);
   }
+  decode_->boxes_kept += static_cast<int64_t>(s.boxes.size());
   return s;
 }
 

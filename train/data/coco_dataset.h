@@ -2,8 +2,12 @@
 // COCO's instances_*.json. Category ids (possibly non-contiguous) map to
 // contiguous labels 0..C-1 and back for result files.
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <unordered_map>
 #include <vector>
 
@@ -16,7 +20,7 @@ struct CocoDatasetOptions {
   std::string image_dir;
   std::string anno_path;
   bool skip_empty = true;  // drop images without non-crowd boxes (training)
-  bool strict = false;     // unreadable images are errors instead of skipped
+  bool strict = false;     // unreadable, truncated or wrongly sized images are errors, not warnings
   int64_t sample_num = -1;  // keep the first N images (after skip_empty); -1 = all
 };
 
@@ -50,6 +54,17 @@ class CocoDataset {
   const CocoDatasetStats& stats() const { return stats_; }
   const CocoDatasetOptions& options() const { return opt_; }
 
+  // What decoding found so far (shared by copies; read by the trainer to
+  // refuse a run whose every box was dropped): boxes handed out, boxes dropped
+  // as degenerate after rescaling to the decoded size, images whose declared
+  // size differs from the decoded one, truncated images decoded anyway.
+  struct DecodeCounts {
+    std::atomic<int64_t> boxes_kept{0}, boxes_dropped{0}, size_mismatch{0}, truncated{0};
+    std::mutex mu;
+    std::unordered_set<int64_t> warned;  // image ids already warned about
+  };
+  const DecodeCounts& decode_counts() const { return *decode_; }
+
  private:
   void keep_only_entries();  // sample_num: drop the other images from file_
 
@@ -65,6 +80,12 @@ class CocoDataset {
   std::unordered_map<int64_t, int64_t> label_of_;
   std::vector<std::string> class_names_;
   CocoDatasetStats stats_;
+  std::shared_ptr<DecodeCounts> decode_ = std::make_shared<DecodeCounts>();
+  bool warn_once(int64_t image_id) const;
 };
+
+// Whether an encoded JPEG stops before its end-of-image marker (a file cut
+// short): libjpeg only warns and fills the rest grey. Other formats: false.
+bool jpeg_truncated(const std::vector<unsigned char>& bytes);
 
 }  // namespace compress

@@ -11,11 +11,13 @@
 #include <unordered_set>
 
 #include "train/util/error.h"
+#include "train/util/atomic_file.h"
 
 namespace compress {
 using nlohmann::json;
 
 json read_json_file(const std::string& path) {
+  if (std::filesystem::is_directory(path)) fail("'", path, "' is a directory; give a JSON file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open '", path, "': ", std::filesystem::exists(path) ? "permission denied" : "no such file");
   std::stringstream ss;
@@ -39,6 +41,8 @@ json read_json_file(const std::string& path) {
     const auto colon = msg.find("parse error");
     if (colon != std::string::npos) msg = msg.substr(colon);
     fail(path, ":", line, ":", col, ": malformed JSON (byte ", e.byte, "): ", msg);
+  } catch (const json::exception& e) {  // e.g. a number beyond double's range (1e400)
+    fail(path, ": malformed JSON: ", e.what());
   }
 }
 
@@ -146,22 +150,6 @@ std::vector<CocoDetection> read_coco_results(const std::string& path) {
     out.push_back(d);
   }
   return out;
-}
-
-void write_file_atomic(const std::string& path, const std::string& text) {
-  const auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("cannot write '", tmp, "'");
-    out << text;
-    out.flush();
-    if (!out) fail("cannot write '", tmp, "' (disk full?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail("cannot rename '", tmp, "' to '", path, "': ", ec.message());
 }
 
 std::string set_aside(const std::string& path) {

@@ -53,8 +53,6 @@ CocoFile read_coco_instances(const std::string& path);
 std::vector<CocoDetection> read_coco_results(const std::string& path);
 void write_coco_results(const std::string& path, const std::vector<CocoDetection>& dets);
 
-// Writes `text` to `path` atomically (temp file in the same folder + rename).
-void write_file_atomic(const std::string& path, const std::string& text);
 
 // Renames `path` to `path.prev` (replacing an older one) and returns the new
 // name: results a rerun cannot reuse are kept rather than overwritten.

@@ -17,6 +17,8 @@
 #include "train/util/error.h"
 #include "train/util/progress.h"
 #include "train/util/rng.h"
+#include "train/util/atomic_file.h"
+#include "train/util/draw.h"
 
 namespace compress {
 
@@ -120,8 +122,7 @@ void generate_split(const FashionDetOptions& opt, const std::string& split, cons
         char name[32];
         std::snprintf(name, sizeof(name), "%06d.jpg", i + 1);
         const std::vector<int> params = {cv::IMWRITE_JPEG_QUALITY, opt.jpeg_quality};
-        if (!cv::imwrite((img_dir / name).string(), c.image, params))
-          fail("cannot write image '", (img_dir / name).string(), "'");
+        write_image((img_dir / name).string(), c.image, params, /*sync=*/false);
         c.image.release();
         c.owner.release();
         composed[i] = std::move(c);

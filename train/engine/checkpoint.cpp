@@ -11,7 +11,9 @@
 #include <sstream>
 
 #include "train/models/backbone_classifier.h"
+#include "train/util/atomic_file.h"
 #include "train/util/error.h"
+#include "train/util/zip_check.h"
 
 namespace compress {
 namespace {
@@ -24,6 +26,7 @@ std::string shape_str(const torch::Tensor& t) {
 
 torch::serialize::InputArchive open_archive(const std::string& path) {
   if (!std::filesystem::exists(path)) fail("checkpoint '", path, "' does not exist");
+  verify_zip_crcs(path, "checkpoint");
   torch::serialize::InputArchive in;
   try {
     in.load_from(path);
@@ -66,17 +69,20 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, to
   out.write("meta.arch", c10::IValue(state.arch));
   out.write("meta.transforms", c10::IValue(state.transforms));
   out.write("meta.rng", at::detail::getDefaultCPUGenerator().get_state(), /*is_buffer=*/true);
-  const auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  // Serialized to memory first: LibTorch's file writer throws from a
+  // destructor when the disk fills (an abort, not an error). The bytes then go
+  // through the checked, fsync'ed temp-file-and-rename writer, so a failed
+  // save keeps the previous checkpoint.
+  std::string bytes;
   try {
-    out.save_to(tmp);
+    out.save_to([&bytes](const void* data, size_t n) -> size_t {
+      bytes.append(static_cast<const char*>(data), n);
+      return n;
+    });
   } catch (const c10::Error& e) {
-    fail("cannot write checkpoint '", tmp, "': ", e.what_without_backtrace());
+    fail("cannot serialize checkpoint '", path, "': ", e.what_without_backtrace());
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail("cannot rename '", tmp, "' to '", path, "': ", ec.message());
+  write_file_atomic(path, bytes);
 }
 
 TrainState load_weights(const std::string& path, torch::nn::Module& model) {

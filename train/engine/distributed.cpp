@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <cstdlib>
 #include <mutex>
 
@@ -68,25 +69,49 @@ struct DistContext::Impl {
   double comm_s = 0;
   c10::Device device = c10::kCPU;  // where the collectives' tensors live: LOCAL_RANK's GPU under NCCL
 
-  // Which peer is gone: ranks publish "host pid" in the store at start-up; a
-  // local peer whose pid no longer exists is named. The store lives in rank 0,
-  // so an unreachable store means rank 0 is gone.
+  // Every rank's "host pid", read once the group has formed (every rank has
+  // published its own by then), so diagnose() needs no store: the store lives
+  // in rank 0, which may be the rank that is gone or stopped.
+  std::vector<std::string> peers;
+
+  void read_peers() {
+    peers.assign(static_cast<size_t>(env.world_size), "");
+    for (int r = 0; r < env.world_size; ++r) {
+      try {
+        const auto v = store->get("compress/pid/" + std::to_string(r));
+        peers[static_cast<size_t>(r)].assign(v.begin(), v.end());
+      } catch (const std::exception&) {
+      }
+    }
+  }
+
+  // Which peer is gone or stalled: a local peer whose pid no longer exists, or
+  // is stopped (SIGSTOP, a debugger) or a zombie, is named with its state.
   std::string diagnose() {
     std::string gone;
     const std::string me = hostname();
     for (int r = 0; r < env.world_size; ++r) {
-      if (r == env.rank) continue;
-      try {
-        const auto v = store->get("compress/pid/" + std::to_string(r));
-        const std::string s(v.begin(), v.end());
-        const auto sp = s.rfind(' ');
-        if (s.substr(0, sp) == me && kill(std::stoi(s.substr(sp + 1)), 0) != 0)
-          gone += (gone.empty() ? "" : ", ") + std::to_string(r) + " (pid " + s.substr(sp + 1) + " exited)";
-      } catch (const std::exception&) {
-        return "rank 0 (it hosts the store) is unreachable";
+      if (r == env.rank || static_cast<size_t>(r) >= peers.size() || peers[static_cast<size_t>(r)].empty()) continue;
+      const std::string& s = peers[static_cast<size_t>(r)];
+      const auto sp = s.rfind(' ');
+      if (sp == std::string::npos || s.substr(0, sp) != me) continue;
+      const std::string pid = s.substr(sp + 1);
+      std::string state;
+      if (kill(std::stoi(pid), 0) != 0) {
+        state = "exited";
+      } else {
+        // /proc/PID/stat: "pid (comm) S ...": the state letter follows the last ')'.
+        std::ifstream in("/proc/" + pid + "/stat");
+        const std::string stat((std::istreambuf_iterator<char>(in)), {});
+        const auto paren = stat.rfind(')');
+        const char c = paren != std::string::npos && paren + 2 < stat.size() ? stat[paren + 2] : '?';
+        if (c == 'T' || c == 't') state = "stopped (SIGSTOP or a debugger)";
+        if (c == 'Z' || c == 'X') state = "exited";
       }
+      if (!state.empty()) gone += (gone.empty() ? "" : ", ") + std::to_string(r) + " (pid " + pid + " " + state + ")";
     }
-    return gone.empty() ? "a peer stopped responding" : "rank " + gone + " is gone";
+    if (!gone.empty()) return "rank " + gone + " is gone";
+    return peers.empty() ? "a peer stopped responding (rank 0 hosts the store)" : "a peer stopped responding";
   }
 
   template <typename F>
@@ -265,6 +290,7 @@ std::shared_ptr<DistContext> dist_init(const std::string& backend, double timeou
     fail("rank ", env.rank, ": cannot join the process group at ", env.master_addr, ":", env.master_port, " (",
          env.world_size, " processes, timeout ", timeout_s, " s): ", e.what());
   }
+  impl->read_peers();
   g_ctx = std::make_shared<DistContext>(std::move(impl));
   spdlog::info("rank {}/{} (local rank {}) joined {}:{} ({})", env.rank, env.world_size, env.local_rank, env.master_addr,
                env.master_port, backend);

@@ -22,6 +22,7 @@
 #include "train/util/metrics_log.h"
 #include "train/util/progress.h"
 #include "train/util/rng.h"
+#include "train/util/draw.h"
 
 namespace compress {
 namespace fs = std::filesystem;
@@ -102,7 +103,7 @@ void write_crop_preview(const std::string& path, const FashionItems& items, cons
     tiles.push_back(std::move(t));
   }
   const std::vector<std::string> names(std::begin(kFashionClassNames), std::end(kFashionClassNames));
-  if (!cv::imwrite(path, draw_preview(std::move(tiles), names, 160))) fail("cannot write '", path, "'");
+  write_image(path, draw_preview(std::move(tiles), names, 160));
 }
 
 }  // namespace
@@ -162,7 +163,7 @@ PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
     state.iter = s.iter, state.best_ap = s.best_ap;
     spdlog::info("resumed backbone pretraining from '{}' at iteration {}", o.resume, s.iter);
   }
-  MetricsLog metrics((fs::path(res.run_dir) / "metrics.jsonl").string(), /*append=*/!o.resume.empty());
+  MetricsLog metrics((fs::path(res.run_dir) / "metrics.jsonl").string(), /*append=*/!o.resume.empty(), state.iter);
   auto snapshot = [&](bool final_one) {
     if (eval_items > 0) {
       res.top1 = top1_accuracy(model, test_items, eval_items, crop, norm, batch_size);

@@ -70,6 +70,11 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
     for (auto& b : model_->buffers()) all.push_back(b);
     dist_->broadcast(all, 0);
   }
+  // SSDLite's last extra layers end in 1x1 maps: one image gives BatchNorm one
+  // value per channel, which it cannot normalise in training.
+  if (cfg_.get<std::string>("architecture") == "SSD" && cfg_.get<int>("TrainReader.batch_size") < 2)
+    fail("config '", cfg_.source(), "': key 'TrainReader.batch_size': SSDLite trains with at least 2 images per step "
+         "(its last feature maps are 1x1, and BatchNorm in training needs more than one value per channel), got 1");
   train_ds_ = load_dataset(cfg_, "TrainReader");
   train_loader_ = make_loader(cfg_, "TrainReader", train_ds_, rank, world);
   if (train_loader_->batches_per_epoch() == 0)
@@ -83,7 +88,8 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
     eval_loader_ = make_loader(cfg_, "EvalReader", eval_ds_, rank, world);
   }
   if (main_)
-    metrics_ = std::make_unique<MetricsLog>((fs::path(run_dir_) / "metrics.jsonl").string(), /*append=*/!opt_.resume.empty());
+    metrics_ = std::make_unique<MetricsLog>((fs::path(run_dir_) / "metrics.jsonl").string(),
+                                            /*append=*/!opt_.resume.empty(), state_.iter);
 }
 
 LossTerms Trainer::compute_gradients(const Batch& batch) {
@@ -187,6 +193,13 @@ TrainState Trainer::train() {
     if (!batch) {
       train_loader_->start_epoch(++epoch);
       continue;
+    }
+    if (state_.iter == start_iter) {  // a run that would learn from nothing stops before its first step
+      const auto& dc = train_ds_->decode_counts();
+      if (dc.boxes_kept == 0 && dc.boxes_dropped > 0)
+        fail(train_ds_->options().anno_path, ": every box of the first ", batch->size(), " images was dropped after "
+             "rescaling to the decoded image size (", dc.size_mismatch.load(), " images declare another width/height "
+             "than they decode to; fix the annotation file's image sizes)");
     }
     const double lr = schedule_.lr(state_.iter);
     opt_bundle_.set_lr(lr);

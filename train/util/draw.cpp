@@ -1,7 +1,13 @@
 #include "train/util/draw.h"
 
 #include <cstdio>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+#include <filesystem>
+
+#include "train/util/atomic_file.h"
+#include "train/util/error.h"
 
 namespace compress {
 
@@ -67,6 +73,20 @@ cv::Mat tile_images(const std::vector<cv::Mat>& images, int cols) {
     cell.copyTo(grid(cv::Rect(static_cast<int>(i % cols) * w, static_cast<int>(i / cols) * h, w, h)));
   }
   return grid;
+}
+
+void write_image(const std::string& path, const cv::Mat& img, const std::vector<int>& params, bool sync) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  if (ext.empty()) fail("cannot write image '", path, "': give it an extension (.png or .jpg)");
+  std::vector<uchar> bytes;
+  bool ok = false;
+  try {
+    ok = cv::imencode(ext, img, bytes, params);
+  } catch (const cv::Exception& e) {
+    fail("cannot write image '", path, "': ", e.err);
+  }
+  if (!ok) fail("cannot write image '", path, "': OpenCV cannot encode '", ext, "'");
+  write_file_atomic(path, bytes.data(), bytes.size(), sync);
 }
 
 }  // namespace compress

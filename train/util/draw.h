@@ -16,6 +16,12 @@ struct DrawBox {
 // Draws in place on a BGR uint8 image; one stable colour per class.
 void draw_boxes(cv::Mat& bgr, const std::vector<DrawBox>& boxes, const std::vector<std::string>& names);
 
+// Encodes by the path's extension (.png, .jpg) and writes through the checked,
+// atomic writer: a full disk or a non-regular target is an error naming `path`.
+// `sync`: fsync before the rename (off for the thousands of files a dataset
+// writes, where a crash means regenerating the set anyway).
+void write_image(const std::string& path, const cv::Mat& img, const std::vector<int>& params = {}, bool sync = true);
+
 // Tiles same-sized images into a grid with `cols` columns.
 cv::Mat tile_images(const std::vector<cv::Mat>& images, int cols);
 

@@ -12,6 +12,13 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A mistake in the command line itself (a malformed `-o`, a bad flag value):
+// the CLI prints the message and the subcommand's usage, and exits 2.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 inline void append(std::ostringstream&) {}
 template <typename T, typename... Rest>
@@ -27,6 +34,14 @@ template <typename... Args>
   std::ostringstream os;
   detail::append(os, args...);
   throw Error(os.str());
+}
+
+// usage_fail("--ratios: ", v, " is outside [0, 1)") -> throws compress::UsageError.
+template <typename... Args>
+[[noreturn]] void usage_fail(const Args&... args) {
+  std::ostringstream os;
+  detail::append(os, args...);
+  throw UsageError(os.str());
 }
 
 }  // namespace compress
