@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "train/util/atomic_file.h"
 #include "train/util/error.h"
 
 namespace compress {
@@ -67,11 +68,11 @@ OrtRun run_onnxruntime(const std::string& model, const std::vector<torch::Tensor
   for (size_t b = 0; b < batches.size(); ++b) {
     const auto t = batches[b].detach().to(torch::kCPU, torch::kFloat32).contiguous();
     const std::string file = "in" + std::to_string(b) + ".bin";
-    std::ofstream(scratch.path / file, std::ios::binary)
-        .write(reinterpret_cast<const char*>(t.data_ptr<float>()), t.numel() * sizeof(float));
+    // Scratch inputs: checked writes without fsync (nothing to keep after the run).
+    write_file_atomic((scratch.path / file).string(), t.data_ptr<float>(), t.numel() * sizeof(float), /*sync=*/false);
     manifest["batches"].push_back({{"file", file}, {"shape", t.sizes().vec()}});
   }
-  std::ofstream(scratch.path / "manifest.json") << manifest.dump();
+  write_file_atomic((scratch.path / "manifest.json").string(), manifest.dump(), /*sync=*/false);
   const std::string cmd = "COMPRESS_ORT_OPT=" + shell_quote(optimization) + " node " + shell_quote(dir + "/run.js") + " " + shell_quote(fs::absolute(model).string()) +
                           " " + shell_quote(scratch.path.string()) + " --threads " + std::to_string(threads) +
                           " --repeat " + std::to_string(repeat) + " --warmup " + std::to_string(warmup) +

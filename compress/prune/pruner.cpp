@@ -65,9 +65,25 @@ void slice_optimizer(torch::optim::Optimizer& opt, const Slicer& sl) {
 
 }  // namespace
 
+GroupScore group_score_from_name(const std::string& name) {
+  if (name == "named") return GroupScore::Named;
+  if (name == "sum") return GroupScore::Sum;
+  fail("prune.group_score '", name, "': use named or sum");
+}
+
+const std::vector<std::string>& group_score_names() {
+  static const std::vector<std::string> names{"named", "sum"};
+  return names;
+}
+
+int64_t removed_count(int64_t channels, double ratio) {
+  // nearbyint rounds in the current mode, which is to-nearest-even unless changed.
+  return static_cast<int64_t>(std::nearbyint(static_cast<double>(channels) * ratio));
+}
+
 int64_t kept_count(int64_t channels, double ratio, int64_t round_to) {
   TORCH_CHECK(round_to >= 1, "kept_count: round_to must be >= 1, got ", round_to);
-  int64_t keep = std::max<int64_t>(1, channels - std::llround(static_cast<double>(channels) * ratio));
+  int64_t keep = std::max<int64_t>(1, channels - removed_count(channels, ratio));
   if (round_to > 1 && keep < channels) {
     // Nearest multiple, halves up; one block at least; never above the group.
     keep = std::max(round_to, (keep + round_to / 2) / round_to * round_to);
@@ -77,7 +93,7 @@ int64_t kept_count(int64_t channels, double ratio, int64_t round_to) {
 }
 
 PrunePlan plan_pruning(torch::nn::Module& model, const DependencyGraph& graph, const std::vector<PruneSpec>& specs,
-                       const Criterion& criterion, int64_t round_to) {
+                       const Criterion& criterion, int64_t round_to, GroupScore group_score, bool skip_coupled) {
   if (round_to < 1) fail("prune.round_to is ", round_to, "; it must be 1 (no rounding) or more");
   const auto modules = modules_by_path(model);
   PrunePlan plan;
@@ -85,22 +101,48 @@ PrunePlan plan_pruning(torch::nn::Module& model, const DependencyGraph& graph, c
   for (const auto& spec : specs) {
     if (!(spec.ratio >= 0.0 && spec.ratio < 1.0))
       fail("pruned ratio for '", spec.conv, "' is ", spec.ratio, "; ratios are in [0, 1)");
+    {
+      const auto it = modules.find(spec.conv);
+      const auto* named = it == modules.end() ? nullptr : it->second->as<torch::nn::Conv2d>();
+      if (named) {
+        const int64_t groups = named->options.groups(), in = named->options.in_channels();
+        if (groups > 1 && !(groups == in && groups == named->options.out_channels()))
+          fail("'", spec.conv, ".weight' is a grouped conv (", groups, " groups of ", in / groups,
+               " input channels) that is not depthwise: pruning its output channels would break its groups; "
+               "name the conv that feeds it or a depthwise conv instead");
+      }
+    }
     ChannelGroup g = graph.group_of(spec.conv);
     if (!g.blocked.empty()) fail("'", spec.conv, ".weight' cannot be pruned: ", g.blocked);
-    // Score: the sum, per root channel, of every coupled producer's score (one
-    // producer, the usual case, gives exactly the named weight's score).
-    auto score = torch::zeros({g.channels}, torch::kDouble);
-    for (const auto& m : g.members) {
-      if (m.kind != MemberKind::ConvOut) continue;
-      if (const auto o = owner.find(m.module); o != owner.end())
-        fail("'", spec.conv, "' and '", o->second, "' share one channel group (coupled by an add, concat or ",
+    // Named (the reference's rule): the named conv's own filters decide for the
+    // whole group, depthwise or not. Sum: every coupled producer's score added
+    // per root channel. With one producer the two agree.
+    std::string taken_by;
+    for (const auto& m : g.members)
+      if (const auto o = owner.find(m.module); m.kind == MemberKind::ConvOut && o != owner.end()) taken_by = o->second;
+    if (!taken_by.empty()) {
+      if (!skip_coupled)
+        fail("'", spec.conv, "' and '", taken_by, "' share one channel group (coupled by an add, concat or ",
              "depthwise conv); name only one of them");
-      owner[m.module] = spec.conv;
+      spdlog::warn("'{}.weight' shares a channel group with '{}.weight', chosen first; skipping it (as the reference "
+                   "skips a layer of a group already collected)", spec.conv, taken_by);
+      continue;
+    }
+    for (const auto& m : g.members)
+      if (m.kind == MemberKind::ConvOut) owner[m.module] = spec.conv;
+    auto score = torch::zeros({g.channels}, torch::kDouble);
+    bool scored = false;
+    for (const auto& m : g.members) {
+      const bool producer = m.kind == MemberKind::ConvOut || m.kind == MemberKind::Depthwise;
+      const bool counts = group_score == GroupScore::Sum ? m.kind == MemberKind::ConvOut : m.module == spec.conv;
+      if (!producer || !counts) continue;
       const auto* conv = modules.at(m.module)->as<torch::nn::Conv2d>();
       const auto s = criterion(conv->weight).narrow(0, m.begin, m.length);
       score.narrow(0, m.root_begin, m.length).add_(s);
+      scored = true;
     }
-    if (std::llround(static_cast<double>(g.channels) * spec.ratio) >= g.channels)
+    if (!scored) fail("'", spec.conv, ".weight': no filter of it scores its channel group");
+    if (removed_count(g.channels, spec.ratio) >= g.channels)
       spdlog::warn("pruning '{}' by {} would leave no channel of {}; keeping {}", spec.conv, spec.ratio, g.channels,
                    kept_count(g.channels, spec.ratio, round_to));
     const int64_t remove = g.channels - kept_count(g.channels, spec.ratio, round_to);

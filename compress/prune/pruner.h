@@ -40,15 +40,30 @@ struct PrunePlan {
   std::map<std::string, std::set<int64_t>> remove_out, remove_in;
 };
 
+// How a coupled group (producers joined by an add, a concat or a depthwise
+// conv) is scored. Named: only the named conv's filters, as PaddleSlim does
+// (the reference's rule, the default). Sum: per root channel, the sum of every
+// coupled producer's score (this toolkit's earlier rule; `prune.group_score: sum`).
+enum class GroupScore { Named, Sum };
+GroupScore group_score_from_name(const std::string& name);  // "named" | "sum"
+const std::vector<std::string>& group_score_names();
+
+// Removed channels: round(channels * ratio) with ties to even, as the
+// reference's Python `round` (30 x 0.75 = 22.5 removes 22).
+int64_t removed_count(int64_t channels, double ratio);
+
 // Scores and plans every spec on the current weights. Errors: a group that
-// cannot be pruned (with the reason), two specs in one group, a bad ratio.
+// cannot be pruned (with the reason), two specs in one group (or, with
+// skip_coupled, as the reference treats layers picked from a sensitivity file:
+// the later one is skipped with a warning naming both), a bad ratio.
 // round_to > 1 rounds each group's kept channels to the nearest multiple of it
 // (at least one multiple, never more than the group has), for runtimes whose
 // kernels pack channels in blocks of 4, 8 or 16.
 PrunePlan plan_pruning(torch::nn::Module& model, const DependencyGraph& graph, const std::vector<PruneSpec>& specs,
-                       const Criterion& criterion, int64_t round_to = 1);
+                       const Criterion& criterion, int64_t round_to = 1, GroupScore score = GroupScore::Named,
+                       bool skip_coupled = false);
 
-// Channels kept of `channels` when a ratio removes round(channels * ratio),
+// Channels kept of `channels` when a ratio removes removed_count(channels, ratio),
 // at least 1, rounded as plan_pruning rounds them.
 int64_t kept_count(int64_t channels, double ratio, int64_t round_to = 1);
 

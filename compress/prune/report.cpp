@@ -59,7 +59,7 @@ std::vector<std::string> conv_weight_names(torch::nn::Module& model) {
 }
 
 PruneReport prune_model(torch::nn::Module& model, const std::vector<PruneSpec>& specs, const std::string& criterion,
-                        int64_t input_size, int64_t round_to) {
+                        int64_t input_size, int64_t round_to, GroupScore score, bool skip_coupled) {
   PruneReport r;
   r.criterion = criterion;
   r.input_size = input_size;
@@ -72,7 +72,7 @@ PruneReport prune_model(torch::nn::Module& model, const std::vector<PruneSpec>& 
       r.flops_before += c.flops;
       if (c.module.rfind("backbone.", 0) != 0) r.head_flops_before += c.flops;
     }
-    plan = plan_pruning(model, before, specs, make_criterion(criterion), round_to);
+    plan = plan_pruning(model, before, specs, make_criterion(criterion), round_to, score, skip_coupled);
   }
   r.params_before = count_params(model);
   r.kept = apply_plan(model, plan);

@@ -54,7 +54,8 @@ void plot_prune_report(const PruneReport& r, const std::string& png);
 // channels rounded to multiples of round_to), slices the model, and measures
 // before and after.
 PruneReport prune_model(torch::nn::Module& model, const std::vector<PruneSpec>& specs, const std::string& criterion,
-                        int64_t input_size, int64_t round_to = 1);
+                        int64_t input_size, int64_t round_to = 1, GroupScore score = GroupScore::Named,
+                        bool skip_coupled = false);
 
 // `<conv path>.weight` of every conv, in module order.
 std::vector<std::string> conv_weight_names(torch::nn::Module& model);

@@ -58,7 +58,9 @@ void fill_from_config(PruneRunOptions& o, const Config& cfg) {
 PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const PruneRunOptions& o, const std::string& run_dir) {
   const auto specs = specs_from_options(model, o);
   const int64_t size = eval_input_size(cfg, cfg.get<int64_t>("prune.input_size"), "prune");
-  PruneReport report = prune_model(model, specs, o.criterion, size, cfg.get<int64_t>("prune.round_to"));
+  PruneReport report = prune_model(model, specs, o.criterion, size, cfg.get<int64_t>("prune.round_to"),
+                                   group_score_from_name(cfg.get<std::string>("prune.group_score")),
+                                   /*skip_coupled=*/!o.sensitivities.empty());
   // Every rank prunes its copy alike; rank 0 alone prints and writes the report.
   if (dist_env_from_environment().rank == 0) {
     std::cout << report.table();
@@ -112,6 +114,13 @@ std::vector<PruneSpec> sensitivity_specs(const Sensitivities& sens, const std::v
     const auto s = resolve_specs({param}, {std::min(ratio, 0.99)}, names);
     specs.insert(specs.end(), s.begin(), s.end());
   }
+  // In model order, as the analysis measured them: of two layers in one
+  // channel group, the earlier one is pruned and the later one skipped.
+  auto position = [&](const PruneSpec& s) {
+    return std::find(names.begin(), names.end(), s.conv + ".weight") - names.begin();
+  };
+  std::stable_sort(specs.begin(), specs.end(),
+                   [&](const PruneSpec& a, const PruneSpec& b) { return position(a) < position(b); });
   return specs;
 }
 
@@ -151,7 +160,9 @@ FlopsTarget max_loss_for_pruned_flops(const Config& cfg, DetectorImpl& model, co
     if (specs.empty()) return 0.0;
     Detector m = build_detector(cfg);
     apply_shapes(*m, shapes, "the model being pruned");
-    const PruneReport r = prune_model(*m, specs, o.criterion, size, round_to);
+    const PruneReport r =
+        prune_model(*m, specs, o.criterion, size, round_to, group_score_from_name(cfg.get<std::string>("prune.group_score")),
+                    /*skip_coupled=*/true);
     return 1.0 - double(r.flops_after) / std::max<int64_t>(1, r.flops_before);
   };
   // The error for an unreachable budget says which layers fell short.

@@ -118,6 +118,7 @@ nlohmann::json sensitivity_key(const Config& cfg, const std::string& weights, co
   return {{"weights", weights},
           {"weights_bytes", static_cast<int64_t>(fs::file_size(weights))},
           {"criterion", criterion},
+          {"group_score", cfg.get<std::string>("prune.group_score")},
           {"input_size", size},
           {"eval_reader", reader_identity(cfg, "EvalReader")}};
 }
@@ -194,7 +195,7 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
       [&](int64_t job) {
         const auto [conv, r] = pair(job);
         auto m = load_unquantized(cfg, weights);  // restore: a fresh copy of the weights
-        prune_model(*m, {{conv, r}}, o.criterion, size);
+        prune_model(*m, {{conv, r}}, o.criterion, size, 1, group_score_from_name(cfg.get<std::string>("prune.group_score")));
         m->to(device);
         return run_evaluation(*m, *loader, *ds, /*progress=*/false).result.stats.ap();
       },

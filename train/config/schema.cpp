@@ -250,6 +250,10 @@ Field build_root() {
        Section({{"pruned_params", StrList({}, "conv weights to prune when --pruned_params is not given")},
                 {"pruned_ratios", FloatList({}, "their ratios (one, or one per name)")},
                 {"criterion", Str("l1_norm", {"l1_norm", "geometry_median"})},
+                {"group_score", Str("named", {"named", "sum"},
+                                    "how a coupled group (an add, concat or depthwise conv joins producers) is scored: "
+                                    "named = the named conv's filters only (the reference's rule); sum = every "
+                                    "producer's score added per channel")},
                 {"max_iters", Int(0, "fine-tuning steps after pruning; 0 = the recipe's max_iters").at_least(0)},
                 {"base_lr", Float(0.0, "fine-tuning learning rate; 0 = the recipe's").at_least(0)},
                 {"input_size", Int(0, "square input for the dependency trace and FLOPs; 0 = EvalReader's size").at_least(0)},

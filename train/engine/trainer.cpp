@@ -176,8 +176,11 @@ TrainState Trainer::train() {
   if (cfg_.get<bool>("freeze_bn"))
     for (const auto& m : model_->modules(/*include_self=*/false))
       if (auto* bn = m->as<torch::nn::BatchNorm2d>()) bn->eval();
-  // Fault injection for the multi-process tests: this rank dies at this step.
+  // Fault injection for the multi-process tests: this rank dies (or, with
+  // COMPRESS_FAULT_SIGNAL=STOP, stalls) at this step.
   const int fault_rank = std::getenv("COMPRESS_FAULT_RANK") ? std::atoi(std::getenv("COMPRESS_FAULT_RANK")) : -1;
+  const char* fault_signal = std::getenv("COMPRESS_FAULT_SIGNAL");
+  const int fault_sig = fault_signal && std::string(fault_signal) == "STOP" ? SIGSTOP : SIGKILL;
   const int64_t fault_iter = std::getenv("COMPRESS_FAULT_ITER") ? std::atoll(std::getenv("COMPRESS_FAULT_ITER")) : -1;
   // Resume exactly where the run stopped: same epoch, same batch within it.
   int64_t epoch = state_.iter / per_epoch;
@@ -204,7 +207,7 @@ TrainState Trainer::train() {
     const double lr = schedule_.lr(state_.iter);
     opt_bundle_.set_lr(lr);
     if (before_step) before_step(state_.iter);
-    if (dist_ && dist_->rank() == fault_rank && state_.iter == fault_iter) raise(SIGKILL);
+    if (dist_ && dist_->rank() == fault_rank && state_.iter == fault_iter) raise(fault_sig);
     const LossTerms terms = compute_gradients(*batch);
     sync_gradients();
     apply_step();
