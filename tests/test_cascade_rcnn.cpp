@@ -213,11 +213,24 @@ TEST(CascadeRCNN, PruningTheSharedRpnConvReportsItsFlopsOnEveryLevel) {
   auto m = reference_model();
   const auto r = prune::prune_model(*m, {{"rpn_head.conv.conv", 0.5}}, "l1_norm", 320);
   ASSERT_EQ(r.layers.size(), 1u);
-  // 3x3 48 -> 48 with bias on P2..P6 of 320 px (6,525 cells), then 48 -> 24.
+  // 3x3 48 -> 48 on P2..P6 of 320 px (6,525 cells), then 48 -> 24; its bias counts no FLOP.
   const int64_t cells = 6400 + 1600 + 400 + 100 + 25;
-  EXPECT_EQ(r.layers[0].flops_before, cells * 48 * (9 * 48 + 1));
-  EXPECT_EQ(r.layers[0].flops_after, cells * 24 * (9 * 48 + 1));
+  EXPECT_EQ(r.layers[0].flops_before, cells * 48 * 9 * 48);
+  EXPECT_EQ(r.layers[0].flops_after, cells * 24 * 9 * 48);
   EXPECT_EQ(r.layers[0].channels_after, 24);
+  // Fully connected layers count once per row (the RoIs are a dynamic batch,
+  // which the reference's `mul` counts as 1): in * out.
+  std::map<std::string, prune::ConvChange> by;
+  for (const auto& c : r.convs) by[c.module] = c;
+  for (const std::string fc : {"bbox_head.0.fc6", "bbox_head.0.fc7", "bbox_head.2.cls_score"}) {
+    ASSERT_TRUE(by.count(fc)) << fc << " is not in the FLOPs count";
+    const auto w = m->named_parameters()[fc + ".weight"];
+    EXPECT_EQ(by.at(fc).flops_before, w.size(0) * w.size(1)) << fc;
+    EXPECT_EQ(by.at(fc).params_before, w.size(0) * w.size(1) + w.size(0)) << fc;
+  }
+  int64_t total = 0;
+  for (const auto& c : r.convs) total += c.flops_before;
+  EXPECT_EQ(total, r.flops_before);
   // The heads that read it shrink too: the model still runs.
   m->eval();
   EXPECT_EQ(m->forward(torch::zeros({1, 3, 64, 64}))[5].size(1), 3);

@@ -121,7 +121,7 @@ TEST(Config, OutOfRangeValueNamesFileKeyAndRange) {
   TempDir d;
   write_text(d.file("n.yml"), "max_iters: 3\nTrainReader:\n  shuffle: true\n  batch_size: -3\n");
   expect_error([&] { load_config(d.file("n.yml")); },
-               {d.file("n.yml"), "TrainReader.batch_size", "must be at least 1, got -3"});
+               {d.file("n.yml"), "TrainReader.batch_size", "must be in [1, 4096], got -3"});
   // Probabilities are bounded on both sides; -o values are checked the same way.
   expect_error([] { compress::config_from_string("", {"quant.moving_rate=1.5"}); },
                {"-o quant.moving_rate", "must be in [0, 1], got 1.5"});
@@ -179,7 +179,7 @@ TEST(Config, KeysDocumentTypeDefaultRangeAndMeaning) {
   // Typed lists document each variant's keys; choices are listed.
   const auto tr = document_keys("TrainReader.sample_transforms");
   EXPECT_TRUE(std::any_of(tr.begin(), tr.end(), [](const auto& k) {
-    return k.path == "TrainReader.sample_transforms[ExpandImage].prob" && k.range == "in [0, 1]";
+    return k.path == "TrainReader.sample_transforms.ExpandImage.prob" && k.range == "in [0, 1]";
   }));
   const auto opt = document_keys("OptimizerBuilder.optimizer.type");
   ASSERT_EQ(opt.size(), 1u);
@@ -190,11 +190,25 @@ TEST(Config, KeysDocumentTypeDefaultRangeAndMeaning) {
   // Every documented plain key is one the loader accepts, set to its own default.
   int checked = 0;
   for (const auto& k : document_keys()) {
-    if (k.path.find('[') != std::string::npos || k.type == "list of typed maps" || k.type == "map with a type") continue;
+    if (k.in_variant || k.type == "list of typed maps" || k.type == "map with a type") continue;
     EXPECT_NO_THROW(compress::config_from_string("", {k.path + "=" + (k.value.empty() ? "''" : k.value)})) << k.path;
     ++checked;
   }
   EXPECT_GT(checked, 150);
+  // Keys under a variant in the printed form (and in the older bracket form)
+  // set that item of the recipe's list.
+  const auto c = compress::config_from_string("", {"TrainReader.sample_transforms.ExpandImage.prob=0.25",
+                                                   "TrainReader.sample_transforms[RandomFlipImage].prob=0.75",
+                                                   "TrainReader.dataset.COCODataSet.image_dir=imgs"});
+  EXPECT_EQ(c.get<std::string>("TrainReader.dataset.image_dir"), "imgs");
+  EXPECT_TRUE(std::any_of(tr.begin(), tr.end(), [](const auto& k) { return k.in_variant; }));
+  bool expand = false, crop = false;
+  for (const auto& t : c.at("TrainReader.sample_transforms")) {
+    if (t["type"].as<std::string>() == "ExpandImage") expand = t["prob"].as<double>() == 0.25;
+    if (t["type"].as<std::string>() == "RandomFlipImage") crop = t["prob"].as<double>() == 0.75;
+  }
+  EXPECT_TRUE(expand);
+  EXPECT_TRUE(crop);
   // The table: a header, then one line per key.
   const std::string table = compress::config::format_key_docs(quant);
   EXPECT_EQ(table.rfind("key ", 0), 0u);

@@ -277,12 +277,13 @@ TEST(PruneFlops, HandCountedChain) {
   ChainNet net;
   const auto costs = conv_costs(trace(net, 16));
   ASSERT_EQ(costs.size(), 3u);
-  // a: 3x3, 3->8, padding 1 on 16x16: 16*16*8*(9*3) ; b: 16*16*6*(9*8) ; c: 16*16*4*(6+1 bias)
+  // a: 3x3, 3->8, padding 1 on 16x16: 16*16*8*(9*3) ; b: 16*16*6*(9*8) ; c: 16*16*4*6 (its bias is
+  // a parameter but no FLOP: the reference's conv op has no bias input)
   EXPECT_EQ(costs[0].module, "a.conv");
   EXPECT_EQ(costs[0].flops, 16 * 16 * 8 * 27);
   EXPECT_EQ(costs[0].params, 8 * 3 * 9);
   EXPECT_EQ(costs[1].flops, 16 * 16 * 6 * 72);
-  EXPECT_EQ(costs[2].flops, 16 * 16 * 4 * 7);
+  EXPECT_EQ(costs[2].flops, 16 * 16 * 4 * 6);
   EXPECT_EQ(costs[2].params, 4 * 6 + 4);
 }
 
@@ -291,14 +292,13 @@ TEST(PruneFlops, DepthwiseAndStride) {
   std::map<std::string, ConvCost> by;
   for (const auto& c : conv_costs(trace(net, 16))) by[c.module] = c;
   EXPECT_EQ(by.at("dw.conv").flops, 8 * 8 * 8 * 9);  // stride 2: 8x8 out, one 3x3 tap set per channel
-  EXPECT_EQ(by.at("se.conv1").flops, 1 * 4 * (8 + 1));
+  EXPECT_EQ(by.at("se.conv1").flops, 1 * 4 * 8);
   EXPECT_EQ(by.at("expand.conv").flops, 16 * 16 * 8 * 3);
 }
 
 // FLOPs are counted twice: from the traced graph (pruning reports) and by the
 // layers themselves during a forward pass (`bench model`). On every conv of
-// the single-stage detectors the two must agree, once the graph's one
-// multiply-add per output for a bias, which the recorder leaves out, is taken off.
+// the single-stage detectors the two must agree (neither counts a bias).
 TEST(PruneFlops, AgreesWithTheModelsOwnCostRecorder) {
   for (const std::vector<std::string> o :
        {std::vector<std::string>{"num_classes=3", "MobileNetV3.model_name=small"},
@@ -309,10 +309,7 @@ TEST(PruneFlops, AgreesWithTheModelsOwnCostRecorder) {
     for (const auto& l : measure_cost(*model, size, size).layers) recorded[l.name] = l.macs;
     const DependencyGraph g =
         trace_graph(*model, [&](const at::Tensor& x) { return model->forward(x); }, {1, 3, size, size});
-    for (const auto& c : g.convs()) {
-      const int64_t bias_flops = c.bias ? c.output[2] * c.output[3] * c.weight[0] : 0;
-      graph[c.module.substr(0, c.module.rfind('.'))] += conv_cost(c).flops - bias_flops;
-    }
+    for (const auto& c : g.convs()) graph[c.module.substr(0, c.module.rfind('.'))] += conv_cost(c).flops;
     EXPECT_GT(graph.size(), 40u) << o[0];
     EXPECT_EQ(graph, recorded) << o[0];
   }

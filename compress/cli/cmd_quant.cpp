@@ -6,7 +6,6 @@
 #include "compress/quant/run_quant.h"
 #include "train/config/config.h"
 #include "train/engine/runtime.h"
-#include "train/util/error.h"
 
 namespace compress {
 namespace {
@@ -38,8 +37,6 @@ class QuantCommand : public Command {
   CLI::App* app() const override { return app_; }
   bool data_parallel() const override { return true; }
   int run() override {
-    for (const auto& p : patterns_)
-      if (p.empty()) usage_fail("--not_quant_pattern: an empty pattern matches every conv (name a layer, e.g. res_conv1)");
     const Config cfg = flags_.load();
     apply_runtime_settings(cfg);
     if (app_->count("--not_quant_pattern")) opt_.not_quant_pattern = patterns_;

@@ -66,6 +66,21 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // An option given an empty value (`--out ''`, `--not_quant_pattern ''`) is a
+  // mistake, never "use the default": refused here for every subcommand.
+  for (CLI::App* sub = deepest_parsed(app); sub; sub = sub->get_parent()) {
+    for (const CLI::Option* opt : sub->get_options()) {
+      if (opt->count() == 0 || opt->get_type_size() == 0) continue;  // not given, or a flag
+      for (const auto& v : opt->results())
+        if (v.empty()) {
+          std::cerr << "error: " << opt->get_name() << ": an empty value (give a " <<
+              (opt->get_name() == "--not_quant_pattern" ? "layer name, e.g. res_conv1" : "file name or value") << ")\n\n"
+                    << deepest_parsed(app)->help();
+          return 2;
+        }
+    }
+  }
+
   try {
     // Before main returns or an error is reported: the process group goes
     // while CUDA is still loaded (see dist_shutdown).

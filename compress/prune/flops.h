@@ -1,7 +1,13 @@
-// Parameters and FLOPs of every conv, from the shapes of a traced forward pass.
-// FLOPs are counted as the reference's PaddleSlim counts them: multiply-adds,
-// Hout * Wout * Cout * (kh * kw * Cin / groups + bias), per image; BN is
-// folded into the conv for deployment and costs nothing.
+// Parameters and FLOPs of every conv and fully connected layer, from the
+// shapes of a traced forward pass. FLOPs are counted as the reference's
+// PaddleSlim (`paddleslim.analysis.flops`) counts them: multiply-adds per image,
+// - a conv: Hout * Wout * Cout * kh * kw * Cin / groups. PaddleSlim adds one per
+//   output for a conv op with a Bias input, but fluid's conv2d adds its bias in
+//   a separate elementwise op, so the reference never counts a bias;
+// - a fully connected (`mul`) layer: rows * in * out, with a dynamic row count
+//   (RoIs in Cascade R-CNN's box heads) counted as 1, as the reference does;
+// - BN folds into the conv for deployment; activations, pooling and the rest
+//   are not counted (the reference's default only_conv=True).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -18,6 +24,8 @@ struct ConvCost {
 };
 
 ConvCost conv_cost(const ConvInfo& c);
+ConvCost linear_cost(const LinearInfo& l);
+// Every conv, then every fully connected layer, in forward order.
 std::vector<ConvCost> conv_costs(const DependencyGraph& g);
 
 }  // namespace compress::prune

@@ -65,6 +65,8 @@ struct DependencyGraph::Impl {
   std::set<TensorRef> outputs;
   std::map<std::string, Node*> conv_by_module;
   std::vector<ConvInfo> convs;
+  std::vector<std::pair<uint64_t, LinearInfo>> linears;  // (sequence number, layer)
+  std::vector<LinearInfo> linears_in_order;
 
   int64_t channels(const TensorRef& t) const {
     const auto& s = shapes.at(t);
@@ -170,6 +172,7 @@ DependencyGraph::DependencyGraph(DependencyGraph&&) noexcept = default;
 DependencyGraph& DependencyGraph::operator=(DependencyGraph&&) noexcept = default;
 
 const std::vector<ConvInfo>& DependencyGraph::convs() const { return impl_->convs; }
+const std::vector<LinearInfo>& DependencyGraph::linears() const { return impl_->linears_in_order; }
 
 ChannelGroup DependencyGraph::group_of(const std::string& conv_path) const {
   const auto it = impl_->conv_by_module.find(conv_path);
@@ -277,6 +280,21 @@ DependencyGraph trace_graph(torch::nn::Module& model, const ForwardFn& forward, 
       op.module = module;
       if (const TensorRef in = data_input(0); in.node) op.inputs.push_back(in);
     } else {
+      if (op.name.rfind("AddmmBackward", 0) == 0 || op.name.rfind("MmBackward", 0) == 0) {
+        // torch::nn::Linear records addmm(bias, x, W^T) (mm without a bias):
+        // W reaches it through a transpose. Recorded for FLOPs; the op stays
+        // opaque to channel groups.
+        for (const auto& e : edges) {
+          if (!e.is_valid() || e.function->name().rfind("TBackward", 0) != 0) continue;
+          const auto& t_edges = e.function->next_edges();
+          const std::string w = t_edges.empty() ? "" : param_of(t_edges[0]);
+          if (w.empty() || strip_suffix(w, ".weight").empty()) continue;
+          const auto ws = dynamic_cast<torch::autograd::AccumulateGrad*>(t_edges[0].function.get())->variable.sizes();
+          if (ws.size() != 2) continue;
+          const bool bias = op.name.rfind("AddmmBackward", 0) == 0 && !param_of(edges[0]).empty();
+          impl->linears.push_back({n->sequence_nr(), {strip_suffix(w, ".weight"), ws[1], ws[0], bias}});
+        }
+      }
       for (size_t i = 0; i < edges.size(); ++i)
         if (const TensorRef in = data_input(i); in.node) op.inputs.push_back(in);
       const auto oshape = shape_of({n, 0});
@@ -312,6 +330,9 @@ DependencyGraph trace_graph(torch::nn::Module& model, const ForwardFn& forward, 
   std::sort(impl->convs.begin(), impl->convs.end(), [&](const ConvInfo& a, const ConvInfo& b) {
     return impl->conv_by_module.at(a.module)->sequence_nr() < impl->conv_by_module.at(b.module)->sequence_nr();
   });
+  std::sort(impl->linears.begin(), impl->linears.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& l : impl->linears) impl->linears_in_order.push_back(l.second);
   (void)order;
   return DependencyGraph(std::move(impl));
 }

@@ -50,6 +50,13 @@ struct ConvInfo {
   bool bias = false;
 };
 
+// Per fully connected layer (torch::nn::Linear): its weight's shape.
+struct LinearInfo {
+  std::string module;
+  int64_t in_features = 0, out_features = 0;
+  bool bias = false;
+};
+
 class DependencyGraph {
  public:
   ~DependencyGraph();
@@ -64,6 +71,8 @@ class DependencyGraph {
 
   // Every conv in forward order, with its traced shapes.
   const std::vector<ConvInfo>& convs() const;
+  // Every fully connected layer in forward order (for FLOPs; never prunable).
+  const std::vector<LinearInfo>& linears() const;
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -125,7 +125,7 @@ std::string PruneReport::to_json() const {
   nlohmann::json j;
   j["criterion"] = criterion;
   j["input_size"] = input_size;
-  j["flops_unit"] = "multiply-adds per image (PaddleSlim's count: conv + bias)";
+  j["flops_unit"] = "multiply-adds per image, as PaddleSlim counts them (convs without a bias term, fully connected layers per row)";
   j["params"] = {{"before", params_before}, {"after", params_after}};
   j["flops"] = {{"before", flops_before}, {"after", flops_after}};
   j["head_flops"] = {{"before", head_flops_before}, {"after", head_flops_after}};

@@ -56,7 +56,7 @@ QuantReport apply_qat(torch::nn::Module& model, const QuantOptions& o) {
   if (is_quantized(model)) fail("the model is already quantized");
   const auto all = quantizable_convs(model);
   for (const auto& p : o.not_quant_pattern)
-    if (p.empty()) usage_fail("--not_quant_pattern: an empty pattern matches every conv (name a layer, e.g. res_conv1)");
+    if (p.empty()) fail("not_quant_pattern: an empty pattern matches every conv (name a layer, e.g. res_conv1)");
   std::set<std::string> used;
   for (const auto& path : all) matches(path, o.not_quant_pattern, &used);
   for (const auto& p : o.not_quant_pattern)

@@ -105,7 +105,7 @@ constexpr int kMaxYamlDepth = 32;
 YAML::Node normalize_tags(const YAML::Node& n, const std::string& where, const std::string& path = "",
                           int depth = 0) {
   if (depth > kMaxYamlDepth)
-    fail(where, ": key '", path, "' nests more than ", kMaxYamlDepth,
+    fail(where, ": key '", path.size() > 40 ? path.substr(0, 40) + "..." : path, "' nests more than ", kMaxYamlDepth,
          " levels deep (an alias that refers to itself, like `a: &a [*a]`?)");
   const std::string tag = n.Tag();
   YAML::Node out;
@@ -316,7 +316,12 @@ void set_by_path(YAML::Node root, const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     fail("-o '", assignment, "': expected key.path=value");
-  const std::string key = assignment.substr(0, eq);
+  // `config keys` prints list items and typed maps by type name; the older
+  // bracket form (`sample_transforms[ResizeImage].target_size`) is accepted too.
+  std::string key;
+  for (char ch : assignment.substr(0, eq))
+    if (ch == '[') key += '.';
+    else if (ch != ']') key += ch;
   const std::string text = assignment.substr(eq + 1);
   const std::string where = "-o " + key;
   YAML::Node value;
@@ -340,6 +345,10 @@ void set_by_path(YAML::Node root, const std::string& assignment) {
       if (!next) fail(where, ": unknown key '", join_path(path, part), "'", did_you_mean(part, f->child_names()));
       child.reset(node[part]);
     } else if (f->type == Type::TypedMap) {
+      if (!last && part == variant_of(node)) {  // `dataset.COCODataSet.image_dir`: the map's own type name
+        path = join_path(path, part);
+        continue;
+      }
       const Field* v = f->variant(variant_of(node));
       next = v ? v->child(part) : nullptr;
       if (!next)

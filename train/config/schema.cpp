@@ -223,7 +223,8 @@ Field build_root() {
        Section({{"alpha", Float(0.5)}, {"beta", Float(1.0)}, {"gamma", Float(1.5)}}, "Cascade R-CNN's box loss")},
       {"SSDLiteMultiBoxHead",
        Section({{"aspect_ratios", FloatListList({{2}, {2, 3}, {2, 3}, {2, 3}, {2, 3}, {2, 3}})},
-                {"base_size", Float(320, "input size the prior sizes are fractions of")},
+                {"base_size", Float(0, "input size the prior sizes are fractions of; 0 = the EvalReader's ResizeImage "
+                                           "target_size, so one key sets the input size").at_least(0)},
                 {"steps", FloatList({16, 32, 64, 107, 160, 320}, "pixels; [] = input size / map size")},
                 {"flip", Bool(true, "add the reciprocal of every aspect ratio")},
                 {"min_ratio", Float(20, "smallest prior, percent of base_size")},

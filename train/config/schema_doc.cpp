@@ -35,10 +35,12 @@ void walk(const Field& f, const std::string& path, std::vector<KeyDoc>& out) {
       doc += "types: " + choices;
       if (f.type == Type::TypedMap) doc += " (default " + f.default_type + ")";
       out.push_back({path, type_name(f.type), flow(f.default_value), "", doc});
+      // Printed as `-o` takes them: a list item or a typed map's keys by its type name.
       for (const auto& [name, v] : f.variants) {
-        if (!v.doc.empty() || v.children.empty())
-          out.push_back({path + "[" + name + "]", "map", "", "", v.doc});
-        for (const auto& [k, c] : v.children) walk(c, path + "[" + name + "]." + k, out);
+        if (!v.doc.empty() || v.children.empty()) out.push_back({path + "." + name, "map", "", "", v.doc, true});
+        const size_t first = out.size();
+        for (const auto& [k, c] : v.children) walk(c, path + "." + name + "." + k, out);
+        for (size_t i = first; i < out.size(); ++i) out[i].in_variant = true;
       }
       return;
     }

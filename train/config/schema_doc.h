@@ -8,16 +8,17 @@
 namespace compress::config {
 
 struct KeyDoc {
-  std::string path;     // "quant.freeze_bn_iter", "TrainReader.sample_transforms[ExpandImage].prob"
+  std::string path;     // "quant.freeze_bn_iter", "TrainReader.sample_transforms.ExpandImage.prob" (as -o takes it)
   std::string type;     // "int", "list of float", ...
   std::string value;    // the default as flow YAML ("" for sections)
   std::string range;    // "at least 1", "in [0, 1]" or ""
   std::string doc;
+  bool in_variant = false;  // under a typed list or map's variant: settable when the recipe has that item or type
 };
 
 // Every leaf key whose path starts with `prefix` (a whole key or section:
 // "quant" matches "quant.max_iters", not "quantile"). Typed lists and maps list
-// each variant's keys as `path[Variant].key`. An unknown prefix is an error
+// each variant's keys as `path.Variant.key`, the form `-o` takes. An unknown prefix is an error
 // naming the closest section.
 std::vector<KeyDoc> document_keys(const std::string& prefix = "");
 

@@ -222,7 +222,10 @@ TrainState Trainer::train() {
       const double ips = window_images / std::max(dt, 1e-9);
       const double it_s = (state_.iter - start_iter) /
                           std::max(std::chrono::duration<double>(now - run_t0).count(), 1e-9);
-      nlohmann::json rec{{"iter", state_.iter}, {"kind", "train"}, {"lr", lr}, {"images_per_s", ips}};
+      const double elapsed = std::chrono::duration<double>(now - run_t0).count();
+      const double s_per_iter = dt / std::max<int64_t>(window_n, 1);
+      nlohmann::json rec{{"iter", state_.iter}, {"kind", "train"},      {"lr", lr}, {"images_per_s", ips},
+                         {"s_per_iter", s_per_iter}, {"elapsed_s", elapsed}};
       std::string terms_text;
       for (const auto& [name, sum] : window) {
         rec[name] = sum / window_n;
@@ -235,9 +238,9 @@ TrainState Trainer::train() {
         window_comm0 = dist_->comm_seconds();
       }
       if (metrics_) metrics_->write(rec);
-      spdlog::info("iter {}/{} | loss {:.4f} ({}) | lr {:.6f} | {:.1f} img/s | ETA {}", state_.iter, max_iters,
-                   window["loss"] / window_n, terms_text.substr(1), lr, ips,
-                   format_duration((max_iters - state_.iter) / std::max(it_s, 1e-9)));
+      spdlog::info("iter {}/{} | loss {:.4f} ({}) | lr {:.6f} | {:.1f} img/s | {:.2f} s/it | elapsed {} | ETA {}",
+                   state_.iter, max_iters, window["loss"] / window_n, terms_text.substr(1), lr, ips, s_per_iter,
+                   format_duration(elapsed), format_duration((max_iters - state_.iter) / std::max(it_s, 1e-9)));
       window.clear();
       window_n = window_images = 0;
       window_t0 = now;
@@ -245,7 +248,10 @@ TrainState Trainer::train() {
     if (state_.iter % snapshot_iter == 0 && state_.iter < max_iters) snapshot(false);
   }
   snapshot(true);
-  spdlog::info("training done: {} iterations, weights in {}/model_final.pt", state_.iter, run_dir_);
+  spdlog::info("training done: {} iterations ({} this run) in {}, weights in {}/model_final.pt", state_.iter,
+               state_.iter - start_iter,
+               format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count()),
+               run_dir_);
   return state_;
 }
 

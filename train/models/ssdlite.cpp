@@ -1,5 +1,6 @@
 #include "train/models/ssdlite.h"
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "train/config/config.h"
@@ -22,7 +23,22 @@ SSDOptions ssd_options_from_config(const Config& cfg) {
   }
   const std::string h = "SSDLiteMultiBoxHead.";
   for (const auto& ar : cfg.get<std::vector<std::vector<double>>>(h + "aspect_ratios")) o.prior.aspect_ratios.push_back(ar);
+  // The priors are fractions of the input size: by default the size EvalReader
+  // resizes to, so changing the input is one key, not two that must agree.
+  int64_t input = 0;
+  for (const auto& t : cfg.at("EvalReader.sample_transforms"))
+    if (t["type"].as<std::string>() == "ResizeImage") input = t["target_size"].as<int64_t>();
   o.prior.base_size = cfg.get<double>(h + "base_size");
+  if (o.prior.base_size == 0) {
+    if (input <= 0)
+      fail("SSDLiteMultiBoxHead.base_size is 0 (follow the input size) but EvalReader.sample_transforms has no "
+           "ResizeImage: set base_size to the input size");
+    o.prior.base_size = static_cast<double>(input);
+  } else if (input > 0 && o.prior.base_size != static_cast<double>(input)) {
+    spdlog::warn("SSDLiteMultiBoxHead.base_size is {} but EvalReader resizes to {} px: the priors are sized for "
+                 "{} px inputs (leave base_size at 0 to follow the input size)",
+                 o.prior.base_size, input, o.prior.base_size);
+  }
   o.prior.steps = cfg.get<std::vector<double>>(h + "steps");
   o.prior.flip = cfg.get<bool>(h + "flip");
   o.prior.min_ratio = cfg.get<double>(h + "min_ratio");

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -48,7 +49,11 @@ MetricsLog::MetricsLog(const std::string& path, bool append, int64_t resumed_at)
 }
 
 void MetricsLog::write(const nlohmann::json& record) {
-  out_ << record.dump() << '\n';
+  nlohmann::json r = record;
+  if (!r.contains("time")) {  // wall-clock seconds since the epoch: runs compare at equal wall time
+    r["time"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+  out_ << r.dump() << '\n';
   out_.flush();
   if (!out_) fail("cannot append to metrics file '", path_, "' (disk full?)");
 }

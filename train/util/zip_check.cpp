@@ -4,8 +4,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -22,15 +22,33 @@ uint64_t u64(const unsigned char* p) { return u32(p) | (uint64_t(u32(p + 4)) << 
 constexpr uint32_t kEocd = 0x06054b50, kEocd64 = 0x06064b50, kEocd64Locator = 0x07064b50;
 constexpr uint32_t kCentral = 0x02014b50, kLocal = 0x04034b50;
 
-uint32_t crc_of(const unsigned char* data, uint64_t n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  while (n > 0) {
-    const uInt chunk = static_cast<uInt>(std::min<uint64_t>(n, 1u << 30));
-    crc = crc32(crc, data, chunk);
-    data += chunk;
-    n -= chunk;
+// CRC-32 as zip stores it (reflected polynomial 0xEDB88320), slicing by 4.
+// Written here rather than taken from zlib, whose global `compress()` cannot
+// share a translation unit with this namespace.
+struct CrcTables {
+  uint32_t t[4][256];
+  CrcTables() {
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+      t[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; ++i)
+      for (int s = 1; s < 4; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFFu];
   }
-  return static_cast<uint32_t>(crc);
+};
+
+uint32_t crc_of(const unsigned char* p, uint64_t n) {
+  static const CrcTables tables;
+  const auto& t = tables.t;
+  uint32_t c = 0xFFFFFFFFu;
+  for (; n >= 4; n -= 4, p += 4) {
+    c ^= static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
+         (static_cast<uint32_t>(p[3]) << 24);
+    c = t[3][c & 0xFFu] ^ t[2][(c >> 8) & 0xFFu] ^ t[1][(c >> 16) & 0xFFu] ^ t[0][c >> 24];
+  }
+  for (; n > 0; --n, ++p) c = (c >> 8) ^ t[0][(c ^ *p) & 0xFFu];
+  return c ^ 0xFFFFFFFFu;
 }
 
 struct Mapped {
