@@ -55,7 +55,7 @@ TEST(Cli, ConfigKeysPrintsTheSchema) {
   // Header, then the key with its type, default and range.
   EXPECT_NE(r.output.find("key"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("TrainReader.batch_size  int"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("at least 1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("in [1, 4096]"), std::string::npos) << r.output;
   r = run_cli("config keys TrainReader.batch_sise");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("did you mean 'TrainReader.batch_size'"), std::string::npos) << r.output;

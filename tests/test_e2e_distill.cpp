@@ -57,7 +57,7 @@ TEST(E2E, FashionYolov3PruneDistillRecipe) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.output, m, base_re)) << r.output;
   const std::string t_ap = m[1], s_ap = m[2];
-  const std::regex eval_re("model_final.pt: .* AP ([0-9.]+);");
+  const std::regex eval_re("model_final.pt: [^\\n]* AP ([0-9.]+)\\n");
   for (const auto& [cfg, w, ap] : {std::tuple{teacher, tw, t_ap}, std::tuple{student, sw, s_ap}}) {
     const auto e = testutil::run_cli("eval -c " + cfg + o + " -w " + w);
     ASSERT_EQ(e.code, 0) << e.output;

@@ -221,10 +221,10 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   EXPECT_NE(r.output.find("closest: yolo_block.0.0.0.conv.weight"), std::string::npos) << r.output;
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained +
                         " --pruned_params 'yolo_block.0.0.0.conv.weights,yolo_block.0.0.1.conv.weights' --pruned_ratios 0.5,0.5,0.5");
-  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_EQ(r.code, 2) << r.output;  // usage errors: the flags disagree
   EXPECT_NE(r.output.find("3 values"), std::string::npos) << r.output;
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained +
                         " --pruned_params yolo_block.0.0.0.conv.weights --pruned_ratios 0.5 --prune_criterion fpgm");
-  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("geometry_median"), std::string::npos) << r.output;
 }

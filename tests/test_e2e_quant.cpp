@@ -85,7 +85,7 @@ TEST(E2E, FashionSsdliteQuantRecipe) {
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("is a QAT checkpoint"), std::string::npos) << r.output;
   r = testutil::run_cli("quant -c " + cfg + o + " -o quant.weight_quantize_type=int8");
-  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_EQ(r.code, 2) << r.output;  // a bad -o is a usage error
   EXPECT_NE(r.output.find("channel_wise_abs_max"), std::string::npos) << r.output;
 }
 

@@ -1,5 +1,7 @@
 #include "compress/prune/report.h"
 
+#include "train/models/rcnn/bbox_head.h"
+
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -19,8 +21,24 @@ namespace {
 DependencyGraph trace_model(torch::nn::Module& model, int64_t size) {
   auto* det = dynamic_cast<DetectorImpl*>(&model);
   TORCH_CHECK(det, "prune_model: the model is not a detector");
+  // A two-stage detector's box heads run on RoIs outside forward(): each is
+  // traced on one pooled RoI of zeros, so its fully connected layers enter the
+  // FLOPs count once per RoI, as the reference counts them.
+  std::vector<BBoxHeadImpl*> heads;
+  for (const auto& m : model.modules(/*include_self=*/false))
+    if (auto* h = m->as<BBoxHeadImpl>()) heads.push_back(h);
   return trace_graph(
-      model, [det](const at::Tensor& x) { return det->forward(x); }, {1, 3, size, size});
+      model,
+      [det, heads](const at::Tensor& x) {
+        auto out = det->forward(x);
+        for (auto* h : heads) {
+          auto [logits, deltas] = h->forward(torch::zeros({1, h->fc6->options.in_features()}));
+          out.push_back(logits);
+          out.push_back(deltas);
+        }
+        return out;
+      },
+      {1, 3, size, size});
 }
 
 int64_t count_params(torch::nn::Module& m) {
