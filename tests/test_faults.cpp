@@ -195,6 +195,7 @@ TEST(Faults, AKilledRunResumesWithACleanMetricsLog) {
   testutil::write_text(run + "/latest.pt.tmp." + std::to_string(dead_pid()), std::string(5000, 'x'));
   r = run_cli(t.train(run, " -r " + run + "/latest.pt"));
   ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("temp file(s) of 'latest.pt' left by a killed run"), std::string::npos) << r.output;
   EXPECT_TRUE(temp_files(run).empty());
   std::ifstream in(run + "/metrics.jsonl");
   std::vector<int64_t> iters;

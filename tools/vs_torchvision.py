@@ -8,7 +8,7 @@ wall time, s/iter, the 12 COCO statistics' AP, AP50, APs, APm, APl).
 
 A benchmark baseline only, never a runtime dependency.
 
-  python3 tools/vs_torchvision.py --data output/vs/data --iters 800 --out output/vs
+  /usr/bin/python3 tools/vs_torchvision.py --data output/vs/data --iters 800 --out output/vs
       [--compress-opt KEY=VALUE ...] [--config configs/fashion/ssdlite_mobilenet_v3_large.yml]
 
 The torchvision side is the recipe the issue measured: SGD momentum 0.9,

@@ -14,6 +14,7 @@
 #include "train/engine/evaluate.h"
 #include "train/engine/sync_bn.h"
 #include "train/models/layers.h"
+#include "train/util/atomic_file.h"
 #include "train/util/error.h"
 #include "train/util/progress.h"
 
@@ -35,7 +36,13 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
   if (!main_ && spdlog::get_level() == spdlog::level::info) spdlog::set_level(spdlog::level::warn);
   if (dist_ && cfg_.get<bool>("sync_bn")) set_batch_norm_forward(&sync_batch_norm);
   const int rank = dist_ ? dist_->rank() : 0, world = dist_ ? dist_->world_size() : 1;
-  if (main_) fs::create_directories(run_dir_);
+  if (main_) {
+    fs::create_directories(run_dir_);
+    // Temp files a killed run left mid-write (their pid is gone) go at the start.
+    for (const char* f : {"latest.pt", "best_model.pt", "model_final.pt", "eval_dets.json", "metrics.jsonl"})
+      if (const int n = remove_stale_temps((fs::path(run_dir_) / f).string()); n > 0)
+        spdlog::info("removed {} temp file(s) of '{}' left by a killed run", n, f);
+  }
   // The device first: the optimizer then holds the device's parameters.
   const c10::Device device = training_device(cfg_, dist_env_from_environment().local_rank);
   model_->to(device);
