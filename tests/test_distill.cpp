@@ -8,7 +8,9 @@
 
 #include "compress/distill/distill_loss.h"
 #include "compress/distill/run_distill.h"
+#include "tests/test_util.h"
 #include "train/config/config.h"
+#include "train/engine/checkpoint.h"
 #include "train/data/loader.h"
 #include "train/models/detector.h"
 #include "train/util/error.h"
@@ -89,9 +91,20 @@ TEST(DistillLoss, MatchesNaiveReferenceOnThreeScales) {
 }
 
 TEST(DistillTeacher, FrozenNoGradientAndNotInTheStudent) {
-  auto teacher = build_detector(yolo_cfg("ResNet"));
-  teacher->eval();
-  for (auto& p : teacher->parameters()) p.requires_grad_(false);
+  // Through load_teacher, as `compress distill` loads it: the test does not
+  // freeze the teacher itself, so what follows checks what load_teacher does.
+  testutil::TempDir dir;
+  {
+    auto fresh = build_detector(yolo_cfg("ResNet"));
+    fresh->train();
+    TrainState st;
+    st.arch = fresh->arch();
+    save_checkpoint(dir.file("teacher.pt"), *fresh, nullptr, st);
+  }
+  auto teacher = load_teacher(yolo_cfg("ResNet"), dir.file("teacher.pt"));
+  EXPECT_FALSE(teacher->is_training());
+  for (const auto& p : teacher->named_parameters()) EXPECT_FALSE(p.value().requires_grad()) << p.key();
+  EXPECT_THROW(load_teacher(yolo_cfg("ResNet"), dir.file("missing.pt")), Error);
   auto student = build_detector(yolo_cfg("MobileNetV3"));
   student->train();
   const auto hook = make_distill_loss(teacher, "yolov3", 1000.0, 3);
