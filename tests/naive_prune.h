@@ -18,7 +18,8 @@ inline std::vector<std::vector<double>> filters_of(const torch::Tensor& w) {
   const auto f = w.detach().to(torch::kDouble).reshape({w.size(0), -1}).contiguous();
   std::vector<std::vector<double>> rows(static_cast<size_t>(f.size(0)));
   const double* p = f.data_ptr<double>();
-  for (int64_t o = 0; o < f.size(0); ++o) rows[static_cast<size_t>(o)].assign(p + o * f.size(1), p + (o + 1) * f.size(1));
+  for (int64_t o = 0; o < f.size(0); ++o)
+    rows[static_cast<size_t>(o)].assign(p + o * f.size(1), p + (o + 1) * f.size(1));
   return rows;
 }
 

@@ -10,8 +10,8 @@
 #include "compress/distill/run_distill.h"
 #include "tests/test_util.h"
 #include "train/config/config.h"
-#include "train/engine/checkpoint.h"
 #include "train/data/loader.h"
+#include "train/engine/checkpoint.h"
 #include "train/models/detector.h"
 #include "train/util/error.h"
 

@@ -122,8 +122,8 @@ TEST(E2E, FashionYolov3PruneRecipe) {
       const auto& l = report["layers"][i];
       ASSERT_EQ(l["param"].get<std::string>(), specs[i].conv + ".weight");
       const auto w = unpruned->named_parameters()[specs[i].conv + ".weight"];
-      EXPECT_EQ(l["kept"].get<std::vector<int64_t>>(),
-                testutil::naive_kept(testutil::naive_fpgm(w), specs[i].ratio)) << specs[i].conv;
+      EXPECT_EQ(l["kept"].get<std::vector<int64_t>>(), testutil::naive_kept(testutil::naive_fpgm(w), specs[i].ratio))
+          << specs[i].conv;
     }
   }
   EXPECT_LT(report["flops"]["after"].get<double>(), 0.5 * report["flops"]["before"].get<double>());
@@ -134,11 +134,13 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   const auto summary = nlohmann::json::parse(testutil::read_text((run / "prune_summary.json").string()));
   // "Right after pruning" recomputed apart: the same recipe without fine-tuning
   // saves the pruned weights, and `compress eval` scores them.
-  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " -o max_iters=0 -o prune.max_iters=0" +
-                        " --pruned_params '" + reference_head_params() + "' --pruned_ratios " + ratios +
-                        " --prune_criterion geometry_median --run-dir " + d.file("noft"));
+  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained +
+                        " -o max_iters=0 -o prune.max_iters=0" + " --pruned_params '" + reference_head_params() +
+                        "' --pruned_ratios " + ratios + " --prune_criterion geometry_median --run-dir " +
+                        d.file("noft"));
   ASSERT_EQ(r.code, 0) << r.output;
-  r = testutil::run_cli("eval -c " + cfg + o + " -w " + d.file("noft/model_final.pt") + " --out " + d.file("noft.json"));
+  r = testutil::run_cli("eval -c " + cfg + o + " -w " + d.file("noft/model_final.pt") + " --out " +
+                        d.file("noft.json"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NEAR(summary["ap_pruned"].get<double>(),
               nlohmann::json::parse(testutil::read_text(d.file("noft.json")))["AP"].get<double>(), 1e-9);

@@ -13,11 +13,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <numeric>
+#include <opencv2/imgcodecs.hpp>
 #include <random>
 #include <sstream>
-#include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 
 #include "tests/test_util.h"
 #include "tests/train_fixture.h"
@@ -38,7 +38,8 @@ struct TinyRun {
   explicit TinyRun(int max_iters = 2) {
     testutil::make_tiny_fashion(d, 8, 64);
     for (const auto& s : testutil::tiny_ssd_overrides(d, 64)) flags += " -o '" + s + "'";
-    flags += " -o max_iters=" + std::to_string(max_iters) + " -o snapshot_iter=2 -o log_iter=1 -o threads=1 "
+    flags += " -o max_iters=" + std::to_string(max_iters) +
+             " -o snapshot_iter=2 -o log_iter=1 -o threads=1 "
              "-o TrainReader.worker_num=0";
   }
   std::string train(const std::string& run_dir, const std::string& extra = "") const {
@@ -296,7 +297,8 @@ TEST(Faults, ATruncatedJpegIsAnErrorWhenStrictAndAWarningOtherwise) {
 TEST(Faults, ResultsAndConfigsNameTheFile) {
   testutil::TempDir d;
   const std::string gt = testutil::golden_path("coco_eval/public_a_gt.json");
-  testutil::write_text(d.file("dets.json"), "[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [1, 2, 3, 4], \"score\": 1e400}]");
+  testutil::write_text(d.file("dets.json"),
+                       "[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [1, 2, 3, 4], \"score\": 1e400}]");
   auto r = run_cli("eval --gt " + gt + " --dets " + d.file("dets.json"));
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find(d.file("dets.json")), std::string::npos) << r.output;
@@ -363,10 +365,11 @@ TEST(Faults, AStoppedRankIsNamed) {
   const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " ";
   const std::string cmd = std::string(COMPRESS_BINARY) + " " + t.train(t.d.file("run")) +
                           " -o distributed.timeout_s=5 -o TrainReader.batch_size=2";
-  const auto r = testutil::run_shell("(" + env + "RANK=1 LOCAL_RANK=1 COMPRESS_FAULT_RANK=1 COMPRESS_FAULT_ITER=1 "
-                                     "COMPRESS_FAULT_SIGNAL=STOP " + cmd + " > " + t.d.file("r1.log") +
-                                     " 2>&1 & p=$!; " + env + "RANK=0 LOCAL_RANK=0 " + cmd +
-                                     " 2>&1; rc=$?; kill -9 $p; wait $p; exit $rc)");
+  const auto r = testutil::run_shell("(" + env +
+                                     "RANK=1 LOCAL_RANK=1 COMPRESS_FAULT_RANK=1 COMPRESS_FAULT_ITER=1 "
+                                     "COMPRESS_FAULT_SIGNAL=STOP " +
+                                     cmd + " > " + t.d.file("r1.log") + " 2>&1 & p=$!; " + env +
+                                     "RANK=0 LOCAL_RANK=0 " + cmd + " 2>&1; rc=$?; kill -9 $p; wait $p; exit $rc)");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("rank 1 (pid"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("stopped (SIGSTOP or a debugger)) is gone"), std::string::npos) << r.output;
@@ -379,10 +382,36 @@ namespace {
 // One random edit of a text: a line deleted, duplicated or re-indented, a value
 // replaced by a hostile token, a cut, or a byte changed.
 std::string mutate(const std::string& text, std::mt19937& rng) {
-  static const std::vector<std::string> tokens = {
-      "-1", "0", "1e400", "nan", ".inf", "[", "]", "{", "}", "*a", "&a [*a]", "!Bogus {}", "null", "'", "\"", "~",
-      "[[1, 2], [3]]", "999999999999999999999", "-", ": :", "\t", "\x01", std::string(3000, 'x'), "true",
-      "{type: Nope}", "[1, 2, 3]", "-0.5", "2147483648", "\"\\u0000\"", "{\"a\": {\"b\": ["};
+  static const std::vector<std::string> tokens = {"-1",
+                                                  "0",
+                                                  "1e400",
+                                                  "nan",
+                                                  ".inf",
+                                                  "[",
+                                                  "]",
+                                                  "{",
+                                                  "}",
+                                                  "*a",
+                                                  "&a [*a]",
+                                                  "!Bogus {}",
+                                                  "null",
+                                                  "'",
+                                                  "\"",
+                                                  "~",
+                                                  "[[1, 2], [3]]",
+                                                  "999999999999999999999",
+                                                  "-",
+                                                  ": :",
+                                                  "\t",
+                                                  "\x01",
+                                                  std::string(3000, 'x'),
+                                                  "true",
+                                                  "{type: Nope}",
+                                                  "[1, 2, 3]",
+                                                  "-0.5",
+                                                  "2147483648",
+                                                  "\"\\u0000\"",
+                                                  "{\"a\": {\"b\": ["};
   auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
   std::vector<std::string> lines;
   {
@@ -393,20 +422,27 @@ std::string mutate(const std::string& text, std::mt19937& rng) {
   const std::string& tok = tokens[pick(tokens.size())];
   const size_t li = pick(lines.size());
   switch (pick(7)) {
-    case 0: lines.erase(lines.begin() + static_cast<long>(li)); break;
-    case 1: lines.insert(lines.begin() + static_cast<long>(li), lines[li]); break;
+    case 0:
+      lines.erase(lines.begin() + static_cast<long>(li));
+      break;
+    case 1:
+      lines.insert(lines.begin() + static_cast<long>(li), lines[li]);
+      break;
     case 2: {  // the value after a ':' (or the whole line)
       const auto c = lines[li].find(':');
       lines[li] = c == std::string::npos ? tok : lines[li].substr(0, c + 1) + " " + tok;
       break;
     }
-    case 3: return text.substr(0, pick(text.size() + 1));
+    case 3:
+      return text.substr(0, pick(text.size() + 1));
     case 4: {
       std::string t = text;
       t.insert(pick(t.size() + 1), tok);
       return t;
     }
-    case 5: lines[li] = (pick(2) ? "  " : "") + lines[li].substr(lines[li].rfind("  ", 0) == 0 ? 2 : 0); break;
+    case 5:
+      lines[li] = (pick(2) ? "  " : "") + lines[li].substr(lines[li].rfind("  ", 0) == 0 ? 2 : 0);
+      break;
     default: {
       std::string t = text;
       if (!t.empty()) t[pick(t.size())] = static_cast<char>(pick(256));

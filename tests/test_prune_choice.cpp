@@ -27,8 +27,7 @@ Detector ssd_small() {
 }
 
 DependencyGraph trace_det(DetectorImpl& m, int64_t size) {
-  return trace_graph(
-      m, [&](const at::Tensor& x) { return m.forward(x); }, {1, 3, size, size});
+  return trace_graph(m, [&](const at::Tensor& x) { return m.forward(x); }, {1, 3, size, size});
 }
 
 torch::Tensor weight_of(DetectorImpl& m, const std::string& conv) { return m.named_parameters()[conv + ".weight"]; }
@@ -52,9 +51,9 @@ std::string residual_conv(DetectorImpl& m, const DependencyGraph& g) {
 TEST(PruneChoice, ExactHalvesRoundToEvenAsPythonRounds) {
   EXPECT_EQ(removed_count(30, 0.75), 22);  // 22.5: the reference removes 22 (llround removed 23)
   EXPECT_EQ(kept_count(30, 0.75), 8);
-  EXPECT_EQ(removed_count(10, 0.25), 2);   // 2.5 -> 2
-  EXPECT_EQ(removed_count(14, 0.25), 4);   // 3.5 -> 4
-  EXPECT_EQ(removed_count(96, 0.6137), 59); // 58.9152 -> 59
+  EXPECT_EQ(removed_count(10, 0.25), 2);     // 2.5 -> 2
+  EXPECT_EQ(removed_count(14, 0.25), 4);     // 3.5 -> 4
+  EXPECT_EQ(removed_count(96, 0.6137), 59);  // 58.9152 -> 59
   for (int64_t n : {2, 6, 10, 14, 18, 30, 62, 126})
     for (double r : {0.25, 0.5, 0.75, 0.875})
       EXPECT_EQ(removed_count(n, r), testutil::python_round(static_cast<double>(n) * r)) << n << " x " << r;
@@ -137,8 +136,8 @@ TEST(PruneChoice, AGroupedConvThatIsNotDepthwiseIsRefused) {
           c(register_module("c", ConvBNLayer(ConvBNOptions(8, 4, 1, 1, 1, Act::None, false)))) {}
   };
   auto n = std::make_shared<Net>();
-  const auto g = trace_graph(
-      *n, [&](const at::Tensor& x) { return std::vector<at::Tensor>{n->c(n->b(n->a(x)))}; }, {1, 3, 8, 8});
+  const auto g =
+      trace_graph(*n, [&](const at::Tensor& x) { return std::vector<at::Tensor>{n->c(n->b(n->a(x)))}; }, {1, 3, 8, 8});
   try {
     plan_pruning(*n, g, {{"b.conv", 0.5}}, make_criterion("l1_norm"));
     FAIL() << "a grouped conv was pruned";

@@ -76,7 +76,9 @@ inline int test_port(int offset) { return 20000 + (getpid() * 7 + offset * 13) %
 
 inline std::string source_path(const std::string& rel) { return std::string(COMPRESS_SOURCE_DIR) + "/" + rel; }
 // Golden cases kept in the repository (tests/data/<rel>), so a clone alone passes.
-inline std::string golden_path(const std::string& rel) { return std::string(COMPRESS_SOURCE_DIR) + "/tests/data/" + rel; }
+inline std::string golden_path(const std::string& rel) {
+  return std::string(COMPRESS_SOURCE_DIR) + "/tests/data/" + rel;
+}
 
 constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 

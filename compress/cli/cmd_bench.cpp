@@ -6,7 +6,6 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "train/util/atomic_file.h"
 #include "compress/cli/command.h"
 #include "compress/export/latency.h"
 #include "compress/export/onnx_graph.h"
@@ -19,6 +18,7 @@
 #include "train/engine/optimizer.h"
 #include "train/models/cost.h"
 #include "train/models/detector.h"
+#include "train/util/atomic_file.h"
 #include "train/util/error.h"
 
 #include <torch/torch.h>
@@ -49,17 +49,22 @@ class BenchCommand : public Command {
         ->delimiter(',')
         ->check(CLI::Range(1, 256))
         ->capture_default_str();
-    train_->add_option("--steps", steps_, "timed steps per thread count")->check(CLI::Range(1, 100000))->capture_default_str();
+    train_->add_option("--steps", steps_, "timed steps per thread count")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
     train_->add_option("--warmup", warmup_, "untimed steps first")->check(CLI::Range(0, 100000))->capture_default_str();
     train_->add_option("--json", json_out_, "write the figures as JSON here");
     train_->add_option("--input", train_input_,
                        "square input size: the batch is resized to it, boxes scaled along (default: the size the "
                        "TrainReader drew, which RandomShape picks at random)");
-    train_->add_flag("--random-images", random_images_, "replace the batch's pixels with N(0, 1) noise, as the python baseline uses");
+    train_->add_flag("--random-images", random_images_,
+                     "replace the batch's pixels with N(0, 1) noise, as the python baseline uses");
     train_->add_flag("--quant", quant_, "also time the QAT model (the config's quant section), side by side");
     train_->add_option("--not_quant_pattern", patterns_, "with --quant: convs left float");
-    onnx_ = app_->add_subcommand("onnx", "inference latency of exported models: ONNX Runtime and LibTorch, side by side");
-    onnx_->add_option("--onnx", onnx_files_, "exported model (repeat for several; the first is the baseline)")->required();
+    onnx_ =
+        app_->add_subcommand("onnx", "inference latency of exported models: ONNX Runtime and LibTorch, side by side");
+    onnx_->add_option("--onnx", onnx_files_, "exported model (repeat for several; the first is the baseline)")
+        ->required();
     onnx_->add_option("--weights", onnx_weights_,
                       "the checkpoint each --onnx came from, in the same order, to time LibTorch too (needs -c)");
     onnx_flags_.add(onnx_, /*required=*/false);
@@ -170,7 +175,9 @@ class BenchCommand : public Command {
     }
     std::cout << "| model | input | batch | threads | median step (ms) | images/s |\n|---|---|---|---|---|---|\n";
     nlohmann::json rows = nlohmann::json::array();
-    auto since = [](auto t) { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count(); };
+    auto since = [](auto t) {
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+    };
     auto median = [](std::vector<double> v) {
       std::sort(v.begin(), v.end());
       return v[v.size() / 2];

@@ -1,8 +1,8 @@
 // `compress distill -c CONFIG --teacher_config T.yml --teacher_weights T.pt
 //   [--pruned_params ... --pruned_ratios ... --prune_criterion ...] [--eval] [-r CKPT] [-o pretrain_weights=STUDENT]`
 #include "compress/cli/command.h"
-#include "compress/prune/criteria.h"
 #include "compress/distill/run_distill.h"
+#include "compress/prune/criteria.h"
 #include "compress/prune/names.h"
 #include "train/config/config.h"
 #include "train/engine/runtime.h"

@@ -13,7 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "train/util/atomic_file.h"
 #include "compress/cli/command.h"
 #include "compress/model_io.h"
 #include "train/config/config.h"
@@ -24,9 +23,10 @@
 #include "train/engine/runtime.h"
 #include "train/engine/trainer.h"
 #include "train/eval/coco_eval.h"
+#include "train/util/atomic_file.h"
+#include "train/util/draw.h"
 #include "train/util/error.h"
 #include "train/util/plot.h"
-#include "train/util/draw.h"
 
 namespace compress {
 namespace {
@@ -112,8 +112,7 @@ class EvalCommand : public Command {
       for (const auto& d : dets_) all.push_back({short_name(d), evaluate_coco(gt, read_coco_results(d))});
     } else {
       if (flags_.config.empty()) fail("eval needs --gt and --dets, or -c CONFIG [-w WEIGHTS]");
-      if (weights_.size() > 1 && !dets_out_.empty())
-        throw CLI::ValidationError("--dets-out takes one model (-w once)");
+      if (weights_.size() > 1 && !dets_out_.empty()) throw CLI::ValidationError("--dets-out takes one model (-w once)");
       all = evaluate_models();
       if (!rank0_) return 0;  // under a launcher rank 0 reports; the others ran their shards
     }
@@ -212,7 +211,8 @@ class EvalCommand : public Command {
   ConfigFlags flags_;
   std::string gt_, out_, dets_out_, plot_;
   std::vector<std::string> dets_, weights_;
-  std::vector<std::vector<CocoDetection>> model_dets_;  // with --dets-out: the model's detections, written after the tables
+  std::vector<std::vector<CocoDetection>>
+      model_dets_;  // with --dets-out: the model's detections, written after the tables
   bool classwise_ = false;
   bool rank0_ = true;  // false on the other ranks of a launcher, which print and write nothing
 };

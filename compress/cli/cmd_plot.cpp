@@ -8,9 +8,9 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "compress/cli/command.h"
+#include "train/util/draw.h"
 #include "train/util/error.h"
 #include "train/util/plot.h"
-#include "train/util/draw.h"
 
 namespace compress {
 namespace {

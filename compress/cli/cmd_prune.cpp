@@ -24,8 +24,9 @@ class PruneCommand : public Command {
     app_->add_option("--prune_criterion", opt_.criterion, "l1_norm or geometry_median (FPGM)")
         ->check(CLI::IsMember(prune::criterion_names()));
     app_->add_option("--sensitivities", opt_.sensitivities, "pick ratios from `compress sensitivity` output");
-    max_loss_ = app_->add_option("--max_loss", opt_.max_loss, "with --sensitivities: the relative AP loss allowed per layer")
-                    ->check(CLI::Range(0.0, 1.0));
+    max_loss_ =
+        app_->add_option("--max_loss", opt_.max_loss, "with --sensitivities: the relative AP loss allowed per layer")
+            ->check(CLI::Range(0.0, 1.0));
     app_->add_option("--pruned_flops", opt_.pruned_flops,
                      "with --sensitivities: the fraction of the model's FLOPs to remove; searches --max_loss for it")
         ->check(CLI::Range(0.0, 1.0))

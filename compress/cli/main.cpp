@@ -73,8 +73,9 @@ int main(int argc, char** argv) {
       if (opt->count() == 0 || opt->get_type_size() == 0) continue;  // not given, or a flag
       for (const auto& v : opt->results())
         if (v.empty()) {
-          std::cerr << "error: " << opt->get_name() << ": an empty value (give a " <<
-              (opt->get_name() == "--not_quant_pattern" ? "layer name, e.g. res_conv1" : "file name or value") << ")\n\n"
+          std::cerr << "error: " << opt->get_name() << ": an empty value (give a "
+                    << (opt->get_name() == "--not_quant_pattern" ? "layer name, e.g. res_conv1" : "file name or value")
+                    << ")\n\n"
                     << deepest_parsed(app)->help();
           return 2;
         }
@@ -115,8 +116,9 @@ int main(int argc, char** argv) {
     spdlog::error("YAML: {}", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
-    spdlog::error("out of memory: a size in the recipe or the flags (batch_size, image size, image count) is "
-                  "larger than this machine can hold");
+    spdlog::error(
+        "out of memory: a size in the recipe or the flags (batch_size, image size, image count) is "
+        "larger than this machine can hold");
     return 1;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

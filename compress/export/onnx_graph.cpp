@@ -148,7 +148,8 @@ void OnnxGraph::save(const std::string& path) {
     throw std::runtime_error(std::string("exported ONNX model fails onnx::checker: ") + e.what());
   }
   std::string bytes;
-  if (!impl_->model.SerializeToString(&bytes)) throw std::runtime_error("cannot serialize the ONNX model for '" + path + "'");
+  if (!impl_->model.SerializeToString(&bytes))
+    throw std::runtime_error("cannot serialize the ONNX model for '" + path + "'");
   write_file_atomic(path, bytes);  // checked writes, fsync, rename; the previous file is kept on failure
 }
 

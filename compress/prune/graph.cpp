@@ -330,8 +330,7 @@ DependencyGraph trace_graph(torch::nn::Module& model, const ForwardFn& forward, 
   std::sort(impl->convs.begin(), impl->convs.end(), [&](const ConvInfo& a, const ConvInfo& b) {
     return impl->conv_by_module.at(a.module)->sequence_nr() < impl->conv_by_module.at(b.module)->sequence_nr();
   });
-  std::sort(impl->linears.begin(), impl->linears.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(impl->linears.begin(), impl->linears.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& l : impl->linears) impl->linears_in_order.push_back(l.second);
   (void)order;
   return DependencyGraph(std::move(impl));

@@ -63,7 +63,7 @@ std::vector<PruneSpec> resolve_specs(const std::vector<std::string>& names, cons
   if (names.empty()) usage_fail("--pruned_params: no parameter named");
   if (ratios.size() != 1 && ratios.size() != names.size())
     usage_fail("--pruned_ratios has ", ratios.size(), " values but --pruned_params names ", names.size(),
-         " parameters (give one ratio per name, or one for all)");
+               " parameters (give one ratio per name, or one for all)");
   std::vector<PruneSpec> specs;
   std::set<std::string> seen;
   for (size_t i = 0; i < names.size(); ++i) {

@@ -124,8 +124,10 @@ PrunePlan plan_pruning(torch::nn::Module& model, const DependencyGraph& graph, c
       if (!skip_coupled)
         fail("'", spec.conv, "' and '", taken_by, "' share one channel group (coupled by an add, concat or ",
              "depthwise conv); name only one of them");
-      spdlog::warn("'{}.weight' shares a channel group with '{}.weight', chosen first; skipping it (as the reference "
-                   "skips a layer of a group already collected)", spec.conv, taken_by);
+      spdlog::warn(
+          "'{}.weight' shares a channel group with '{}.weight', chosen first; skipping it (as the reference "
+          "skips a layer of a group already collected)",
+          spec.conv, taken_by);
       continue;
     }
     for (const auto& m : g.members)

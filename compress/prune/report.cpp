@@ -11,9 +11,9 @@
 #include "compress/prune/flops.h"
 #include "compress/prune/trace.h"
 #include "train/models/detector.h"
+#include "train/util/draw.h"
 #include "train/util/error.h"
 #include "train/util/plot.h"
-#include "train/util/draw.h"
 
 namespace compress::prune {
 namespace {
@@ -27,18 +27,17 @@ DependencyGraph trace_model(torch::nn::Module& model, int64_t size) {
   std::vector<BBoxHeadImpl*> heads;
   for (const auto& m : model.modules(/*include_self=*/false))
     if (auto* h = m->as<BBoxHeadImpl>()) heads.push_back(h);
-  return trace_graph(
-      model,
-      [det, heads](const at::Tensor& x) {
-        auto out = det->forward(x);
-        for (auto* h : heads) {
-          auto [logits, deltas] = h->forward(torch::zeros({1, h->fc6->options.in_features()}));
-          out.push_back(logits);
-          out.push_back(deltas);
-        }
-        return out;
-      },
-      {1, 3, size, size});
+  return trace_graph(model,
+                     [det, heads](const at::Tensor& x) {
+                       auto out = det->forward(x);
+                       for (auto* h : heads) {
+                         auto [logits, deltas] = h->forward(torch::zeros({1, h->fc6->options.in_features()}));
+                         out.push_back(logits);
+                         out.push_back(deltas);
+                       }
+                       return out;
+                     },
+                     {1, 3, size, size});
 }
 
 int64_t count_params(torch::nn::Module& m) {
@@ -143,7 +142,8 @@ std::string PruneReport::to_json() const {
   nlohmann::json j;
   j["criterion"] = criterion;
   j["input_size"] = input_size;
-  j["flops_unit"] = "multiply-adds per image, as PaddleSlim counts them (convs without a bias term, fully connected layers per row)";
+  j["flops_unit"] =
+      "multiply-adds per image, as PaddleSlim counts them (convs without a bias term, fully connected layers per row)";
   j["params"] = {{"before", params_before}, {"after", params_after}};
   j["flops"] = {{"before", flops_before}, {"after", flops_after}};
   j["head_flops"] = {{"before", head_flops_before}, {"after", head_flops_after}};

@@ -22,8 +22,8 @@
 #include "train/engine/distributed.h"
 #include "train/engine/evaluate.h"
 #include "train/engine/trainer.h"
-#include "train/util/error.h"
 #include "train/util/atomic_file.h"
+#include "train/util/error.h"
 
 namespace compress::prune {
 namespace fs = std::filesystem;
@@ -160,9 +160,9 @@ FlopsTarget max_loss_for_pruned_flops(const Config& cfg, DetectorImpl& model, co
     if (specs.empty()) return 0.0;
     Detector m = build_detector(cfg);
     apply_shapes(*m, shapes, "the model being pruned");
-    const PruneReport r =
-        prune_model(*m, specs, o.criterion, size, round_to, group_score_from_name(cfg.get<std::string>("prune.group_score")),
-                    /*skip_coupled=*/true);
+    const PruneReport r = prune_model(*m, specs, o.criterion, size, round_to,
+                                      group_score_from_name(cfg.get<std::string>("prune.group_score")),
+                                      /*skip_coupled=*/true);
     return 1.0 - double(r.flops_after) / std::max<int64_t>(1, r.flops_before);
   };
   // The error for an unreachable budget says which layers fell short.

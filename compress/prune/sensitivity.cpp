@@ -22,11 +22,11 @@
 #include "train/engine/evaluate.h"
 #include "train/engine/shared_jobs.h"
 #include "train/engine/trainer.h"
+#include "train/util/atomic_file.h"
+#include "train/util/draw.h"
 #include "train/util/error.h"
 #include "train/util/plot.h"
 #include "train/util/progress.h"
-#include "train/util/atomic_file.h"
-#include "train/util/draw.h"
 
 namespace compress::prune {
 namespace fs = std::filesystem;
@@ -115,12 +115,9 @@ namespace {
 // reused: the weights file, the criterion, the trace size and the evaluation.
 nlohmann::json sensitivity_key(const Config& cfg, const std::string& weights, const std::string& criterion,
                                int64_t size) {
-  return {{"weights", weights},
-          {"weights_bytes", static_cast<int64_t>(fs::file_size(weights))},
-          {"criterion", criterion},
-          {"group_score", cfg.get<std::string>("prune.group_score")},
-          {"input_size", size},
-          {"eval_reader", reader_identity(cfg, "EvalReader")}};
+  return {{"weights", weights},     {"weights_bytes", static_cast<int64_t>(fs::file_size(weights))},
+          {"criterion", criterion}, {"group_score", cfg.get<std::string>("prune.group_score")},
+          {"input_size", size},     {"eval_reader", reader_identity(cfg, "EvalReader")}};
 }
 
 }  // namespace
@@ -195,7 +192,8 @@ Sensitivities run_sensitivity(const Config& cfg, const SensitivityOptions& o) {
       [&](int64_t job) {
         const auto [conv, r] = pair(job);
         auto m = load_unquantized(cfg, weights);  // restore: a fresh copy of the weights
-        prune_model(*m, {{conv, r}}, o.criterion, size, 1, group_score_from_name(cfg.get<std::string>("prune.group_score")));
+        prune_model(*m, {{conv, r}}, o.criterion, size, 1,
+                    group_score_from_name(cfg.get<std::string>("prune.group_score")));
         m->to(device);
         return run_evaluation(*m, *loader, *ds, /*progress=*/false).result.stats.ap();
       },

@@ -28,11 +28,11 @@
 #include "train/engine/evaluate.h"
 #include "train/engine/shared_jobs.h"
 #include "train/engine/trainer.h"
+#include "train/util/atomic_file.h"
+#include "train/util/draw.h"
 #include "train/util/error.h"
 #include "train/util/plot.h"
 #include "train/util/progress.h"
-#include "train/util/atomic_file.h"
-#include "train/util/draw.h"
 
 namespace compress::quant {
 namespace fs = std::filesystem;

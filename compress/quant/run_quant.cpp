@@ -16,9 +16,9 @@
 #include "train/engine/distributed.h"
 #include "train/engine/evaluate.h"
 #include "train/engine/trainer.h"
+#include "train/util/atomic_file.h"
 #include "train/util/error.h"
 #include "train/util/progress.h"
-#include "train/util/atomic_file.h"
 
 namespace compress::quant {
 namespace fs = std::filesystem;

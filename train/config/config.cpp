@@ -102,8 +102,7 @@ constexpr int kMaxYamlDepth = 32;
 
 // Turns `!Name {k: v}` into `{type: Name, k: v}` everywhere, so merging and
 // printing see one spelling. `where` and `path` name the file and key for errors.
-YAML::Node normalize_tags(const YAML::Node& n, const std::string& where, const std::string& path = "",
-                          int depth = 0) {
+YAML::Node normalize_tags(const YAML::Node& n, const std::string& where, const std::string& path = "", int depth = 0) {
   if (depth > kMaxYamlDepth)
     fail(where, ": key '", path.size() > 40 ? path.substr(0, 40) + "..." : path, "' nests more than ", kMaxYamlDepth,
          " levels deep (an alias that refers to itself, like `a: &a [*a]`?)");
@@ -113,7 +112,8 @@ YAML::Node normalize_tags(const YAML::Node& n, const std::string& where, const s
     out = YAML::Node(YAML::NodeType::Map);
     if (tag.size() > 1 && tag[0] == '!') out["type"] = tag.substr(1);
     for (const auto& kv : n) {
-      if (!kv.first.IsScalar()) fail(where, ": key '", path, "': a map key must be a plain name, got ", describe(kv.first));
+      if (!kv.first.IsScalar())
+        fail(where, ": key '", path, "': a map key must be a plain name, got ", describe(kv.first));
       const std::string key = kv.first.Scalar();
       out[key] = normalize_tags(kv.second, where, join_path(path, key), depth + 1);
     }
@@ -320,8 +320,10 @@ void set_by_path(YAML::Node root, const std::string& assignment) {
   // bracket form (`sample_transforms[ResizeImage].target_size`) is accepted too.
   std::string key;
   for (char ch : assignment.substr(0, eq))
-    if (ch == '[') key += '.';
-    else if (ch != ']') key += ch;
+    if (ch == '[')
+      key += '.';
+    else if (ch != ']')
+      key += ch;
   const std::string text = assignment.substr(eq + 1);
   const std::string where = "-o " + key;
   YAML::Node value;

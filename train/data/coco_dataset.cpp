@@ -71,7 +71,8 @@ CocoDataset CocoDataset::load(const CocoDatasetOptions& opt) {
   }
   ds.stats_.images = static_cast<int64_t>(ds.entries_.size());
   if (ds.stats_.boxes == 0 && ds.stats_.degenerate > 0)
-    fail(opt.anno_path, ": every one of its ", ds.stats_.degenerate, " boxes is degenerate after clipping to its "
+    fail(opt.anno_path, ": every one of its ", ds.stats_.degenerate,
+         " boxes is degenerate after clipping to its "
          "image's declared width/height (wrong `width`/`height`, or bboxes not in [x, y, w, h] pixels?)");
   if (opt.sample_num > 0 && ds.entries_.size() < ds.file_.images.size()) ds.keep_only_entries();
   if (ds.stats_.degenerate > 0)
@@ -117,7 +118,8 @@ std::string CocoDataset::image_path(size_t i) const {
 bool jpeg_truncated(const std::vector<unsigned char>& bytes) {
   if (bytes.size() < 2 || bytes[0] != 0xFF || bytes[1] != 0xD8) return false;  // not a JPEG
   size_t end = bytes.size();
-  while (end > 2 && (bytes[end - 1] == 0x00 || bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D || bytes[end - 1] == 0x20))
+  while (end > 2 &&
+         (bytes[end - 1] == 0x00 || bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D || bytes[end - 1] == 0x20))
     --end;  // padding some writers append after the marker
   return !(end >= 4 && bytes[end - 2] == 0xFF && bytes[end - 1] == 0xD9);
 }
@@ -143,8 +145,8 @@ Sample CocoDataset::load_sample(size_t i) const {
       fail("image '", path, "' (image id ", im.id, ") is truncated (the JPEG ends before its end marker)");
     ++decode_->truncated;
     if (warn_once(im.id))
-      spdlog::warn("image '{}' (image id {}) is truncated; its missing part decodes grey ({} such images so far)",
-                   path, im.id, decode_->truncated.load());
+      spdlog::warn("image '{}' (image id {}) is truncated; its missing part decodes grey ({} such images so far)", path,
+                   im.id, decode_->truncated.load());
   }
   Sample s;
   s.image_id = image(i).id;
@@ -160,9 +162,10 @@ Sample CocoDataset::load_sample(size_t i) const {
            " but decodes as ", bgr.cols, "x", bgr.rows);
     ++decode_->size_mismatch;
     if (warn_once(im.id))
-      spdlog::warn("{}: image id {} ('{}') is declared {}x{} but decodes as {}x{}; its boxes are rescaled to the "
-                   "decoded size",
-                   opt_.anno_path, im.id, path, im.width, im.height, bgr.cols, bgr.rows);
+      spdlog::warn(
+          "{}: image id {} ('{}') is declared {}x{} but decodes as {}x{}; its boxes are rescaled to the "
+          "decoded size",
+          opt_.anno_path, im.id, path, im.width, im.height, bgr.cols, bgr.rows);
     const float sx = static_cast<float>(bgr.cols) / im.width, sy = static_cast<float>(bgr.rows) / im.height;
     const float W = static_cast<float>(bgr.cols), H = static_cast<float>(bgr.rows);
     std::vector<Box> boxes;

@@ -10,8 +10,8 @@
 #include <sstream>
 #include <unordered_set>
 
-#include "train/util/error.h"
 #include "train/util/atomic_file.h"
+#include "train/util/error.h"
 
 namespace compress {
 using nlohmann::json;

@@ -53,7 +53,6 @@ CocoFile read_coco_instances(const std::string& path);
 std::vector<CocoDetection> read_coco_results(const std::string& path);
 void write_coco_results(const std::string& path, const std::vector<CocoDetection>& dets);
 
-
 // Renames `path` to `path.prev` (replacing an older one) and returns the new
 // name: results a rerun cannot reuse are kept rather than overwritten.
 std::string set_aside(const std::string& path);

@@ -14,11 +14,11 @@
 #include "train/data/coco_json.h"
 #include "train/data/fashion_items.h"
 #include "train/data/fashion_paint.h"
+#include "train/util/atomic_file.h"
+#include "train/util/draw.h"
 #include "train/util/error.h"
 #include "train/util/progress.h"
 #include "train/util/rng.h"
-#include "train/util/atomic_file.h"
-#include "train/util/draw.h"
 
 namespace compress {
 

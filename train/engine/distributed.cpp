@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 
 #include "train/util/error.h"

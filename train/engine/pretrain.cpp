@@ -18,11 +18,11 @@
 #include "train/engine/lr_schedule.h"
 #include "train/engine/optimizer.h"
 #include "train/engine/trainer.h"
+#include "train/util/draw.h"
 #include "train/util/error.h"
 #include "train/util/metrics_log.h"
 #include "train/util/progress.h"
 #include "train/util/rng.h"
-#include "train/util/draw.h"
 
 namespace compress {
 namespace fs = std::filesystem;

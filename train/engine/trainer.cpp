@@ -80,7 +80,8 @@ Trainer::Trainer(Config cfg, Detector model, TrainOptions opt)
   // SSDLite's last extra layers end in 1x1 maps: one image gives BatchNorm one
   // value per channel, which it cannot normalise in training.
   if (cfg_.get<std::string>("architecture") == "SSD" && cfg_.get<int>("TrainReader.batch_size") < 2)
-    fail("config '", cfg_.source(), "': key 'TrainReader.batch_size': SSDLite trains with at least 2 images per step "
+    fail("config '", cfg_.source(),
+         "': key 'TrainReader.batch_size': SSDLite trains with at least 2 images per step "
          "(its last feature maps are 1x1, and BatchNorm in training needs more than one value per channel), got 1");
   train_ds_ = load_dataset(cfg_, "TrainReader");
   train_loader_ = make_loader(cfg_, "TrainReader", train_ds_, rank, world);
@@ -207,8 +208,11 @@ TrainState Trainer::train() {
     if (state_.iter == start_iter) {  // a run that would learn from nothing stops before its first step
       const auto& dc = train_ds_->decode_counts();
       if (dc.boxes_kept == 0 && dc.boxes_dropped > 0)
-        fail(train_ds_->options().anno_path, ": every box of the first ", batch->size(), " images was dropped after "
-             "rescaling to the decoded image size (", dc.size_mismatch.load(), " images declare another width/height "
+        fail(train_ds_->options().anno_path, ": every box of the first ", batch->size(),
+             " images was dropped after "
+             "rescaling to the decoded image size (",
+             dc.size_mismatch.load(),
+             " images declare another width/height "
              "than they decode to; fix the annotation file's image sizes)");
     }
     const double lr = schedule_.lr(state_.iter);
@@ -231,8 +235,8 @@ TrainState Trainer::train() {
                           std::max(std::chrono::duration<double>(now - run_t0).count(), 1e-9);
       const double elapsed = std::chrono::duration<double>(now - run_t0).count();
       const double s_per_iter = dt / std::max<int64_t>(window_n, 1);
-      nlohmann::json rec{{"iter", state_.iter}, {"kind", "train"},      {"lr", lr}, {"images_per_s", ips},
-                         {"s_per_iter", s_per_iter}, {"elapsed_s", elapsed}};
+      nlohmann::json rec{{"iter", state_.iter}, {"kind", "train"},          {"lr", lr},
+                         {"images_per_s", ips}, {"s_per_iter", s_per_iter}, {"elapsed_s", elapsed}};
       std::string terms_text;
       for (const auto& [name, sum] : window) {
         rec[name] = sum / window_n;

@@ -31,13 +31,15 @@ SSDOptions ssd_options_from_config(const Config& cfg) {
   o.prior.base_size = cfg.get<double>(h + "base_size");
   if (o.prior.base_size == 0) {
     if (input <= 0)
-      fail("SSDLiteMultiBoxHead.base_size is 0 (follow the input size) but EvalReader.sample_transforms has no "
-           "ResizeImage: set base_size to the input size");
+      fail(
+          "SSDLiteMultiBoxHead.base_size is 0 (follow the input size) but EvalReader.sample_transforms has no "
+          "ResizeImage: set base_size to the input size");
     o.prior.base_size = static_cast<double>(input);
   } else if (input > 0 && o.prior.base_size != static_cast<double>(input)) {
-    spdlog::warn("SSDLiteMultiBoxHead.base_size is {} but EvalReader resizes to {} px: the priors are sized for "
-                 "{} px inputs (leave base_size at 0 to follow the input size)",
-                 o.prior.base_size, input, o.prior.base_size);
+    spdlog::warn(
+        "SSDLiteMultiBoxHead.base_size is {} but EvalReader resizes to {} px: the priors are sized for "
+        "{} px inputs (leave base_size at 0 to follow the input size)",
+        o.prior.base_size, input, o.prior.base_size);
   }
   o.prior.steps = cfg.get<std::vector<double>>(h + "steps");
   o.prior.flip = cfg.get<bool>(h + "flip");

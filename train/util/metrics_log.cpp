@@ -23,7 +23,8 @@ bool rows_through(const std::string& path, int64_t last, std::string& kept) {
   for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
     const std::string line = text.substr(start, nl - start);
     const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object() || (j.contains("iter") && j["iter"].is_number() && j["iter"].get<int64_t>() > last)) {
+    if (j.is_discarded() || !j.is_object() ||
+        (j.contains("iter") && j["iter"].is_number() && j["iter"].get<int64_t>() > last)) {
       dropped = true;
       continue;
     }
