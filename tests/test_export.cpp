@@ -8,19 +8,21 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 
 #include "compress/export/onnx_export.h"
 #include "compress/export/onnx_graph.h"
 #include "compress/export/ort_runner.h"
 #include "compress/export/verify.h"
 #include "compress/prune/report.h"
-#include "tests/export_fixture.h"
-#include "tests/prune_fixture.h"
 #include "compress/quant/conv_quant.h"
 #include "compress/quant/fake_quant.h"
 #include "compress/quant/qat.h"
+#include "tests/export_fixture.h"
+#include "tests/prune_fixture.h"
 #include "tests/train_fixture.h"
 #include "train/config/config.h"
+#include "train/models/mobilenet_v3.h"
 #include "train/util/error.h"
 
 using namespace compress;
@@ -134,22 +136,161 @@ TEST(Export, QatSsdliteAsQdqWithTheLearnedScales) {
       ++inputs;
       EXPECT_FLOAT_EQ(init.at(conv + ".input_scale")[0], q->act_scale.item<float>()) << conv;
     }
-    if (conv.find("se_block") == std::string::npos) {  // ConvBNLayers: their outputs are quantized too
-      ++conv_bn;
+    // An output pair exactly where the plan rounds the output, at the observed step.
+    if (q->plan(0).round_output) {
       ASSERT_TRUE(init.count(conv + ".output_scale")) << conv;
       EXPECT_GT(q->output_step(), 0.f) << conv;
       EXPECT_FLOAT_EQ(init.at(conv + ".output_scale")[0], q->output_step()) << conv;
       ++outputs;
+    } else {
+      EXPECT_EQ(init.count(conv + ".output_scale"), 0u) << conv << " should have a float output";
+      ++conv_bn;
     }
     EXPECT_EQ(init.count(conv + ".weight"), 0u) << conv << " should be int8";
   }
-  EXPECT_EQ(outputs, conv_bn);
+  EXPECT_GT(outputs, 0);
+  // The heads' pointwise convs (model outputs) and the convs feeding the float SE blocks stay float.
+  EXPECT_GT(conv_bn, 0);
   EXPECT_GT(inputs, 0);
   EXPECT_LT(inputs, static_cast<int64_t>(rep.quantized.size()));  // some inputs are on a producer's grid
   int64_t skipped_float = 0;
   for (const auto& p : rep.skipped) skipped_float += init.count(p + ".weight");
   EXPECT_EQ(skipped_float, static_cast<int64_t>(rep.skipped.size()));  // se_block convs stay float
   expect_verified(verify_export(*model, d.file("int8.onnx"), cfg, 8), "SSDLite QAT int8");
+}
+
+TEST(Export, VerifyNamesTheOneLayerWhoseScaleIsTwoPercentOff) {
+  // The mutation check of `export --verify`: the file's input scale of one conv
+  // in the middle of the network, 2% off. Layer by layer, every other int8
+  // tensor still agrees (each layer runs on the file's own inputs), and the
+  // first disagreeing one is that conv's input.
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  ExportOptions o;
+  o.height = o.width = 96;
+  const auto [model, rep] = tiny_qat_ssd(cfg);
+  export_onnx(*model, d.file("int8.onnx"), o);
+  const auto clean = verify_export(*model, d.file("int8.onnx"), cfg, 8);
+  ASSERT_TRUE(clean.layers.ok) << clean.table();
+  ASSERT_GT(clean.layers.rows.size(), 20u);
+  for (const auto& r : clean.layers.rows) {
+    EXPECT_GE(r.same[0], 0.9999) << r.conv << " " << r.kind;
+    EXPECT_GE(r.same[1], 0.9999) << r.conv << " " << r.kind;
+  }
+  // The middle one, in model order, of the convs that round their own input.
+  const auto init = onnx_export::read_float_initializers(d.file("int8.onnx"));
+  std::vector<std::string> own_input;
+  for (const auto& c : rep.quantized)
+    if (init.count(c + ".input_scale")) own_input.push_back(c);
+  ASSERT_GT(own_input.size(), 4u);
+  const std::string victim = own_input[own_input.size() / 2];
+  onnx_export::scale_float_initializer(d.file("int8.onnx"), victim + ".input_scale", 1.02f);
+  const auto bad = verify_export(*model, d.file("int8.onnx"), cfg, 8);
+  EXPECT_FALSE(bad.ok);
+  EXPECT_FALSE(bad.layers.ok);
+  EXPECT_EQ(bad.layers.first_bad.rfind(victim + " input:", 0), 0u) << bad.layers.first_bad;
+  int64_t failing = 0;
+  for (const auto& r : bad.layers.rows) failing += std::min(r.same[0], r.same[1]) < 0.9999;
+  EXPECT_LE(failing, 2) << bad.layers.table();  // that input, and at most the output it feeds
+  // The same through the CLI's message.
+  EXPECT_NE(bad.layers.table().find("First disagreeing layer: " + victim + " input"), std::string::npos);
+}
+
+TEST(Export, WhatQdqCannotHoldIsRefusedNamingTheKey) {
+  // 4-bit activations, 12-bit weights and per-batch abs_max activations have no
+  // exact QDQ form: errors naming the key, never a silently wrong file.
+  testutil::TempDir d;
+  ExportOptions o;
+  o.height = o.width = 64;
+  struct Case {
+    const char* key;
+    std::function<void(quant::QuantOptions&)> set;
+  };
+  const Case cases[] = {{"quant.activation_bits", [](quant::QuantOptions& q) { q.activation_bits = 4; }},
+                        {"quant.weight_bits", [](quant::QuantOptions& q) { q.weight_bits = 12; }},
+                        {"quant.activation_quantize_type = abs_max",
+                         [](quant::QuantOptions& q) { q.activation_quantize_type = "abs_max"; }}};
+  for (const auto& c : cases) {
+    auto model = build_detector(
+        config_from_string("", {"num_classes=3", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5"}));
+    quant::QuantOptions qo;
+    c.set(qo);
+    quant::apply_qat(*model, qo);
+    model->train();
+    {
+      torch::NoGradGuard g;
+      model->forward(torch::randn({2, 3, 64, 64}));
+    }
+    model->eval();
+    try {
+      export_onnx(*model, d.file("x.onnx"), o);
+      ADD_FAILURE() << c.key << " exported";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(c.key), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(d.file("x.onnx"))) << c.key;
+  }
+  // 4-bit weights are a subset of the int8 grid: exported, at max|W_c| / 7.
+  auto model = build_detector(
+      config_from_string("", {"num_classes=3", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5"}));
+  quant::QuantOptions qo;
+  qo.weight_bits = 4;
+  quant::apply_qat(*model, qo);
+  model->train();
+  {
+    torch::NoGradGuard g;
+    model->forward(torch::randn({2, 3, 64, 64}));
+  }
+  model->eval();
+  export_onnx(*model, d.file("w4.onnx"), o);
+  const auto init = onnx_export::read_float_initializers(d.file("w4.onnx"));
+  const auto wf = model->named_modules()["backbone.conv1"]->as<ConvBNLayer>()->folded_weight_bias().first.detach();
+  const auto want = wf.abs().reshape({wf.size(0), -1}).amax(1) / 7;
+  EXPECT_FLOAT_EQ(init.at("backbone.conv1.conv.weight_scale")[0], want[0].item<float>());
+}
+
+TEST(Export, SkippedLayersGetFloatInputsInTheFile) {
+  // --not_quant_pattern res_conv1 se_block: no expand conv rounds its output
+  // (its reader is float), no res_conv1 has an input pair; weights are int8 at
+  // max|W_c| / 127 per channel; the file still verifies layer by layer.
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  auto model = build_detector(cfg);
+  randomize_bn(*model);
+  quant::QuantOptions qo;
+  qo.not_quant_pattern = {"res_conv1", "se_block"};
+  quant::apply_qat(*model, qo);
+  model->train();
+  {
+    torch::NoGradGuard g;
+    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));
+  }
+  model->eval();
+  ExportOptions o;
+  o.height = o.width = 96;
+  export_onnx(*model, d.file("skip.onnx"), o);
+  const auto init = onnx_export::read_float_initializers(d.file("skip.onnx"));
+  int64_t units = 0;
+  for (const auto& m : model->named_modules()) {
+    auto* u = dynamic_cast<ResidualUnitImpl*>(m.value().get());
+    if (!u || !u->expand) continue;
+    ++units;
+    EXPECT_EQ(init.count(m.key() + ".expand.conv.output_scale"), 0u) << m.key();
+    EXPECT_EQ(init.count(m.key() + ".res_conv1.conv.input_scale"), 0u) << m.key();
+    EXPECT_TRUE(init.count(m.key() + ".res_conv1.conv.weight")) << m.key() << ": float weights";
+    // The quantized expand conv: int8 weights at max|W_fold_c| / 127.
+    EXPECT_EQ(init.count(m.key() + ".expand.conv.weight"), 0u) << m.key();
+    const auto wf = u->expand->folded_weight_bias().first.detach();
+    const auto want = wf.abs().reshape({wf.size(0), -1}).amax(1) / 127;
+    const auto& got = init.at(m.key() + ".expand.conv.weight_scale");
+    ASSERT_EQ(static_cast<int64_t>(got.size()), want.numel());
+    for (int64_t c = 0; c < want.numel(); ++c) EXPECT_FLOAT_EQ(got[c], want[c].item<float>()) << m.key() << " " << c;
+  }
+  EXPECT_GT(units, 4);
+  const auto v = verify_export(*model, d.file("skip.onnx"), cfg, 8);
+  EXPECT_TRUE(v.layers.ok) << v.table();
 }
 
 TEST(Export, Int8ConvsRunAsInt8KernelsInOnnxRuntime) {
@@ -179,6 +320,9 @@ TEST(Export, Int8ConvsRunAsInt8KernelsInOnnxRuntime) {
   ::setenv("COMPRESS_ORT_SAVE_OPTIMIZED", d.file("ort.onnx").c_str(), 1);
   run_onnxruntime(d.file("int8.onnx"), {torch::randn({1, 3, 96, 96})});
   ::unsetenv("COMPRESS_ORT_SAVE_OPTIMIZED");
+  int64_t rounded = 0;  // quantized convs whose plan gives them an int8 output
+  for (const auto& m : model->modules())
+    if (auto* q = dynamic_cast<quant::ConvQuantImpl*>(m.get())) rounded += q->plan(0).round_output;
   int64_t qconv = 0, conv = 0, qadd = 0, qmul = 0;
   for (const auto& op : onnx_export::read_op_types(d.file("ort.onnx"))) {
     qconv += op == "QLinearConv";
@@ -186,18 +330,24 @@ TEST(Export, Int8ConvsRunAsInt8KernelsInOnnxRuntime) {
     qadd += op == "QLinearAdd";
     qmul += op == "QLinearMul";
   }
-  EXPECT_EQ(qconv, static_cast<int64_t>(rep.quantized.size())) << conv << " other convs";
-  EXPECT_EQ(conv, static_cast<int64_t>(rep.skipped.size()));
-  // h-swish after an int8 conv is written without HardSigmoid (the file's
-  // only ones are the float SEs') and runs as QLinearAdd (+ QLinearMul where a
-  // quantized conv reads it).
-  int64_t hswish = 0, se = 0;
+  // Every conv with an int8 output fuses; the rest (float output, or float) stay Conv.
+  EXPECT_EQ(qconv, rounded) << conv << " other convs";
+  EXPECT_EQ(conv, static_cast<int64_t>(rep.skipped.size() + rep.quantized.size()) - rounded);
+  // h-swish after an int8 conv output is written without HardSigmoid and runs
+  // as QLinearAdd (+ QLinearMul where a quantized conv reads it); the file's
+  // HardSigmoids are the float SEs' and those of h-swish convs whose output the
+  // plan keeps float (those feeding the float SE blocks).
+  int64_t hswish = 0, hswish_float = 0, se = 0;
   for (const auto& m : model->modules()) {
-    if (auto* l = dynamic_cast<ConvBNLayerImpl*>(m.get()); l && l->act == Act::HardSwish && l->conv_quant) ++hswish;
+    if (auto* l = dynamic_cast<ConvBNLayerImpl*>(m.get()); l && l->act == Act::HardSwish) {
+      auto* q = dynamic_cast<quant::ConvQuantImpl*>(l->conv_quant.get());
+      (q && q->plan(0).round_output ? hswish : hswish_float) += 1;
+    }
     if (dynamic_cast<SEBlockImpl*>(m.get())) ++se;
   }
   ASSERT_GT(hswish, 0);
-  EXPECT_EQ(std::count(file_ops.begin(), file_ops.end(), std::string("HardSigmoid")), se);
+  ASSERT_GT(hswish_float, 0);
+  EXPECT_EQ(std::count(file_ops.begin(), file_ops.end(), std::string("HardSigmoid")), se + hswish_float);
   EXPECT_GE(qadd, hswish);
   // The stem's and the expand convs' h-swish feed one quantized conv each.
   EXPECT_GT(qmul, 0) << qadd << " QLinearAdd, " << hswish << " h-swish convs";
@@ -221,9 +371,23 @@ TEST(Export, Int8FileIsAboutFourTimesSmaller) {
   o.height = o.width = 96;
   export_onnx(*model, d.file("float.onnx"), o);
   quant::apply_qat(*model, quant::QuantOptions{});
+  // Quantizers that never saw data have no scale: exporting them is a clear error.
+  try {
+    export_onnx(*model, d.file("int8.onnx"), o);
+    FAIL() << "an untrained QAT model exported";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("never saw data"), std::string::npos) << e.what();
+  }
+  model->train();
+  {
+    torch::NoGradGuard g;
+    model->forward(torch::randn({2, 3, 96, 96}));
+  }
+  model->eval();
   export_onnx(*model, d.file("int8.onnx"), o);
   const double ratio = double(fs::file_size(d.file("float.onnx"))) / fs::file_size(d.file("int8.onnx"));
-  EXPECT_GT(ratio, 3.3) << ratio;  // int8 weights; float biases, scales and priors remain
+  // int8 weights; int32 biases with their per-channel steps, activation scales and priors remain.
+  EXPECT_GT(ratio, 3.2) << ratio;
   EXPECT_LT(ratio, 4.0) << ratio;
 }
 

@@ -132,6 +132,9 @@ TEST(ExportBlocks, Int8ConvWithEachActivationWithinOneStep) {
       ConvBNLayer layer(ConvBNOptions(C, C, 3, depthwise ? 2 : 1, depthwise ? C : 1, a));
       randomize(*layer);
       quant::apply_qat(*layer, quant::QuantOptions{});
+      // A lone layer's output is the model's output, which the plan keeps
+      // float; here it is rounded, as where a quantized conv reads it.
+      dynamic_cast<quant::ConvQuantImpl&>(*layer->conv_quant).set_plan({{false, true}});
       layer->train();
       {
         torch::NoGradGuard g;

@@ -14,10 +14,12 @@
 #include "compress/quant/quant_json.h"
 #include "compress/quant/quant_options.h"
 #include "tests/test_util.h"
+#include "tests/train_fixture.h"
 #include "train/config/config.h"
 #include "train/engine/checkpoint.h"
 #include "train/models/detector.h"
 #include "train/models/layers.h"
+#include "train/models/mobilenet_v3.h"
 #include "train/util/error.h"
 
 #include <nlohmann/json.hpp>
@@ -109,65 +111,113 @@ TEST(Observer, MovingAverageAbsMaxStepByStep) {
 }
 
 TEST(Observer, OutputScaleAndInt8Outputs) {
-  QuantOptions o;  // quantize_outputs on by default
+  QuantOptions o;
   ConvQuantImpl q(o, 2);
+  q.set_plan({{/*input_on_grid=*/false, /*round_output=*/true}});
   q.train();
-  // Training observes and passes the output through unchanged.
-  for (double m : {2.0, 4.0}) {
-    const auto y = torch::tensor({m, m / 4});
-    EXPECT_TRUE(torch::equal(q.output(y, /*non_negative=*/true), y));
-  }
-  // state 1.9, accum 5.8; after ReLU the unsigned range: 255 steps.
-  EXPECT_NEAR(q.out_scale.item<double>(), 5.8 / 1.9 / 255, 1e-7);
-  const double s = 5.8 / 1.9 / 255;
+  // Training observes, then rounds on the updated step (what ships), after ReLU
+  // on the unsigned range: 255 steps.
+  for (double m : {2.0, 4.0}) q.output(torch::tensor({m, m / 4}), Act::ReLU);
+  EXPECT_NEAR(q.out_scale.item<double>(), 5.8 / 1.9 / 255, 1e-7);  // state 1.9, accum 5.8
+  const double s = q.out_scale.item<double>();
   q.eval();
-  const auto y = q.output(torch::tensor({0.3f, 1.0f, 100.0f}), true);
+  const auto y = q.output(torch::tensor({0.3f, 1.0f, 100.0f, -1.0f}), Act::ReLU);
   EXPECT_NEAR(y[0].item<double>(), std::nearbyint(0.3 / s) * s, 1e-6);
   EXPECT_NEAR(y[1].item<double>(), std::nearbyint(1.0 / s) * s, 1e-6);
   EXPECT_NEAR(y[2].item<double>(), 255 * s, 1e-5);  // saturates at 255 steps
-  // A conv fed directly by that output does not round it again with its own
-  // input step; the same values in another tensor are rounded.
+  EXPECT_EQ(y[3].item<double>(), 0.0);
+  // In training too the output is on the grid, and the gradient passes straight through.
+  q.train();
+  const auto xt = torch::tensor({0.3f, 0.7f}).requires_grad_(true);
+  const auto yt = q.output(xt, Act::ReLU);
+  const double st = q.out_scale.item<double>();
+  for (int i = 0; i < 2; ++i) {
+    const double steps = yt[i].item<double>() / st;
+    EXPECT_NEAR(steps, std::nearbyint(steps), 1e-4) << i;
+  }
+  yt.sum().backward();
+  EXPECT_TRUE(torch::equal(xt.grad(), torch::ones({2})));
+  // A conv whose plan reads its input on the producer's grid uses it as is; one
+  // whose plan does not rounds it with its own step.
   ConvQuantImpl consumer(o, 2);
+  consumer.set_plan({{true, false}});
   consumer.act_scale.fill_(0.5);
   consumer.eval();
   EXPECT_TRUE(torch::equal(consumer.input(y), y));
-  // y[0] = 25 steps = 0.2993; on the consumer's 0.5 grid: round(0.599) * 0.5 = 0.5.
-  EXPECT_NEAR(consumer.input(y.clone())[0].item<double>(), 0.5, 1e-6);
-  // Signed outputs use the symmetric 127-step grid.
+  ConvQuantImpl other(o, 2);
+  other.act_scale.fill_(0.5);
+  other.eval();
+  // y[0] = 25 steps = 0.2993; on the 0.5 grid: round(0.599) * 0.5 = 0.5.
+  EXPECT_NEAR(other.input(y)[0].item<double>(), 0.5, 1e-6);
+  // Signed outputs: the int8 grid, [-128, 127] steps of max / 127.
   ConvQuantImpl qs(o, 1);
+  qs.set_plan({{false, true}});
   qs.train();
-  qs.output(torch::tensor({-2.54f, 1.0f}), false);
+  qs.output(torch::tensor({-2.54f, 1.0f}), Act::None);
   EXPECT_NEAR(qs.out_scale.item<double>(), 2.54 / 127, 1e-7);
   qs.eval();
-  EXPECT_NEAR(qs.output(torch::tensor({-3.0f}), false).item<double>(), -2.54, 1e-5);
-  // Without quantize_outputs there are no output buffers and outputs stay float.
-  o.quantize_outputs = false;
-  ConvQuantImpl off(o, 1);
-  EXPECT_FALSE(off.out_scale.defined());
-  EXPECT_EQ(off.output_step(), 0.f);
+  EXPECT_NEAR(qs.output(torch::tensor({-3.0f}), Act::None).item<double>(), -128 * 0.02, 1e-5);  // negative saturation
+  EXPECT_NEAR(qs.output(torch::tensor({3.0f}), Act::None).item<double>(), 127 * 0.02, 1e-5);
+  // A plan that keeps the output float: observed in training, never rounded.
+  ConvQuantImpl f(o, 1);
+  f.train();
+  f.output(torch::tensor({2.0f}), Act::None);
+  EXPECT_GT(f.out_scale.item<float>(), 0.f);
+  f.eval();
+  EXPECT_EQ(f.output_step(), 0.f);
+  const auto x = torch::tensor({0.3f, -7.0f});
+  EXPECT_TRUE(torch::equal(f.output(x, Act::None), x));
+}
+
+TEST(Observer, ActivationGridTiesAndSaturation) {
+  // Half to even (as ONNX QuantizeLinear), by hand on the step 0.25:
+  // 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> 0, -2.5 -> -2 steps.
+  const auto s = torch::tensor({0.25f});
+  const auto x = torch::tensor({0.125f, 0.375f, 0.625f, -0.125f, -0.625f});
+  const auto y = fake_quant_act(x, s, 8, false);
+  const float want[] = {0.f, 0.5f, 0.5f, 0.f, -0.5f};
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(y[i].item<float>(), want[i]) << i;
+  // Signed: -128 .. 127 steps (uint8 with zero point 128); unsigned 0 .. 255.
+  const auto big = torch::tensor({-1000.f, 1000.f});
+  EXPECT_EQ(fake_quant_act(big, s, 8, false)[0].item<float>(), -32.f);
+  EXPECT_EQ(fake_quant_act(big, s, 8, false)[1].item<float>(), 31.75f);
+  EXPECT_EQ(fake_quant_act(big, s, 8, true)[0].item<float>(), 0.f);
+  EXPECT_EQ(fake_quant_act(big, s, 8, true)[1].item<float>(), 63.75f);
+  EXPECT_EQ(act_range(4, false), std::make_pair(int64_t{-8}, int64_t{7}));
+  // Weights stay on the reference's symmetric grid.
+  EXPECT_EQ(fake_quant(big, s, -1, 8)[0].item<float>(), -31.75f);
 }
 
 TEST(Observer, Int8HardSwishByHand) {
-  // With int8 outputs, h-swish is y * code / 255 with code = relu6(y + 3) on the
+  // h-swish in its int8 form is y * code / 255 with code = relu6(y + 3) on the
   // uint8 grid of step 6/255, as QLinearAdd writes it: round((y + 3) * 42.5).
-  QuantOptions o;
-  ConvQuantImpl q(o, 1);
-  q.out_scale.fill_(0.05);
-  q.eval();
   const auto y = torch::tensor({-4.0f, -3.0f, 0.0f, 0.5f, 1.0f, 3.5f});
-  const auto h = q.hard_swish(y);
   // codes: 0 (clamped), 0, round(127.5) = 128 (half to even), round(148.75) = 149,
   // 170, 255 (clamped from 276.25)
   const double want[] = {0, 0, 0, 0.5 * 149 / 255, 1.0 * 170 / 255, 3.5};
+  const auto h = int8_hard_swish(y);
   for (int i = 0; i < 6; ++i) EXPECT_NEAR(h[i].item<double>(), want[i], 1e-6) << i;
   // 0.5: the rounded form differs from float h-swish (0.29167) by a code step.
   EXPECT_NEAR(h[3].item<double>() - 0.5 * 3.5 / 6, 0.5 * (149 - 148.75) / 255, 1e-6);
-  // Training, calibration and float outputs keep the float h-swish.
-  q.train();
-  EXPECT_TRUE(torch::allclose(q.hard_swish(y), y * torch::clamp(y + 3, 0, 6) / 6));
-  ConvQuantImpl f(o, 1);  // no output step observed yet
+  // Through a quantizer whose plan rounds the output (these values lie on its
+  // 0.05 grid), in evaluation and in training alike.
+  QuantOptions o;
+  ConvQuantImpl q(o, 1);
+  q.set_plan({{false, true}});
+  q.out_scale.fill_(0.05);
+  q.eval();
+  const auto he = q.output(y, Act::HardSwish);
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(he[i].item<double>(), want[i], 1e-6) << i;
+  // Gradient: the code's rounding is straight-through, so d/dy = code / 255 + y * hard-sigmoid'(y).
+  const auto yg = torch::tensor({0.5f, -4.0f}).requires_grad_(true);
+  int8_hard_swish(yg).sum().backward();
+  EXPECT_NEAR(yg.grad()[0].item<double>(), 149.0 / 255 + 0.5 / 6, 1e-6);
+  EXPECT_NEAR(yg.grad()[1].item<double>(), 0.0, 1e-7);
+  // A float output (the plan keeps it float) has the float h-swish.
+  ConvQuantImpl f(o, 1);
+  f.out_scale.fill_(0.05);
   f.eval();
-  EXPECT_TRUE(torch::allclose(f.hard_swish(y), y * torch::clamp(y + 3, 0, 6) / 6));
+  EXPECT_TRUE(torch::allclose(f.output(y, Act::HardSwish), y * torch::clamp(y + 3, 0, 6) / 6));
 }
 
 TEST(Observer, AbsMaxAndRangeAbsMax) {
@@ -176,6 +226,12 @@ TEST(Observer, AbsMaxAndRangeAbsMax) {
   ConvQuantImpl qa(a, 1);
   for (double m : {2.0, 4.0, 1.0}) qa.input(torch::tensor({m}));
   EXPECT_NEAR(qa.act_scale.item<double>(), 1.0 / 127, 1e-8);  // the last batch's max
+  // Evaluation is dynamic too: this batch's own max (4 / 127), not the stored 1 / 127.
+  qa.eval();
+  const auto ya = qa.input(torch::tensor({4.0f, 1.0f}));
+  EXPECT_NEAR(ya[1].item<double>(), 32 * 4.0 / 127, 1e-6);  // round(31.75) = 32 steps
+  EXPECT_NEAR(ya[0].item<double>(), 4.0, 1e-6);
+  EXPECT_NEAR(qa.act_scale.item<double>(), 1.0 / 127, 1e-8);  // and stores nothing
   QuantOptions r;
   r.activation_quantize_type = "range_abs_max";
   r.window_size = 2;
@@ -186,6 +242,28 @@ TEST(Observer, AbsMaxAndRangeAbsMax) {
     qr.input(torch::tensor({seen[i]}));
     EXPECT_NEAR(qr.act_scale.item<double>(), expect[i] / 127, 1e-7) << i;
   }
+}
+
+TEST(Observer, SitesKeepTheirOwnObservers) {
+  // One quantizer run at two call sites (a shared head on two FPN levels): each
+  // site has its own scale, and its own range_abs_max window counting its own steps.
+  QuantOptions r;
+  r.activation_quantize_type = "range_abs_max";
+  r.window_size = 2;
+  ConvQuantImpl q(r, 1);
+  q.set_plan({{}, {}});
+  ASSERT_EQ(q.sites(), 2);
+  for (int step = 0; step < 3; ++step) {
+    q.site = 0;
+    q.input(torch::tensor({1.0 + step}));  // 1, 2, 3
+    q.site = 1;
+    q.input(torch::tensor({10.0}));
+  }
+  EXPECT_NEAR(q.act_scale[0].item<double>(), 3.0 / 127, 1e-7);
+  EXPECT_NEAR(q.act_scale[1].item<double>(), 10.0 / 127, 1e-7);
+  EXPECT_EQ(q.act_iter[0].item<int64_t>(), 3);
+  q.site = 2;
+  EXPECT_THROW(q.input(torch::tensor({1.0})), c10::Error);
 }
 
 TEST(Fold, ConvBnFoldedEqualsConvThenBn) {
@@ -216,6 +294,148 @@ TEST(Fold, ConvBnFoldedEqualsConvThenBn) {
     EXPECT_TRUE(torch::allclose(folded->forward(x), plain->forward(x), 1e-5, 1e-5));
     EXPECT_TRUE(torch::equal(folded->bn->running_mean, mean_before));
   }
+}
+
+TEST(Fold, ZeroGammaGivesNoNaN) {
+  // ResNet zero-initialises residual BN gammas: the fold must not divide 0 by 0.
+  torch::manual_seed(3);
+  ConvBNLayer l(ConvBNOptions(4, 4, 3, 1, 1, Act::None));
+  randomize_bn(*l);
+  {
+    torch::NoGradGuard g;
+    l->bn->weight[1].fill_(0.0);
+  }
+  apply_qat(*l, QuantOptions{});
+  l->train();
+  const auto x = torch::randn({2, 4, 6, 6});
+  const auto y = l->forward(x);
+  ASSERT_TRUE(torch::isfinite(y).all().item<bool>());
+  // Channel 1 is exactly its beta (gamma * normalized + beta).
+  EXPECT_TRUE(torch::allclose(y.select(1, 1), torch::full({2, 6, 6}, l->bn->bias[1].item<float>())));
+  y.pow(2).sum().backward();
+  for (const auto& p : l->parameters()) EXPECT_TRUE(torch::isfinite(p.grad()).all().item<bool>());
+  l->eval();
+  EXPECT_TRUE(torch::isfinite(l->forward(x)).all().item<bool>());
+}
+
+TEST(Fold, GradientThroughTheFoldEqualsFloat) {
+  // At 16 bits the fake quantization is nearly the identity, and its gradient
+  // is straight-through: the folded QAT layer's gradients must then be the
+  // float conv -> BN layer's, for the conv weight, gamma and beta.
+  torch::manual_seed(4);
+  ConvBNLayer plain(ConvBNOptions(6, 8, 3, 1, 1, Act::ReLU));
+  ConvBNLayer folded(ConvBNOptions(6, 8, 3, 1, 1, Act::ReLU));
+  randomize_bn(*plain);
+  {
+    torch::NoGradGuard g;
+    for (size_t i = 0; i < plain->parameters().size(); ++i) folded->parameters()[i].copy_(plain->parameters()[i]);
+    for (size_t i = 0; i < plain->buffers().size(); ++i) folded->buffers()[i].copy_(plain->buffers()[i]);
+  }
+  QuantOptions o;
+  o.weight_bits = o.activation_bits = 16;
+  apply_qat(*folded, o);
+  plain->train(), folded->train();
+  const auto x = torch::randn({4, 6, 8, 8});
+  const auto target = torch::randn({4, 8, 8, 8});
+  for (auto* l : {&plain, &folded}) ((*l)->forward(x) - target).pow(2).mean().backward();
+  for (const char* name : {"conv.weight", "bn.weight", "bn.bias"}) {
+    const auto gp = plain->named_parameters()[name].grad(), gf = folded->named_parameters()[name].grad();
+    const double rel = (gp - gf).abs().max().item<double>() / gp.abs().max().item<double>();
+    EXPECT_LT(rel, 2e-3) << name;
+  }
+}
+
+namespace {
+
+SitePlan plan_of(torch::nn::Module& model, const std::string& quantizer, int64_t site = 0) {
+  for (const auto& m : model.named_modules())
+    if (m.key() == quantizer) return dynamic_cast<ConvQuantImpl&>(*m.value()).plan(site);
+  ADD_FAILURE() << "no quantizer " << quantizer;
+  return {};
+}
+
+}  // namespace
+
+TEST(Plan, RoundsOnlyWhereEveryConsumerIsQuantized) {
+  // Each conv's choice, from what reads its output in the SSDLite graph.
+  for (const bool skip : {false, true}) {
+    auto model = build_detector(tiny_ssd_config());
+    QuantOptions o;
+    if (skip) o.not_quant_pattern = {"res_conv1", "se_block"};
+    apply_qat(*model, o);
+    int64_t units = 0;
+    for (const auto& m : model->named_modules()) {
+      auto* u = dynamic_cast<ResidualUnitImpl*>(m.value().get());
+      if (!u) continue;
+      ++units;
+      const std::string p = m.key();
+      if (u->expand) {
+        // expand -> res_conv1: rounded when res_conv1 is quantized; a skipped
+        // res_conv1 gets a float input (the reference's rule).
+        EXPECT_EQ(plan_of(*model, p + ".expand.conv_quant").round_output, !skip) << p;
+        // res_conv1 reads expand's grid as is only where the rounding comes after the activation.
+        if (!skip)
+          EXPECT_EQ(plan_of(*model, p + ".res_conv1.conv_quant").input_on_grid,
+                    u->expand->act == Act::ReLU || u->expand->act == Act::None)
+              << p;
+      }
+      if (!skip) {
+        // res_conv1 -> (SE pool and scale ->) linear: every path ends in quantized convs.
+        EXPECT_TRUE(plan_of(*model, p + ".res_conv1.conv_quant").round_output) << p;
+        EXPECT_EQ(plan_of(*model, p + ".linear.conv_quant").input_on_grid,
+                  !u->se_block && u->res_conv1->act != Act::HardSwish)
+            << p;
+      } else {
+        // Behind a float SE scale, linear quantizes its own input.
+        EXPECT_FALSE(plan_of(*model, p + ".linear.conv_quant").input_on_grid) << p;
+      }
+    }
+    EXPECT_GT(units, 5);
+    // Head outputs are model outputs: float. Their depthwise convs feed quantized pointwise convs.
+    int64_t heads = 0;
+    for (const auto& m : model->named_modules()) {
+      const auto& k = m.key();
+      if (!(k.rfind("loc.", 0) == 0 || k.rfind("conf.", 0) == 0)) continue;
+      if (k.find(".pw.conv_quant") != std::string::npos) {
+        EXPECT_FALSE(plan_of(*model, k).round_output) << k;
+        ++heads;
+      }
+      if (k.find(".dw.conv_quant") != std::string::npos) EXPECT_TRUE(plan_of(*model, k).round_output) << k;
+    }
+    EXPECT_GT(heads, 4);
+  }
+}
+
+TEST(Plan, SharedRpnHeadHasOneObserverPerLevel) {
+  testutil::TempDir d;
+  auto o = testutil::tiny_cascade_overrides(d, 64);
+  auto model =
+      build_detector(load_config(testutil::source_path("configs/fashion/cascade_rcnn_mobilenet_v3_large_fpn.yml"), o));
+  apply_qat(*model, QuantOptions{});
+  const auto levels = static_cast<int64_t>(model->forward(torch::zeros({1, 3, 64, 64})).size() / 3);
+  ASSERT_GE(levels, 4);
+  for (const char* q : {"rpn_head.conv.conv_quant", "rpn_head.rpn_cls_logits.conv_quant"}) {
+    for (const auto& m : model->named_modules())
+      if (m.key() == q) EXPECT_EQ(dynamic_cast<ConvQuantImpl&>(*m.value()).sites(), levels) << q;
+  }
+  for (int64_t k = 0; k < levels; ++k) {
+    // The hidden conv feeds the two quantized predictors; the predictions are model outputs.
+    EXPECT_TRUE(plan_of(*model, "rpn_head.conv.conv_quant", k).round_output) << k;
+    EXPECT_FALSE(plan_of(*model, "rpn_head.rpn_cls_logits.conv_quant", k).round_output) << k;
+    EXPECT_FALSE(plan_of(*model, "rpn_head.rpn_bbox_pred.conv_quant", k).round_output) << k;
+  }
+  // Training observes each level into its own slot.
+  model->train();
+  {
+    torch::NoGradGuard g;
+    model->forward(torch::randn({1, 3, 64, 64}));
+  }
+  for (const auto& m : model->named_modules())
+    if (m.key() == "rpn_head.conv.conv_quant") {
+      const auto s = dynamic_cast<ConvQuantImpl&>(*m.value()).act_scale;
+      EXPECT_GT(s.min().item<float>(), 0.f);
+      EXPECT_GT(std::get<0>(torch::unique_consecutive(s)).numel(), 1);  // the levels differ
+    }
 }
 
 TEST(Qat, NotQuantPatternOnTheRealModels) {
@@ -384,8 +604,8 @@ TEST(Qat, OneConvKeptFloatRunsAsIfItsPatternSkippedIt) {
   {
     torch::NoGradGuard g;
     auto bb = b->named_buffers();
-    for (const auto& kv : a->named_buffers())
-      if (bb.contains(kv.key())) bb[kv.key()].copy_(kv.value());
+    for (const auto& kv : a->named_buffers())  // the observers, not the plans (which differ)
+      if (bb.contains(kv.key()) && kv.key().find(".plan_") == std::string::npos) bb[kv.key()].copy_(kv.value());
   }
   b->eval();
   torch::NoGradGuard g;

@@ -243,6 +243,7 @@ std::vector<std::string> emit_cascade_rcnn(Emitter& e, OnnxGraph& g, CascadeRCNN
   std::vector<std::pair<std::string, std::string>> levels;
   for (size_t k = 0; k < L; ++k) {
     auto& r = *m.rpn_head;
+    set_quant_site(r, static_cast<int64_t>(k));  // this level's observers, as the forward uses them
     const auto hidden = e.conv_bn(feats[k], *r.conv, "rpn_head.conv");
     cls.push_back(e.conv_bn(hidden, *r.rpn_cls_logits, "rpn_head.rpn_cls_logits"));
     box.push_back(e.conv_bn(hidden, *r.rpn_bbox_pred, "rpn_head.rpn_bbox_pred"));

@@ -72,11 +72,18 @@ class Emitter {
     return g_.add_node1("DequantizeLinear", {qx, sn, zn}, name + "." + what + "_dq");
   }
 
+  // The conv's input: as is where the plan reads it on its producer's grid,
+  // else rounded at the conv's input step (site: the quantizer's call site).
   std::string qdq_input(const std::string& x, const quant::ConvQuantImpl& q, const std::string& name) {
     quantized_names_.insert(name);
     quantized_ = static_cast<int64_t>(quantized_names_.size());
-    if (on_grid_.count(x)) return x;  // a quantized output already: the sim does not round it again either
-    return qdq(x, q.act_scale.item<float>(), false, name, "input");
+    const int64_t k = q.site;
+    if (q.plan(k).input_on_grid) return x;
+    const float s = q.input_step(k);
+    if (!(s > 0))
+      fail("export: '", name, "' has an input quantizer that never saw data (step 0): train or calibrate ",
+           "it (compress quant) before exporting");
+    return qdq(x, s, false, name, "input");
   }
 
   // The weight: float, or int8 with per-channel (axis 0) / per-tensor scales.
@@ -115,16 +122,41 @@ class Emitter {
     auto [it, fresh] = params_.try_emplace(name);
     if (fresh) {
       it->second.push_back(weight(w, q, name));
-      if (b.defined()) it->second.push_back(constant(name + ".bias", b));
+      if (b.defined() && !q) it->second.push_back(constant(name + ".bias", b));
     }
     std::vector<std::string> inputs = {in};
     inputs.insert(inputs.end(), it->second.begin(), it->second.end());
+    // An int8 conv's bias is int32 at step input step x weight step (per output
+    // channel), as int8 kernels add it to their int32 sums; per call site, since
+    // the input step is the site's.
+    if (b.defined() && q) inputs.push_back(int32_bias(b, w, *q, name));
     return g_.add_node1("Conv", inputs, name,
                         {{"kernel_shape", std::vector<int64_t>{k->at(0), k->at(1)}},
                          {"strides", std::vector<int64_t>{s->at(0), s->at(1)}},
                          {"pads", std::vector<int64_t>{(*pad)->at(0), (*pad)->at(1), (*pad)->at(0), (*pad)->at(1)}},
                          {"dilations", std::vector<int64_t>{o.dilation()->at(0), o.dilation()->at(1)}},
                          {"group", o.groups()}});
+  }
+
+  std::string int32_bias(const torch::Tensor& b_in, const torch::Tensor& w_in, const quant::ConvQuantImpl& q,
+                         const std::string& name) {
+    const auto w = w_in.detach().to(torch::kCPU, torch::kFloat32);
+    const bool per_channel = q.opt.weight_quantize_type == "channel_wise_abs_max";
+    const auto ws =
+        per_channel ? quant::channel_scales(w, q.opt.weight_bits) : quant::tensor_scale(w, q.opt.weight_bits);
+    if (!(q.input_step(q.site) > 0))
+      fail("export: '", name, "' has an input step of 0 (never saw data): train or calibrate it before exporting");
+    auto step = q.bias_step(ws, q.site).cpu();  // as ConvQuantImpl::bias rounds it
+    if (step.numel() == 1) step = step.expand({w.size(0)});
+    step = step.contiguous();
+    const auto bq = torch::round(b_in.detach().to(torch::kCPU, torch::kFloat32) / step)
+                        .clamp(-2147483648.0, 2147483647.0)
+                        .to(torch::kInt32)
+                        .contiguous();
+    const auto bn = g_.add_int32(name + ".bias_int32", {bq.numel()}, bq.data_ptr<int32_t>());
+    const auto sn = g_.add_float(name + ".bias_scale", {step.numel()}, step.data_ptr<float>());
+    // No zero point: DequantizeLinear's default is 0.
+    return g_.add_node1("DequantizeLinear", {bn, sn}, name + ".bias_dq", {{"axis", int64_t{0}}});
   }
 
   const quant::ConvQuantImpl* quant_of(const std::shared_ptr<ConvQuantHook>& h, const std::string& path) {
@@ -138,24 +170,32 @@ class Emitter {
     const auto [w, b] = l.folded_weight_bias();  // BN's running statistics, as in eval
     const auto* q = quant_of(l.conv_quant, path + ".conv");
     const auto y = conv(x, l.conv->options, w, b, q, path + ".conv");
-    const float out_step = q ? q->output_step() : 0.f;
-    if (!(out_step > 0)) return act(y, l.act, path);
-    // Output quantization where ConvBNLayer applies it: after ReLU / ReLU6 (ONNX
-    // Runtime folds them into the uint8 range), before other activations.
-    if (l.act == Act::None || l.act == Act::ReLU || l.act == Act::ReLU6) {
+    return conv_output(y, l.act, q, path + ".conv", path);
+  }
+
+  // The activation of conv `conv_name`'s output, with the output rounding the
+  // plan decides, as ConvQuantImpl::output computes it: after None / ReLU /
+  // ReLU6 (ONNX Runtime folds them into the uint8 range), before any other
+  // activation (h-swish then in its int8 form).
+  std::string conv_output(const std::string& y, Act a, const quant::ConvQuantImpl* q, const std::string& conv_name,
+                          const std::string& act_name) {
+    if (!q || !q->plan(q->site).round_output) return act(y, a, act_name);
+    const float out_step = q->output_step(q->site);
+    if (!(out_step > 0))
+      fail("export: '", conv_name, "' has an output quantizer that never saw data (step 0): ",
+           "train or calibrate it (compress quant) before exporting");
+    if (quant::rounds_after_act(a)) {
       // ReLU6 goes out as Relu: the uint8 range (255 steps of at most 6/255, the
       // observed max of a ReLU6 output being at most 6) saturates by 6 anyway,
       // so the result is the same, and ONNX Runtime always folds a Relu before a
       // zero-point-0 Q, while a Clip it keeps when 255 * step rounds above 6;
       // it then fuses that Conv twice (int8 and Conv + Clip) into a model it
       // rejects ("two nodes with same node name").
-      const Act a = l.act == Act::ReLU6 ? Act::ReLU : l.act;
-      const auto out = qdq(act(y, a, path), out_step, l.act != Act::None, path + ".conv", "output");
-      on_grid_.insert(out);
-      return out;
+      const Act a2 = a == Act::ReLU6 ? Act::ReLU : a;
+      return qdq(act(y, a2, act_name), out_step, a != Act::None, conv_name, "output");
     }
-    const auto yq = qdq(y, out_step, false, path + ".conv", "output");
-    return l.act == Act::HardSwish ? int8_hard_swish(yq, path) : act(yq, l.act, path);
+    const auto yq = qdq(y, out_step, false, conv_name, "output");
+    return a == Act::HardSwish ? int8_hard_swish(yq, act_name) : act(yq, a, act_name);
   }
 
   // h-swish of an int8 conv output, as ConvQuantImpl::hard_swish computes it:
@@ -178,10 +218,12 @@ class Emitter {
 
   std::string se(const std::string& x, SEBlockImpl& s, const std::string& path) {
     auto p = g_.add_node1("GlobalAveragePool", {x}, path + ".pool");
-    p = conv(p, s.conv1->options, s.conv1->weight, s.conv1->bias, quant_of(s.conv1_quant, path + ".conv1"), path + ".conv1");
-    p = act(p, Act::ReLU, path + ".conv1");
-    p = conv(p, s.conv2->options, s.conv2->weight, s.conv2->bias, quant_of(s.conv2_quant, path + ".conv2"), path + ".conv2");
-    p = act(p, Act::HardSigmoid, path + ".conv2");
+    const auto* q1 = quant_of(s.conv1_quant, path + ".conv1");
+    const auto* q2 = quant_of(s.conv2_quant, path + ".conv2");
+    p = conv(p, s.conv1->options, s.conv1->weight, s.conv1->bias, q1, path + ".conv1");
+    p = conv_output(p, Act::ReLU, q1, path + ".conv1", path + ".conv1");
+    p = conv(p, s.conv2->options, s.conv2->weight, s.conv2->bias, q2, path + ".conv2");
+    p = conv_output(p, Act::HardSigmoid, q2, path + ".conv2", path + ".conv2");
     return g_.add_node1("Mul", {x, p}, path + ".scale");
   }
 
@@ -253,8 +295,7 @@ class Emitter {
   OnnxGraph& g_;
   int64_t quantized_ = 0;                              // distinct quantized convs
   std::set<std::string> quantized_names_;
-  std::map<std::string, std::vector<std::string>> params_;  // conv path -> weight (and bias) tensor names
-  std::set<std::string> on_grid_;  // outputs of output QDQ pairs (tensor names)
+  std::map<std::string, std::vector<std::string>> params_;  // conv path -> weight (and float bias) tensor names
 };
 
 }  // namespace compress::onnx_export

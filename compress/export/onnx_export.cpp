@@ -26,6 +26,23 @@ void check_supported(torch::nn::Module& model, const std::string& linear_prefix 
       continue;
     fail("export: module '", item.key(), "' (", m->name(), ") has no ONNX mapping");
   }
+  // What the QDQ graph cannot hold exactly is refused, never written wrong:
+  // activations are uint8 tensors (8 bits), weights int8 (at most 8 bits; fewer
+  // bits are a subset of the int8 grid, exact).
+  for (const auto& item : model.named_modules()) {
+    const auto* q = dynamic_cast<const quant::ConvQuantImpl*>(item.value().get());
+    if (!q) continue;
+    if (q->opt.activation_bits != 8)
+      fail("export: quant.activation_bits = ", q->opt.activation_bits, " ('", item.key(),
+           "'): the ONNX QDQ export writes 8-bit activations only; train with quant.activation_bits=8");
+    if (q->opt.weight_bits > 8)
+      fail("export: quant.weight_bits = ", q->opt.weight_bits, " ('", item.key(),
+           "'): ONNX int8 weights hold at most 8 bits; train with quant.weight_bits <= 8");
+    if (q->opt.activation_quantize_type == "abs_max")
+      fail("export: quant.activation_quantize_type = abs_max ('", item.key(),
+           "') computes each batch's own scale, which a shipped model cannot; use moving_average_abs_max or "
+           "range_abs_max");
+  }
 }
 
 }  // namespace

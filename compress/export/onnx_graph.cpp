@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -91,6 +92,13 @@ std::string OnnxGraph::add_int8(const std::string& name, const std::vector<int64
   const std::string n = unique(name);
   new_init(impl_->graph, n, dims, onnx::TensorProto::INT8)
       ->set_raw_data(std::string(reinterpret_cast<const char*>(data), count(dims)));
+  return n;
+}
+
+std::string OnnxGraph::add_int32(const std::string& name, const std::vector<int64_t>& dims, const int32_t* data) {
+  const std::string n = unique(name);
+  new_init(impl_->graph, n, dims, onnx::TensorProto::INT32)
+      ->set_raw_data(std::string(reinterpret_cast<const char*>(data), count(dims) * sizeof(int32_t)));
   return n;
 }
 
@@ -188,6 +196,68 @@ std::vector<std::string> read_op_types(const std::string& path) {
   std::vector<std::string> ops;
   for (const auto& n : m.graph().node()) ops.push_back(n.op_type());
   return ops;
+}
+
+std::vector<QdqPoint> expose_activation_qdq(const std::string& path, const std::string& copy_path) {
+  auto m = load_model(path);
+  auto* g = m.mutable_graph();
+  std::set<std::string> q_outputs;  // tensors that a QuantizeLinear writes
+  for (const auto& n : g->node())
+    if (n.op_type() == "QuantizeLinear") q_outputs.insert(n.output(0));
+  std::map<std::pair<std::string, std::string>, int64_t> seen;
+  std::vector<QdqPoint> points;
+  std::vector<std::string> outs;
+  for (const auto& n : g->node()) {
+    if (n.op_type() != "DequantizeLinear" || !q_outputs.count(n.input(0))) continue;
+    const std::string& t = n.output(0);
+    for (const char* kind : {"input", "output"}) {
+      const std::string tag = std::string(".") + kind + "_dq";
+      const auto at = t.rfind(tag);
+      if (at == std::string::npos) continue;
+      // The exporter's names: <conv>.<kind>_dq, then _<n> where the name repeats.
+      const std::string rest = t.substr(at + tag.size());
+      if (!rest.empty() && rest.find_first_not_of("_0123456789") != std::string::npos) continue;
+      QdqPoint p;
+      p.tensor = t;
+      p.conv = t.substr(0, at);
+      p.kind = kind;
+      p.site = seen[{p.conv, p.kind}]++;
+      points.push_back(p);
+      outs.push_back(t);
+      break;
+    }
+  }
+  for (const auto& t : outs) {
+    auto* v = g->add_output();
+    v->set_name(t);
+    v->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  }
+  std::string bytes;
+  if (!m.SerializeToString(&bytes))
+    throw std::runtime_error("cannot serialize the verification copy of '" + path + "'");
+  write_file_atomic(copy_path, bytes, /*sync=*/false);
+  return points;
+}
+
+void scale_float_initializer(const std::string& path, const std::string& name, float factor) {
+  auto m = load_model(path);
+  for (auto& t : *m.mutable_graph()->mutable_initializer()) {
+    if (t.name() != name) continue;
+    if (t.data_type() != onnx::TensorProto::FLOAT) throw std::runtime_error("initializer '" + name + "' is not float");
+    std::string raw = t.raw_data();
+    for (size_t i = 0; i + sizeof(float) <= raw.size(); i += sizeof(float)) {
+      float v;
+      std::memcpy(&v, raw.data() + i, sizeof v);
+      v *= factor;
+      std::memcpy(raw.data() + i, &v, sizeof v);
+    }
+    t.set_raw_data(raw);
+    std::string bytes;
+    m.SerializeToString(&bytes);
+    write_file_atomic(path, bytes);
+    return;
+  }
+  throw std::runtime_error("no initializer '" + name + "' in '" + path + "'");
 }
 
 }  // namespace compress::onnx_export

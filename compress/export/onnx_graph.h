@@ -30,6 +30,7 @@ class OnnxGraph {
   // Initializers (constant tensors). Names are made unique; the final name is returned.
   std::string add_float(const std::string& name, const std::vector<int64_t>& dims, const float* data);
   std::string add_int8(const std::string& name, const std::vector<int64_t>& dims, const int8_t* data);
+  std::string add_int32(const std::string& name, const std::vector<int64_t>& dims, const int32_t* data);
   std::string add_uint8(const std::string& name, const std::vector<int64_t>& dims, const uint8_t* data);
   std::string add_int64(const std::string& name, const std::vector<int64_t>& dims, const int64_t* data);
   // One node; returns its output names (unique, derived from `name`).
@@ -56,5 +57,21 @@ std::map<std::string, std::vector<float>> read_float_initializers(const std::str
 std::vector<int64_t> read_input_dims(const std::string& path);
 // Op types of the graph's nodes, in order.
 std::vector<std::string> read_op_types(const std::string& path);
+
+// An activation QuantizeLinear -> DequantizeLinear pair of a file that
+// `compress export` wrote: the DQ output tensor, the conv it belongs to, whether
+// it is that conv's "input" or "output", and its call site (the n-th pair of
+// that conv and kind in graph order: Cascade R-CNN's RPN head per FPN level).
+struct QdqPoint {
+  std::string tensor, conv, kind;
+  int64_t site = 0;
+};
+// Copies `path` to `copy_path` with every activation pair's DQ output added as
+// a graph output (float, shape left to the runtime): the verification copy.
+// The file's own nodes and initializers are kept as they are.
+std::vector<QdqPoint> expose_activation_qdq(const std::string& path, const std::string& copy_path);
+
+// Multiplies one float initializer by `factor` in place (tests: a corrupted scale).
+void scale_float_initializer(const std::string& path, const std::string& name, float factor);
 
 }  // namespace compress::onnx_export

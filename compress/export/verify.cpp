@@ -48,6 +48,7 @@ std::string VerifyReport::table() const {
                                                                           : " (ONNX Runtime's is not a plausible draw)");
   }
   os << "\n";
+  if (quantized) os << "\n" << layers.table();
   return os.str();
 }
 
@@ -255,6 +256,10 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
                                            : r.within_one_step[i] >= std::min(0.999, r.self_within[i] - 0.10));
   r.ok = outputs_ok && (r.quantized ? int8_ap_agrees(r.ap_ort, r.ap_torch, r.ap_self)
                                      : r.ap_ort >= r.ap_lo - 0.003 - 1e-9 && r.ap_ort <= r.ap_hi + 0.003 + 1e-9);
+  if (r.quantized) {
+    r.layers = verify_layers(model, onnx_path, images);
+    r.ok = r.ok && r.layers.ok;
+  }
   return r;
 }
 

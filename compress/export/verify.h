@@ -19,6 +19,8 @@
 //   order in another engine. For int8, a plausible draw of LibTorch's own AP
 //   when its weights move by 1e-6 (int8_ap_agrees): those flips move AP on a
 //   few dozen images by up to a point (measured: 0.9 on 32 images, 0.08 on 500).
+// int8 files are also checked layer by layer (verify_layers.h): every int8
+// tensor's codes against the simulation's, each layer on identical inputs.
 // Cascade R-CNN runs image by image. Its proposals, boxes and scores depend on
 // top-k cuts and NMS, where one near-tie in the dense outputs swaps a whole
 // box, so LibTorch recomputes them from ONNX Runtime's own RPN maps and
@@ -29,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "compress/export/verify_layers.h"
 #include "train/data/coco_json.h"
 #include "train/models/detector.h"
 
@@ -50,6 +53,7 @@ struct VerifyReport {
   // scores, which LibTorch recomputes from ONNX Runtime's own RPN maps and proposals
   std::vector<bool> exact;
   bool quantized = false;
+  LayerVerify layers;  // int8: layer by layer (verify_layers.h)
   bool ok = false;
   std::string table() const;  // Markdown
 };

@@ -2,10 +2,10 @@
 
 #include <torch/torch.h>
 
-#include <mutex>
-#include <unordered_map>
+#include <tuple>
 
 #include "compress/quant/fake_quant.h"
+#include "compress/quant/plan.h"
 #include "train/engine/distributed.h"
 
 namespace compress::quant {
@@ -17,81 +17,121 @@ ConvQuantImpl::ConvQuantImpl(const QuantOptions& o, int64_t out_channels) : opt(
   act_state = register_buffer("act_state", torch::zeros({1}));
   act_accum = register_buffer("act_accum", torch::zeros({1}));
   if (o.activation_quantize_type == "range_abs_max") {
-    act_window = register_buffer("act_window", torch::zeros({o.window_size}));
+    act_window = register_buffer("act_window", torch::zeros({1, o.window_size}));
     act_iter = register_buffer("act_iter", torch::zeros({1}, torch::kLong));
   }
-  if (o.quantize_outputs) {
-    out_scale = register_buffer("out_scale", torch::zeros({1}));
-    out_state = register_buffer("out_state", torch::zeros({1}));
-    out_accum = register_buffer("out_accum", torch::zeros({1}));
+  out_scale = register_buffer("out_scale", torch::zeros({1}));
+  out_state = register_buffer("out_state", torch::zeros({1}));
+  out_accum = register_buffer("out_accum", torch::zeros({1}));
+  // uint8, not bool: gloo cannot broadcast bool tensors.
+  plan_round_output = register_buffer("plan_round_output", torch::zeros({1}, torch::kUInt8));
+  plan_input_on_grid = register_buffer("plan_input_on_grid", torch::zeros({1}, torch::kUInt8));
+}
+
+SitePlan ConvQuantImpl::plan(int64_t site) const {
+  TORCH_CHECK(site >= 0 && site < sites(), "ConvQuant: site ", site, " of ", sites());
+  SitePlan p;
+  p.input_on_grid = plan_input_on_grid[site].item<uint8_t>() != 0;
+  p.round_output = plan_round_output[site].item<uint8_t>() != 0;
+  if (static_cast<size_t>(site) < producers_.size()) std::tie(p.producer, p.producer_site) = producers_[site];
+  return p;
+}
+
+void ConvQuantImpl::set_plan(const std::vector<SitePlan>& p) {
+  TORCH_CHECK(!p.empty(), "ConvQuant: a plan needs at least one site");
+  torch::NoGradGuard no_grad;
+  const auto n = static_cast<int64_t>(p.size());
+  if (n != sites()) {  // in place: the module's buffer entries stay these tensors
+    for (auto* t : {&act_scale, &act_state, &act_accum, &act_iter, &out_scale, &out_state, &out_accum,
+                    &plan_round_output, &plan_input_on_grid})
+      if (t->defined()) t->resize_({n}).zero_();
+    if (act_window.defined()) act_window.resize_({n, opt.window_size}).zero_();
+  }
+  producers_.clear();
+  for (const auto& sp : p) producers_.push_back({sp.producer, sp.producer_site});
+  for (int64_t k = 0; k < n; ++k) {
+    plan_input_on_grid[k].fill_(static_cast<int64_t>(p[k].input_on_grid));
+    plan_round_output[k].fill_(static_cast<int64_t>(p[k].round_output));
   }
 }
 
-namespace {
-
-// Tensors that output quantizers produced in evaluation. Weak references: a
-// freed tensor's address may be reused by an unrelated one, which then must
-// not count as quantized.
-std::mutex tagged_mu;
-std::unordered_map<const c10::TensorImpl*, c10::weak_intrusive_ptr<c10::TensorImpl>> tagged;
-
-void tag(const torch::Tensor& t) {
-  std::lock_guard<std::mutex> lock(tagged_mu);
-  if (tagged.size() > 512)
-    for (auto it = tagged.begin(); it != tagged.end();) it = it->second.expired() ? tagged.erase(it) : std::next(it);
-  tagged.insert_or_assign(t.unsafeGetTensorImpl(), c10::weak_intrusive_ptr<c10::TensorImpl>(t.getIntrusivePtr()));
+float ConvQuantImpl::output_step(int64_t site) const {
+  return plan(site).round_output ? out_scale[site].item<float>() : 0.f;
 }
 
-bool is_tagged(const torch::Tensor& t) {
-  std::lock_guard<std::mutex> lock(tagged_mu);
-  const auto it = tagged.find(t.unsafeGetTensorImpl());
-  if (it == tagged.end()) return false;
-  const auto alive = it->second.lock();
-  return alive && alive.get() == t.unsafeGetTensorImpl();
+float ConvQuantImpl::input_step(int64_t site) const {
+  const SitePlan p = plan(site);
+  if (p.input_on_grid) {
+    TORCH_CHECK(p.producer, "ConvQuant: the plan reads this input on a producer's grid but names no producer");
+    return p.producer->output_step(p.producer_site);
+  }
+  return act_scale[site].item<float>();
 }
 
-}  // namespace
+torch::Tensor ConvQuantImpl::bias_step(const torch::Tensor& weight_steps, int64_t site) const {
+  return weight_steps.detach().to(torch::kFloat32).clamp_min(1e-12) * input_step(site);
+}
 
-float ConvQuantImpl::output_step() const { return out_scale.defined() ? out_scale.item<float>() : 0.f; }
+torch::Tensor ConvQuantImpl::bias(const torch::Tensor& b) {
+  if (recorder || !b.defined()) return b;
+  const int64_t k = checked_site();
+  if (!(input_step(k) > 0)) return b;  // never observed: nothing to round to yet
+  auto step = bias_step(weight_scale, k).to(b.options());
+  if (step.numel() == 1) step = step.expand_as(b);
+  torch::Tensor bq;
+  {
+    torch::NoGradGuard no_grad;
+    bq = torch::round(b.detach() / step).clamp_(-2147483648.0, 2147483647.0) * step;
+  }
+  if (torch::GradMode::is_enabled() && b.requires_grad()) return b + (bq - b.detach());  // straight-through
+  return bq;
+}
 
-void ConvQuantImpl::observe_output(const torch::Tensor& y, bool non_negative) {
+int64_t ConvQuantImpl::checked_site() const {
+  TORCH_CHECK(site >= 0 && site < sites(), "ConvQuant: call site ", site, " but the plan has ", sites(),
+              " (a module run more often than when the plan was made)");
+  return site;
+}
+
+void ConvQuantImpl::observe_output(const torch::Tensor& y, bool non_negative, int64_t k) {
   torch::NoGradGuard no_grad;
   const auto [lo, hi] = torch::aminmax(y.detach());
   const auto cur = torch::maximum(lo.neg(), hi).to(torch::kFloat32).reshape({1});
   if (auto d = dist_context()) d->allreduce_max(cur);
   const int64_t levels = non_negative ? (int64_t{1} << opt.activation_bits) - 1 : qmax_for_bits(opt.activation_bits);
-  out_state.mul_(opt.moving_rate).add_(1.0);
-  out_accum.mul_(opt.moving_rate).add_(cur);
-  out_scale.copy_(out_accum / out_state / static_cast<double>(levels));
+  auto state = out_state.narrow(0, k, 1), accum = out_accum.narrow(0, k, 1);
+  state.mul_(opt.moving_rate).add_(1.0);
+  accum.mul_(opt.moving_rate).add_(cur);
+  out_scale.narrow(0, k, 1).copy_(accum / state / static_cast<double>(levels));
 }
 
-torch::Tensor ConvQuantImpl::output(const torch::Tensor& y, bool non_negative) {
-  if (!out_scale.defined()) return y;
-  if (is_training() || calibrating) {
-    observe_output(y, non_negative);  // training sees float outputs, as the reference's out-scale pass
-    return y;
-  }
-  const float s = output_step();
-  if (!(s > 0)) return y;
-  torch::Tensor q;
-  if (non_negative) {  // uint8 with zero point 0: steps 0 .. 2^bits - 1
-    const double top = static_cast<double>((int64_t{1} << opt.activation_bits) - 1);
-    q = torch::clamp(torch::round(y / s), 0.0, top) * s;
-  } else {
-    q = fake_quant(y, out_scale, -1, opt.activation_bits);
-  }
-  tag(q);
-  return q;
-}
-
-torch::Tensor ConvQuantImpl::hard_swish(const torch::Tensor& y) {
-  if (is_training() || calibrating || !(output_step() > 0)) return apply_act(y, Act::HardSwish);
+torch::Tensor int8_hard_swish(const torch::Tensor& y) {
   // float32 steps, as the exported graph stores them.
   const double step = static_cast<double>(6.f / 255), code_step = static_cast<double>(1.f / 255);
-  return y * (torch::clamp(torch::round((y + 3.0) / step), 0.0, 255.0) * code_step);
+  auto hsig = torch::clamp(torch::round((y.detach() + 3.0) / step), 0.0, 255.0) * code_step;
+  if (torch::GradMode::is_enabled() && y.requires_grad()) {
+    const auto f = torch::hardsigmoid(y);
+    hsig = f + (hsig - f.detach());  // forward: the codes; backward: hard-sigmoid's gradient
+  }
+  return y * hsig;
 }
 
-void ConvQuantImpl::observe(const torch::Tensor& x) {
+torch::Tensor ConvQuantImpl::output(const torch::Tensor& y, Act act) {
+  const bool after = rounds_after_act(act);
+  if (recorder) return record_output(*recorder, *this, apply_act(y, act), after);
+  const int64_t k = checked_site();
+  const torch::Tensor pre = after ? apply_act(y, act) : y;  // where the rounding sits
+  const bool non_negative = after && act != Act::None;
+  if (is_training() || calibrating) observe_output(pre, non_negative, k);
+  const float s = output_step(k);
+  if (!(s > 0)) return after ? pre : apply_act(y, act);
+  auto q = fake_quant_act(pre, out_scale.narrow(0, k, 1), opt.activation_bits, non_negative);
+  if (probe) q = probe(*this, "output", q);
+  if (after) return q;
+  return act == Act::HardSwish ? int8_hard_swish(q) : apply_act(q, act);
+}
+
+void ConvQuantImpl::observe(const torch::Tensor& x, int64_t k) {
   torch::NoGradGuard no_grad;
   // max|x| of this batch in one pass, without an |x| temporary.
   const auto [lo, hi] = torch::aminmax(x.detach());
@@ -100,27 +140,43 @@ void ConvQuantImpl::observe(const torch::Tensor& x) {
   // the scales stay identical (peers that reduce only gradients let them drift).
   if (auto d = dist_context()) d->allreduce_max(cur);
   const double q = static_cast<double>(qmax_for_bits(opt.activation_bits));
+  auto scale = act_scale.narrow(0, k, 1);
   if (opt.activation_quantize_type == "moving_average_abs_max") {
-    act_state.mul_(opt.moving_rate).add_(1.0);
-    act_accum.mul_(opt.moving_rate).add_(cur);
-    act_scale.copy_(act_accum / act_state / q);
+    auto state = act_state.narrow(0, k, 1), accum = act_accum.narrow(0, k, 1);
+    state.mul_(opt.moving_rate).add_(1.0);
+    accum.mul_(opt.moving_rate).add_(cur);
+    scale.copy_(accum / state / q);
   } else if (opt.activation_quantize_type == "abs_max") {
-    act_scale.copy_(cur / q);
+    scale.copy_(cur / q);
   } else {  // range_abs_max
-    const int64_t slot = act_iter.item<int64_t>() % opt.window_size;
-    act_window.narrow(0, slot, 1).copy_(cur);
-    act_iter.add_(1);
-    act_scale.copy_(act_window.max().reshape({1}) / q);
+    const int64_t slot = act_iter[k].item<int64_t>() % opt.window_size;
+    act_window[k].narrow(0, slot, 1).copy_(cur);
+    act_iter.narrow(0, k, 1).add_(1);
+    scale.copy_(act_window[k].max().reshape({1}) / q);
   }
 }
 
 torch::Tensor ConvQuantImpl::input(const torch::Tensor& x) {
-  if (!is_training() && !calibrating && out_scale.defined() && is_tagged(x)) return x;  // on a producer's grid
-  if (is_training() || calibrating) observe(x);
-  return fake_quant(x, act_scale, -1, opt.activation_bits);
+  if (recorder) return record_input(*recorder, *this, x);
+  const int64_t k = checked_site();
+  const bool learning = is_training() || calibrating;
+  if (learning) observe(x, k);
+  if (plan(k).input_on_grid) return x;  // a producer's rounded output, on its grid already
+  if (!learning && opt.activation_quantize_type == "abs_max") {
+    // Dynamic: this batch's own max in evaluation too (the reference's rule),
+    // local to this process and not stored.
+    torch::NoGradGuard no_grad;
+    const auto [lo, hi] = torch::aminmax(x.detach());
+    const auto s = torch::maximum(lo.neg(), hi).to(torch::kFloat32).reshape({1}) /
+                   static_cast<double>(qmax_for_bits(opt.activation_bits));
+    return fake_quant_act(x, s, opt.activation_bits, /*non_negative=*/false);
+  }
+  const auto q = fake_quant_act(x, act_scale.narrow(0, k, 1), opt.activation_bits, /*non_negative=*/false);
+  return probe ? probe(*this, "input", q) : q;
 }
 
 torch::Tensor ConvQuantImpl::weight(const torch::Tensor& w) {
+  if (recorder) return w;
   const bool per_channel = opt.weight_quantize_type == "channel_wise_abs_max";
   const auto s = per_channel ? channel_scales(w, opt.weight_bits) : tensor_scale(w, opt.weight_bits);
   {

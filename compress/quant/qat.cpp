@@ -52,6 +52,10 @@ std::vector<std::string> quantizable_convs(torch::nn::Module& model) {
 }
 
 QuantReport apply_qat(torch::nn::Module& model, const QuantOptions& o) {
+  return apply_qat(model, o, default_plan_input(model));
+}
+
+QuantReport apply_qat(torch::nn::Module& model, const QuantOptions& o, const PlanInput& plan_input) {
   validate(o);
   if (is_quantized(model)) fail("the model is already quantized");
   const auto all = quantizable_convs(model);
@@ -87,6 +91,7 @@ QuantReport apply_qat(torch::nn::Module& model, const QuantOptions& o) {
          o.not_quant_pattern.size(), " patterns) keep all ", r.skipped.size(), " convs float");
   // New buffers must live where the weights do.
   if (!model.parameters().empty()) model.to(model.parameters()[0].device());
+  plan_quantization(model, plan_input);
   return r;
 }
 
@@ -124,6 +129,7 @@ void set_conv_float(torch::nn::Module& model, const std::string& conv_path, bool
         toggle(*s, join_path(p, "conv2"), "conv2", s->conv2_quant);
       });
   if (!found) fail("no conv '", conv_path, "' in the model", did_you_mean(conv_path, quantizable_convs(model)));
+  plan_quantization(model, default_plan_input(model));
 }
 
 }  // namespace compress::quant

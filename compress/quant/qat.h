@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "compress/quant/plan.h"
 #include "compress/quant/quant_options.h"
 
 namespace torch::nn {
@@ -27,9 +28,13 @@ bool matches(const std::string& path, const std::vector<std::string>& patterns, 
 // Every quantizable conv path of the model, in module order.
 std::vector<std::string> quantizable_convs(torch::nn::Module& model);
 
-// Attaches the quantizers. A pattern matching no conv is an error naming it
-// (a typo would otherwise silently quantize everything).
+// Attaches the quantizers and makes the quantization plan (compress/quant/plan.h)
+// by running the model once: a detector on a zero image; any other module
+// (a single block in tests) through `plan_input`, or with the conservative plan
+// (every output float) without one. A pattern matching no conv is an error
+// naming it (a typo would otherwise silently quantize everything).
 QuantReport apply_qat(torch::nn::Module& model, const QuantOptions& o);
+QuantReport apply_qat(torch::nn::Module& model, const QuantOptions& o, const PlanInput& plan_input);
 
 // True when apply_qat has run on the model.
 bool is_quantized(torch::nn::Module& model);
@@ -41,10 +46,10 @@ void set_bn_frozen(torch::nn::Module& model, bool frozen);
 void set_calibrating(torch::nn::Module& model, bool on);
 
 // Runs one quantized conv (a path from QuantReport::quantized) in float, or
-// quantized again. Its quantizer stays registered with its scales, so the
-// toggle costs nothing and loses no calibration; a float conv runs exactly as
-// one that --not_quant_pattern skipped. An unknown or never-quantized path is
-// an error naming it.
+// quantized again, and re-plans the model. Its quantizer stays registered with
+// its scales, so the toggle loses no calibration; a float conv runs exactly as
+// one that --not_quant_pattern skipped (its producers' outputs turn float too).
+// An unknown or never-quantized path is an error naming it.
 void set_conv_float(torch::nn::Module& model, const std::string& conv_path, bool keep_float);
 
 }  // namespace compress::quant

@@ -94,6 +94,11 @@ TrainState load_weights(const std::string& path, torch::nn::Module& model) {
   auto load_one = [&](const std::string& name, torch::Tensor& dst, bool is_buffer) {
     torch::Tensor t;
     if (!in.try_read("model." + name, t, is_buffer)) {
+      torch::Tensor old_scale;
+      if (name.find("_quant.plan_") != std::string::npos &&
+          in.try_read("model." + name.substr(0, name.find("plan_")) + "act_scale", old_scale, true))
+        fail("checkpoint '", path, "' is a QAT checkpoint from before quantization plans (no '", name,
+             "'): re-run `compress quant` from its float weights");
       if (is_quant_tensor(name))
         fail("checkpoint '", path, "' is a float checkpoint but the model is quantized (no '", name,
              "'): start QAT from it with `compress quant -o pretrain_weights=...`, or resume a QAT run from a "

@@ -134,6 +134,7 @@ std::vector<torch::Tensor> CascadeRCNNImpl::forward(const torch::Tensor& images)
   const size_t L = out.size();
   std::vector<torch::Tensor> box;
   for (size_t l = 0; l < L; ++l) {
+    set_quant_site(*rpn_head, static_cast<int64_t>(l));  // QAT: one observer per FPN level
     auto [c, b] = rpn_head->forward(out[l]);
     out.push_back(c);    // (N, A, H_l, W_l)
     box.push_back(b);    // (N, 4A, H_l, W_l)

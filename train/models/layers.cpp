@@ -79,23 +79,31 @@ torch::Tensor ConvBNLayerImpl::forward_quant(const torch::Tensor& x_in) {
   auto conv2d = [&](const torch::Tensor& w, const torch::Tensor& b) {
     return torch::conv2d(x, w, b, o.stride(), *pad, o.dilation(), o.groups());
   };
-  if (!bn) return conv2d(conv_quant->weight(conv->weight), conv->bias);
+  if (!bn) {
+    const auto w = conv_quant->weight(conv->weight);  // first: bias() reads its scales
+    return conv2d(w, conv->bias.defined() ? conv_quant->bias(conv->bias) : conv->bias);
+  }
   const auto factor = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());  // (O)
+  if (is_training() && !bn_frozen) {
+    // The fold factor cancels here (the conv output is divided by it again before
+    // BN), so any nonzero factor gives the same function; a gamma of 0 (ResNet's
+    // zero-initialised residual BNs) would give 0 / 0. Such channels use a tiny
+    // stand-in. Per-channel weight grids are scale-invariant, so this is exact
+    // for channel_wise_abs_max.
+    const auto tiny = torch::full_like(factor, 1e-6);
+    const auto safe = torch::where(factor.abs() < 1e-6, torch::where(factor < 0, -tiny, tiny), factor);
+    const auto w = conv_quant->weight(conv->weight * safe.view({-1, 1, 1, 1}));
+    return batch_norm(*bn, conv2d(w, {}) / safe.view({1, -1, 1, 1}));
+  }
   const auto w = conv_quant->weight(conv->weight * factor.view({-1, 1, 1, 1}));
-  if (is_training() && !bn_frozen) return batch_norm(*bn, conv2d(w, {}) / factor.view({1, -1, 1, 1}));
-  return conv2d(w, bn->bias - bn->running_mean * factor);
+  return conv2d(w, conv_quant->bias(bn->bias - bn->running_mean * factor));
 }
 
 torch::Tensor ConvBNLayerImpl::forward(const torch::Tensor& x) {
   if (conv_quant) {
     torch::Tensor y = forward_quant(x);
     cost_detail::record_output(this, y.size(2), y.size(3));
-    // ReLU and ReLU6 fold into an int8 conv's output range; other activations
-    // run on the dequantized output.
-    if (act == Act::None || act == Act::ReLU || act == Act::ReLU6)
-      return conv_quant->output(apply_act(y, act), act != Act::None);
-    if (act == Act::HardSwish) return conv_quant->hard_swish(conv_quant->output(y, false));
-    return apply_act(conv_quant->output(y, false), act);
+    return conv_quant->output(y, act);
   }
   torch::Tensor y = conv->forward(x);
   if (bn) y = batch_norm(*bn, y);
@@ -111,13 +119,21 @@ SEBlockImpl::SEBlockImpl(int64_t channels, int64_t mid) {
 torch::Tensor SEBlockImpl::forward(const torch::Tensor& x) {
   cost_detail::record_output(this, 1, 1);
   torch::Tensor s = x.mean({2, 3}, /*keepdim=*/true);  // (N, C, 1, 1)
-  auto run = [](torch::nn::Conv2d& c, const std::shared_ptr<ConvQuantHook>& q, const torch::Tensor& in) {
-    if (!q) return c->forward(in);
-    return torch::conv2d(q->input(in), q->weight(c->weight), c->bias);  // 1x1, stride 1
+  // 1x1 convs, stride 1; QAT's quantizer applies the activation (and the plan's output rounding).
+  auto run = [](torch::nn::Conv2d& c, const std::shared_ptr<ConvQuantHook>& q, const torch::Tensor& in, Act act) {
+    if (!q) return apply_act(c->forward(in), act);
+    const auto x = q->input(in);
+    const auto w = q->weight(c->weight);
+    return q->output(torch::conv2d(x, w, q->bias(c->bias)), act);
   };
-  s = torch::relu(run(conv1, conv1_quant, s));
-  s = torch::hardsigmoid(run(conv2, conv2_quant, s));
+  s = run(conv1, conv1_quant, s, Act::ReLU);
+  s = run(conv2, conv2_quant, s, Act::HardSigmoid);
   return x * s;
+}
+
+void set_quant_site(torch::nn::Module& m, int64_t site) {
+  for (const auto& sub : m.modules())
+    if (auto* h = dynamic_cast<ConvQuantHook*>(sub.get())) h->site = site;
 }
 
 }  // namespace compress

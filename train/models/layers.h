@@ -24,19 +24,26 @@ torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x)
 int64_t make_divisible(double v, int64_t divisor = 8);
 
 // What QAT attaches beside a conv (compress/quant): fake-quantization of the
-// conv's input activation and of its (BN-folded) weight. Registered as
-// `<conv name>_quant`, so its scales are saved with the checkpoint.
+// conv's input activation, of its (BN-folded) weight and, where the model's
+// quantization plan says so, of its output. Registered as `<conv name>_quant`,
+// so its scales and plan are saved with the checkpoint.
 struct ConvQuantHook : torch::nn::Module {
   virtual torch::Tensor input(const torch::Tensor& x) = 0;   // (N, C, H, W), same shape out
   virtual torch::Tensor weight(const torch::Tensor& w) = 0;  // (O, I/g, k, k), same shape out
-  // The conv's output as an int8 conv writes it, (N, O, H, W) in and out: taken
-  // after ReLU/ReLU6 (non_negative: the unsigned range) or before any other
-  // activation, whose int8 form the runtimes lack. Identity unless enabled.
-  virtual torch::Tensor output(const torch::Tensor& y, bool non_negative) { return y; }
-  // h-swish of that output, (N, O, H, W) in and out: where the output is int8,
-  // in the form int8 runtimes can run (see ConvQuantImpl); float otherwise.
-  virtual torch::Tensor hard_swish(const torch::Tensor& y) { return apply_act(y, Act::HardSwish); }
+  // The conv's bias (O), called after weight(): as an int8 kernel adds it (int32
+  // at input step x weight step). Identity unless quantized.
+  virtual torch::Tensor bias(const torch::Tensor& b) { return b; }
+  // The conv's raw output (N, O, H, W) -> its activation applied, (N, O, H, W),
+  // with the output rounded to int8 where the plan says so.
+  virtual torch::Tensor output(const torch::Tensor& y, Act act) { return apply_act(y, act); }
+  // A module run several times per forward (Cascade R-CNN's RPN head, once per
+  // FPN level) has one observer per call site: the owner sets the site before
+  // each call (set_quant_site).
+  int64_t site = 0;
 };
+
+// Sets the call site of every quantizer under `m` (no-op for float models).
+void set_quant_site(torch::nn::Module& m, int64_t site);
 
 struct ConvBNOptions {
   int64_t in, out, kernel = 1, stride = 1, groups = 1;
