@@ -8,8 +8,13 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "compress/model_io.h"
+#include "compress/quant/conv_quant.h"
 #include "tests/train_fixture.h"
+#include "train/config/config.h"
+#include "train/data/reader.h"
 #include "train/engine/checkpoint.h"
+#include "train/engine/evaluate.h"
 
 namespace fs = std::filesystem;
 using compress::read_checkpoint_state;
@@ -61,10 +66,44 @@ TEST(E2E, FashionSsdliteQuantRecipe) {
     EXPECT_TRUE(s.find("res_conv1") != std::string::npos || s.find("se_block") != std::string::npos) << s;
   }
 
-  // eval rebuilds the QAT model from the checkpoint.
-  r = testutil::run_cli("eval -c " + cfg + o + " -w " + (qrun / "model_final.pt").string());
+  // eval rebuilds the QAT model from the checkpoint, plan included: under the
+  // skip patterns no expand conv rounds its output (its depthwise reader is
+  // float), and the loaded model evaluates to the AP the CLI prints.
+  r = testutil::run_cli("eval -c " + cfg + o + " -w " + (qrun / "model_final.pt").string() + " --out " +
+                        d.file("qat_stats.json"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("Average Precision"), std::string::npos);
+  {
+    std::vector<std::string> ov;
+    for (const auto& s : testutil::tiny_ssd_overrides(d, 96))
+      if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0) ov.push_back(s);
+    const compress::Config c = compress::load_config(cfg, ov);
+    auto model = compress::load_detector(c, (qrun / "model_final.pt").string());
+    int64_t expands = 0;
+    for (const auto& m : model->named_modules()) {
+      auto* q = dynamic_cast<compress::quant::ConvQuantImpl*>(m.value().get());
+      if (!q) continue;
+      if (m.key().find(".expand.conv_quant") != std::string::npos) {
+        ++expands;
+        EXPECT_FALSE(q->plan(0).round_output) << m.key();
+      }
+      if (m.key().find(".linear.conv_quant") != std::string::npos) {
+        EXPECT_GT(q->input_step(0), 0.f) << m.key() << ": QAT observed it";
+      }
+    }
+    EXPECT_GT(expands, 5);
+    // The AP `eval` printed is the loaded model's on EvalReader (recomputed here).
+    auto ds = compress::load_dataset(c, "EvalReader");
+    auto loader = compress::make_loader(c, "EvalReader", ds);
+    const double ap = compress::run_evaluation(*model, *loader, *ds, false).result.stats.ap();
+    EXPECT_NEAR(nlohmann::json::parse(testutil::read_text(d.file("qat_stats.json")))["AP"].get<double>(), ap, 1e-9);
+  }
+  // The export of that checkpoint verifies layer by layer in ONNX Runtime.
+  r = testutil::run_cli("export -c " + cfg + o + " -w " + (qrun / "model_final.pt").string() +
+                        " --format onnx --verify --verify-images 8 --output " + d.file("qat.onnx"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("Layer by layer"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("every layer's codes identical"), std::string::npos) << r.output;
 
   // PTQ: calibration only, same checkpoint format.
   r = testutil::run_cli("quant --post -c " + cfg + " --not_quant_pattern res_conv1" + o + " -o pretrain_weights=" + float_w);

@@ -248,6 +248,26 @@ TEST(Export, WhatQdqCannotHoldIsRefusedNamingTheKey) {
   const auto wf = model->named_modules()["backbone.conv1"]->as<ConvBNLayer>()->folded_weight_bias().first.detach();
   const auto want = wf.abs().reshape({wf.size(0), -1}).amax(1) / 7;
   EXPECT_FLOAT_EQ(init.at("backbone.conv1.conv.weight_scale")[0], want[0].item<float>());
+  // reduce_range: 8-bit weights on [-63, 63], at max|W_c| / 63, in the simulation and the file alike.
+  auto rr = build_detector(
+      config_from_string("", {"num_classes=3", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5"}));
+  quant::QuantOptions ro;
+  ro.reduce_range = true;
+  quant::apply_qat(*rr, ro);
+  rr->train();
+  {
+    torch::NoGradGuard g;
+    rr->forward(torch::randn({2, 3, 64, 64}));
+  }
+  rr->eval();
+  export_onnx(*rr, d.file("rr.onnx"), o);
+  const auto ri = onnx_export::read_float_initializers(d.file("rr.onnx"));
+  const auto conv1 = rr->named_modules()["backbone.conv1"]->as<ConvBNLayer>();
+  const auto wr = conv1->folded_weight_bias().first.detach();
+  const auto want_r = wr.abs().reshape({wr.size(0), -1}).amax(1) / 63;
+  EXPECT_FLOAT_EQ(ri.at("backbone.conv1.conv.weight_scale")[0], want_r[0].item<float>());
+  const auto* q = dynamic_cast<quant::ConvQuantImpl*>(conv1->conv_quant.get());
+  EXPECT_FLOAT_EQ(q->weight_scale[0].item<float>(), want_r[0].item<float>());
 }
 
 TEST(Export, SkippedLayersGetFloatInputsInTheFile) {

@@ -90,7 +90,7 @@ class Emitter {
   std::string weight(const torch::Tensor& w_in, const quant::ConvQuantImpl* q, const std::string& name) {
     const auto w = w_in.detach().to(torch::kCPU, torch::kFloat32).contiguous();
     if (!q) return constant(name + ".weight", w);
-    const int64_t bits = q->opt.weight_bits;
+    const int64_t bits = q->opt.weight_grid_bits();
     const bool per_channel = q->opt.weight_quantize_type == "channel_wise_abs_max";
     const auto s = (per_channel ? quant::channel_scales(w, bits) : quant::tensor_scale(w, bits)).clamp_min(1e-12);
     const double qmax = static_cast<double>(quant::qmax_for_bits(bits));
@@ -142,8 +142,8 @@ class Emitter {
                          const std::string& name) {
     const auto w = w_in.detach().to(torch::kCPU, torch::kFloat32);
     const bool per_channel = q.opt.weight_quantize_type == "channel_wise_abs_max";
-    const auto ws =
-        per_channel ? quant::channel_scales(w, q.opt.weight_bits) : quant::tensor_scale(w, q.opt.weight_bits);
+    const auto ws = per_channel ? quant::channel_scales(w, q.opt.weight_grid_bits())
+                                : quant::tensor_scale(w, q.opt.weight_grid_bits());
     if (!(q.input_step(q.site) > 0))
       fail("export: '", name, "' has an input step of 0 (never saw data): train or calibrate it before exporting");
     auto step = q.bias_step(ws, q.site).cpu();  // as ConvQuantImpl::bias rounds it

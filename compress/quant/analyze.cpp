@@ -54,6 +54,7 @@ nlohmann::json run_key(const std::string& weights, const QuantOptions& qo, const
           {"moving_rate", qo.moving_rate},
           {"window_size", qo.window_size},
           {"quantize_outputs", qo.quantize_outputs},
+          {"reduce_range", qo.reduce_range},
           {"calib_batches", cfg.get<int64_t>("quant.calib_batches")},
           {"calib_data", YAML::Dump(cfg.at("TrainReader.dataset"))},
           {"eval_reader", reader_identity(cfg, "EvalReader")}};

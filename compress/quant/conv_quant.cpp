@@ -178,12 +178,13 @@ torch::Tensor ConvQuantImpl::input(const torch::Tensor& x) {
 torch::Tensor ConvQuantImpl::weight(const torch::Tensor& w) {
   if (recorder) return w;
   const bool per_channel = opt.weight_quantize_type == "channel_wise_abs_max";
-  const auto s = per_channel ? channel_scales(w, opt.weight_bits) : tensor_scale(w, opt.weight_bits);
+  const int64_t bits = opt.weight_grid_bits();
+  const auto s = per_channel ? channel_scales(w, bits) : tensor_scale(w, bits);
   {
     torch::NoGradGuard no_grad;
     weight_scale.copy_(s);
   }
-  return fake_quant(w, s, per_channel ? 0 : -1, opt.weight_bits);
+  return fake_quant(w, s, per_channel ? 0 : -1, bits);
 }
 
 }  // namespace compress::quant

@@ -13,7 +13,8 @@ nlohmann::json options_to_json(const QuantOptions& o) {
           {"window_size", o.window_size},
           {"not_quant_pattern", o.not_quant_pattern},
           {"freeze_bn_iter", o.freeze_bn_iter},
-          {"quantize_outputs", o.quantize_outputs}};
+          {"quantize_outputs", o.quantize_outputs},
+          {"reduce_range", o.reduce_range}};
 }
 
 QuantOptions options_from_json(const nlohmann::json& j) {
@@ -27,6 +28,7 @@ QuantOptions options_from_json(const nlohmann::json& j) {
   o.not_quant_pattern = j.at("not_quant_pattern").get<std::vector<std::string>>();
   o.freeze_bn_iter = j.value("freeze_bn_iter", int64_t{-1});
   o.quantize_outputs = j.value("quantize_outputs", false);  // checkpoints from before output scales
+  o.reduce_range = j.value("reduce_range", false);
   validate(o);
   return o;
 }

@@ -34,6 +34,8 @@ void validate(const QuantOptions& o) {
   if (std::find(a.begin(), a.end(), o.activation_quantize_type) == a.end())
     fail("quant.activation_quantize_type: unknown '", o.activation_quantize_type, "' (valid: ", join(a), ")");
   if (o.weight_bits < 2 || o.weight_bits > 16) fail("quant.weight_bits must be in [2, 16], got ", o.weight_bits);
+  if (o.reduce_range && o.weight_bits < 3)
+    fail("quant.reduce_range needs quant.weight_bits >= 3 (it drops one bit), got ", o.weight_bits);
   if (o.activation_bits < 2 || o.activation_bits > 16)
     fail("quant.activation_bits must be in [2, 16], got ", o.activation_bits);
   if (!(o.moving_rate > 0 && o.moving_rate < 1)) fail("quant.moving_rate must be in (0, 1), got ", o.moving_rate);
@@ -51,6 +53,7 @@ QuantOptions quant_options_from_config(const Config& cfg) {
   o.not_quant_pattern = cfg.get<std::vector<std::string>>("quant.not_quant_pattern");
   o.freeze_bn_iter = cfg.get<int64_t>("quant.freeze_bn_iter");
   o.quantize_outputs = cfg.get<bool>("quant.quantize_outputs");
+  o.reduce_range = cfg.get<bool>("quant.reduce_range");
   validate(o);
   return o;
 }

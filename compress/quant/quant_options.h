@@ -21,6 +21,13 @@ struct QuantOptions {
   // pass) and run int8 outputs in evaluation and export: the runtimes then fuse
   // DQ -> Conv -> Q into one int8 conv. False: input quantization only.
   bool quantize_outputs = true;
+  // Weights on [-63, 63] (one bit less) instead of [-127, 127]: x86 CPUs without
+  // VNNI sum u8 x s8 products pairwise into saturating int16 (vpmaddubsw), which
+  // full-range weights can overflow; halved weights cannot (torch.ao's reduce_range).
+  bool reduce_range = false;
+
+  // The bits the weight grid uses: weight_bits, or one less with reduce_range.
+  int64_t weight_grid_bits() const { return reduce_range ? weight_bits - 1 : weight_bits; }
 };
 
 const std::vector<std::string>& weight_quantize_types();

@@ -254,6 +254,9 @@ Field build_root() {
                 {"quantize_outputs", Bool(true,
                                           "observe conv output scales and run int8 outputs in eval and export "
                                           "(ONNX Runtime then fuses int8 convs); false = inputs only")},
+                {"reduce_range", Bool(false,
+                                      "weights on [-63, 63] for x86 CPUs without VNNI (their u8s8 int16 sums "
+                                      "saturate otherwise)")},
                 {"max_iters", Int(0, "QAT steps; 0 = the recipe's max_iters").at_least(0)},
                 {"base_lr", Float(0.0, "QAT learning rate; 0 = the recipe's").at_least(0)},
                 {"calib_batches", Int(10, "PTQ (--post): batches that calibrate activation scales").at_least(1)}},
