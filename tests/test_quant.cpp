@@ -158,12 +158,17 @@ TEST(Observer, OutputScaleAndInt8Outputs) {
   qs.eval();
   EXPECT_NEAR(qs.output(torch::tensor({-3.0f}), Act::None).item<double>(), -128 * 0.02, 1e-5);  // negative saturation
   EXPECT_NEAR(qs.output(torch::tensor({3.0f}), Act::None).item<double>(), 127 * 0.02, 1e-5);
-  // A plan that keeps the output float: observed in training, never rounded.
+  // A plan that keeps the output float: not observed in training, observed in
+  // calibration (for re-plans), never rounded.
   ConvQuantImpl f(o, 1);
   f.train();
   f.output(torch::tensor({2.0f}), Act::None);
-  EXPECT_GT(f.out_scale.item<float>(), 0.f);
+  EXPECT_EQ(f.out_scale.item<float>(), 0.f);
   f.eval();
+  f.calibrating = true;
+  f.output(torch::tensor({2.0f}), Act::None);
+  EXPECT_NEAR(f.out_scale.item<double>(), 2.0 / 127, 1e-7);
+  f.calibrating = false;
   EXPECT_EQ(f.output_step(), 0.f);
   const auto x = torch::tensor({0.3f, -7.0f});
   EXPECT_TRUE(torch::equal(f.output(x, Act::None), x));

@@ -122,8 +122,11 @@ torch::Tensor ConvQuantImpl::output(const torch::Tensor& y, Act act) {
   const int64_t k = checked_site();
   const torch::Tensor pre = after ? apply_act(y, act) : y;  // where the rounding sits
   const bool non_negative = after && act != Act::None;
-  if (is_training() || calibrating) observe_output(pre, non_negative, k);
-  const float s = output_step(k);
+  // Calibration observes every site, so that --analyze's re-plans find the
+  // steps ready; training only the outputs it rounds (one pass less elsewhere).
+  const bool rounds = plan(k).round_output;
+  if (calibrating || (is_training() && rounds)) observe_output(pre, non_negative, k);
+  const float s = rounds ? out_scale[k].item<float>() : 0.f;
   if (!(s > 0)) return after ? pre : apply_act(y, act);
   auto q = fake_quant_act(pre, out_scale.narrow(0, k, 1), opt.activation_bits, non_negative);
   if (probe) q = probe(*this, "output", q);

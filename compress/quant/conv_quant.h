@@ -16,8 +16,9 @@
 //   out_scale, out_state, out_accum (S)   the output's step by
 //                               moving_average_abs_max: max / Q, or after ReLU
 //                               max / (2^bits - 1) (unsigned). Observed in
-//                               training and calibration at every site, so that
-//                               a re-plan (set_conv_float) finds it ready.
+//                               training where the plan rounds, and in
+//                               calibration at every site, so that a re-plan
+//                               (set_conv_float, --analyze) finds it ready.
 //   plan_round_output (S)     0/1: the output is rounded to int8 (training too)
 //   plan_input_on_grid (S)    0/1: the input is a producer's rounded output,
 //                               read as is (no second rounding, no observer use)
