@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "tests/test_util.h"
+#include "train/config/config.h"
 #include "train/models/nms.h"
+#include "train/models/ssdlite.h"
 #include "train/models/ssd/box_coder.h"
 #include "train/models/ssd/multibox_loss.h"
 #include "train/models/ssd/prior_box.h"
@@ -194,4 +197,16 @@ TEST(Nms, EmptyInputAndIdenticalBoxes) {
   ASSERT_EQ(keep.numel(), 1);
   EXPECT_EQ(keep[0].item<int64_t>(), 0);  // a tie keeps the lowest index
   EXPECT_THROW(nms(torch::zeros({3, 3}), torch::zeros({3}), 0.5), c10::Error);
+}
+
+TEST(PriorBox, RecipesSizePriorsForTheirOwnInput) {
+  // The fashion recipes run at 192 px on top of the COCO recipes' 320: their
+  // priors must follow their own EvalReader size, not inherit 320 (which once
+  // slipped through, sizing every prior for a 320 px image).
+  for (const char* r : {"configs/fashion/ssdlite_mobilenet_v3_small.yml", "configs/fashion/ssdlite_mobilenet_v3_large.yml"}) {
+    // Their readers resize to 192 px.
+    EXPECT_EQ(ssd_options_from_config(load_config(testutil::source_path(r))).prior.base_size, 192.0) << r;
+  }
+  for (const char* r : {"configs/ssdlite_mobilenet_v3_small.yml", "configs/ssdlite_mobilenet_v3_large.yml"})
+    EXPECT_EQ(ssd_options_from_config(load_config(testutil::source_path(r))).prior.base_size, 320.0) << r;
 }
