@@ -309,6 +309,35 @@ TEST(Export, SkippedLayersGetFloatInputsInTheFile) {
     for (int64_t c = 0; c < want.numel(); ++c) EXPECT_FLOAT_EQ(got[c], want[c].item<float>()) << m.key() << " " << c;
   }
   EXPECT_GT(units, 4);
+  // Types and attributes of every QDQ node: weights int8 with int8 zero points
+  // (0), per channel on axis 0; activations uint8 with zero point 0 (after ReLU)
+  // or 128; biases int32 on axis 0 at input step x weight steps.
+  const auto types = onnx_export::read_initializer_types(d.file("skip.onnx"));
+  const auto floats = onnx_export::read_float_initializers(d.file("skip.onnx"));
+  int64_t weights = 0, acts = 0, biases = 0;
+  for (const auto& n : onnx_export::read_nodes(d.file("skip.onnx"))) {
+    if (n.op != "DequantizeLinear" && n.op != "QuantizeLinear") continue;
+    const auto& x = n.inputs[0];
+    if (n.op == "DequantizeLinear" && types.count(x) && types.at(x) == 3) {  // int8 weight
+      ++weights;
+      EXPECT_EQ(types.at(n.inputs[2]), 3) << x;
+      EXPECT_EQ(n.ints.count("axis") ? n.ints.at("axis") : 1, 0) << x;
+      EXPECT_GT(floats.at(n.inputs[1]).size(), 1u) << x << ": one step per output channel";
+    } else if (n.op == "DequantizeLinear" && types.count(x) && types.at(x) == 6) {  // int32 bias
+      ++biases;
+      EXPECT_EQ(n.ints.at("axis"), 0) << x;
+      EXPECT_EQ(n.inputs.size(), 2u) << x << ": zero point left at its default 0";
+    } else if (!types.count(x) || types.at(x) != 2) {  // an activation Q or DQ
+      ++acts;
+      ASSERT_EQ(n.inputs.size(), 3u) << n.name;
+      EXPECT_EQ(types.at(n.inputs[2]), 2) << n.name << ": uint8 zero point";
+      EXPECT_EQ(floats.at(n.inputs[1]).size(), 1u) << n.name << ": one step per tensor";
+    }
+  }
+  EXPECT_GT(weights, 20);
+  EXPECT_EQ(biases, weights);
+  EXPECT_GT(acts, 20);
+  EXPECT_EQ(acts % 2, 0) << "activation Qs and DQs come in pairs";
   const auto v = verify_export(*model, d.file("skip.onnx"), cfg, 8);
   EXPECT_TRUE(v.layers.ok) << v.table();
 }

@@ -198,6 +198,29 @@ std::vector<std::string> read_op_types(const std::string& path) {
   return ops;
 }
 
+std::vector<NodeInfo> read_nodes(const std::string& path) {
+  const auto m = load_model(path);
+  std::vector<NodeInfo> out;
+  for (const auto& n : m.graph().node()) {
+    NodeInfo i;
+    i.op = n.op_type();
+    i.name = n.name();
+    i.inputs.assign(n.input().begin(), n.input().end());
+    i.outputs.assign(n.output().begin(), n.output().end());
+    for (const auto& a : n.attribute())
+      if (a.type() == onnx::AttributeProto::INT) i.ints[a.name()] = a.i();
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+std::map<std::string, int> read_initializer_types(const std::string& path) {
+  const auto m = load_model(path);
+  std::map<std::string, int> out;
+  for (const auto& t : m.graph().initializer()) out[t.name()] = t.data_type();
+  return out;
+}
+
 std::vector<QdqPoint> expose_activation_qdq(const std::string& path, const std::string& copy_path) {
   auto m = load_model(path);
   auto* g = m.mutable_graph();

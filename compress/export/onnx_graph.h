@@ -58,6 +58,16 @@ std::vector<int64_t> read_input_dims(const std::string& path);
 // Op types of the graph's nodes, in order.
 std::vector<std::string> read_op_types(const std::string& path);
 
+// A node as the file holds it (tests: QDQ types and attributes).
+struct NodeInfo {
+  std::string op, name;
+  std::vector<std::string> inputs, outputs;
+  std::map<std::string, int64_t> ints;  // integer attributes
+};
+std::vector<NodeInfo> read_nodes(const std::string& path);
+// Initializer name -> ONNX element type (1 float, 2 uint8, 3 int8, 6 int32, 7 int64).
+std::map<std::string, int> read_initializer_types(const std::string& path);
+
 // An activation QuantizeLinear -> DequantizeLinear pair of a file that
 // `compress export` wrote: the DQ output tensor, the conv it belongs to, whether
 // it is that conv's "input" or "output", and its call site (the n-th pair of
