@@ -2,6 +2,7 @@
 
 #include "tests/test_util.h"
 #include "train/config/config.h"
+#include "train/config/override_value.h"
 #include "train/config/schema.h"
 #include "train/config/schema_doc.h"
 #include "train/data/reader.h"
@@ -13,6 +14,9 @@
 #include <set>
 
 using compress::Config;
+using compress::apply_override;
+using compress::config_from_string;
+using compress::override_value;
 using compress::load_config;
 using testutil::TempDir;
 using testutil::write_text;
@@ -263,5 +267,16 @@ TEST(Config, ShippedConfigsLoad) {
   for (const char* f : {"configs/datasets/fashion_det.yml", "configs/datasets/coco.yml"}) {
     const Config cfg = load_config(testutil::source_path(f));
     EXPECT_FALSE(cfg.get<std::string>("TrainReader.dataset.anno_path").empty()) << f;
+  }
+}
+
+TEST(Config, OverrideValuesKeepEveryDigit) {
+  // quant/prune/distill write their section's base_lr into LearningRate.base_lr
+  // as text: std::to_string printed 6 decimals, so 1e-7 became 0.
+  EXPECT_EQ(std::stod(std::to_string(1e-7)), 0.0);
+  for (double v : {1e-7, 2e-4, 0.1, 3.0000000000000004, 1e-300}) {
+    Config cfg = config_from_string("", {});
+    apply_override(cfg, "LearningRate.base_lr=" + override_value(v));
+    EXPECT_EQ(cfg.get<double>("LearningRate.base_lr"), v) << override_value(v);
   }
 }

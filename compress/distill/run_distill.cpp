@@ -11,6 +11,7 @@
 #include "compress/distill/distill_loss.h"
 #include "compress/model_io.h"
 #include "train/config/config.h"
+#include "train/config/override_value.h"
 #include "train/data/reader.h"
 #include "train/data/loader.h"
 #include "train/engine/checkpoint.h"
@@ -139,7 +140,7 @@ std::function<void(const std::vector<at::Tensor>&, const Batch&, LossTerms&)> ma
 DistillRunResult run_distill(Config cfg, DistillRunOptions o) {
   if (const auto n = cfg.get<int64_t>("distill.max_iters"); n > 0) apply_override(cfg, "max_iters=" + std::to_string(n));
   if (const auto lr = cfg.get<double>("distill.base_lr"); lr > 0)
-    apply_override(cfg, "LearningRate.base_lr=" + std::to_string(lr));
+    apply_override(cfg, "LearningRate.base_lr=" + override_value(lr));
   if (o.teacher_config.empty()) fail("distill: --teacher_config is required");
   const Config tcfg = load_config(o.teacher_config);
   check_compatible(cfg, tcfg);

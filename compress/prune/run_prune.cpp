@@ -16,6 +16,7 @@
 #include "compress/prune/names.h"
 #include "compress/prune/sensitivity.h"
 #include "train/config/config.h"
+#include "train/config/override_value.h"
 #include "train/data/coco_json.h"
 #include "train/data/reader.h"
 #include "train/engine/checkpoint.h"
@@ -191,7 +192,7 @@ PruneRunResult run_prune(Config cfg, PruneRunOptions o) {
   fill_from_config(o, cfg);
   if (const auto n = cfg.get<int64_t>("prune.max_iters"); n > 0) apply_override(cfg, "max_iters=" + std::to_string(n));
   if (const auto lr = cfg.get<double>("prune.base_lr"); lr > 0)
-    apply_override(cfg, "LearningRate.base_lr=" + std::to_string(lr));
+    apply_override(cfg, "LearningRate.base_lr=" + override_value(lr));
   PruneRunResult res;
   res.run_dir = o.run_dir.empty() ? default_run_dir(cfg) + "_prune" : o.run_dir;
   TrainOptions to;

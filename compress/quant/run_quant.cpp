@@ -10,6 +10,7 @@
 #include "compress/model_io.h"
 #include "compress/quant/quant_json.h"
 #include "train/config/config.h"
+#include "train/config/override_value.h"
 #include "train/data/coco_json.h"
 #include "train/data/reader.h"
 #include "train/engine/checkpoint.h"
@@ -67,7 +68,7 @@ QuantRunResult run_quant(Config cfg, const QuantRunOptions& o) {
   validate(qo);
   if (const auto n = cfg.get<int64_t>("quant.max_iters"); n > 0) apply_override(cfg, "max_iters=" + std::to_string(n));
   if (const auto lr = cfg.get<double>("quant.base_lr"); lr > 0)
-    apply_override(cfg, "LearningRate.base_lr=" + std::to_string(lr));
+    apply_override(cfg, "LearningRate.base_lr=" + override_value(lr));
 
   QuantRunResult res;
   res.run_dir = o.run_dir.empty() ? default_run_dir(cfg) + (o.post ? "_ptq" : "_quant") : o.run_dir;
