@@ -174,10 +174,15 @@ TEST(Export, VerifyNamesTheOneLayerWhoseScaleIsTwoPercentOff) {
   const auto clean = verify_export(*model, d.file("int8.onnx"), cfg, 8);
   ASSERT_TRUE(clean.layers.ok) << clean.table();
   ASSERT_GT(clean.layers.rows.size(), 20u);
+  int64_t elements = 0, ties = 0;
   for (const auto& r : clean.layers.rows) {
     EXPECT_GE(r.same[0], 0.9999) << r.conv << " " << r.kind;
     EXPECT_GE(r.same[1], 0.9999) << r.conv << " " << r.kind;
+    elements += r.elements;
+    ties += r.ties[0] + r.ties[1];
   }
+  // Boundary ties are rare (a trained fashion SSDLite-Small: 88 in 2 x 70 M codes).
+  EXPECT_LE(ties, elements / 10000) << clean.layers.table();
   // The middle one, in model order, of the convs that round their own input.
   const auto init = onnx_export::read_float_initializers(d.file("int8.onnx"));
   std::vector<std::string> own_input;

@@ -8,7 +8,9 @@
 // hide behind, or be blamed for, another's flips.
 //
 // A code is identical where |ORT - LibTorch| <= step / 2 (the simulation's own
-// step). Every pair must agree on >= min_same of its elements at both levels;
+// step), or where it is one step off and LibTorch's value before rounding lay
+// within 1e-3 steps of the rounding boundary (a tie that float summation order
+// breaks either way; counted and printed). Every pair must agree on >= min_same of its elements at both levels;
 // a pair the model rounds but the file lacks, or the reverse, fails too.
 #pragma once
 #include <torch/types.h>
@@ -26,6 +28,7 @@ struct LayerAgreement {
   int64_t elements = 0;            // per level
   double same[2] = {1, 1};         // share of identical codes: optimizations disabled, all
   double worst_steps[2] = {0, 0};  // max |ORT - LibTorch| in steps
+  int64_t ties[2] = {0, 0};        // one-step flips of values within 1e-3 steps of a boundary (counted as identical)
 };
 
 struct LayerVerify {

@@ -129,7 +129,7 @@ torch::Tensor ConvQuantImpl::output(const torch::Tensor& y, Act act) {
   const float s = rounds ? out_scale[k].item<float>() : 0.f;
   if (!(s > 0)) return after ? pre : apply_act(y, act);
   auto q = fake_quant_act(pre, out_scale.narrow(0, k, 1), opt.activation_bits, non_negative);
-  if (probe) q = probe(*this, "output", q);
+  if (probe) q = probe(*this, "output", pre, q);
   if (after) return q;
   return act == Act::HardSwish ? int8_hard_swish(q) : apply_act(q, act);
 }
@@ -175,7 +175,7 @@ torch::Tensor ConvQuantImpl::input(const torch::Tensor& x) {
     return fake_quant_act(x, s, opt.activation_bits, /*non_negative=*/false);
   }
   const auto q = fake_quant_act(x, act_scale.narrow(0, k, 1), opt.activation_bits, /*non_negative=*/false);
-  return probe ? probe(*this, "input", q) : q;
+  return probe ? probe(*this, "input", x, q) : q;
 }
 
 torch::Tensor ConvQuantImpl::weight(const torch::Tensor& w) {

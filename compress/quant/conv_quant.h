@@ -91,10 +91,12 @@ struct ConvQuantImpl : ConvQuantHook {
   // their inputs and outputs instead of quantizing.
   QuantPlanRecorder* recorder = nullptr;
   // Set only by layer-by-layer verification (compress/export/verify_layers.cpp):
-  // sees every tensor this quantizer rounds ("input" or "output", at `site`)
-  // and returns what the model goes on with (the runtime's own values there,
-  // so that each layer is compared on identical inputs).
-  std::function<torch::Tensor(const ConvQuantImpl&, const char* kind, const torch::Tensor& rounded)> probe;
+  // sees every tensor this quantizer rounds ("input" or "output", at `site`),
+  // before and after rounding, and returns what the model goes on with (the
+  // runtime's own values there, so that each layer is compared on identical inputs).
+  std::function<torch::Tensor(const ConvQuantImpl&, const char* kind, const torch::Tensor& before,
+                              const torch::Tensor& rounded)>
+      probe;
 
  private:
   int64_t checked_site() const;
