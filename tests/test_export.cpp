@@ -193,7 +193,7 @@ TEST(Export, VerifyNamesTheOneLayerWhoseScaleIsTwoPercentOff) {
   onnx_export::scale_float_initializer(d.file("int8.onnx"), victim + ".input_scale", 1.02f);
   const auto bad = verify_export(*model, d.file("int8.onnx"), cfg, 8);
   EXPECT_FALSE(bad.ok);
-  EXPECT_FALSE(bad.layers.ok);
+  EXPECT_FALSE(bad.layers.ok) << bad.layers.table(200);
   EXPECT_EQ(bad.layers.first_bad.rfind(victim + " input:", 0), 0u) << bad.layers.first_bad;
   int64_t failing = 0;
   for (const auto& r : bad.layers.rows) failing += std::min(r.same[0], r.same[1]) < 0.9999;

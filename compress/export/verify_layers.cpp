@@ -128,16 +128,20 @@ LayerVerify verify_layers(DetectorImpl& model, const std::string& onnx_path, con
                  " in ONNX Runtime but ", rounded.sizes(), " in LibTorch");
           const double step =
               std::max<double>(std::string(kind) == "input" ? qq.input_step(qq.site) : qq.output_step(qq.site), 1e-12);
-          const auto d = (t - rounded).abs();
-          // A one-step difference where LibTorch's value lies within float
-          // error of a rounding boundary (x.5 steps) is a tie that either
-          // engine's summation order may break either way: counted apart.
+          const auto d = (t - rounded).abs() / step;  // in steps
+          // Identical: the same code on the same grid (both are code x step in
+          // float32, so equal up to float error; a file whose step differs
+          // by 2% puts every nonzero code off the grid). A one-step
+          // difference where LibTorch's value lay within float error of a
+          // rounding boundary (x.5 steps) is a tie that either engine's
+          // summation order may break either way: counted apart.
           const auto frac = (before / step - torch::floor(before / step) - 0.5).abs();
-          const auto tie = (d > 0.5 * step) & (d <= 1.5 * step) & (frac <= kTieSteps);
-          same[i * 2 + l] += ((d <= 0.5 * step) | tie).sum().item<int64_t>();
+          const auto equal = d <= kTieSteps;
+          const auto tie = ((d - 1).abs() <= kTieSteps) & (frac <= kTieSteps);
+          same[i * 2 + l] += (equal | tie).sum().item<int64_t>();
           ties[i * 2 + l] += tie.sum().item<int64_t>();
           total[i * 2 + l] += d.numel();
-          worst[i * 2 + l] = std::max(worst[i * 2 + l], d.max().item<double>() / step);
+          worst[i * 2 + l] = std::max(worst[i * 2 + l], d.max().item<double>());
           return t;  // the next layers run on the runtime's values
         };
       model.forward(images[b]);

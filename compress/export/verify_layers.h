@@ -7,8 +7,8 @@
 // so that every layer is judged on identical inputs and one wrong layer cannot
 // hide behind, or be blamed for, another's flips.
 //
-// A code is identical where |ORT - LibTorch| <= step / 2 (the simulation's own
-// step), or where it is one step off and LibTorch's value before rounding lay
+// A code is identical where ORT's value is LibTorch's (the same code on the
+// same grid, within 1e-3 steps), or where it is one step off and LibTorch's value before rounding lay
 // within 1e-3 steps of the rounding boundary (a tie that float summation order
 // breaks either way; counted and printed). Every pair must agree on >= min_same of its elements at both levels;
 // a pair the model rounds but the file lacks, or the reverse, fails too.
