@@ -23,6 +23,9 @@ struct QuantPlanRecorder {
   std::map<Site, bool> after_act;                     // rounding after the activation (None, ReLU, ReLU6)
   std::map<ConvQuantImpl*, int64_t> sites;            // call sites seen per quantizer
   std::set<Site> seen_inputs;
+  // The marked inputs, so that no marker node is freed (and its address
+  // reused by another node) before the graph has been read.
+  std::vector<torch::Tensor> keep_alive;
 };
 
 namespace {
@@ -132,6 +135,7 @@ torch::Tensor record_input(QuantPlanRecorder& r, ConvQuantImpl& q, const torch::
   auto marked = x.view_as(x);
   TORCH_CHECK(marked.grad_fn(), "quantization plan: the planning input must require grad");
   r.input_marks[marked.grad_fn().get()] = s;
+  r.keep_alive.push_back(marked);
   return marked;
 }
 
