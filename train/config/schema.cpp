@@ -116,6 +116,18 @@ Field build_root() {
                                        {"epsilon", Float(1e-8, "Adam only").at_least(0)}})},
                 {"regularizer", Section({{"type", Str("L2", {"L2", "none"})}, {"factor", Float(5e-4).at_least(0)}})},
                 {"clip_grad_norm", Float(0.0, "0 = no clipping").at_least(0)}})},
+      {"WeightInit",
+       Section({{"scheme", Str("default", {"default", "torchvision"},
+                               "default: LibTorch's init; torchvision: as ssdlite320_mobilenet_v3_large from "
+                               "scratch (backbone kaiming_normal fan_out, extra blocks and heads N(0, head_std), "
+                               "biases 0; SSD only)")},
+                {"head_std", Float(0.03, "std of the non-backbone convs under scheme torchvision").at_least(0)}})},
+      {"BatchNorm",
+       Section({{"momentum", Float(0.1,
+                                   "every BN's running-statistics update, LibTorch's sense (the reference's Paddle "
+                                   "momentum 0.9 is 0.1 here; torchvision's SSDLite uses 0.03)")
+                                 .within(0, 1)},
+                {"epsilon", Float(1e-5, "every BN's epsilon (torchvision's SSDLite: 0.001)").at_least(0)}})},
       {"SSD",
        Section(
            {{"backbone", Str("MobileNetV3", {"MobileNetV3"})},

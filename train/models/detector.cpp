@@ -3,12 +3,14 @@
 #include "train/config/config.h"
 #include "train/models/cascade_rcnn.h"
 #include "train/models/ssdlite.h"
+#include "train/models/weight_init.h"
 #include "train/models/yolov3.h"
 #include "train/util/error.h"
 
 namespace compress {
 
-Detector build_detector(const Config& cfg) {
+namespace {
+Detector build_architecture(const Config& cfg) {
   const std::string arch = cfg.get<std::string>("architecture");
   if (arch == "SSD") {
     const std::string bb = cfg.get<std::string>("SSD.backbone");
@@ -28,6 +30,13 @@ Detector build_detector(const Config& cfg) {
   }
   if (arch == "CascadeRCNN") return CascadeRCNN(cascade_rcnn_options_from_config(cfg)).ptr();
   fail("architecture: unknown '", arch, "' (valid: SSD, YOLOv3, CascadeRCNN)");
+}
+}  // namespace
+
+Detector build_detector(const Config& cfg) {
+  Detector d = build_architecture(cfg);
+  apply_init(*d, d->arch(), init_options_from_config(cfg));
+  return d;
 }
 
 }  // namespace compress
