@@ -28,8 +28,10 @@ inline void randomize_bn(torch::nn::Module& m) {
     if (p.key().rfind("yolo_output.", 0) == 0 && p.key().find(".conv.weight") != std::string::npos) p.value().mul_(30);
     // Cascade R-CNN's predictors start at N(0, 0.01) logits and N(0, 0.001)
     // deltas: spread the classes, and let each stage move its boxes by ~1%.
-    if (p.key().rfind("bbox_head.", 0) == 0 && p.key().find(".cls_score.weight") != std::string::npos) p.value().mul_(300);
-    if (p.key().rfind("bbox_head.", 0) == 0 && p.key().find(".bbox_pred.weight") != std::string::npos) p.value().mul_(100);
+    if (p.key().rfind("bbox_head.", 0) == 0 && p.key().find(".cls_score.weight") != std::string::npos)
+      p.value().mul_(300);
+    if (p.key().rfind("bbox_head.", 0) == 0 && p.key().find(".bbox_pred.weight") != std::string::npos)
+      p.value().mul_(100);
   }
 }
 

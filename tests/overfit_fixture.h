@@ -19,7 +19,7 @@ struct OverfitResult {
   double first_loss = 0, last_loss = 0;  // of the logged windows
   size_t logged = 0;                     // lines in metrics.jsonl
   double ap50 = 0;
-  std::string table;                     // the COCO stats, for failure messages
+  std::string table;  // the COCO stats, for failure messages
 };
 
 inline OverfitResult overfit(const compress::Config& cfg, const TempDir& dir) {

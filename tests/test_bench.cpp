@@ -16,7 +16,8 @@
 namespace {
 
 // The shipped fashion recipe `base`, pointed at a tiny set; returns the -o flags.
-std::string tiny_recipe(const testutil::TempDir& d, const std::string& base, const std::vector<std::string>& overrides) {
+std::string tiny_recipe(const testutil::TempDir& d, const std::string& base,
+                        const std::vector<std::string>& overrides) {
   testutil::write_text(d.file("recipe.yml"), "_BASE_: [" + testutil::source_path(base) + "]\n");
   std::string o;
   for (const auto& s : overrides) o += " -o '" + s + "'";

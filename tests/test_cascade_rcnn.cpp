@@ -8,8 +8,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "tests/pinned.h"
+#include "compress/prune/report.h"
 #include "tests/overfit_fixture.h"
+#include "tests/pinned.h"
 #include "tests/train_fixture.h"
 #include "train/config/config.h"
 #include "train/data/loader.h"
@@ -19,7 +20,6 @@
 #include "train/engine/trainer.h"
 #include "train/models/cascade_rcnn.h"
 #include "train/models/cost.h"
-#include "compress/prune/report.h"
 #include "train/util/error.h"
 
 using namespace compress;
@@ -51,8 +51,8 @@ TEST(CascadeRCNN, ReferenceLayerNamesArePinned) {
   const auto p = m->named_parameters();
   for (const char* name : {"backbone.blocks.2.res_conv1.conv.weight", "backbone.blocks.11.se_block.conv1.weight",
                            "fpn.fpn_inner.0.conv.weight", "fpn.fpn_layer.2.conv.bias", "fpn.fpn_extra.1.conv.weight",
-                           "rpn_head.conv.conv.weight", "rpn_head.rpn_cls_logits.conv.weight",
-                           "bbox_head.0.fc6.weight", "bbox_head.2.cls_score.weight", "bbox_head.2.bbox_pred.bias"})
+                           "rpn_head.conv.conv.weight", "rpn_head.rpn_cls_logits.conv.weight", "bbox_head.0.fc6.weight",
+                           "bbox_head.2.cls_score.weight", "bbox_head.2.bbox_pred.bias"})
     EXPECT_NE(p.find(name), nullptr) << name;
   // The backbone stops at stride 16 (the last tap): no stride-32 units, no conv_last.
   EXPECT_EQ(p.find("backbone.conv_last.conv.weight"), nullptr);
@@ -119,7 +119,8 @@ TEST(CascadeRCNN, LossReachesEveryTrainablePart) {
   ASSERT_TRUE(std::isfinite(t.total.item<double>()));
   std::vector<std::string> names;
   for (const auto& kv : t.terms) names.push_back(kv.first);
-  EXPECT_EQ(names, (std::vector<std::string>{"rpn_cls", "rpn_bbox", "cls0", "bbox0", "cls1", "bbox1", "cls2", "bbox2"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"rpn_cls", "rpn_bbox", "cls0", "bbox0", "cls1", "bbox1", "cls2", "bbox2"}));
   // At initialisation the heads predict 1/81 everywhere: cross-entropy ln(81).
   EXPECT_NEAR(t.terms[2].second.item<double>(), std::log(81.0), 0.05);
   t.total.backward();
@@ -151,7 +152,8 @@ TEST(CascadeRCNN, FrozenBackboneNormKeepsItsStatistics) {
   EXPECT_TRUE(torch::equal(bn.running_mean, mean0));
   EXPECT_TRUE(m->rpn_head->is_training());
   // Without freeze_norm the statistics move.
-  auto o = cascade_rcnn_options_from_config(load_config(testutil::source_path(kRecipe), {"MobileNetV3.freeze_norm=false"}));
+  auto o =
+      cascade_rcnn_options_from_config(load_config(testutil::source_path(kRecipe), {"MobileNetV3.freeze_norm=false"}));
   CascadeRCNN live(o);
   live->train();
   live->forward(b.images);
@@ -181,11 +183,11 @@ TEST(CascadeRCNN, OverfitsFourImages) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 4, 128, /*seed=*/11);
   auto o = testutil::tiny_cascade_overrides(d, 96);
-  for (const std::string s : {"max_iters=250", "snapshot_iter=1000", "OptimizerBuilder.optimizer.type=Adam",
-                              "OptimizerBuilder.regularizer.type=none", "LearningRate.base_lr=0.002",
-                              "MobileNetV3.freeze_norm=false",
-                              "LearningRate.schedulers=[{type: CosineDecay}, {type: LinearWarmup, start_factor: 0.1, steps: 10}]",
-                              "TrainReader.worker_num=1", "seed=1"})
+  for (const std::string s :
+       {"max_iters=250", "snapshot_iter=1000", "OptimizerBuilder.optimizer.type=Adam",
+        "OptimizerBuilder.regularizer.type=none", "LearningRate.base_lr=0.002", "MobileNetV3.freeze_norm=false",
+        "LearningRate.schedulers=[{type: CosineDecay}, {type: LinearWarmup, start_factor: 0.1, steps: 10}]",
+        "TrainReader.worker_num=1", "seed=1"})
     o.push_back(s);
   const auto r = testutil::overfit(load_config(testutil::source_path(kRecipe), o), d);
   ASSERT_GE(r.logged, 2u);

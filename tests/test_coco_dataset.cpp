@@ -110,16 +110,16 @@ TEST(CocoDataset, SampleNumKeepsTheFirstImagesAndScoresOnlyThose) {
   write_text(d.file("r.yml"), "EvalReader:\n  dataset: !COCODataSet {dataset_dir: " + d.path().string() +
                                   ", anno_path: ann.json, sample_num: 2}\n");
   EXPECT_EQ(dataset_options(load_config(d.file("r.yml")), "EvalReader").sample_num, 2);
-  const std::string msg =
-      error_of([&] { dataset_options(load_config(d.file("r.yml"), {"EvalReader.dataset.sample_num=0"}), "EvalReader"); });
+  const std::string msg = error_of(
+      [&] { dataset_options(load_config(d.file("r.yml"), {"EvalReader.dataset.sample_num=0"}), "EvalReader"); });
   EXPECT_NE(msg.find("EvalReader.dataset.sample_num is 0"), std::string::npos) << msg;
   EXPECT_NE(msg.find("r.yml"), std::string::npos) << msg;
 
   // What a saved measurement depends on: the images, not how fast they are read.
   const Config base = load_config(d.file("r.yml"));
-  EXPECT_EQ(reader_identity(base, "EvalReader"),
-            reader_identity(load_config(d.file("r.yml"), {"EvalReader.worker_num=7", "EvalReader.bufsize=9"}),
-                            "EvalReader"));
+  EXPECT_EQ(
+      reader_identity(base, "EvalReader"),
+      reader_identity(load_config(d.file("r.yml"), {"EvalReader.worker_num=7", "EvalReader.bufsize=9"}), "EvalReader"));
   EXPECT_NE(reader_identity(base, "EvalReader"),
             reader_identity(load_config(d.file("r.yml"), {"EvalReader.dataset.sample_num=1"}), "EvalReader"));
 }
@@ -135,7 +135,8 @@ TEST(CocoDataset, MalformedJsonNamesFileAndPosition) {
 TEST(CocoDataset, MissingFileAndFieldsAreNamed) {
   TempDir d;
   EXPECT_NE(error_of([&] { read_coco_instances(d.file("none.json")); }).find("no such file"), std::string::npos);
-  write_text(d.file("nofield.json"), R"({"images": [{"id": 1, "width": 3, "height": 3}], "categories": [], "annotations": []})");
+  write_text(d.file("nofield.json"),
+             R"({"images": [{"id": 1, "width": 3, "height": 3}], "categories": [], "annotations": []})");
   const std::string msg = error_of([&] { read_coco_instances(d.file("nofield.json")); });
   EXPECT_NE(msg.find("images[0]: missing field 'file_name'"), std::string::npos) << msg;
   write_text(d.file("badbox.json"),

@@ -41,7 +41,8 @@ TEST_P(CocoEvalGolden, MatchesPycocotoolsWithin1e4) {
   const std::string name = GetParam();
   const CocoFile gt = read_coco_instances(testutil::golden_path("coco_eval/" + name + "_gt.json"));
   const auto dets = read_coco_results(testutil::golden_path("coco_eval/" + name + "_dets.json"));
-  const auto expected = nlohmann::json::parse(testutil::read_text(testutil::golden_path("coco_eval/" + name + "_expected.json")));
+  const auto expected =
+      nlohmann::json::parse(testutil::read_text(testutil::golden_path("coco_eval/" + name + "_expected.json")));
   const CocoStats s = evaluate_coco(gt, dets).stats;
   for (size_t i = 0; i < s.values.size(); ++i) {
     const char* key = CocoStats::names()[i];
@@ -55,10 +56,10 @@ INSTANTIATE_TEST_SUITE_P(PublicCases, CocoEvalGolden, ::testing::Values("public_
 TEST(CocoEval, PerfectDetectionScoresOne) {
   const auto r = evaluate_coco(tiny_gt(), {det(1, 1, 10, 10, 20, 20, 0.9)});
   EXPECT_NEAR(r.stats.ap(), 1.0, kExact);
-  EXPECT_NEAR(r.stats.values[3], 1.0, kExact);   // APs: area 400 < 32^2
-  EXPECT_EQ(r.stats.values[4], -1.0);            // APm: no medium GT at all
+  EXPECT_NEAR(r.stats.values[3], 1.0, kExact);  // APs: area 400 < 32^2
+  EXPECT_EQ(r.stats.values[4], -1.0);           // APm: no medium GT at all
   EXPECT_EQ(r.stats.values[5], -1.0);
-  EXPECT_EQ(r.per_category_ap[1], -1.0);         // category 5 has no GT
+  EXPECT_EQ(r.per_category_ap[1], -1.0);  // category 5 has no GT
 }
 
 TEST(CocoEval, ShiftedBoxMatchesOnlyLowThresholds) {
@@ -110,8 +111,9 @@ TEST(CocoEval, DetectionOnUnknownImageIsAnError) {
 
 TEST(CocoEval, CliWritesTheTwelveStatistics) {
   testutil::TempDir d;
-  const auto r = testutil::run_cli("eval --gt " + testutil::golden_path("coco_eval/public_a_gt.json") + " --dets " +
-                                   testutil::golden_path("coco_eval/public_a_dets.json") + " --out " + d.file("s.json"));
+  const auto r =
+      testutil::run_cli("eval --gt " + testutil::golden_path("coco_eval/public_a_gt.json") + " --dets " +
+                        testutil::golden_path("coco_eval/public_a_dets.json") + " --out " + d.file("s.json"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.108"),
             std::string::npos)
@@ -153,7 +155,8 @@ TEST(CocoEval, PerCategoryApAndAp50ByHand) {
 TEST(CocoEval, PerCategoryApAveragesToTheGoldenAp) {
   const CocoFile gt = read_coco_instances(testutil::golden_path("coco_eval/public_a_gt.json"));
   const auto r = evaluate_coco(gt, read_coco_results(testutil::golden_path("coco_eval/public_a_dets.json")));
-  const auto expected = nlohmann::json::parse(testutil::read_text(testutil::golden_path("coco_eval/public_a_expected.json")));
+  const auto expected =
+      nlohmann::json::parse(testutil::read_text(testutil::golden_path("coco_eval/public_a_expected.json")));
   double ap = 0, ap50 = 0;
   int n = 0;
   int64_t boxes = 0, non_crowd = 0;
@@ -207,7 +210,8 @@ TEST(CocoEval, CliComparesModelsPerCategory) {
   // The delta column of the dropped category is minus its AP.
   char delta[32];
   for (size_t k = 0; k < a.size(); ++k)
-    if (a[k]["id"].get<int64_t>() == drop) std::snprintf(delta, sizeof(delta), "%+8.2f", -100 * a[k]["AP"].get<double>());
+    if (a[k]["id"].get<int64_t>() == drop)
+      std::snprintf(delta, sizeof(delta), "%+8.2f", -100 * a[k]["AP"].get<double>());
   EXPECT_NE(r.output.find(delta), std::string::npos) << delta << "\n" << r.output;
   // One bar row per category plus the mean, two bars each.
   const cv::Mat png = cv::imread(d.file("p.png"));

@@ -13,11 +13,11 @@
 #include <filesystem>
 #include <set>
 
-using compress::Config;
 using compress::apply_override;
+using compress::Config;
 using compress::config_from_string;
-using compress::override_value;
 using compress::load_config;
+using compress::override_value;
 using testutil::TempDir;
 using testutil::write_text;
 
@@ -59,8 +59,8 @@ TEST(Config, BasesResolveRelativeToTheFileAndLaterKeysWin) {
   write_text(d.file("exp/run.yml"),
              "_BASE_: [../_base_/a.yml, ../_base_/b.yml]\nsnapshot_iter: 6\nTrainReader: {shuffle: false}\n");
   const Config cfg = load_config(d.file("exp/run.yml"));
-  EXPECT_EQ(cfg.get<int>("max_iters"), 20);        // b overrides a
-  EXPECT_EQ(cfg.get<int>("snapshot_iter"), 6);     // the file overrides its bases
+  EXPECT_EQ(cfg.get<int>("max_iters"), 20);     // b overrides a
+  EXPECT_EQ(cfg.get<int>("snapshot_iter"), 6);  // the file overrides its bases
   EXPECT_DOUBLE_EQ(cfg.get<double>("LearningRate.base_lr"), 0.1);
   EXPECT_EQ(cfg.get<int>("TrainReader.batch_size"), 3);  // maps merge key by key
   EXPECT_FALSE(cfg.get<bool>("TrainReader.shuffle"));
@@ -69,10 +69,11 @@ TEST(Config, BasesResolveRelativeToTheFileAndLaterKeysWin) {
 TEST(Config, OverridesAreTypedAndApplyLast) {
   TempDir d;
   write_text(d.file("c.yml"), "max_iters: 10\n");
-  const Config cfg = load_config(d.file("c.yml"), {"max_iters=99", "LearningRate.base_lr=0.25",
-                                                   "TrainReader.sample_transforms.ExpandImage.prob=0.3",
-                                                   "TrainReader.sample_transforms.5.is_scale=false",
-                                                   "TrainReader.batch_transforms=[{type: RandomShape, sizes: [320, 352]}]"});
+  const Config cfg =
+      load_config(d.file("c.yml"),
+                  {"max_iters=99", "LearningRate.base_lr=0.25", "TrainReader.sample_transforms.ExpandImage.prob=0.3",
+                   "TrainReader.sample_transforms.5.is_scale=false",
+                   "TrainReader.batch_transforms=[{type: RandomShape, sizes: [320, 352]}]"});
   EXPECT_EQ(cfg.get<int>("max_iters"), 99);
   EXPECT_DOUBLE_EQ(cfg.get<double>("LearningRate.base_lr"), 0.25);
   EXPECT_DOUBLE_EQ(cfg.at("TrainReader.sample_transforms")[1]["prob"].as<double>(), 0.3);
@@ -129,13 +130,15 @@ TEST(Config, OutOfRangeValueNamesFileKeyAndRange) {
   // Probabilities are bounded on both sides; -o values are checked the same way.
   expect_error([] { compress::config_from_string("", {"quant.moving_rate=1.5"}); },
                {"-o quant.moving_rate", "must be in [0, 1], got 1.5"});
-  expect_error([] { compress::config_from_string("TrainReader: {sample_transforms: [!RandomFlipImage {prob: -0.1}]}"); },
-               {"TrainReader.sample_transforms.0.prob", "in [0, 1]", "-0.1"});
+  expect_error(
+      [] { compress::config_from_string("TrainReader: {sample_transforms: [!RandomFlipImage {prob: -0.1}]}"); },
+      {"TrainReader.sample_transforms.0.prob", "in [0, 1]", "-0.1"});
   // A numeric list bounds every element.
   expect_error([] { compress::config_from_string("TrainReader: {batch_transforms: [!RandomShape {sizes: [96, 0]}]}"); },
                {"TrainReader.batch_transforms.0.sizes", "(every element) must be at least 1, got 0"});
   // The bounds themselves are inclusive.
-  const Config ok = compress::config_from_string("TrainReader: {batch_size: 1, worker_num: 0}\nquant: {moving_rate: 1}\n");
+  const Config ok =
+      compress::config_from_string("TrainReader: {batch_size: 1, worker_num: 0}\nquant: {moving_rate: 1}\n");
   EXPECT_EQ(ok.get<int>("TrainReader.batch_size"), 1);
   EXPECT_DOUBLE_EQ(ok.get<double>("quant.moving_rate"), 1.0);
 }
@@ -143,8 +146,7 @@ TEST(Config, OutOfRangeValueNamesFileKeyAndRange) {
 namespace {
 // Walks a schema field and reports each default (of a bounded number or list)
 // that lies outside its own bounds.
-void defaults_within_bounds(const compress::config::Field& f, const std::string& path,
-                            std::vector<std::string>& bad) {
+void defaults_within_bounds(const compress::config::Field& f, const std::string& path, std::vector<std::string>& bad) {
   using compress::config::Type;
   for (const auto& [k, c] : f.children) defaults_within_bounds(c, path + "." + k, bad);
   for (const auto& [k, v] : f.variants) defaults_within_bounds(v, path + "<" + k + ">", bad);

@@ -37,7 +37,8 @@ TEST(Device, OptimizerStateFollowsTheParameters) {
   const auto m = static_cast<torch::optim::SGDParamState&>(*sgd.state().begin()->second).momentum_buffer().clone();
   move_optimizer_state(sgd, torch::kCPU);
   move_optimizer_state(adam, torch::kCPU);
-  EXPECT_TRUE(torch::equal(static_cast<torch::optim::SGDParamState&>(*sgd.state().begin()->second).momentum_buffer(), m));
+  EXPECT_TRUE(
+      torch::equal(static_cast<torch::optim::SGDParamState&>(*sgd.state().begin()->second).momentum_buffer(), m));
   EXPECT_TRUE(static_cast<torch::optim::AdamParamState&>(*adam.state().begin()->second).exp_avg().defined());
 }
 

@@ -30,16 +30,21 @@ std::array<double, 3> naive(const std::vector<torch::Tensor>& s, const std::vect
   std::array<double, 3> L{0, 0, 0};
   for (size_t i = 0; i < s.size(); ++i) {
     const int64_t N = s[i].size(0), K = s[i].size(1) / A, H = s[i].size(2), W = s[i].size(3), C = K - 5;
-    auto S = [&](int64_t n, int64_t a, int64_t k, int64_t h, int64_t w) { return s[i][n][a * K + k][h][w].item<double>(); };
-    auto T = [&](int64_t n, int64_t a, int64_t k, int64_t h, int64_t w) { return t[i][n][a * K + k][h][w].item<double>(); };
+    auto S = [&](int64_t n, int64_t a, int64_t k, int64_t h, int64_t w) {
+      return s[i][n][a * K + k][h][w].item<double>();
+    };
+    auto T = [&](int64_t n, int64_t a, int64_t k, int64_t h, int64_t w) {
+      return t[i][n][a * K + k][h][w].item<double>();
+    };
     double box = 0, cls = 0, obj = 0;
     for (int64_t n = 0; n < N; ++n)
       for (int64_t a = 0; a < A; ++a)
         for (int64_t h = 0; h < H; ++h)
           for (int64_t w = 0; w < W; ++w) {
             const double to = sig(T(n, a, 4, h, w));
-            box += to * (sce(S(n, a, 0, h, w), sig(T(n, a, 0, h, w))) + sce(S(n, a, 1, h, w), sig(T(n, a, 1, h, w))) +
-                         std::fabs(S(n, a, 2, h, w) - T(n, a, 2, h, w)) + std::fabs(S(n, a, 3, h, w) - T(n, a, 3, h, w)));
+            box +=
+                to * (sce(S(n, a, 0, h, w), sig(T(n, a, 0, h, w))) + sce(S(n, a, 1, h, w), sig(T(n, a, 1, h, w))) +
+                      std::fabs(S(n, a, 2, h, w) - T(n, a, 2, h, w)) + std::fabs(S(n, a, 3, h, w) - T(n, a, 3, h, w)));
             for (int64_t c = 0; c < C; ++c) cls += sce(S(n, a, 5 + c, h, w), sig(T(n, a, 5 + c, h, w))) * to;
             obj += sce(S(n, a, 4, h, w), T(n, a, 4, h, w) > 0 ? 1.0 : 0.0);
           }
@@ -52,8 +57,9 @@ std::array<double, 3> naive(const std::vector<torch::Tensor>& s, const std::vect
 }
 
 Config yolo_cfg(const std::string& backbone, std::vector<std::string> extra = {}) {
-  std::vector<std::string> o = {"architecture=YOLOv3", "num_classes=3", "use_gpu=false", "YOLOv3.backbone=" + backbone,
-                                "ResNet.depth=18", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5"};
+  std::vector<std::string> o = {"architecture=YOLOv3",         "num_classes=3",   "use_gpu=false",
+                                "YOLOv3.backbone=" + backbone, "ResNet.depth=18", "MobileNetV3.model_name=small",
+                                "MobileNetV3.scale=0.5"};
   o.insert(o.end(), extra.begin(), extra.end());
   return config_from_string("", o);
 }

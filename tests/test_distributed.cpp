@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -14,10 +15,10 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
-#include <tuple>
 #include <thread>
-#include <unistd.h>
+#include <tuple>
 
+#include "compress/model_io.h"
 #include "tests/train_fixture.h"
 #include "train/config/config.h"
 #include "train/engine/checkpoint.h"
@@ -27,7 +28,6 @@
 #include "train/engine/sync_bn.h"
 #include "train/models/detector.h"
 #include "train/util/error.h"
-#include "compress/model_io.h"
 
 using namespace compress;
 namespace fs = std::filesystem;
@@ -107,7 +107,8 @@ TEST(Distributed, EnvironmentVariables) {
 }
 
 TEST(Distributed, LauncherSetsTorchrunVariables) {
-  auto r = sh(launcher() + " --nnodes 2 --node_rank 1 --master_port 29555 2 sh -c "
+  auto r = sh(launcher() +
+              " --nnodes 2 --node_rank 1 --master_port 29555 2 sh -c "
               "'echo vars $RANK $LOCAL_RANK $WORLD_SIZE $MASTER_ADDR $MASTER_PORT'");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("vars 2 0 4 127.0.0.1 29555"), std::string::npos) << r.output;
@@ -120,9 +121,11 @@ TEST(Distributed, LauncherSetsTorchrunVariables) {
 
 TEST(Distributed, TwoProcessesMatchOneProcessWithTheWholeBatch) {
   DistSetup s;
-  auto one = testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=4 --run-dir " + s.d.file("one"));
+  auto one =
+      testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=4 --run-dir " + s.d.file("one"));
   ASSERT_EQ(one.code, 0) << one.output;
-  auto half = testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("half"));
+  auto half =
+      testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("half"));
   ASSERT_EQ(half.code, 0) << half.output;
   auto two = launch(2, 1, "train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("two"));
   ASSERT_EQ(two.code, 0) << two.output;
@@ -210,8 +213,10 @@ TEST(Distributed, ShardedEvaluationEqualsOneProcess) {
   // scores. One process evaluating the saved final model must get the same
   // detections and the same 12 statistics.
   DistSetup s;
-  auto three = launch(3, 4, "train -c /dev/null" + s.flags +
-                              " -o TrainReader.batch_size=2 -o EvalReader.batch_size=2 --eval --run-dir " + s.d.file("three"));
+  auto three =
+      launch(3, 4,
+             "train -c /dev/null" + s.flags +
+                 " -o TrainReader.batch_size=2 -o EvalReader.batch_size=2 --eval --run-dir " + s.d.file("three"));
   ASSERT_EQ(three.code, 0) << three.output;
   auto one = testutil::run_cli("eval -c /dev/null" + s.flags + " -o EvalReader.batch_size=2 -w " +
                                s.d.file("three/model_final.pt") + " --out " + s.d.file("one.json") + " --dets-out " +
@@ -245,17 +250,19 @@ TEST(Distributed, ShardedEvaluationEqualsOneProcess) {
   ASSERT_FALSE(last.is_null());
   std::ifstream oi(s.d.file("one.json"));
   const auto ref = nlohmann::json::parse(oi);
-  for (const auto& name : CocoStats::names()) EXPECT_NEAR(last.at(name).get<double>(), ref.at(name).get<double>(), 1e-9) << name;
+  for (const auto& name : CocoStats::names())
+    EXPECT_NEAR(last.at(name).get<double>(), ref.at(name).get<double>(), 1e-9) << name;
 }
 
 TEST(Distributed, EvalCommandShardsAndRankZeroReports) {
   // `compress eval` of two checkpoints in 3 processes: each rank runs its share
   // of the 8 images, and rank 0 prints and writes the statistics one process does.
   DistSetup s;
-  auto trained = testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("t"));
+  auto trained =
+      testutil::run_cli("train -c /dev/null" + s.flags + " -o TrainReader.batch_size=2 --run-dir " + s.d.file("t"));
   ASSERT_EQ(trained.code, 0) << trained.output;
-  const std::string args = "eval -c /dev/null" + s.flags + " -o EvalReader.batch_size=2 -w " + s.d.file("t/model_final.pt") +
-                           " -w " + s.d.file("t/latest.pt") + " --classwise --out ";
+  const std::string args = "eval -c /dev/null" + s.flags + " -o EvalReader.batch_size=2 -w " +
+                           s.d.file("t/model_final.pt") + " -w " + s.d.file("t/latest.pt") + " --classwise --out ";
   auto one = testutil::run_cli(args + s.d.file("one.json"));
   ASSERT_EQ(one.code, 0) << one.output;
   auto three = launch(3, 12, args + s.d.file("three.json"));
@@ -279,13 +286,14 @@ TEST(Distributed, OneProcessCommandsRefuseALauncher) {
   setenv("RANK", "1", 1);
   const auto exp = testutil::run_cli("export -c /dev/null" + s.flags + " -w " + s.d.file("none.pt") + " --output " +
                                      s.d.file("m.onnx"));
-  const auto files = testutil::run_cli("eval --gt " + s.d.file("annotations/instances_train.json") + " --dets " +
-                                       s.d.file("x.json"));
+  const auto files =
+      testutil::run_cli("eval --gt " + s.d.file("annotations/instances_train.json") + " --dets " + s.d.file("x.json"));
   unsetenv("WORLD_SIZE");
   unsetenv("RANK");
   EXPECT_EQ(exp.code, 1) << exp.output;
   EXPECT_NE(exp.output.find("export runs in one process, but WORLD_SIZE is 2: run it without torchrun"),
-            std::string::npos) << exp.output;
+            std::string::npos)
+      << exp.output;
   EXPECT_FALSE(fs::exists(s.d.file("m.onnx")));
   EXPECT_EQ(files.code, 1) << files.output;
   EXPECT_NE(files.output.find("eval --gt/--dets scores files in one process, but WORLD_SIZE is 2"), std::string::npos)
@@ -309,7 +317,8 @@ TEST(SyncBn, OneProcessEqualsBatchNorm) {
   // With no process group the synchronized BN is plain BN: forward, running
   // statistics and every gradient.
   torch::manual_seed(0);
-  torch::nn::BatchNorm2d a(torch::nn::BatchNorm2dOptions(5).momentum(0.1)), b(torch::nn::BatchNorm2dOptions(5).momentum(0.1));
+  torch::nn::BatchNorm2d a(torch::nn::BatchNorm2dOptions(5).momentum(0.1)),
+      b(torch::nn::BatchNorm2dOptions(5).momentum(0.1));
   {
     torch::NoGradGuard ng;
     a->weight.uniform_(0.5, 1.5);
@@ -377,8 +386,8 @@ int syncbn_worker(const char* out) {
 TEST(SyncBn, TwoRanksEqualOneBatchNormOnTheWholeBatch) {
   testutil::TempDir d;
   const std::string out = d.file("r");
-  auto r = sh("COMPRESS_SYNCBN_WORKER_OUT=" + out + " " + launcher() + " --master_port " + std::to_string(free_port(6)) +
-              " 2 " + fs::read_symlink("/proc/self/exe").string());
+  auto r = sh("COMPRESS_SYNCBN_WORKER_OUT=" + out + " " + launcher() + " --master_port " +
+              std::to_string(free_port(6)) + " 2 " + fs::read_symlink("/proc/self/exe").string());
   ASSERT_EQ(r.code, 0) << r.output;
   SyncBnCase c;
   torch::nn::BatchNorm2d bn(torch::nn::BatchNorm2dOptions(5).momentum(0.1));
@@ -425,8 +434,9 @@ TEST(Distributed, TwoProcessesMatchOneProcessWithSyncBn) {
     ASSERT_EQ(one.code, 0) << one.output;
   }
   for (const std::string bn : {"sync_bn=true", "sync_bn=false"}) {
-    auto two = launch(2, 7, "train -c /dev/null" + flags_for(bn, "threads=1") + " -o TrainReader.batch_size=2 --run-dir " +
-                                s.d.file("two_" + bn));
+    auto two = launch(2, 7,
+                      "train -c /dev/null" + flags_for(bn, "threads=1") + " -o TrainReader.batch_size=2 --run-dir " +
+                          s.d.file("two_" + bn));
     ASSERT_EQ(two.code, 0) << two.output;
   }
   auto w = [&](const std::string& n) { return s.weights(s.d.file(n + "/model_final.pt")); };
@@ -466,8 +476,13 @@ int jobs_worker(const char* out) {
 TEST(Distributed, SharedJobsGoRoundRobinAndEveryRankSeesEveryResult) {
   // One process: a plain loop.
   std::string log;
-  run_shared_jobs(nullptr, 3, 1.0, "t", [&](int64_t i) { log += "ran " + std::to_string(i) + ";"; return 2.0 * i; },
-                  [&](int64_t i, double v) { log += "done " + std::to_string(i) + "=" + std::to_string(int(v)) + ";"; });
+  run_shared_jobs(
+      nullptr, 3, 1.0, "t",
+      [&](int64_t i) {
+        log += "ran " + std::to_string(i) + ";";
+        return 2.0 * i;
+      },
+      [&](int64_t i, double v) { log += "done " + std::to_string(i) + "=" + std::to_string(int(v)) + ";"; });
   EXPECT_EQ(log, "ran 0;done 0=0;ran 1;done 1=2;ran 2;done 2=4;");
   // Two ranks, five jobs: rank 0 runs 0, 2, 4 and rank 1 runs 1, 3 and then,
   // idle in the last round, job 0 again, whose result it does not report.

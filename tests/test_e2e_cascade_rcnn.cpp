@@ -16,9 +16,11 @@ TEST(E2E, FashionCascadeRcnnRecipe) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 8, 96);
   const std::string recipe = "cascade_rcnn_mobilenet_v3_large_fpn";
-  testutil::write_text(d.file(recipe + ".yml"),
-                       "_BASE_: [" + testutil::source_path("configs/fashion/" + recipe + ".yml") + "]\n"
-                       "max_iters: 4\nsnapshot_iter: 2\nlog_iter: 2\nsave_dir: " + d.file("out") + "\n");
+  testutil::write_text(d.file(recipe + ".yml"), "_BASE_: [" +
+                                                    testutil::source_path("configs/fashion/" + recipe + ".yml") +
+                                                    "]\n"
+                                                    "max_iters: 4\nsnapshot_iter: 2\nlog_iter: 2\nsave_dir: " +
+                                                    d.file("out") + "\n");
   std::string o;
   for (const auto& s : testutil::tiny_cascade_overrides(d, 64))
     if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0) o += " -o '" + s + "'";

@@ -30,8 +30,10 @@ TEST(E2E, FashionYolov3PruneDistillRecipe) {
                                     "max_iters: 2\nResNet: {depth: 18}\n");
   testutil::write_text(student, "_BASE_: [" + testutil::source_path("configs/fashion/yolov3_mobilenet_v3.yml") + "]\n" +
                                     common + "max_iters: 2\nMobileNetV3: {model_name: small, scale: 0.5}\n");
-  testutil::write_text(recipe, "_BASE_: [" + testutil::source_path("configs/fashion/yolov3_mobilenet_v3_prune_distill.yml") +
-                                   "]\n" + common + "MobileNetV3: {model_name: small, scale: 0.5}\n"
+  testutil::write_text(recipe, "_BASE_: [" +
+                                   testutil::source_path("configs/fashion/yolov3_mobilenet_v3_prune_distill.yml") +
+                                   "]\n" + common +
+                                   "MobileNetV3: {model_name: small, scale: 0.5}\n"
                                    "distill: {max_iters: 30, base_lr: 0.002}\n"
                                    "LearningRate: {schedulers: [{type: LinearWarmup, start_factor: 1.0, steps: 0}]}\n");
   for (const auto& c : {teacher, student}) {
@@ -48,8 +50,8 @@ TEST(E2E, FashionYolov3PruneDistillRecipe) {
   testutil::write_text(teacher, testutil::read_text(teacher) + "EvalReader: {sample_transforms: " + eval_t +
                                     "}\nYOLOv3Head: {anchors: " + anchors + "}\n");
 
-  auto r = testutil::run_cli("distill -c " + recipe + o + " -o pretrain_weights=" + sw + " --teacher_config " + teacher +
-                             " --teacher_weights " + tw + " --prune_criterion geometry_median --eval");
+  auto r = testutil::run_cli("distill -c " + recipe + o + " -o pretrain_weights=" + sw + " --teacher_config " +
+                             teacher + " --teacher_weights " + tw + " --prune_criterion geometry_median --eval");
   ASSERT_EQ(r.code, 0) << r.output;
   // With --eval it first scores the teacher and the unpruned student, as
   // `compress eval` scores them, and warns when the teacher is no better.
@@ -70,9 +72,10 @@ TEST(E2E, FashionYolov3PruneDistillRecipe) {
   // Two processes share the baseline's images (a collective before training)
   // and rank 0 alone logs the same scores.
   const auto two = testutil::run_shell(
-      testutil::source_path("tools/dist_train.sh") + " --master_port " + std::to_string(testutil::test_port(11)) + " 2 " +
-      COMPRESS_BINARY + " distill -c " + recipe + o + " -o pretrain_weights=" + sw + " --teacher_config " + teacher +
-      " --teacher_weights " + tw + " --eval -o distill.max_iters=2 -o TrainReader.batch_size=2 -o threads=1 -o distributed.timeout_s=60 --run-dir " +
+      testutil::source_path("tools/dist_train.sh") + " --master_port " + std::to_string(testutil::test_port(11)) +
+      " 2 " + COMPRESS_BINARY + " distill -c " + recipe + o + " -o pretrain_weights=" + sw + " --teacher_config " +
+      teacher + " --teacher_weights " + tw +
+      " --eval -o distill.max_iters=2 -o TrainReader.batch_size=2 -o threads=1 -o distributed.timeout_s=60 --run-dir " +
       d.file("two"));
   ASSERT_EQ(two.code, 0) << two.output;
   std::smatch m2;
@@ -94,7 +97,8 @@ TEST(E2E, FashionYolov3PruneDistillRecipe) {
   std::ifstream in((run / "metrics.jsonl").string());
   for (std::string line; std::getline(in, line);) {
     const auto j = nlohmann::json::parse(line);
-    if (j["kind"] == "train") dl.push_back(j["distill_box"].get<double>() + j["distill_cls"].get<double>() + j["distill_obj"].get<double>());
+    if (j["kind"] == "train")
+      dl.push_back(j["distill_box"].get<double>() + j["distill_cls"].get<double>() + j["distill_obj"].get<double>());
   }
   ASSERT_GE(dl.size(), 3u);
   EXPECT_LT(dl.back(), dl.front()) << dl.front() << " -> " << dl.back();

@@ -22,11 +22,15 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 4, 128, /*seed=*/11);
   const std::string cfg = d.file("yolov3_mobilenet_v3.yml");
-  testutil::write_text(cfg, "_BASE_: [" + testutil::source_path("configs/fashion/yolov3_mobilenet_v3.yml") + "]\n"
-                            "max_iters: 60\nsnapshot_iter: 1000\nlog_iter: 20\nsave_dir: " + d.file("out") + "\n"
-                            "MobileNetV3: {model_name: small, scale: 0.5}\n"
-                            "prune: {max_iters: 4}\n"
-                            "LearningRate: {base_lr: 0.002, schedulers: [{type: LinearWarmup, start_factor: 0.1, steps: 10}]}\n");
+  testutil::write_text(
+      cfg, "_BASE_: [" + testutil::source_path("configs/fashion/yolov3_mobilenet_v3.yml") +
+               "]\n"
+               "max_iters: 60\nsnapshot_iter: 1000\nlog_iter: 20\nsave_dir: " +
+               d.file("out") +
+               "\n"
+               "MobileNetV3: {model_name: small, scale: 0.5}\n"
+               "prune: {max_iters: 4}\n"
+               "LearningRate: {base_lr: 0.002, schedulers: [{type: LinearWarmup, start_factor: 0.1, steps: 10}]}\n");
   std::string o;
   std::vector<std::string> overrides;
   for (const auto& s : testutil::tiny_yolo_overrides(d, 64))
@@ -41,7 +45,8 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   // Sensitivity of two layers at two ratios.
   r = testutil::run_cli("sensitivity -c " + cfg + o + " -o pretrain_weights=" + trained +
                         " --pruned_params 'yolo_block.0.0.0.conv.weights,yolo_block.2.tip.conv.weight'"
-                        " --ratios 0.3,0.9 --output " + d.file("sens/s.json"));
+                        " --ratios 0.3,0.9 --output " +
+                        d.file("sens/s.json"));
   ASSERT_EQ(r.code, 0) << r.output;
   const auto sens = nlohmann::json::parse(testutil::read_text(d.file("sens/s.json")));
   EXPECT_GT(sens["base_ap"].get<double>(), 0.0);
@@ -52,7 +57,8 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   // A rerun with one more ratio measures only that one, and keeps the others' values.
   const std::string sens_cmd = "sensitivity -c " + cfg + o + " -o pretrain_weights=" + trained +
                                " --pruned_params 'yolo_block.0.0.0.conv.weights,yolo_block.2.tip.conv.weight'"
-                               " --output " + d.file("sens/s.json");
+                               " --output " +
+                               d.file("sens/s.json");
   r = testutil::run_cli(sens_cmd + " --ratios 0.3,0.5,0.9");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("resuming: 4 of 6 evaluations already measured"), std::string::npos) << r.output;
@@ -102,8 +108,9 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   EXPECT_EQ(more["sensitivities"]["yolo_block.2.tip.conv.weight"]["0.5"], l1["0.5"]);
 
   // The reference recipe, its spelling, FPGM, --eval, a short fine-tune.
-  const std::string ratios = "0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,"
-                             "0.875,0.875,0.875,0.875,0.875,0.875";
+  const std::string ratios =
+      "0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,0.75,"
+      "0.875,0.875,0.875,0.875,0.875,0.875";
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --pruned_params '" +
                         reference_head_params() + "' --pruned_ratios " + ratios +
                         " --prune_criterion geometry_median --eval");
@@ -152,16 +159,16 @@ TEST(E2E, FashionYolov3PruneRecipe) {
   r = testutil::run_cli("export -c " + cfg + o + " -w " + pruned + " --format onnx --output " + d.file("p.onnx"));
   ASSERT_EQ(r.code, 0) << r.output;
   // ... and its fine-tuning resumes with `train -r` (no shape mismatch).
-  r = testutil::run_cli("train -c " + cfg + o + " -o max_iters=6 -r " + (run / "latest.pt").string() +
-                        " --run-dir " + run.string());
+  r = testutil::run_cli("train -c " + cfg + o + " -o max_iters=6 -r " + (run / "latest.pt").string() + " --run-dir " +
+                        run.string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("at iteration 4"), std::string::npos) << r.output;
 
   // Ratios from the sensitivity file under a loss budget, kept channels rounded to blocks of 8.
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
-                        d.file("sens/s.json") + " --max_loss 1.0 --run-dir " + d.file("bysens") + " -o prune.max_iters=0" +
-                        " -o max_iters=0 -o prune.round_to=8");
+                        d.file("sens/s.json") + " --max_loss 1.0 --run-dir " + d.file("bysens") +
+                        " -o prune.max_iters=0" + " -o max_iters=0 -o prune.round_to=8");
   ASSERT_EQ(r.code, 0) << r.output;
   const auto bysens = nlohmann::json::parse(testutil::read_text(d.file("bysens/prune_report.json")));
   ASSERT_EQ(bysens["layers"].size(), 2u);
@@ -199,11 +206,12 @@ TEST(E2E, FashionYolov3PruneRecipe) {
                         d.file("toomuch") + " -o prune.max_iters=0 -o max_iters=0");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("the 1 of its layers that --pruned_params picks at their largest measured ratios remove"),
-            std::string::npos) << r.output;
+            std::string::npos)
+      << r.output;
   // The logged bound reproduces the same pruning.
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained + " --sensitivities " +
-                        d.file("sens/s.json") + " --max_loss " + logged + " --run-dir " +
-                        d.file("logged") + " -o prune.max_iters=0 -o max_iters=0");
+                        d.file("sens/s.json") + " --max_loss " + logged + " --run-dir " + d.file("logged") +
+                        " -o prune.max_iters=0 -o max_iters=0");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(nlohmann::json::parse(testutil::read_text(d.file("logged/prune_report.json")))["flops"], byflops["flops"]);
   // A bound clearly below the one found falls short of the target.
@@ -230,8 +238,9 @@ TEST(E2E, FashionYolov3PruneRecipe) {
                         " --pruned_params yolo_block.0.0.0.cnv.weights --pruned_ratios 0.5");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("closest: yolo_block.0.0.0.conv.weight"), std::string::npos) << r.output;
-  r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained +
-                        " --pruned_params 'yolo_block.0.0.0.conv.weights,yolo_block.0.0.1.conv.weights' --pruned_ratios 0.5,0.5,0.5");
+  r = testutil::run_cli(
+      "prune -c " + cfg + o + " -o pretrain_weights=" + trained +
+      " --pruned_params 'yolo_block.0.0.0.conv.weights,yolo_block.0.0.1.conv.weights' --pruned_ratios 0.5,0.5,0.5");
   EXPECT_EQ(r.code, 2) << r.output;  // usage errors: the flags disagree
   EXPECT_NE(r.output.find("3 values"), std::string::npos) << r.output;
   r = testutil::run_cli("prune -c " + cfg + o + " -o pretrain_weights=" + trained +

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "compress/model_io.h"
 #include "compress/quant/conv_quant.h"
@@ -32,8 +32,10 @@ struct TinyRecipe {
 TinyRecipe train_tiny_recipe(const testutil::TempDir& d, const std::string& extra) {
   testutil::make_tiny_fashion(d, 8, 96);
   testutil::write_text(d.file("recipe.yml"),
-                       "_BASE_: [" + testutil::source_path("configs/fashion/ssdlite_mobilenet_v3_small.yml") + "]\n"
-                       "max_iters: 4\nlog_iter: 2\nsave_dir: " + d.file("out") + "\n" + extra);
+                       "_BASE_: [" + testutil::source_path("configs/fashion/ssdlite_mobilenet_v3_small.yml") +
+                           "]\n"
+                           "max_iters: 4\nlog_iter: 2\nsave_dir: " +
+                           d.file("out") + "\n" + extra);
   TinyRecipe t;
   for (const auto& s : testutil::tiny_ssd_overrides(d, 96))
     if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0) t.o += " -o '" + s + "'";
@@ -106,7 +108,8 @@ TEST(E2E, FashionSsdliteQuantRecipe) {
   EXPECT_NE(r.output.find("every layer's codes identical"), std::string::npos) << r.output;
 
   // PTQ: calibration only, same checkpoint format.
-  r = testutil::run_cli("quant --post -c " + cfg + " --not_quant_pattern res_conv1" + o + " -o pretrain_weights=" + float_w);
+  r = testutil::run_cli("quant --post -c " + cfg + " --not_quant_pattern res_conv1" + o +
+                        " -o pretrain_weights=" + float_w);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("calibrated activation scales on 2 batches"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(fs::path(d.file("out")) / "recipe_ptq" / "model_final.pt"));
@@ -116,7 +119,8 @@ TEST(E2E, FashionSsdliteQuantRecipe) {
   EXPECT_EQ(r.code, 0) << r.output;
 
   // A typo in a pattern is an error, never a silently fully-quantized model.
-  r = testutil::run_cli("quant -c " + cfg + " --not_quant_pattern res_conv se_blok" + o + " -o pretrain_weights=" + float_w);
+  r = testutil::run_cli("quant -c " + cfg + " --not_quant_pattern res_conv se_blok" + o +
+                        " -o pretrain_weights=" + float_w);
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("'se_blok' matches no layer"), std::string::npos) << r.output;
   // QAT weights where float ones belong.
@@ -195,7 +199,8 @@ TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
   for (const auto& l : j["layers"]) {
     const std::string c = l["conv"].get<std::string>();
     convs.insert(c);
-    EXPECT_TRUE(c.find("backbone.blocks.2.") != std::string::npos || c.find("extra_blocks.0") != std::string::npos) << c;
+    EXPECT_TRUE(c.find("backbone.blocks.2.") != std::string::npos || c.find("extra_blocks.0") != std::string::npos)
+        << c;
     EXPECT_EQ(c.find("se_block"), std::string::npos) << c << " was kept float by the pattern, not analysed";
     EXPECT_NEAR(l["recovered"].get<double>(), l["ap"].get<double>() - quantized, 1e-12) << c;
   }
@@ -215,8 +220,8 @@ TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
   r = testutil::run_cli(analyze + " --analyze_mode quant_one");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("| quantized alone (the rest float) | AP | vs float |"), std::string::npos) << r.output;
-  const auto q1 = nlohmann::json::parse(
-      testutil::read_text((fs::path(d.file("out")) / "recipe_quant_analysis_quant_one" / "quant_analysis.json").string()));
+  const auto q1 = nlohmann::json::parse(testutil::read_text(
+      (fs::path(d.file("out")) / "recipe_quant_analysis_quant_one" / "quant_analysis.json").string()));
   EXPECT_EQ(q1["mode"], "quant_one");
   EXPECT_NEAR(q1["float_ap"].get<double>(), j["float_ap"].get<double>(), 1e-12);
   EXPECT_NEAR(q1["quant_ap"].get<double>(), quantized, 1e-12);
@@ -240,7 +245,8 @@ TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(testutil::count_of(r.output, "| kept float | AP | vs all quantized |"), 1u) << r.output;
   const auto two = nlohmann::json::parse(testutil::read_text(d.file("two/quant_analysis.json")));
-  for (const std::string k : {"float_ap", "quant_ap"}) EXPECT_NEAR(two[k].get<double>(), j[k].get<double>(), 1e-12) << k;
+  for (const std::string k : {"float_ap", "quant_ap"})
+    EXPECT_NEAR(two[k].get<double>(), j[k].get<double>(), 1e-12) << k;
   ASSERT_EQ(two["layers"].size(), j["layers"].size());
   for (size_t i = 0; i < j["layers"].size(); ++i) {
     EXPECT_EQ(two["layers"][i]["conv"], j["layers"][i]["conv"]) << i;  // module order
@@ -255,8 +261,8 @@ TEST(E2E, QuantAnalysisRanksConvsAndResumes) {
 
   // Other bits, or other evaluation images, are other numbers: measured again.
   // EvalReader.dataset.sample_num evaluates on the first images only, as `compress eval` would.
-  const std::string one = "quant -c " + cfg + " --analyze --analyze_layers extra_blocks.0.conv1" + o +
-                          " -o pretrain_weights=" + float_w;
+  const std::string one =
+      "quant -c " + cfg + " --analyze --analyze_layers extra_blocks.0.conv1" + o + " -o pretrain_weights=" + float_w;
   r = testutil::run_cli(one + " -o quant.weight_bits=4");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("measuring every conv again"), std::string::npos) << r.output;

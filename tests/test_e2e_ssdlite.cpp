@@ -17,8 +17,10 @@ TEST(E2E, FashionSsdliteSmallRecipe) {
   testutil::make_tiny_fashion(d, 8, 96);
   // The shipped recipe, with its data and size pointed at the tiny set.
   testutil::write_text(d.file("recipe.yml"),
-                       "_BASE_: [" + testutil::source_path("configs/fashion/ssdlite_mobilenet_v3_small.yml") + "]\n"
-                       "max_iters: 4\nsnapshot_iter: 2\nlog_iter: 2\nsave_dir: " + d.file("out") + "\n");
+                       "_BASE_: [" + testutil::source_path("configs/fashion/ssdlite_mobilenet_v3_small.yml") +
+                           "]\n"
+                           "max_iters: 4\nsnapshot_iter: 2\nlog_iter: 2\nsave_dir: " +
+                           d.file("out") + "\n");
   std::string o;
   for (const auto& s : testutil::tiny_ssd_overrides(d, 96))
     if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0) o += " -o '" + s + "'";
@@ -29,8 +31,8 @@ TEST(E2E, FashionSsdliteSmallRecipe) {
     EXPECT_TRUE(fs::exists(run / f)) << f;
   EXPECT_NE(r.output.find("ETA"), std::string::npos) << r.output;
 
-  r = testutil::run_cli("eval -c " + d.file("recipe.yml") + o + " -w " + (run / "model_final.pt").string() +
-                        " --out " + d.file("stats.json"));
+  r = testutil::run_cli("eval -c " + d.file("recipe.yml") + o + " -w " + (run / "model_final.pt").string() + " --out " +
+                        d.file("stats.json"));
   ASSERT_EQ(r.code, 0) << r.output;
   const auto stats = nlohmann::json::parse(testutil::read_text(d.file("stats.json")));
   EXPECT_EQ(stats.size(), 12u);
@@ -50,8 +52,8 @@ TEST(E2E, FashionSsdliteSmallRecipe) {
   ASSERT_EQ(r.code, 0) << r.output;
   const std::string two = " --image " + d.file("train/000001.jpg") + " --image " + d.file("train/000002.jpg");
   r = testutil::run_cli("infer -c " + d.file("recipe.yml") + o + " -w " + (run / "model_final.pt").string() + two +
-                        " --compare " + (run / "model_final.pt").string() + " --onnx " + d.file("m.onnx") +
-                        " --out " + d.file("cmp.png") + " --draw-threshold 0.0");
+                        " --compare " + (run / "model_final.pt").string() + " --onnx " + d.file("m.onnx") + " --out " +
+                        d.file("cmp.png") + " --draw-threshold 0.0");
   ASSERT_EQ(r.code, 0) << r.output;
   const cv::Mat cmp = cv::imread(d.file("cmp.png"));
   EXPECT_EQ(cmp.cols, 3 * 96 + 2 * 2);
@@ -66,7 +68,9 @@ TEST(E2E, FashionSsdliteSmallRecipe) {
                         " --onnx " + d.file("m64.onnx"));
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("m64.onnx' takes input [-1, 3, 64, 64] but this recipe's EvalReader gives [1, 3, 96, 96]; "
-                          "export it with --input 96"), std::string::npos) << r.output;
+                          "export it with --input 96"),
+            std::string::npos)
+      << r.output;
 
   r = testutil::run_cli("plot " + run.string());
   ASSERT_EQ(r.code, 0) << r.output;

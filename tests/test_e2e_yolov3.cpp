@@ -13,10 +13,13 @@ TEST(E2E, FashionYolov3Recipes) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 8, 96);
   for (const std::string recipe : {"yolov3_mobilenet_v3", "yolov3_r34"}) {
-    testutil::write_text(d.file(recipe + ".yml"),
-                         "_BASE_: [" + testutil::source_path("configs/fashion/" + recipe + ".yml") + "]\n"
-                         "max_iters: 4\nsnapshot_iter: 2\nlog_iter: 2\nsave_dir: " + d.file("out") + "\n"
-                         "MobileNetV3: {model_name: small, scale: 0.5}\n");
+    testutil::write_text(d.file(recipe + ".yml"), "_BASE_: [" +
+                                                      testutil::source_path("configs/fashion/" + recipe + ".yml") +
+                                                      "]\n"
+                                                      "max_iters: 4\nsnapshot_iter: 2\nlog_iter: 2\nsave_dir: " +
+                                                      d.file("out") +
+                                                      "\n"
+                                                      "MobileNetV3: {model_name: small, scale: 0.5}\n");
     std::string o;
     for (const auto& s : testutil::tiny_yolo_overrides(d, 64))
       if (s.rfind("save_dir", 0) != 0 && s.rfind("log_iter", 0) != 0 && s.rfind("MobileNetV3", 0) != 0 &&

@@ -450,8 +450,8 @@ TEST(Export, BadInputAreClearErrors) {
   testutil::make_tiny_fashion(d, 8, 96);
   std::string o;
   for (const auto& s : testutil::tiny_ssd_overrides(d, 96)) o += " -o '" + s + "'";
-  auto r = testutil::run_cli("export -c " + testutil::source_path("configs/fashion/ssdlite_mobilenet_v3_small.yml") + o +
-                             " -w " + d.file("missing.pt") + " --output " + d.file("m.onnx"));
+  auto r = testutil::run_cli("export -c " + testutil::source_path("configs/fashion/ssdlite_mobilenet_v3_small.yml") +
+                             o + " -w " + d.file("missing.pt") + " --output " + d.file("m.onnx"));
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("missing.pt"), std::string::npos) << r.output;
   // An output path that cannot be written (its parent is a file).

@@ -36,7 +36,8 @@ struct BlockCase {
 
 template <typename M>
 BlockCase single(const std::string& name, M m, std::vector<int64_t> chw) {
-  return {name, m.ptr(), chw, [m](const torch::Tensor& x) mutable { return std::vector<torch::Tensor>{m->forward(x)}; }};
+  return {name, m.ptr(), chw,
+          [m](const torch::Tensor& x) mutable { return std::vector<torch::Tensor>{m->forward(x)}; }};
 }
 
 // Random BN statistics and biases, so folding and the bias path are exercised.
@@ -49,20 +50,24 @@ void randomize(torch::nn::Module& m) {
 
 std::vector<BlockCase> float_cases() {
   std::vector<BlockCase> c;
-  const std::pair<const char*, Act> acts[] = {{"none", Act::None},           {"relu", Act::ReLU},
-                                              {"relu6", Act::ReLU6},         {"hard_swish", Act::HardSwish},
-                                              {"hard_sigmoid", Act::HardSigmoid}, {"leaky_relu", Act::LeakyReLU}};
+  const std::pair<const char*, Act> acts[] = {{"none", Act::None},
+                                              {"relu", Act::ReLU},
+                                              {"relu6", Act::ReLU6},
+                                              {"hard_swish", Act::HardSwish},
+                                              {"hard_sigmoid", Act::HardSigmoid},
+                                              {"leaky_relu", Act::LeakyReLU}};
   // 3x3 stride 2 on an odd size (13 x 11): the padding rounds like LibTorch's.
   for (const auto& [n, a] : acts)
     c.push_back(single(std::string("conv3x3_s2_") + n, ConvBNLayer(ConvBNOptions(6, 10, 3, 2, 1, a)), {6, 13, 11}));
-  c.push_back(single("depthwise5x5_hard_swish", ConvBNLayer(ConvBNOptions(12, 12, 5, 1, 12, Act::HardSwish)), {12, 9, 9}));
+  c.push_back(
+      single("depthwise5x5_hard_swish", ConvBNLayer(ConvBNOptions(12, 12, 5, 1, 12, Act::HardSwish)), {12, 9, 9}));
   c.push_back(single("conv1x1_bias_no_bn", ConvBNLayer(ConvBNOptions(12, 7, 1, 1, 1, Act::None, false)), {12, 5, 6}));
   c.push_back(single("se_block", SEBlock(16, 8), {16, 7, 7}));
   // A MobileNetV3 unit with SE and the shortcut (in == out, stride 1), and one without.
   c.push_back(single("residual_unit_se_shortcut", ResidualUnit(16, BlockSpec{3, 48, 16, true, Act::HardSwish, 1}, 1.0),
                      {16, 10, 10}));
-  c.push_back(single("residual_unit_s2_relu", ResidualUnit(16, BlockSpec{5, 32, 24, false, Act::ReLU, 2}, 1.0),
-                     {16, 11, 11}));
+  c.push_back(
+      single("residual_unit_s2_relu", ResidualUnit(16, BlockSpec{5, 32, 24, false, Act::ReLU, 2}, 1.0), {16, 11, 11}));
   c.push_back(single("basic_block_identity", BasicBlock(16, 16, 1), {16, 8, 8}));
   c.push_back(single("basic_block_projection", BasicBlock(16, 32, 2), {16, 9, 9}));
   c.push_back(single("ssd_extra_block", ExtraBlock(24, 12, 16), {24, 5, 5}));

@@ -141,7 +141,8 @@ TEST(ExportCascade, PrunedModelInOnnxRuntime) {
   const Config cfg = tiny_cascade(d);
   auto model = build_detector(cfg);
   testutil::randomize_bn(*model);
-  prune::prune_model(*model, {{"rpn_head.conv.conv", 0.5}, {"backbone.blocks.3.expand.conv", 0.5}}, "geometry_median", 64);
+  prune::prune_model(*model, {{"rpn_head.conv.conv", 0.5}, {"backbone.blocks.3.expand.conv", 0.5}}, "geometry_median",
+                     64);
   EXPECT_EQ(dynamic_cast<CascadeRCNNImpl&>(*model).rpn_head->conv->conv->weight.size(0), 8);
   ExportOptions o;
   o.height = o.width = 64;
@@ -198,7 +199,8 @@ TEST(ExportCascade, VerifyingAgainstAnExportOfAnotherConfigIsAClearError) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     const std::string m = e.what();
-    for (const std::string& want : {std::string("five.onnx' has 15 outputs"), std::string("has 18 (15 FPN and RPN maps")})
+    for (const std::string& want :
+         {std::string("five.onnx' has 15 outputs"), std::string("has 18 (15 FPN and RPN maps")})
       EXPECT_NE(m.find(want), std::string::npos) << m;
   }
 }

@@ -14,7 +14,8 @@ namespace {
 constexpr int kSize = 128;
 
 const IdxImages& train_items() {
-  static const IdxImages items = read_idx_images(std::string(testutil::kFashionMnistDir) + "/train-images-idx3-ubyte.gz");
+  static const IdxImages items =
+      read_idx_images(std::string(testutil::kFashionMnistDir) + "/train-images-idx3-ubyte.gz");
   return items;
 }
 const std::vector<uint8_t>& train_labels() {

@@ -504,8 +504,8 @@ TEST(Fuzz, MutatedCocoFilesFailCleanly) {
       R"({"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
                      {"id": 2, "file_name": "b.jpg", "width": 64, "height": 64}],
           "annotations": [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [2, 3, 20, 10], "area": 200, "iscrowd": 0},
-                          {"id": 2, "image_id": 2, "category_id": 7, "bbox": [10, 10, 30, 30], "area": 900, "iscrowd": 0},
-                          {"id": 3, "image_id": 2, "category_id": 3, "bbox": [0, 0, 8, 8], "area": 64, "iscrowd": 1}],
+                        {"id": 2, "image_id": 2, "category_id": 7, "bbox": [10, 10, 30, 30], "area": 900, "iscrowd": 0},
+                        {"id": 3, "image_id": 2, "category_id": 3, "bbox": [0, 0, 8, 8], "area": 64, "iscrowd": 1}],
           "categories": [{"id": 3, "name": "shirt"}, {"id": 7, "name": "bag"}]})";
   const std::string dets =
       R"([{"image_id": 1, "category_id": 3, "bbox": [2, 3, 19, 11], "score": 0.9},

@@ -48,6 +48,7 @@ TEST(FlopsTarget, UnreachableOrMeaninglessTargetsAreErrors) {
     EXPECT_NE(m.find("'out/s.json'"), std::string::npos) << m;
     EXPECT_NE(m.find("remove 60.0% of the FLOPs, less than --pruned_flops 0.7"), std::string::npos) << m;
   }
-  for (double bad : {0.0, 1.0, -0.2, 1.5}) EXPECT_THROW(loss_for_pruned_flops(steps, bad, -1.0, 2.0, "s.json"), Error) << bad;
+  for (double bad : {0.0, 1.0, -0.2, 1.5})
+    EXPECT_THROW(loss_for_pruned_flops(steps, bad, -1.0, 2.0, "s.json"), Error) << bad;
   EXPECT_THROW(loss_for_pruned_flops(steps, 0.3, 1.0, 1.0, "s.json"), Error);
 }

@@ -29,11 +29,10 @@ class LoaderTest : public ::testing::Test {
   static void TearDownTestSuite() { delete dir_; }
 
   static Config config(const std::vector<std::string>& extra = {}, const std::string& yaml = "") {
-    std::vector<std::string> o = {"TrainReader.dataset.dataset_dir=" + dir_->path().string(),
-                                  "TrainReader.dataset.image_dir=train",
-                                  "TrainReader.dataset.anno_path=annotations/instances_train.json",
-                                  "TrainReader.batch_size=4",
-                                  "TrainReader.sample_transforms.ResizeImage.target_size=48"};
+    std::vector<std::string> o = {
+        "TrainReader.dataset.dataset_dir=" + dir_->path().string(), "TrainReader.dataset.image_dir=train",
+        "TrainReader.dataset.anno_path=annotations/instances_train.json", "TrainReader.batch_size=4",
+        "TrainReader.sample_transforms.ResizeImage.target_size=48"};
     o.insert(o.end(), extra.begin(), extra.end());
     return config_from_string(yaml, o);
   }
@@ -210,8 +209,9 @@ TEST_F(LoaderTest, MixupMisuseIsAClearConfigError) {
   e = load({"architecture=SSD"}, kMixupYaml);
   EXPECT_NE(e.find("TrainReader.sample_transforms: MixupImage needs a loss"), std::string::npos) << e;
   EXPECT_NE(e.find("SSD's does not"), std::string::npos) << e;
-  e = load({}, "architecture: YOLOv3\nTrainReader:\n  mixup_epoch: 5\n  sample_transforms:\n"
-               "    - !ResizeImage {target_size: 48}\n    - !MixupImage {}\n    - !NormalizeImage {}\n");
+  e = load({},
+           "architecture: YOLOv3\nTrainReader:\n  mixup_epoch: 5\n  sample_transforms:\n"
+           "    - !ResizeImage {target_size: 48}\n    - !MixupImage {}\n    - !NormalizeImage {}\n");
   EXPECT_NE(e.find("MixupImage must come first"), std::string::npos) << e;
   e = error_of([&] {
     const Config cfg = config({}, "architecture: YOLOv3\nEvalReader:\n  sample_transforms:\n    - !MixupImage {}\n");
@@ -237,7 +237,7 @@ TEST_F(LoaderTest, AnUnreadableMixupPartnerLeavesTheImageUnmixed) {
         const bool all_one = (b.scores[i].slice(0, 0, n) == 1).all().item<bool>();
         (all_one ? unmixed : mixed) += 1;
       }
-  EXPECT_GT(unmixed, 0);  // those that drew image 3 as their partner
+  EXPECT_GT(unmixed, 0);          // those that drew image 3 as their partner
   EXPECT_GT(mixed, 4 * unmixed);  // a partner is image 3 about 1 time in 11
   // Strict: the corrupt file is an error naming it, whether drawn as a sample or a partner.
   o.push_back("TrainReader.dataset.strict=true");
@@ -283,8 +283,9 @@ TEST_F(LoaderTest, PreviewShowsWhatTheModelSees) {
   }
   // No NormalizeImage to undo: an error naming the section.
   const Config raw = config({}, "TrainReader:\n  sample_transforms:\n    - !ResizeImage {target_size: 48}\n");
-  EXPECT_NE(error_of([&] { reader_preview(raw, "TrainReader", 0, 1); }).find("TrainReader.sample_transforms has no "
-                                                                          "NormalizeImage"),
+  EXPECT_NE(error_of([&] { reader_preview(raw, "TrainReader", 0, 1); })
+                .find("TrainReader.sample_transforms has no "
+                      "NormalizeImage"),
             std::string::npos);
 }
 

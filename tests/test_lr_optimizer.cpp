@@ -9,11 +9,11 @@
 using namespace compress;
 
 TEST(LRSchedule, CosineWithLinearWarmup) {
-  const auto s = LRSchedule::from_config(config_from_string(
-      "max_iters: 1000\nLearningRate: {base_lr: 0.4, schedulers: [!CosineDecay {max_iters: 1000}, "
-      "!LinearWarmup {start_factor: 0.25, steps: 100}]}"));
-  EXPECT_NEAR(s.lr(0), 0.1, 1e-12);                                   // 0.4 * 0.25
-  EXPECT_NEAR(s.lr(50), 0.4 * (0.25 + 0.75 * 0.5), 1e-12);            // halfway up the ramp
+  const auto s = LRSchedule::from_config(
+      config_from_string("max_iters: 1000\nLearningRate: {base_lr: 0.4, schedulers: [!CosineDecay {max_iters: 1000}, "
+                         "!LinearWarmup {start_factor: 0.25, steps: 100}]}"));
+  EXPECT_NEAR(s.lr(0), 0.1, 1e-12);                         // 0.4 * 0.25
+  EXPECT_NEAR(s.lr(50), 0.4 * (0.25 + 0.75 * 0.5), 1e-12);  // halfway up the ramp
   EXPECT_NEAR(s.lr(500), 0.4 * 0.5 * (std::cos(M_PI * 0.5) + 1), 1e-12);
   EXPECT_NEAR(s.lr(1000), 0.0, 1e-12);
 }

@@ -20,8 +20,8 @@ using testutil::describe_params;
 using testutil::expect_pinned;
 
 Detector ssdlite(const std::string& model_name, int classes = 80) {
-  return build_detector(config_from_string("", {"MobileNetV3.model_name=" + model_name,
-                                                "num_classes=" + std::to_string(classes)}));
+  return build_detector(
+      config_from_string("", {"MobileNetV3.model_name=" + model_name, "num_classes=" + std::to_string(classes)}));
 }
 
 }  // namespace
@@ -34,11 +34,11 @@ TEST(SSDLite, ParameterNamesArePinned) {
 TEST(SSDLite, ReferenceLayerNamesExist) {
   const auto m = ssdlite("large");
   const auto params = m->named_parameters();
-  for (const char* name : {"backbone.conv1.conv.weight", "backbone.blocks.4.res_conv1.conv.weight",
-                           "backbone.blocks.4.se_block.conv1.weight", "backbone.blocks.4.se_block.conv2.bias",
-                           "backbone.blocks.4.expand.conv.weight", "backbone.blocks.4.linear.bn.weight",
-                           "backbone.conv_last.conv.weight", "extra_blocks.0.dw.conv.weight",
-                           "loc.0.pw.conv.weight", "conf.5.dw.bn.bias"})
+  for (const char* name :
+       {"backbone.conv1.conv.weight", "backbone.blocks.4.res_conv1.conv.weight",
+        "backbone.blocks.4.se_block.conv1.weight", "backbone.blocks.4.se_block.conv2.bias",
+        "backbone.blocks.4.expand.conv.weight", "backbone.blocks.4.linear.bn.weight", "backbone.conv_last.conv.weight",
+        "extra_blocks.0.dw.conv.weight", "loc.0.pw.conv.weight", "conf.5.dw.bn.bias"})
     EXPECT_TRUE(params.contains(name)) << name;
 }
 

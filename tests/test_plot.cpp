@@ -31,8 +31,8 @@ int row_y(int i) { return kTop + kRow * i + 10; }
 }  // namespace
 
 TEST(Plot, BeforeAfterBarsAreProportionalToTheirValues) {
-  const cv::Mat img = before_after_chart("t", "v", {"pruned", "untouched"}, {100, 50}, {25, 50},
-                                         {"100 -> 25", "50 -> 50"}, 900);
+  const cv::Mat img =
+      before_after_chart("t", "v", {"pruned", "untouched"}, {100, 50}, {25, 50}, {"100 -> 25", "50 -> 50"}, 900);
   ASSERT_EQ(img.rows, kTop + 36 + 2 * kRow);
   // Row 0: the colour bar is a quarter of the grey one it covers.
   const int blue0 = count_colour(img, row_y(0), kBlue), grey0 = count_colour(img, row_y(0), kGrey);

@@ -151,7 +151,8 @@ TEST(Pretrain, BackboneLoadsIntoEachDetectorByName) {
   }
   // The full backbone (YOLOv3's) into Cascade R-CNN's, which stops at stride 16:
   // the deeper units and conv_last go unused.
-  Detector cascade = build_detector(config_from_string(kTinyRecipe, {"architecture=CascadeRCNN", "MobileNetV3.feature_maps=[2, 3, 4]"}));
+  Detector cascade = build_detector(
+      config_from_string(kTinyRecipe, {"architecture=CascadeRCNN", "MobileNetV3.feature_maps=[2, 3, 4]"}));
   const BackboneLoad r = load_backbone_weights(dir.file("YOLOv3.pt"), *cascade);
   EXPECT_GT(r.unused, 0);
   EXPECT_GT(r.loaded, 0);
@@ -184,7 +185,7 @@ TEST(Pretrain, ResumedRunEqualsTheUninterruptedOne) {
   EXPECT_EQ(whole.iters, 6);
   EXPECT_GE(whole.top1, 0.0);
   EXPECT_TRUE(std::filesystem::exists(dir.file("whole/crops.png")));
-  run("cut", 4, "");  // dies after step 4; its last snapshot is step 3
+  run("cut", 4, "");       // dies after step 4; its last snapshot is step 3
   torch::manual_seed(99);  // a resumed process starts from other weights and RNG
   const PretrainResult resumed = run("cut", -1, dir.file("cut/latest.pt"));
   EXPECT_EQ(resumed.iters, 6);
@@ -208,11 +209,12 @@ TEST(Pretrain, CliPretrainsThenTrainsADetectorFromTheBackbone) {
   std::string common;
   for (const auto& o : testutil::tiny_yolo_overrides(dir, 64)) common += " -o '" + o + "'";
   const std::string recipe = dir.file("tiny.yml");
-  testutil::write_text(recipe, "OptimizerBuilder: {optimizer: {type: Adam}, regularizer: {type: none, factor: 0.0}}\n"
-                               "LearningRate: {base_lr: 0.002}\nthreads: 1\n"
-                               "YOLOv3: {backbone: ResNet}\nResNet: {depth: 18}\n"
-                               "pretrain: {image_size: 32, batch_size: 32, max_iters: 200, eval_items: 500, "
-                               "item_scale: [0.6, 1.0]}\n");
+  testutil::write_text(recipe,
+                       "OptimizerBuilder: {optimizer: {type: Adam}, regularizer: {type: none, factor: 0.0}}\n"
+                       "LearningRate: {base_lr: 0.002}\nthreads: 1\n"
+                       "YOLOv3: {backbone: ResNet}\nResNet: {depth: 18}\n"
+                       "pretrain: {image_size: 32, batch_size: 32, max_iters: 200, eval_items: 500, "
+                       "item_scale: [0.6, 1.0]}\n");
   const auto pre = testutil::run_cli("pretrain -c " + recipe + common + " -o log_iter=100");
   ASSERT_EQ(pre.code, 0) << pre.output;
   const std::string backbone = dir.file("out/tiny_backbone/model_final.pt");
@@ -229,15 +231,18 @@ TEST(Pretrain, CliPretrainsThenTrainsADetectorFromTheBackbone) {
   EXPECT_EQ(plot.code, 0) << plot.output;
   EXPECT_TRUE(std::filesystem::exists(dir.file("out/tiny_backbone/curves.png")));
 
-  const auto train = testutil::run_cli("train -c " + recipe + common + " -o max_iters=2 -o pretrain_weights=" + backbone);
+  const auto train =
+      testutil::run_cli("train -c " + recipe + common + " -o max_iters=2 -o pretrain_weights=" + backbone);
   ASSERT_EQ(train.code, 0) << train.output;
   EXPECT_NE(train.output.find("backbone initialised from"), std::string::npos) << train.output;
 
   // A backbone is not a detector to quantize; a detector run is not a pretrain run to resume.
   const auto quant = testutil::run_cli("quant -c " + recipe + common + " -o pretrain_weights=" + backbone);
   EXPECT_EQ(quant.code, 1) << quant.output;
-  EXPECT_NE(quant.output.find("compress train -c RECIPE -o pretrain_weights=" + backbone), std::string::npos) << quant.output;
-  const auto resume = testutil::run_cli("pretrain -c " + recipe + common + " -r " + dir.file("out/tiny/model_final.pt"));
+  EXPECT_NE(quant.output.find("compress train -c RECIPE -o pretrain_weights=" + backbone), std::string::npos)
+      << quant.output;
+  const auto resume =
+      testutil::run_cli("pretrain -c " + recipe + common + " -r " + dir.file("out/tiny/model_final.pt"));
   EXPECT_EQ(resume.code, 1) << resume.output;
   EXPECT_NE(resume.output.find("not a `compress pretrain` checkpoint"), std::string::npos) << resume.output;
   setenv("WORLD_SIZE", "2", 1);  // as torchrun would launch it

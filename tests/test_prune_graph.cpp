@@ -131,8 +131,8 @@ void randomize(torch::nn::Module& net, uint64_t seed) {
 }
 
 DependencyGraph trace(TestNet& net, int64_t size = 16) {
-  return trace_graph(
-      net, [&](const at::Tensor& x) { return std::vector<at::Tensor>{net.forward(x, {})}; }, {1, 3, size, size});
+  return trace_graph(net, [&](const at::Tensor& x) { return std::vector<at::Tensor>{net.forward(x, {})}; },
+                     {1, 3, size, size});
 }
 
 std::set<std::string> members_of(const ChannelGroup& g, MemberKind k) {
@@ -227,22 +227,31 @@ TEST(PruneGraph, ConcatPutsTheSecondInputAtItsOffset) {
 TEST(PruneEquivalence, PlainChain) {
   ChainNet net;
   expect_equivalent(net, {{"a.conv", 0.5}, {"b.conv", 0.34}}, "l1_norm",
-                    {{"a.conv.weight", {4, 3, 3, 3}}, {"a.bn.weight", {4}}, {"b.conv.weight", {4, 4, 3, 3}},
+                    {{"a.conv.weight", {4, 3, 3, 3}},
+                     {"a.bn.weight", {4}},
+                     {"b.conv.weight", {4, 4, 3, 3}},
                      {"c.conv.weight", {4, 4, 1, 1}}});
 }
 
 TEST(PruneEquivalence, ResidualBlock) {
   ResidualNet net;
   expect_equivalent(net, {{"stem.conv", 0.5}, {"b1.conv", 0.25}}, "geometry_median",
-                    {{"stem.conv.weight", {4, 3, 3, 3}}, {"b2.conv.weight", {4, 9, 3, 3}}, {"b2.bn.weight", {4}},
-                     {"b1.conv.weight", {9, 4, 1, 1}}, {"head.conv.weight", {4, 4, 1, 1}}});
+                    {{"stem.conv.weight", {4, 3, 3, 3}},
+                     {"b2.conv.weight", {4, 9, 3, 3}},
+                     {"b2.bn.weight", {4}},
+                     {"b1.conv.weight", {9, 4, 1, 1}},
+                     {"head.conv.weight", {4, 4, 1, 1}}});
 }
 
 TEST(PruneEquivalence, DepthwiseBlockWithSe) {
   DepthwiseNet net;
   expect_equivalent(net, {{"expand.conv", 0.5}}, "l1_norm",
-                    {{"expand.conv.weight", {4, 3, 1, 1}}, {"dw.conv.weight", {4, 1, 3, 3}}, {"dw.bn.weight", {4}},
-                     {"se.conv1.weight", {4, 4, 1, 1}}, {"se.conv2.weight", {4, 4, 1, 1}}, {"se.conv2.bias", {4}},
+                    {{"expand.conv.weight", {4, 3, 1, 1}},
+                     {"dw.conv.weight", {4, 1, 3, 3}},
+                     {"dw.bn.weight", {4}},
+                     {"se.conv1.weight", {4, 4, 1, 1}},
+                     {"se.conv2.weight", {4, 4, 1, 1}},
+                     {"se.conv2.bias", {4}},
                      {"project.conv.weight", {6, 4, 1, 1}}});
   EXPECT_EQ(net.dw->conv->options.groups(), 4);
 }
@@ -250,7 +259,9 @@ TEST(PruneEquivalence, DepthwiseBlockWithSe) {
 TEST(PruneEquivalence, ConcatRoute) {
   ConcatNet net;
   expect_equivalent(net, {{"a.conv", 0.5}, {"t.conv", 0.5}}, "geometry_median",
-                    {{"a.conv.weight", {4, 3, 3, 3}}, {"b.conv.weight", {6, 4, 3, 3}}, {"t.conv.weight", {2, 6, 1, 1}},
+                    {{"a.conv.weight", {4, 3, 3, 3}},
+                     {"b.conv.weight", {6, 4, 3, 3}},
+                     {"t.conv.weight", {2, 6, 1, 1}},
                      {"c.conv.weight", {5, 6, 3, 3}}});
 }
 

@@ -34,13 +34,12 @@ constexpr double kMaxAbsErr = 1e-5;
 using testutil::reference_head_specs;
 
 Detector yolo_mnv3(int classes = 10) {
-  return build_detector(config_from_string(
-      "", {"architecture=YOLOv3", "num_classes=" + std::to_string(classes), "use_gpu=false"}));
+  return build_detector(
+      config_from_string("", {"architecture=YOLOv3", "num_classes=" + std::to_string(classes), "use_gpu=false"}));
 }
 
 DependencyGraph trace_det(DetectorImpl& m, int64_t size) {
-  return trace_graph(
-      m, [&](const at::Tensor& x) { return m.forward(x); }, {1, 3, size, size});
+  return trace_graph(m, [&](const at::Tensor& x) { return m.forward(x); }, {1, 3, size, size});
 }
 
 // Four 1x1 filters over 2 inputs, set by hand: (O=4, I=2, 1, 1).
@@ -145,8 +144,8 @@ TEST(PruneNames, RatioLeavingNoChannelKeepsOne) {
     Net(ConvBNLayer a_, ConvBNLayer b_) : a(register_module("a", a_)), b(register_module("b", b_)) {}
   };
   auto n = std::make_shared<Net>(a, b);
-  const auto g = trace_graph(
-      *n, [&](const at::Tensor& x) { return std::vector<at::Tensor>{n->b(n->a(x))}; }, {1, 3, 4, 4});
+  const auto g =
+      trace_graph(*n, [&](const at::Tensor& x) { return std::vector<at::Tensor>{n->b(n->a(x))}; }, {1, 3, 4, 4});
   const auto plan = plan_pruning(*n, g, {{"a.conv", 0.9}}, make_criterion("l1_norm"));  // round(1.8) = 2 of 2
   EXPECT_EQ(plan.groups[0].after, 1);
 }
@@ -154,15 +153,15 @@ TEST(PruneNames, RatioLeavingNoChannelKeepsOne) {
 // Mobile kernels pack channels in blocks of 4, 8 or 16; a sensitivity-chosen
 // ratio leaves arbitrary counts, which prune.round_to rounds to the nearest block.
 TEST(PruneNames, KeptChannelsRoundToBlocks) {
-  EXPECT_EQ(kept_count(96, 0.6137), 37);     // 96 - round(58.9)
-  EXPECT_EQ(kept_count(96, 0.6137, 8), 40);  // 37 -> the nearest multiple of 8
-  EXPECT_EQ(kept_count(96, 0.6137, 16), 32); // 37 -> 32 (48 is further)
-  EXPECT_EQ(kept_count(96, 0.5625, 16), 48); // 42 -> halves round up
-  EXPECT_EQ(kept_count(12, 0.1, 8), 8);      // 11 -> 8
-  EXPECT_EQ(kept_count(12, 0.0, 8), 12);     // no pruning asked: nothing rounded
-  EXPECT_EQ(kept_count(10, 0.95, 8), 8);     // keep 1 -> one block at least
-  EXPECT_EQ(kept_count(6, 0.5, 8), 6);       // a group smaller than a block stays whole
-  EXPECT_EQ(kept_count(2, 0.9), 1);          // never none
+  EXPECT_EQ(kept_count(96, 0.6137), 37);      // 96 - round(58.9)
+  EXPECT_EQ(kept_count(96, 0.6137, 8), 40);   // 37 -> the nearest multiple of 8
+  EXPECT_EQ(kept_count(96, 0.6137, 16), 32);  // 37 -> 32 (48 is further)
+  EXPECT_EQ(kept_count(96, 0.5625, 16), 48);  // 42 -> halves round up
+  EXPECT_EQ(kept_count(12, 0.1, 8), 8);       // 11 -> 8
+  EXPECT_EQ(kept_count(12, 0.0, 8), 12);      // no pruning asked: nothing rounded
+  EXPECT_EQ(kept_count(10, 0.95, 8), 8);      // keep 1 -> one block at least
+  EXPECT_EQ(kept_count(6, 0.5, 8), 6);        // a group smaller than a block stays whole
+  EXPECT_EQ(kept_count(2, 0.9), 1);           // never none
 
   auto m = yolo_mnv3();
   const auto graph = trace_det(*m, 64);
@@ -358,8 +357,8 @@ TEST(PruneCheckpoint, PrunedShapesReloadAndTrainResume) {
 }
 
 TEST(PruneGroups, CoupledNamesAndUnprunableLayersAreErrors) {
-  auto m = build_detector(config_from_string("", {"num_classes=10", "use_gpu=false", "MobileNetV3.model_name=small",
-                                                  "MobileNetV3.scale=0.5"}));
+  auto m = build_detector(config_from_string(
+      "", {"num_classes=10", "use_gpu=false", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5"}));
   const auto g = trace_det(*m, 64);
   // A residual unit's linear conv is coupled with the unit before it.
   std::string residual;
@@ -385,7 +384,8 @@ TEST(PruneGroups, CoupledNamesAndUnprunableLayersAreErrors) {
   }
   // SSD head convs feed a reshape to the output: not prunable, with the reason.
   const auto names = conv_weight_names(*m);
-  const auto head = std::find_if(names.begin(), names.end(), [](const std::string& n) { return n.rfind("loc.0.pw", 0) == 0; });
+  const auto head =
+      std::find_if(names.begin(), names.end(), [](const std::string& n) { return n.rfind("loc.0.pw", 0) == 0; });
   ASSERT_NE(head, names.end());
   try {
     plan_pruning(*m, g, {{head->substr(0, head->size() - 7), 0.5}}, make_criterion("l1_norm"));
@@ -398,7 +398,7 @@ TEST(PruneGroups, CoupledNamesAndUnprunableLayersAreErrors) {
 TEST(PruneSensitivity, RatiosByLossInterpolates) {
   Sensitivities s;
   s["a"] = {{0.1, 0.0}, {0.2, 0.01}, {0.3, 0.05}, {0.4, 0.2}};
-  s["b"] = {{0.1, 0.5}, {0.2, 0.6}};   // never under the bound
+  s["b"] = {{0.1, 0.5}, {0.2, 0.6}};    // never under the bound
   s["c"] = {{0.1, 0.0}, {0.2, 0.001}};  // always under: the largest ratio
   const auto r = ratios_by_loss(s, 0.02);
   EXPECT_NEAR(r.at("a"), 0.2 + (0.02 - 0.01) * 0.1 / 0.04, 1e-12);  // 0.225

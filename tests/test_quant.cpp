@@ -651,9 +651,11 @@ TEST(Qat, OneConvKeptFloatRunsAsIfItsPatternSkippedIt) {
 TEST(QuantAnalysis, SuggestedPatternsKeepExactlyTheBestRowFloat) {
   quant::QuantAnalysis a;
   a.quant_ap = 0.30;
-  a.cumulative = {{{"backbone.conv1.conv"}, 0.31},
-                  {{"backbone.conv1.conv", "rpn_head.rpn_bbox_pred.conv"}, 0.33},
-                  {{"backbone.conv1.conv", "rpn_head.rpn_bbox_pred.conv", "backbone.blocks.1.expand.conv", "fpn.fpn_inner.0.conv"}, 0.32}};
+  a.cumulative = {
+      {{"backbone.conv1.conv"}, 0.31},
+      {{"backbone.conv1.conv", "rpn_head.rpn_bbox_pred.conv"}, 0.33},
+      {{"backbone.conv1.conv", "rpn_head.rpn_bbox_pred.conv", "backbone.blocks.1.expand.conv", "fpn.fpn_inner.0.conv"},
+       0.32}};
   const std::vector<std::string> quantized{"backbone.conv1.conv", "rpn_head.rpn_bbox_pred.conv",
                                            "backbone.blocks.1.expand.conv", "backbone.blocks.10.expand.conv",
                                            "fpn.fpn_inner.0.conv"};

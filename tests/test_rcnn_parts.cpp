@@ -30,8 +30,14 @@ double bilinear(const torch::Tensor& f, double y, double x) {  // f (H, W) doubl
   if (y <= 0) y = 0;
   if (x <= 0) x = 0;
   int64_t yl = static_cast<int64_t>(y), xl = static_cast<int64_t>(x), yh, xh;
-  if (yl >= H - 1) yh = yl = H - 1, y = static_cast<double>(yl); else yh = yl + 1;
-  if (xl >= W - 1) xh = xl = W - 1, x = static_cast<double>(xl); else xh = xl + 1;
+  if (yl >= H - 1)
+    yh = yl = H - 1, y = static_cast<double>(yl);
+  else
+    yh = yl + 1;
+  if (xl >= W - 1)
+    xh = xl = W - 1, x = static_cast<double>(xl);
+  else
+    xh = xl + 1;
   const double ly = y - yl, lx = x - xl, hy = 1 - ly, hx = 1 - lx;
   auto a = f.accessor<double, 2>();
   return hy * hx * a[yl][xl] + hy * lx * a[yl][xh] + ly * hx * a[yh][xl] + ly * lx * a[yh][xh];
@@ -66,9 +72,9 @@ TEST(RcnnParts, AnchorsByHand) {
   // 2 x 3 map, stride 4, size 8, ratios h/w 0.5, 1, 2: 18 anchors in (y, x, ratio) order.
   const auto a = level_anchors(2, 3, 4, 8, {0.5, 1.0, 2.0});
   ASSERT_EQ(a.sizes(), (std::vector<int64_t>{18, 4}));
-  const double hw = 4 / std::sqrt(0.5), hh = 4 * std::sqrt(0.5);  // half of w = 8/sqrt(r), h = 8 sqrt(r)
-  expect_box(a[0], {2 - hw, 2 - hh, 2 + hw, 2 + hh});           // cell (0, 0), ratio 0.5, centre (2, 2)
-  expect_box(a[(1 * 3 + 2) * 3 + 1], {6, 2, 14, 10});           // cell (y 1, x 2), square, centre (10, 6)
+  const double hw = 4 / std::sqrt(0.5), hh = 4 * std::sqrt(0.5);         // half of w = 8/sqrt(r), h = 8 sqrt(r)
+  expect_box(a[0], {2 - hw, 2 - hh, 2 + hw, 2 + hh});                    // cell (0, 0), ratio 0.5, centre (2, 2)
+  expect_box(a[(1 * 3 + 2) * 3 + 1], {6, 2, 14, 10});                    // cell (y 1, x 2), square, centre (10, 6)
   expect_box(a[(0 * 3 + 1) * 3 + 2], {6 - hh, 2 - hw, 6 + hh, 2 + hw});  // cell (0, 1), ratio 2
   // Every anchor of a level has the same area, size^2.
   const auto area = (a.select(1, 2) - a.select(1, 0)) * (a.select(1, 3) - a.select(1, 1));
@@ -86,8 +92,8 @@ TEST(RcnnParts, BoxDeltasByHandAndRoundTrip) {
   const auto r = torch::cat({rois, rois + 1 + torch::rand({50, 2}) * 30}, 1);
   const auto b = torch::cat({rois + torch::rand({50, 2}), rois + 2 + torch::rand({50, 2}) * 30}, 1);
   for (float w : {1.f, 10.f, 30.f})
-    EXPECT_TRUE(torch::allclose(rcnn_decode(rcnn_encode(b, r, {w, w, w / 2, w / 2}), r, {w, w, w / 2, w / 2}), b,
-                                1e-4, 1e-3));
+    EXPECT_TRUE(
+        torch::allclose(rcnn_decode(rcnn_encode(b, r, {w, w, w / 2, w / 2}), r, {w, w, w / 2, w / 2}), b, 1e-4, 1e-3));
   // A wild width delta is clamped at log(1000 / 16): the box is at most 62.5x the RoI.
   const auto wild = rcnn_decode(torch::tensor({0.f, 0.f, 100.f, 0.f}).view({1, 4}), roi, {1, 1, 1, 1});
   EXPECT_NEAR((wild[0][2] - wild[0][0]).item<double>(), 10 * 62.5, 1e-2);
@@ -132,8 +138,9 @@ TEST(RcnnParts, RoIAlignMatchesNaiveKernel) {
   const auto bidx = torch::tensor({0, 1, 0, 1, 1, 0}, torch::kLong);
   for (int64_t sr : {1, 2}) {
     const auto want = naive_roi_align(feat, rois, bidx, 0.25, 7, sr);
-    for (const auto& [name, got] : {std::pair{"roi_align_cpu", roi_align_cpu(feat, rois, bidx, 0.25, 7, sr)},
-                                    std::pair{"roi_align_vectorized", roi_align_vectorized(feat, rois, bidx, 0.25, 7, sr)}})
+    for (const auto& [name, got] :
+         {std::pair{"roi_align_cpu", roi_align_cpu(feat, rois, bidx, 0.25, 7, sr)},
+          std::pair{"roi_align_vectorized", roi_align_vectorized(feat, rois, bidx, 0.25, 7, sr)}})
       EXPECT_TRUE(torch::allclose(got, want, 1e-10, 1e-12))
           << name << ", sampling ratio " << sr << ", max diff " << (got - want).abs().max().item<double>();
     // float32 too, as the model runs it.
@@ -188,19 +195,18 @@ TEST(RcnnParts, RoILevelsByHand) {
   const auto got = multilevel_roi_align(feats, 2, rois, bidx, o);
   for (int64_t r = 0; r < 6; ++r) {
     const int64_t lv = l[r].item<int64_t>();
-    const auto want = roi_align(feats[lv - 2], rois.slice(0, r, r + 1), bidx.slice(0, r, r + 1),
-                                1.0 / (1 << lv), 7, 2);
+    const auto want = roi_align(feats[lv - 2], rois.slice(0, r, r + 1), bidx.slice(0, r, r + 1), 1.0 / (1 << lv), 7, 2);
     EXPECT_TRUE(torch::allclose(got.slice(0, r, r + 1), want)) << "RoI " << r;
   }
 }
 
 TEST(RcnnParts, AnchorAssignmentByHand) {
   // Four anchors, two GT boxes.
-  const auto anchors = torch::tensor({{0.f, 0.f, 10.f, 10.f},     // IoU 1 with gt 0: positive
-                                      {0.f, 0.f, 10.f, 12.f},     // IoU 10/12 = 0.83 with gt 0: positive
-                                      {50.f, 50.f, 60.f, 60.f},   // nothing: negative
-                                      {20.f, 20.f, 36.f, 36.f},   // IoU 0.39 with gt 1, its best: positive
-                                      {18.f, 18.f, 34.f, 36.f}}); // IoU 100 / 288 = 0.35 with gt 1: ignored
+  const auto anchors = torch::tensor({{0.f, 0.f, 10.f, 10.f},      // IoU 1 with gt 0: positive
+                                      {0.f, 0.f, 10.f, 12.f},      // IoU 10/12 = 0.83 with gt 0: positive
+                                      {50.f, 50.f, 60.f, 60.f},    // nothing: negative
+                                      {20.f, 20.f, 36.f, 36.f},    // IoU 0.39 with gt 1, its best: positive
+                                      {18.f, 18.f, 34.f, 36.f}});  // IoU 100 / 288 = 0.35 with gt 1: ignored
   const auto gt = torch::tensor({{0.f, 0.f, 10.f, 10.f}, {24.f, 24.f, 34.f, 34.f}});
   const auto [labels, matched] = assign_anchors(anchors, gt, RpnTargetOptions{}, 100, 100);
   const std::vector<int64_t> want = {1, 1, 0, 1, -1};
@@ -238,8 +244,8 @@ TEST(RcnnParts, AnchorsStraddlingTheImageTakeNoPart) {
 
 TEST(RcnnParts, BalancedSamplingCounts) {
   torch::manual_seed(6);
-  auto labels = torch::cat({torch::ones({10}, torch::kLong) * 3, torch::zeros({100}, torch::kLong),
-                            -torch::ones({5}, torch::kLong)});
+  auto labels = torch::cat(
+      {torch::ones({10}, torch::kLong) * 3, torch::zeros({100}, torch::kLong), -torch::ones({5}, torch::kLong)});
   auto s = sample_balanced(labels, 16, 0.25);
   EXPECT_EQ((s > 0).sum().item<int64_t>(), 4);
   EXPECT_EQ((s == 0).sum().item<int64_t>(), 12);
@@ -256,8 +262,8 @@ TEST(RcnnParts, RoiTargetsAddGtAndUseStageThreshold) {
   const auto gt = torch::tensor({{10.f, 10.f, 50.f, 50.f}});
   const auto gl = torch::tensor({4}, torch::kLong);
   // Proposals at IoU 0.78, 0.6 and 0 with the GT.
-  const auto props = torch::tensor({{15.f, 10.f, 55.f, 50.f},     // IoU 35*40 / (2*1600 - 1400) = 0.778
-                                    {20.f, 10.f, 60.f, 50.f},     // IoU 1200 / 2000 = 0.6
+  const auto props = torch::tensor({{15.f, 10.f, 55.f, 50.f},  // IoU 35*40 / (2*1600 - 1400) = 0.778
+                                    {20.f, 10.f, 60.f, 50.f},  // IoU 1200 / 2000 = 0.6
                                     {100.f, 100.f, 120.f, 120.f}});
   for (double t : {0.5, 0.7}) {
     RoiSampleOptions o{t, t, 0.0, 512, 0.25};
@@ -266,8 +272,8 @@ TEST(RcnnParts, RoiTargetsAddGtAndUseStageThreshold) {
     const int64_t fg = (s.labels > 0).sum().item<int64_t>();
     EXPECT_EQ(fg, t == 0.5 ? 3 : 2) << "threshold " << t;  // the GT itself, 0.778, and 0.6 only at 0.5
     EXPECT_TRUE((s.labels.masked_select(s.labels > 0) == 5).all().item<bool>());  // class 4 -> label 5
-    EXPECT_TRUE(torch::allclose(s.gt_boxes.index_select(0, torch::nonzero(s.labels > 0).view({-1})),
-                                gt.expand({fg, 4})));
+    EXPECT_TRUE(
+        torch::allclose(s.gt_boxes.index_select(0, torch::nonzero(s.labels > 0).view({-1})), gt.expand({fg, 4})));
   }
   // No GT in the image: everything is background.
   const auto s = sample_rois(props, torch::zeros({0, 4}), torch::zeros({0}, torch::kLong), RoiSampleOptions{});
@@ -277,8 +283,8 @@ TEST(RcnnParts, RoiTargetsAddGtAndUseStageThreshold) {
 TEST(RcnnParts, ProposalsAreDecodedClippedAndSuppressed) {
   // One level, four anchors; zero deltas, so proposals are the anchors, clipped.
   const auto anchors = torch::tensor({{0.f, 0.f, 20.f, 20.f},
-                                      {1.f, 1.f, 21.f, 21.f},      // IoU 0.82 with the first: suppressed
-                                      {30.f, 30.f, 80.f, 80.f},    // clipped to the 64 x 64 image
+                                      {1.f, 1.f, 21.f, 21.f},    // IoU 0.82 with the first: suppressed
+                                      {30.f, 30.f, 80.f, 80.f},  // clipped to the 64 x 64 image
                                       {40.f, 0.f, 50.f, 10.f}});
   const auto logits = torch::tensor({3.f, 2.f, 1.f, -1.f});
   ProposalOptions o{4, 10, 0.7, 0.0};
@@ -307,8 +313,11 @@ TEST(RcnnParts, EqualScoresKeepTheLowerIndexAsOnnxTopK) {
   // Five disjoint anchors, four with the same logit (black backgrounds give
   // such ties): the two best are index 0 (the highest) and then index 1 of the
   // tied ones, whatever the sort's internal order; over all levels the same.
-  const auto anchors = torch::tensor({{0.f, 0.f, 8.f, 8.f}, {10.f, 0.f, 18.f, 8.f}, {20.f, 0.f, 28.f, 8.f},
-                                      {30.f, 0.f, 38.f, 8.f}, {40.f, 0.f, 48.f, 8.f}});
+  const auto anchors = torch::tensor({{0.f, 0.f, 8.f, 8.f},
+                                      {10.f, 0.f, 18.f, 8.f},
+                                      {20.f, 0.f, 28.f, 8.f},
+                                      {30.f, 0.f, 38.f, 8.f},
+                                      {40.f, 0.f, 48.f, 8.f}});
   const auto logits = torch::tensor({1.f, 2.f, 1.f, 1.f, 1.f});
   auto p = generate_proposals({logits}, {torch::zeros({5, 4})}, {anchors}, 64, 64, ProposalOptions{3, 10, 0.7, 0.0});
   ASSERT_EQ(p.size(0), 3);
@@ -337,8 +346,8 @@ TEST(RcnnParts, RpnOutputsFlattenInAnchorOrder) {
 
 TEST(RcnnParts, FpnLevelsAndExtraConvs) {
   FPN fpn(std::vector<int64_t>{24, 40, 112}, 48, 2, 6, true);
-  const auto out = fpn->forward({torch::randn({1, 24, 25, 25}), torch::randn({1, 40, 13, 13}),
-                                 torch::randn({1, 112, 7, 7})});
+  const auto out =
+      fpn->forward({torch::randn({1, 24, 25, 25}), torch::randn({1, 40, 13, 13}), torch::randn({1, 112, 7, 7})});
   ASSERT_EQ(out.size(), 5u);
   const std::vector<int64_t> sizes = {25, 13, 7, 4, 2};  // odd maps: upsampling is sized to each lateral
   for (size_t l = 0; l < 5; ++l) {
@@ -350,7 +359,8 @@ TEST(RcnnParts, FpnLevelsAndExtraConvs) {
   EXPECT_EQ(fpn->fpn_extra[1]->as<ConvBNLayer>()->conv->weight.size(1), 48);
   // The top level's lateral alone feeds P4: changing the lowest tap leaves P4 alone.
   torch::manual_seed(8);
-  std::vector<torch::Tensor> taps = {torch::randn({1, 24, 8, 8}), torch::randn({1, 40, 4, 4}), torch::randn({1, 112, 2, 2})};
+  std::vector<torch::Tensor> taps = {torch::randn({1, 24, 8, 8}), torch::randn({1, 40, 4, 4}),
+                                     torch::randn({1, 112, 2, 2})};
   const auto a = fpn->forward(taps);
   taps[0] = torch::randn({1, 24, 8, 8});
   const auto b = fpn->forward(taps);

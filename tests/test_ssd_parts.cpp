@@ -6,10 +6,10 @@
 #include "tests/test_util.h"
 #include "train/config/config.h"
 #include "train/models/nms.h"
-#include "train/models/ssdlite.h"
 #include "train/models/ssd/box_coder.h"
 #include "train/models/ssd/multibox_loss.h"
 #include "train/models/ssd/prior_box.h"
+#include "train/models/ssdlite.h"
 
 using namespace compress;
 
@@ -48,11 +48,11 @@ TEST(PriorBox, CountsAndHandComputedBoxes) {
     for (int k = 0; k < 4; ++k) EXPECT_NEAR(p[i][k].item<double>(), v[k], kTol) << "prior " << i << " coord " << k;
   };
   // Map 0, cell (0, 0): centre (8, 8); min size 32.
-  expect_row(0, {-8 / 320.0, -8 / 320.0, 24 / 320.0, 24 / 320.0});                   // ar 1
-  const double hw = 32 * std::sqrt(2.0) / 2, hh = 32 / std::sqrt(2.0) / 2;            // ar 2
+  expect_row(0, {-8 / 320.0, -8 / 320.0, 24 / 320.0, 24 / 320.0});          // ar 1
+  const double hw = 32 * std::sqrt(2.0) / 2, hh = 32 / std::sqrt(2.0) / 2;  // ar 2
   expect_row(1, {(8 - hw) / 320, (8 - hh) / 320, (8 + hw) / 320, (8 + hh) / 320});
-  expect_row(2, {(8 - hh) / 320, (8 - hw) / 320, (8 + hh) / 320, (8 + hw) / 320});   // ar 1/2
-  const double s = std::sqrt(32.0 * 64.0) / 2;                                        // sqrt(min * max)
+  expect_row(2, {(8 - hh) / 320, (8 - hw) / 320, (8 + hh) / 320, (8 + hw) / 320});  // ar 1/2
+  const double s = std::sqrt(32.0 * 64.0) / 2;                                      // sqrt(min * max)
   expect_row(3, {(8 - s) / 320, (8 - s) / 320, (8 + s) / 320, (8 + s) / 320});
   // Map 0, cell (row 0, col 1): centre x = 24.
   expect_row(4, {8 / 320.0, -8 / 320.0, 40 / 320.0, 24 / 320.0});
@@ -127,7 +127,7 @@ TEST(MultiBoxLoss, HandComputedValues) {
   EXPECT_EQ(l.num_pos, 1);
   EXPECT_NEAR(l.loc.item<double>(), 0.625, kTol);
   EXPECT_NEAR(l.conf.item<double>(), log3 + ce1 + log3 + ce3, kTol);  // 3:1 takes all three negatives
-  o.neg_pos_ratio = 1.0;  // only the hardest negative (prior 3)
+  o.neg_pos_ratio = 1.0;                                              // only the hardest negative (prior 3)
   l = multibox_loss(loc, conf, quadrants(), gt, labels, n, o);
   EXPECT_NEAR(l.conf.item<double>(), log3 + ce3, kTol);
 }
@@ -203,7 +203,8 @@ TEST(PriorBox, RecipesSizePriorsForTheirOwnInput) {
   // The fashion recipes run at 192 px on top of the COCO recipes' 320: their
   // priors must follow their own EvalReader size, not inherit 320 (which once
   // slipped through, sizing every prior for a 320 px image).
-  for (const char* r : {"configs/fashion/ssdlite_mobilenet_v3_small.yml", "configs/fashion/ssdlite_mobilenet_v3_large.yml"}) {
+  for (const char* r :
+       {"configs/fashion/ssdlite_mobilenet_v3_small.yml", "configs/fashion/ssdlite_mobilenet_v3_large.yml"}) {
     // Their readers resize to 192 px.
     EXPECT_EQ(ssd_options_from_config(load_config(testutil::source_path(r))).prior.base_size, 192.0) << r;
   }

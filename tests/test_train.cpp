@@ -47,10 +47,11 @@ void expect_same_weights(const torch::nn::Module& a, const torch::nn::Module& b)
 TEST(Train, OverfitsFourImages) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 4, 128, /*seed=*/11);
-  const Config cfg = tiny(d, {"max_iters=300", "snapshot_iter=1000", "OptimizerBuilder.optimizer.type=Adam",
-                              "OptimizerBuilder.regularizer.type=none", "LearningRate.base_lr=0.003",
-                              "LearningRate.schedulers=[{type: CosineDecay}, {type: LinearWarmup, start_factor: 0.1, steps: 20}]",
-                              "TrainReader.worker_num=1", "seed=1"});
+  const Config cfg =
+      tiny(d, {"max_iters=300", "snapshot_iter=1000", "OptimizerBuilder.optimizer.type=Adam",
+               "OptimizerBuilder.regularizer.type=none", "LearningRate.base_lr=0.003",
+               "LearningRate.schedulers=[{type: CosineDecay}, {type: LinearWarmup, start_factor: 0.1, steps: 20}]",
+               "TrainReader.worker_num=1", "seed=1"});
   const auto r = testutil::overfit(cfg, d);
   ASSERT_GE(r.logged, 2u);
   EXPECT_LT(r.last_loss * 10, r.first_loss) << "loss " << r.first_loss << " -> " << r.last_loss;
@@ -62,10 +63,13 @@ TEST(Checkpoint, ResumeGivesTheUninterruptedWeights) {
   testutil::make_tiny_fashion(d, 8, 64);
   // The schedule is fixed (cosine over 6 iterations) so that a run stopped at 3 is
   // exactly the first half of the 6-iteration run.
-  const std::vector<std::string> common = {
-      "threads=1", "TrainReader.worker_num=2", "snapshot_iter=3", "LearningRate.base_lr=0.01",
-      "LearningRate.schedulers=[{type: CosineDecay, max_iters: 6}]", "TrainReader.batch_size=3",
-      "TrainReader.shuffle=true"};
+  const std::vector<std::string> common = {"threads=1",
+                                           "TrainReader.worker_num=2",
+                                           "snapshot_iter=3",
+                                           "LearningRate.base_lr=0.01",
+                                           "LearningRate.schedulers=[{type: CosineDecay, max_iters: 6}]",
+                                           "TrainReader.batch_size=3",
+                                           "TrainReader.shuffle=true"};
   auto cfg_for = [&](int iters) {
     auto o = common;
     o.push_back("max_iters=" + std::to_string(iters));

@@ -154,7 +154,7 @@ TEST(DistortImage, BrightnessScalesValues) {
   Sample s = red_box_sample();
   Rng rng(0);
   DistortImage(p).apply(s, rng);
-  EXPECT_EQ(s.image.at<cv::Vec3b>(0, 0)[0], 150);  // 100 * 1.5
+  EXPECT_EQ(s.image.at<cv::Vec3b>(0, 0)[0], 150);    // 100 * 1.5
   EXPECT_EQ(s.image.at<cv::Vec3b>(10, 15)[0], 255);  // saturates
 }
 

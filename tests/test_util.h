@@ -2,8 +2,8 @@
 #pragma once
 #include <sys/wait.h>
 
-#include <array>
 #include <unistd.h>
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>

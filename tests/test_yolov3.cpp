@@ -9,8 +9,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "tests/pinned.h"
 #include "tests/overfit_fixture.h"
+#include "tests/pinned.h"
 #include "tests/train_fixture.h"
 #include "train/config/config.h"
 #include "train/data/reader.h"
@@ -25,8 +25,8 @@ using namespace compress;
 namespace {
 
 Detector yolo(const std::string& backbone, int classes = 80) {
-  return build_detector(
-      config_from_string("", {"architecture=YOLOv3", "YOLOv3.backbone=" + backbone, "num_classes=" + std::to_string(classes)}));
+  return build_detector(config_from_string(
+      "", {"architecture=YOLOv3", "YOLOv3.backbone=" + backbone, "num_classes=" + std::to_string(classes)}));
 }
 
 YoloLossOptions reference_anchors(int64_t classes) {
@@ -63,7 +63,10 @@ std::array<double, 4> naive_loss(const std::vector<torch::Tensor>& outs, const s
     auto v = out.accessor<float, 4>();
     const int64_t A = static_cast<int64_t>(o.masks[s].size()), H = out.size(2), W = out.size(3);
     for (int64_t n = 0; n < N; ++n) {
-      struct T { double tx, ty, tw, th, sc, w; int64_t label; };
+      struct T {
+        double tx, ty, tw, th, sc, w;
+        int64_t label;
+      };
       std::map<std::array<int64_t, 3>, T> pos;
       for (const Gt& g : gts[n]) {
         const double w = g.x2 - g.x1, h = g.y2 - g.y1;
@@ -78,8 +81,12 @@ std::array<double, 4> naive_loss(const std::vector<torch::Tensor>& outs, const s
           if (o.masks[s][a] == best) {
             const double cx = (g.x1 + g.x2) / 2 / in_w * W, cy = (g.y1 + g.y2) / 2 / in_h * H;
             const int64_t gi = static_cast<int64_t>(cx), gj = static_cast<int64_t>(cy);
-            pos[{a, gj, gi}] = {cx - gi, cy - gj, std::log(w / o.anchors[best].first),
-                                std::log(h / o.anchors[best].second), 2 - w * h / (in_w * in_h), g.score,
+            pos[{a, gj, gi}] = {cx - gi,
+                                cy - gj,
+                                std::log(w / o.anchors[best].first),
+                                std::log(h / o.anchors[best].second),
+                                2 - w * h / (in_w * in_h),
+                                g.score,
                                 g.label};
           }
       }
@@ -234,7 +241,8 @@ TEST(YOLOv3, LossOnZeroLogitsByHand) {
   // grids 2, 4, 8; ignore_thresh 1 turns the ignore rule off.
   auto o = reference_anchors(2);
   o.ignore_thresh = 1.0;
-  std::vector<torch::Tensor> outs = {torch::zeros({1, 21, 2, 2}), torch::zeros({1, 21, 4, 4}), torch::zeros({1, 21, 8, 8})};
+  std::vector<torch::Tensor> outs = {torch::zeros({1, 21, 2, 2}), torch::zeros({1, 21, 4, 4}),
+                                     torch::zeros({1, 21, 8, 8})};
   std::vector<std::vector<Gt>> gts = {{{10, 12, 26, 42, 1}}};  // 16 x 30: exactly anchor 1 (16, 30)
   torch::Tensor boxes, labels, counts;
   to_tensors(gts, boxes, labels, counts);
@@ -303,7 +311,8 @@ TEST(YOLOv3, LossWeighsEachBoxByItsMixupScore) {
   // positive terms scale by 0.4, the other 3 x 84 - 1 predictions' log 2 stays.
   auto h = reference_anchors(2);
   h.ignore_thresh = 1.0;
-  std::vector<torch::Tensor> zeros = {torch::zeros({1, 21, 2, 2}), torch::zeros({1, 21, 4, 4}), torch::zeros({1, 21, 8, 8})};
+  std::vector<torch::Tensor> zeros = {torch::zeros({1, 21, 2, 2}), torch::zeros({1, 21, 4, 4}),
+                                      torch::zeros({1, 21, 8, 8})};
   to_tensors({{{10, 12, 26, 42, 1, 0.4}}}, boxes, labels, counts, &scores);
   const auto z = yolov3_loss(zeros, boxes, labels, counts, 64, 64, h, scores);
   const double ln2 = std::log(2.0), sc = 2 - 16.0 * 30 / (64 * 64);
@@ -353,12 +362,15 @@ TEST(YOLOv3, DecodeRoundTrip) {
 }
 
 TEST(YOLOv3, BadConfigurationsAreErrors) {
-  EXPECT_THROW(build_detector(config_from_string("", {"architecture=YOLOv3", "YOLOv3Head.anchor_masks=[[0, 1], [2, 3]]"})),
-               Error);
-  EXPECT_THROW(build_detector(config_from_string("", {"architecture=YOLOv3", "YOLOv3Head.anchor_masks=[[0], [1], [9]]"})),
-               Error);
-  EXPECT_THROW(build_detector(config_from_string("", {"architecture=YOLOv3", "ResNet.depth=50", "YOLOv3.backbone=ResNet"})),
-               Error);
+  EXPECT_THROW(
+      build_detector(config_from_string("", {"architecture=YOLOv3", "YOLOv3Head.anchor_masks=[[0, 1], [2, 3]]"})),
+      Error);
+  EXPECT_THROW(
+      build_detector(config_from_string("", {"architecture=YOLOv3", "YOLOv3Head.anchor_masks=[[0], [1], [9]]"})),
+      Error);
+  EXPECT_THROW(
+      build_detector(config_from_string("", {"architecture=YOLOv3", "ResNet.depth=50", "YOLOv3.backbone=ResNet"})),
+      Error);
   EXPECT_THROW(build_detector(config_from_string("", {"architecture=YOLOv3", "MobileNetV3.feature_maps=[1, 2, 3]"})),
                Error);
 }
@@ -367,10 +379,11 @@ TEST(YOLOv3, OverfitsFourImages) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 4, 128, /*seed=*/11);
   auto o = testutil::tiny_yolo_overrides(d, 96);
-  for (const std::string s : {"max_iters=200", "snapshot_iter=1000", "OptimizerBuilder.optimizer.type=Adam",
-                              "OptimizerBuilder.regularizer.type=none", "LearningRate.base_lr=0.001",
-                              "LearningRate.schedulers=[{type: CosineDecay}, {type: LinearWarmup, start_factor: 0.1, steps: 20}]",
-                              "TrainReader.worker_num=1", "seed=1"})
+  for (const std::string s :
+       {"max_iters=200", "snapshot_iter=1000", "OptimizerBuilder.optimizer.type=Adam",
+        "OptimizerBuilder.regularizer.type=none", "LearningRate.base_lr=0.001",
+        "LearningRate.schedulers=[{type: CosineDecay}, {type: LinearWarmup, start_factor: 0.1, steps: 20}]",
+        "TrainReader.worker_num=1", "seed=1"})
     o.push_back(s);
   const auto r = testutil::overfit(config_from_string("", o), d);
   ASSERT_GE(r.logged, 2u);

@@ -58,13 +58,15 @@ namespace testutil {
 inline std::vector<std::string> tiny_yolo_overrides(const TempDir& dir, int size) {
   const std::string d = dir.path().string(), s = std::to_string(size);
   std::string anchors = "YOLOv3Head.anchors=[";
-  const double ref[9][2] = {{10, 13}, {16, 30}, {33, 23}, {30, 61}, {62, 45}, {59, 119}, {116, 90}, {156, 198}, {373, 326}};
+  const double ref[9][2] = {{10, 13},  {16, 30},  {33, 23},   {30, 61},  {62, 45},
+                            {59, 119}, {116, 90}, {156, 198}, {373, 326}};
   for (int k = 0; k < 9; ++k)
-    anchors += (k ? ", [" : "[") + std::to_string(ref[k][0] * size / 320) + ", " + std::to_string(ref[k][1] * size / 320) + "]";
+    anchors += (k ? ", [" : "[") + std::to_string(ref[k][0] * size / 320) + ", " +
+               std::to_string(ref[k][1] * size / 320) + "]";
   anchors += "]";
   std::vector<std::string> o = {
-      "architecture=YOLOv3", "num_classes=10", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5",
-      "MobileNetV3.conv_decay=0.0", anchors, "save_dir=" + d + "/out", "log_iter=10",
+      "architecture=YOLOv3",        "num_classes=10", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5",
+      "MobileNetV3.conv_decay=0.0", anchors,          "save_dir=" + d + "/out",       "log_iter=10",
   };
   add_overfit_readers(o, dir, size);
   o.push_back("TrainReader.batch_transforms=[]");
@@ -82,12 +84,23 @@ namespace testutil {
 inline std::vector<std::string> tiny_cascade_overrides(const TempDir& dir, int size) {
   const std::string d = dir.path().string();
   std::vector<std::string> o = {
-      "architecture=CascadeRCNN", "num_classes=10", "use_gpu=false", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5",
-      "MobileNetV3.feature_maps=[2, 3, 4]", "MobileNetV3.conv_decay=0.0", "MobileNetV3.lr_mult_list=[1.0]",
-      "FPN.num_chan=16", "FPNRPNHead.num_chan=16", "FPNRPNHead.anchor_start_size=8",
+      "architecture=CascadeRCNN",
+      "num_classes=10",
+      "use_gpu=false",
+      "MobileNetV3.model_name=small",
+      "MobileNetV3.scale=0.5",
+      "MobileNetV3.feature_maps=[2, 3, 4]",
+      "MobileNetV3.conv_decay=0.0",
+      "MobileNetV3.lr_mult_list=[1.0]",
+      "FPN.num_chan=16",
+      "FPNRPNHead.num_chan=16",
+      "FPNRPNHead.anchor_start_size=8",
       "FPNRPNHead.train_proposal={pre_nms_top_n: 200, post_nms_top_n: 100}",
-      "FPNRoIAlign.canonical_size=28", "CascadeBBoxAssigner.batch_size_per_im=64", "CascadeBBoxHead.mlp_dim=32",
-      "save_dir=" + d + "/out", "log_iter=10",
+      "FPNRoIAlign.canonical_size=28",
+      "CascadeBBoxAssigner.batch_size_per_im=64",
+      "CascadeBBoxHead.mlp_dim=32",
+      "save_dir=" + d + "/out",
+      "log_iter=10",
   };
   add_overfit_readers(o, dir, size);
   return o;

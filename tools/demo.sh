@@ -4,7 +4,7 @@
 # evaluate the detector from it, draw its detections and curves.
 # Then QAT, ONNX export verified in ONNX Runtime, latency, pruning chosen by
 # per-layer sensitivity, and the pruned model quantized. (The YOLOv3 prune-and-distill recipe needs hours of
-# training here; its commands are in the README.)
+# training here; its commands are in configs/fashion/README.md.)
 # Set DEMO_ITERS to shorten the training (e.g. DEMO_ITERS=200 for a smoke run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,7 +67,7 @@ $C bench onnx --onnx "$OUT/ssdlite_small.onnx" --onnx "$OUT/ssdlite_small_int8.o
 
 # 5. Pruning: the sensitivity of the backbone's expand convs (JSON and a chart),
 #    then, per layer, the largest ratio that keeps its AP loss under 5%, with
-#    kept channels rounded to blocks of 8 (faster kernels; see the README),
+#    kept channels rounded to blocks of 8 (faster kernels; see docs/pruning.md),
 #    fine-tuned, exported, verified and timed against the float model.
 PITERS=(-o "prune.max_iters=${DEMO_ITERS:-500}" -o "snapshot_iter=${DEMO_ITERS:-500}")
 $C sensitivity -c "$CFG" -o "pretrain_weights=$RUN/model_final.pt" --pruned_params 'backbone.blocks.*.expand.conv.weight' \

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(build-essential cmake ninja-build pkg-config git
+PKGS=(build-essential cmake ninja-build pkg-config git clang-format
       libtorch-dev libopenblas0-pthread
       libcli11-dev libspdlog-dev libyaml-cpp-dev nlohmann-json3-dev
       libgtest-dev libopencv-dev dataset-fashion-mnist

@@ -111,12 +111,11 @@ class BenchCommand : public Command {
               << "| " << reader_ << " | " << workers << " | " << cfg.get<int>(reader_ + ".batch_size") << " | "
               << images << " | " << s << " | " << ips << " |\n";
     if (!json_out_.empty())
-      write_file_atomic(json_out_, nlohmann::json{{"reader", reader_},
-                                                  {"workers", workers},
-                                                  {"images", images},
-                                                  {"seconds", s},
-                                                  {"images_per_s", ips}}
-                                       .dump(1));
+      write_file_atomic(
+          json_out_,
+          nlohmann::json{
+              {"reader", reader_}, {"workers", workers}, {"images", images}, {"seconds", s}, {"images_per_s", ips}}
+              .dump(1));
     return 0;
   }
 
@@ -197,17 +196,23 @@ class BenchCommand : public Command {
           const double t_bwd = since(t0);
           m.opt.optimizer->step();
           const double dt = since(t0);
-          if (i >= warmup_) m.ms.push_back(dt), m.fwd.push_back(t_fwd), m.lss.push_back(t_loss - t_fwd), m.bwd.push_back(t_bwd - t_loss);
+          if (i >= warmup_)
+            m.ms.push_back(dt), m.fwd.push_back(t_fwd), m.lss.push_back(t_loss - t_fwd),
+                m.bwd.push_back(t_bwd - t_loss);
         }
       for (auto& m : models) {
         spdlog::info("{}, threads {}: forward {:.1f} ms, loss {:.1f} ms, backward {:.1f} ms (medians)", m.name, t,
                      median(m.fwd), median(m.lss), median(m.bwd));
         const double med = median(m.ms);
         const double ips = batch->size() * 1000.0 / med;
-        std::cout << "| " << m.name << " | " << b.images.size(2) << " | " << batch->size() << " | " << t << " | "
-                  << med << " | " << ips << " |\n";
-        rows.push_back({{"model", m.name}, {"input", b.images.size(2)}, {"batch", batch->size()}, {"threads", t},
-                        {"median_step_ms", med}, {"images_per_s", ips}});
+        std::cout << "| " << m.name << " | " << b.images.size(2) << " | " << batch->size() << " | " << t << " | " << med
+                  << " | " << ips << " |\n";
+        rows.push_back({{"model", m.name},
+                        {"input", b.images.size(2)},
+                        {"batch", batch->size()},
+                        {"threads", t},
+                        {"median_step_ms", med},
+                        {"images_per_s", ips}});
       }
       if (models.size() == 2)
         std::cout << "threads " << t << ": QAT / float step = " << median(models[1].ms) / median(models[0].ms) << "\n";
@@ -239,8 +244,8 @@ class BenchCommand : public Command {
     if (!json_out_.empty()) {
       nlohmann::json j = nlohmann::json::array();
       for (const auto& r : rows) {
-        nlohmann::json row{{"model", r.model}, {"engine", r.engine}, {"threads", r.threads}, {"input", r.input},
-                           {"median_ms", r.median_ms}, {"runs", r.runs}};
+        nlohmann::json row{{"model", r.model}, {"engine", r.engine},       {"threads", r.threads},
+                           {"input", r.input}, {"median_ms", r.median_ms}, {"runs", r.runs}};
         for (const auto& t : r.profile) row["profile"].push_back({{"op", t.op}, {"ms", t.ms}, {"nodes", t.nodes}});
         j.push_back(row);
       }
@@ -264,7 +269,8 @@ class BenchCommand : public Command {
       std::cout << "| " << name << " | " << v.first / 1e6 << " | " << v.second / 1e6 << " |\n";
     std::cout << "| total | " << c.total_params / 1e6 << " | " << c.total_macs / 1e6 << " |\n";
     if (!json_out_.empty())
-      write_file_atomic(json_out_, nlohmann::json{{"input", size}, {"params", c.total_params}, {"macs", c.total_macs}}.dump(1));
+      write_file_atomic(json_out_,
+                        nlohmann::json{{"input", size}, {"params", c.total_params}, {"macs", c.total_macs}}.dump(1));
     return 0;
   }
 

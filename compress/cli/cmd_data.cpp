@@ -32,9 +32,10 @@ class DataCommand : public Command {
     f->add_option("--threads", opt_.threads, "threads")->check(CLI::Range(0, 256))->capture_default_str();
     f->add_option("--mnist-dir", opt_.mnist_dir, "folder with the Fashion-MNIST idx files")->capture_default_str();
     fashion_ = f;
-    preview_ = app_->add_subcommand(
-        "preview", "draw a COCO set's boxes (--anno, --image-dir), or the images and boxes a recipe's reader "
-                   "feeds the model after its augmentations (-c), into a PNG grid");
+    preview_ =
+        app_->add_subcommand("preview",
+                             "draw a COCO set's boxes (--anno, --image-dir), or the images and boxes a recipe's reader "
+                             "feeds the model after its augmentations (-c), into a PNG grid");
     auto* anno = preview_->add_option("--anno", anno_, "COCO instances JSON");
     auto* dir = preview_->add_option("--image-dir", image_dir_, "folder of the images");
     anno->needs(dir);
@@ -60,7 +61,8 @@ class DataCommand : public Command {
  private:
   int preview() {
     if (!anno_.empty() && !flags_.config.empty()) throw CLI::ValidationError("--anno/--image-dir and -c are exclusive");
-    if (anno_.empty() && flags_.config.empty()) throw CLI::ValidationError("preview needs --anno and --image-dir, or -c");
+    if (anno_.empty() && flags_.config.empty())
+      throw CLI::ValidationError("preview needs --anno and --image-dir, or -c");
     if (anno_.empty()) return preview_reader();
     CocoDatasetOptions o;
     o.anno_path = anno_;

@@ -5,11 +5,11 @@
 #include <iostream>
 
 #include "compress/cli/command.h"
-#include "train/data/reader.h"
 #include "compress/export/onnx_export.h"
 #include "compress/export/verify.h"
 #include "compress/model_io.h"
 #include "train/config/config.h"
+#include "train/data/reader.h"
 #include "train/engine/runtime.h"
 #include "train/util/error.h"
 

@@ -128,8 +128,8 @@ class InferCommand : public Command {
       bool fits = dims.size() == want.size();
       for (size_t k = 0; fits && k < dims.size(); ++k) fits = dims[k] < 0 || dims[k] == want[k];  // -1: dynamic
       if (!fits)
-        fail("infer --onnx: '", path, "' takes input ", torch::IntArrayRef(dims), " but this recipe's EvalReader gives ",
-             torch::IntArrayRef(want), "; export it with --input ", want[2]);
+        fail("infer --onnx: '", path, "' takes input ", torch::IntArrayRef(dims),
+             " but this recipe's EvalReader gives ", torch::IntArrayRef(want), "; export it with --input ", want[2]);
       images.push_back(b.images);
     }
     const OrtRun run = run_onnxruntime(path, images);

@@ -34,8 +34,6 @@ class PretrainCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> make_pretrain_command(CLI::App& parent) {
-  return std::make_unique<PretrainCommand>(parent);
-}
+std::unique_ptr<Command> make_pretrain_command(CLI::App& parent) { return std::make_unique<PretrainCommand>(parent); }
 
 }  // namespace compress

@@ -20,7 +20,8 @@ class PruneCommand : public Command {
     app_->add_option("--pruned_params", params_,
                      "comma-separated conv weights (reference '.conv.weights' or '.conv.weight'; '*' globs); "
                      "with --sensitivities: which of the file's layers to prune (default: all)");
-    app_->add_option("--pruned_ratios", ratios_, "comma-separated fractions of output channels removed (one, or one per name)");
+    app_->add_option("--pruned_ratios", ratios_,
+                     "comma-separated fractions of output channels removed (one, or one per name)");
     app_->add_option("--prune_criterion", opt_.criterion, "l1_norm or geometry_median (FPGM)")
         ->check(CLI::IsMember(prune::criterion_names()));
     app_->add_option("--sensitivities", opt_.sensitivities, "pick ratios from `compress sensitivity` output");

@@ -1,5 +1,6 @@
 // `compress quant -c CONFIG [--not_quant_pattern P ...] [--eval] [--post] [-r CKPT] [-o key=value ...]`
-// `compress quant -c CONFIG --analyze [--analyze_layers "a,b"] [--analyze_mode float_one|quant_one] -o pretrain_weights=FLOAT.pt`
+// `compress quant -c CONFIG --analyze [--analyze_layers "a,b"] [--analyze_mode float_one|quant_one] -o
+// pretrain_weights=FLOAT.pt`
 #include "compress/cli/command.h"
 #include "compress/prune/names.h"
 #include "compress/quant/analyze.h"
@@ -18,7 +19,8 @@ class QuantCommand : public Command {
     app_->add_option("--not_quant_pattern", patterns_,
                      "convs whose path contains any of these stay float (e.g. res_conv1 se_block)");
     app_->add_flag("--eval", opt_.eval, "evaluate at every snapshot (QAT) or after calibration (PTQ)");
-    app_->add_flag("--post", opt_.post, "post-training quantization: calibrate quant.calib_batches batches, no training");
+    app_->add_flag("--post", opt_.post,
+                   "post-training quantization: calibrate quant.calib_batches batches, no training");
     app_->add_option("-r,--resume", opt_.resume, "resume a QAT run from its latest.pt");
     app_->add_option("--run-dir", opt_.run_dir,
                      "output folder (default: save_dir/<config name>_quant, _ptq or _quant_analysis)");

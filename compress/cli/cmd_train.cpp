@@ -4,9 +4,9 @@
 #include "compress/cli/command.h"
 #include "compress/model_io.h"
 #include "train/engine/checkpoint.h"
-#include "train/util/error.h"
 #include "train/engine/runtime.h"
 #include "train/engine/trainer.h"
+#include "train/util/error.h"
 
 namespace compress {
 namespace {

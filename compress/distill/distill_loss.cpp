@@ -30,9 +30,9 @@ DistillTerms yolov3_distill_loss(const std::vector<at::Tensor>& student, const s
     TORCH_CHECK(s0.size(1) % a == 0 && s0.size(1) / a > 5, "distillation: output ", i, " has ", s0.size(1),
                 " channels, not A * (5 + C) for A = ", a);
     const int64_t k = s0.size(1) / a;
-    const auto s = s0.view({n, a, k, h, w});                    // (N, A, 5 + C, H, W)
+    const auto s = s0.view({n, a, k, h, w});  // (N, A, 5 + C, H, W)
     const auto t = teacher[i].detach().view({n, a, k, h, w});
-    const auto t_obj = torch::sigmoid(t.select(2, 4));           // (N, A, H, W)
+    const auto t_obj = torch::sigmoid(t.select(2, 4));  // (N, A, H, W)
     const auto reg = sce(s.select(2, 0), torch::sigmoid(t.select(2, 0))) +
                      sce(s.select(2, 1), torch::sigmoid(t.select(2, 1))) + (s.select(2, 2) - t.select(2, 2)).abs() +
                      (s.select(2, 3) - t.select(2, 3)).abs();

@@ -12,8 +12,8 @@
 #include "compress/model_io.h"
 #include "train/config/config.h"
 #include "train/config/override_value.h"
-#include "train/data/reader.h"
 #include "train/data/loader.h"
+#include "train/data/reader.h"
 #include "train/engine/checkpoint.h"
 #include "train/engine/distributed.h"
 #include "train/engine/evaluate.h"
@@ -42,12 +42,12 @@ bool same_value(const YAML::Node& a, const YAML::Node& b) {
   if (a.IsScalar() && b.IsScalar()) {
     char *ea = nullptr, *eb = nullptr;
     const double x = std::strtod(a.Scalar().c_str(), &ea), y = std::strtod(b.Scalar().c_str(), &eb);
-    if (*ea == '\0' && *eb == '\0' && !a.Scalar().empty() && !b.Scalar().empty()) return std::fabs(x - y) <= 1e-6 * std::max(1.0, std::fabs(x));
+    if (*ea == '\0' && *eb == '\0' && !a.Scalar().empty() && !b.Scalar().empty())
+      return std::fabs(x - y) <= 1e-6 * std::max(1.0, std::fabs(x));
     return a.Scalar() == b.Scalar();
   }
   return flow(a) == flow(b);
 }
-
 
 }  // namespace
 
@@ -60,12 +60,14 @@ DistillBaseline evaluate_baseline(const Config& cfg, DetectorImpl& teacher, Dete
   if (student) b.student_ap = s.result.stats.ap();
   const int64_t images = t.images;
   if (student) {
-    spdlog::info("teacher AP {:.4f}, student AP {:.4f} as loaded, before pruning and distillation (EvalReader, {} images)",
-                 b.teacher_ap, b.student_ap, images);
+    spdlog::info(
+        "teacher AP {:.4f}, student AP {:.4f} as loaded, before pruning and distillation (EvalReader, {} images)",
+        b.teacher_ap, b.student_ap, images);
     if (b.teacher_ap <= b.student_ap)
-      spdlog::warn("the teacher (AP {:.4f}) is no better than the student it teaches (AP {:.4f}): distillation pulls "
-                   "the student toward a weaker model; train the teacher longer or pick a stronger one",
-                   b.teacher_ap, b.student_ap);
+      spdlog::warn(
+          "the teacher (AP {:.4f}) is no better than the student it teaches (AP {:.4f}): distillation pulls "
+          "the student toward a weaker model; train the teacher longer or pick a stronger one",
+          b.teacher_ap, b.student_ap);
   } else {
     spdlog::info("teacher AP {:.4f} (EvalReader, {} images)", b.teacher_ap, images);
   }
@@ -76,7 +78,8 @@ void check_compatible(const Config& s, const Config& t) {
   const std::string ts = t.source().empty() ? "the teacher config" : "teacher config '" + t.source() + "'";
   auto same = [&](const std::string& key) {
     const std::string a = flow(s.at(key)), b = flow(t.at(key));
-    if (!same_value(s.at(key), t.at(key))) fail("student and teacher differ in ", key, ": ", a, " (student) vs ", b, " (", ts, ")");
+    if (!same_value(s.at(key), t.at(key)))
+      fail("student and teacher differ in ", key, ": ", a, " (student) vs ", b, " (", ts, ")");
   };
   same("architecture");
   if (s.get<std::string>("architecture") != "YOLOv3")
@@ -85,7 +88,8 @@ void check_compatible(const Config& s, const Config& t) {
   same("YOLOv3Head.anchors");
   same("YOLOv3Head.anchor_masks");
   const int64_t a = eval_input_size(s, 0, "distill (student)"), b = eval_input_size(t, 0, "distill (teacher)");
-  if (a != b) fail("student and teacher differ in input size (EvalReader ResizeImage): ", a, " (student) vs ", b, " (", ts, ")");
+  if (a != b)
+    fail("student and teacher differ in input size (EvalReader ResizeImage): ", a, " (student) vs ", b, " (", ts, ")");
 }
 
 std::shared_ptr<DetectorImpl> load_teacher(const Config& teacher_cfg, const std::string& weights) {
@@ -138,7 +142,8 @@ std::function<void(const std::vector<at::Tensor>&, const Batch&, LossTerms&)> ma
 }
 
 DistillRunResult run_distill(Config cfg, DistillRunOptions o) {
-  if (const auto n = cfg.get<int64_t>("distill.max_iters"); n > 0) apply_override(cfg, "max_iters=" + std::to_string(n));
+  if (const auto n = cfg.get<int64_t>("distill.max_iters"); n > 0)
+    apply_override(cfg, "max_iters=" + std::to_string(n));
   if (const auto lr = cfg.get<double>("distill.base_lr"); lr > 0)
     apply_override(cfg, "LearningRate.base_lr=" + override_value(lr));
   if (o.teacher_config.empty()) fail("distill: --teacher_config is required");

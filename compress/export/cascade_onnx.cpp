@@ -14,7 +14,8 @@ const Attr kAxis1{"axis", int64_t{1}};
 
 class CascadeEmitter {
  public:
-  CascadeEmitter(Emitter& e, OnnxGraph& g, CascadeRCNNImpl& m, int64_t h, int64_t w) : e_(e), g_(g), m_(m), H_(h), W_(w) {}
+  CascadeEmitter(Emitter& e, OnnxGraph& g, CascadeRCNNImpl& m, int64_t h, int64_t w)
+      : e_(e), g_(g), m_(m), H_(h), W_(w) {}
 
   std::string scalar(const std::string& name, float v) { return g_.add_float(name, {}, &v); }
   std::string floats(const std::string& name, const std::vector<float>& v) {
@@ -22,7 +23,8 @@ class CascadeEmitter {
   }
   // Columns [a, b) of an (R, K) tensor.
   std::string cols(const std::string& x, int64_t a, int64_t b, const std::string& n) {
-    return g_.add_node1("Slice", {x, e_.ints(n + ".starts", {a}), e_.ints(n + ".ends", {b}), e_.ints(n + ".axes", {1})}, n);
+    return g_.add_node1("Slice", {x, e_.ints(n + ".starts", {a}), e_.ints(n + ".ends", {b}), e_.ints(n + ".axes", {1})},
+                        n);
   }
 
   // The backbone's taps: the output of the last unit at stride 2^k for each k of feature_maps.
@@ -60,21 +62,24 @@ class CascadeEmitter {
     for (size_t i = n - 1; i-- > 0;) {
       const auto lateral = conv(f.fpn_inner, i, taps[i], "fpn_inner");
       const std::string p = "fpn.fpn_inner." + std::to_string(i);
-      const auto up = g_.add_node1("Resize", {inner[i + 1], "", g_.add_float(p + ".up_scales", {4}, sc)}, p + ".upsample",
-                                   {{"mode", std::string("nearest")},
-                                    {"coordinate_transformation_mode", std::string("asymmetric")},
-                                    {"nearest_mode", std::string("floor")}});
+      const auto up =
+          g_.add_node1("Resize", {inner[i + 1], "", g_.add_float(p + ".up_scales", {4}, sc)}, p + ".upsample",
+                       {{"mode", std::string("nearest")},
+                        {"coordinate_transformation_mode", std::string("asymmetric")},
+                        {"nearest_mode", std::string("floor")}});
       inner[i] = g_.add_node1("Add", {lateral, up}, p + ".sum");
     }
     for (size_t i = 0; i < n; ++i) out.push_back(conv(f.fpn_layer, i, inner[i], "fpn_layer"));
     for (int64_t l = f.min_level + static_cast<int64_t>(n); l <= f.max_level; ++l) {
       const size_t j = static_cast<size_t>(l - f.min_level) - n;
       if (f.has_extra_convs) {
-        const auto in = j == 0 ? taps.back() : g_.add_node1("Relu", {out.back()}, "fpn.fpn_extra." + std::to_string(j) + ".relu_in");
+        const auto in = j == 0 ? taps.back()
+                               : g_.add_node1("Relu", {out.back()}, "fpn.fpn_extra." + std::to_string(j) + ".relu_in");
         out.push_back(conv(f.fpn_extra, j, in, "fpn_extra"));
       } else {
-        out.push_back(g_.add_node1("MaxPool", {out.back()}, "fpn.pool_p" + std::to_string(l),
-                                   {{"kernel_shape", std::vector<int64_t>{1, 1}}, {"strides", std::vector<int64_t>{2, 2}}}));
+        out.push_back(
+            g_.add_node1("MaxPool", {out.back()}, "fpn.pool_p" + std::to_string(l),
+                         {{"kernel_shape", std::vector<int64_t>{1, 1}}, {"strides", std::vector<int64_t>{2, 2}}}));
       }
     }
     return out;
@@ -82,22 +87,31 @@ class CascadeEmitter {
 
   // rcnn_decode on (R, 4) deltas and RoIs: the size deltas capped at
   // log(1000 / 16) x weight, centre-size decoding with variances 1 / weight.
-  std::string decode(const std::string& d, const std::string& rois, const std::array<float, 4>& w, const std::string& p) {
+  std::string decode(const std::string& d, const std::string& rois, const std::array<float, 4>& w,
+                     const std::string& p) {
     const double clip = std::log(1000.0 / 16.0);
     const auto x1y1 = cols(rois, 0, 2, p + ".roi_xy1"), x2y2 = cols(rois, 2, 4, p + ".roi_xy2");
     const auto pwh = g_.add_node1("Sub", {x2y2, x1y1}, p + ".roi_wh");
     const auto half = scalar(p + ".half", 0.5f);
-    const auto pc = g_.add_node1("Add", {x1y1, g_.add_node1("Mul", {pwh, half}, p + ".roi_half_wh")}, p + ".roi_centre");
-    const auto dxy = g_.add_node1("Mul", {cols(d, 0, 2, p + ".dxy"), floats(p + ".var_xy", {1.f / w[0], 1.f / w[1]})}, p + ".dxy_v");
+    const auto pc =
+        g_.add_node1("Add", {x1y1, g_.add_node1("Mul", {pwh, half}, p + ".roi_half_wh")}, p + ".roi_centre");
+    const auto dxy =
+        g_.add_node1("Mul", {cols(d, 0, 2, p + ".dxy"), floats(p + ".var_xy", {1.f / w[0], 1.f / w[1]})}, p + ".dxy_v");
     const auto c = g_.add_node1("Add", {g_.add_node1("Mul", {dxy, pwh}, p + ".dxy_p"), pc}, p + ".centre");
-    const auto dwh = g_.add_node1("Min", {cols(d, 2, 4, p + ".dwh"),
-                                          floats(p + ".dwh_clip", {float(clip * w[2]), float(clip * w[3])})}, p + ".dwh_c");
+    const auto dwh = g_.add_node1(
+        "Min", {cols(d, 2, 4, p + ".dwh"), floats(p + ".dwh_clip", {float(clip * w[2]), float(clip * w[3])})},
+        p + ".dwh_c");
     const auto wh = g_.add_node1(
-        "Mul", {g_.add_node1("Exp", {g_.add_node1("Mul", {dwh, floats(p + ".var_wh", {1.f / w[2], 1.f / w[3]})}, p + ".dwh_v")}, p + ".dwh_e"), pwh},
+        "Mul",
+        {g_.add_node1("Exp",
+                      {g_.add_node1("Mul", {dwh, floats(p + ".var_wh", {1.f / w[2], 1.f / w[3]})}, p + ".dwh_v")},
+                      p + ".dwh_e"),
+         pwh},
         p + ".wh");
     const auto hw = g_.add_node1("Mul", {wh, half}, p + ".half_wh");
-    const auto b = g_.add_node1("Concat", {g_.add_node1("Sub", {c, hw}, p + ".xy1"), g_.add_node1("Add", {c, hw}, p + ".xy2")}, p + ".xyxy",
-                                {kAxis1});
+    const auto b =
+        g_.add_node1("Concat", {g_.add_node1("Sub", {c, hw}, p + ".xy1"), g_.add_node1("Add", {c, hw}, p + ".xy2")},
+                     p + ".xyxy", {kAxis1});
     // clip_boxes: into [0, W] x [0, H].
     const auto lo = g_.add_node1("Max", {b, scalar(p + ".zero", 0.f)}, p + ".clip_lo");
     return g_.add_node1("Min", {lo, floats(p + ".size", {float(W_), float(H_), float(W_), float(H_)})}, p + ".boxes");
@@ -106,43 +120,57 @@ class CascadeEmitter {
   // One level's proposals, as generate_proposals: {boxes (P, 4), scores (P)}.
   // cls (1, A, h, w), box (1, 4A, h, w); anchors (h w A, 4).
   std::pair<std::string, std::string> level_proposals(const std::string& cls, const std::string& box,
-                                                      const torch::Tensor& anchors, const torch::Tensor& cls_map, int64_t l) {
+                                                      const torch::Tensor& anchors, const torch::Tensor& cls_map,
+                                                      int64_t l) {
     const auto& o = m_.opt.test_proposal;
     const std::string p = "proposals.p" + std::to_string(l);
     const int64_t A = cls_map.size(1), h = cls_map.size(2), w = cls_map.size(3), K = anchors.size(0);
     // flatten_objectness and flatten_deltas: (h w A) and (h w A, 4), anchor order.
-    const auto s = g_.add_node1("Reshape", {g_.add_node1("Transpose", {cls}, p + ".cls_nhwc", {{"perm", std::vector<int64_t>{0, 2, 3, 1}}}),
-                                            e_.ints(p + ".cls_shape", {-1})}, p + ".cls_flat");
+    const auto s =
+        g_.add_node1("Reshape",
+                     {g_.add_node1("Transpose", {cls}, p + ".cls_nhwc", {{"perm", std::vector<int64_t>{0, 2, 3, 1}}}),
+                      e_.ints(p + ".cls_shape", {-1})},
+                     p + ".cls_flat");
     const auto d5 = g_.add_node1("Reshape", {box, e_.ints(p + ".box_shape5", {1, A, 4, h, w})}, p + ".box5");
-    const auto d = g_.add_node1("Reshape", {g_.add_node1("Transpose", {d5}, p + ".box_nhwc", {{"perm", std::vector<int64_t>{0, 3, 4, 1, 2}}}),
-                                            e_.ints(p + ".box_shape", {-1, 4})}, p + ".box_flat");
+    const auto d =
+        g_.add_node1("Reshape",
+                     {g_.add_node1("Transpose", {d5}, p + ".box_nhwc", {{"perm", std::vector<int64_t>{0, 3, 4, 1, 2}}}),
+                      e_.ints(p + ".box_shape", {-1, 4})},
+                     p + ".box_flat");
     // The pre_nms_top_n best (TopK: ties to the lower index, as top_indices).
     const auto top = g_.add_node("TopK", {s, e_.ints(p + ".pre_k", {std::min(o.pre_nms_top_n, K)})}, p + ".top",
                                  {kAxis0, {"largest", int64_t{1}}, {"sorted", int64_t{1}}}, 2);
     const auto dd = g_.add_node1("Gather", {d, top[1]}, p + ".top_deltas", {kAxis0});
-    const auto aa = g_.add_node1("Gather", {e_.constant(p + ".anchors", anchors), top[1]}, p + ".top_anchors", {kAxis0});
+    const auto aa =
+        g_.add_node1("Gather", {e_.constant(p + ".anchors", anchors), top[1]}, p + ".top_anchors", {kAxis0});
     const auto b = decode(dd, aa, {1.f, 1.f, 1.f, 1.f}, p + ".decode");
     // Boxes at least min_size wide and high (never zero-area ones).
     const auto ms = scalar(p + ".min_size", static_cast<float>(std::max(o.min_size, 1e-3)));
     const auto bw = g_.add_node1("Sub", {cols(b, 2, 3, p + ".x2"), cols(b, 0, 1, p + ".x1")}, p + ".w");
     const auto bh = g_.add_node1("Sub", {cols(b, 3, 4, p + ".y2"), cols(b, 1, 2, p + ".y1")}, p + ".h");
-    const auto ok = g_.add_node1("And", {g_.add_node1("GreaterOrEqual", {bw, ms}, p + ".w_ok"),
-                                         g_.add_node1("GreaterOrEqual", {bh, ms}, p + ".h_ok")}, p + ".ok");
+    const auto ok = g_.add_node1(
+        "And",
+        {g_.add_node1("GreaterOrEqual", {bw, ms}, p + ".w_ok"), g_.add_node1("GreaterOrEqual", {bh, ms}, p + ".h_ok")},
+        p + ".ok");
     const auto flat_ok = g_.add_node1("Reshape", {ok, e_.ints(p + ".ok_shape", {-1})}, p + ".ok_flat");
-    const auto keep = g_.add_node1("Reshape", {g_.add_node1("NonZero", {flat_ok}, p + ".ok_idx2"), e_.ints(p + ".keep_shape", {-1})}, p + ".ok_idx");
+    const auto keep =
+        g_.add_node1("Reshape", {g_.add_node1("NonZero", {flat_ok}, p + ".ok_idx2"), e_.ints(p + ".keep_shape", {-1})},
+                     p + ".ok_idx");
     const auto b2 = g_.add_node1("Gather", {b, keep}, p + ".sized_boxes", {kAxis0});
     const auto s2 = g_.add_node1("Gather", {top[0], keep}, p + ".sized_scores", {kAxis0});
     // Greedy NMS, at most post_nms_top_n, best first.
     const int64_t post = o.post_nms_top_n;
     const float iou = static_cast<float>(o.nms_thresh);
-    const auto sel = g_.add_node1("NonMaxSuppression",
-                                  {g_.add_node1("Reshape", {b2, e_.ints(p + ".nms_boxes_shape", {1, -1, 4})}, p + ".nms_boxes"),
-                                   g_.add_node1("Reshape", {s2, e_.ints(p + ".nms_scores_shape", {1, 1, -1})}, p + ".nms_scores"),
-                                   g_.add_int64(p + ".max_out", {}, &post), g_.add_float(p + ".iou", {}, &iou)},
-                                  p + ".nms");
+    const auto sel =
+        g_.add_node1("NonMaxSuppression",
+                     {g_.add_node1("Reshape", {b2, e_.ints(p + ".nms_boxes_shape", {1, -1, 4})}, p + ".nms_boxes"),
+                      g_.add_node1("Reshape", {s2, e_.ints(p + ".nms_scores_shape", {1, 1, -1})}, p + ".nms_scores"),
+                      g_.add_int64(p + ".max_out", {}, &post), g_.add_float(p + ".iou", {}, &iou)},
+                     p + ".nms");
     const int64_t col = 2;
     const auto idx = g_.add_node1("Gather", {sel, g_.add_int64(p + ".box_col", {}, &col)}, p + ".kept", {kAxis1});
-    return {g_.add_node1("Gather", {b2, idx}, p + ".boxes", {kAxis0}), g_.add_node1("Gather", {s2, idx}, p + ".scores", {kAxis0})};
+    return {g_.add_node1("Gather", {b2, idx}, p + ".boxes", {kAxis0}),
+            g_.add_node1("Gather", {s2, idx}, p + ".scores", {kAxis0})};
   }
 
   // The post_nms_top_n best over all levels, best first: (R, 4).
@@ -151,9 +179,12 @@ class CascadeEmitter {
     for (const auto& [bl, sl] : levels) b.push_back(bl), s.push_back(sl);
     const auto boxes = g_.add_node1("Concat", b, "proposals.all_boxes", {kAxis0});
     const auto scores = g_.add_node1("Concat", s, "proposals.all_scores", {kAxis0});
-    const auto k = g_.add_node1("Min", {g_.add_node1("Shape", {scores}, "proposals.count"),
-                                        e_.ints("proposals.post_k", {m_.opt.test_proposal.post_nms_top_n})}, "proposals.k");
-    const auto top = g_.add_node("TopK", {scores, k}, "proposals.top", {kAxis0, {"largest", int64_t{1}}, {"sorted", int64_t{1}}}, 2);
+    const auto k = g_.add_node1("Min",
+                                {g_.add_node1("Shape", {scores}, "proposals.count"),
+                                 e_.ints("proposals.post_k", {m_.opt.test_proposal.post_nms_top_n})},
+                                "proposals.k");
+    const auto top =
+        g_.add_node("TopK", {scores, k}, "proposals.top", {kAxis0, {"largest", int64_t{1}}, {"sorted", int64_t{1}}}, 2);
     return g_.add_node1("Gather", {boxes, top[1]}, "proposals.best", {kAxis0});
   }
 
@@ -164,20 +195,35 @@ class CascadeEmitter {
   // masking cost 4x: RoiAlign is 3/4 of the graph's time.) -> (R, C, r, r).
   std::string roi_align(const std::string& rois, const std::vector<std::string>& feats, const std::string& p) {
     const auto& o = m_.opt.roi;
-    const auto w = g_.add_node1("Relu", {g_.add_node1("Sub", {cols(rois, 2, 3, p + ".x2"), cols(rois, 0, 1, p + ".x1")}, p + ".w_raw")}, p + ".w");
-    const auto h = g_.add_node1("Relu", {g_.add_node1("Sub", {cols(rois, 3, 4, p + ".y2"), cols(rois, 1, 2, p + ".y1")}, p + ".h_raw")}, p + ".h");
+    const auto w = g_.add_node1(
+        "Relu", {g_.add_node1("Sub", {cols(rois, 2, 3, p + ".x2"), cols(rois, 0, 1, p + ".x1")}, p + ".w_raw")},
+        p + ".w");
+    const auto h = g_.add_node1(
+        "Relu", {g_.add_node1("Sub", {cols(rois, 3, 4, p + ".y2"), cols(rois, 1, 2, p + ".y1")}, p + ".h_raw")},
+        p + ".h");
     const auto side = g_.add_node1("Sqrt", {g_.add_node1("Mul", {w, h}, p + ".area")}, p + ".side");
-    const auto ratio = g_.add_node1("Add", {g_.add_node1("Div", {side, scalar(p + ".canonical_size", float(o.canonical_size))}, p + ".ratio_raw"),
-                                            scalar(p + ".eps", 1e-6f)}, p + ".ratio");
-    const auto log2 = g_.add_node1("Mul", {g_.add_node1("Log", {ratio}, p + ".ln"), scalar(p + ".inv_ln2", float(1 / std::log(2.0)))}, p + ".log2");
-    const auto lvl_col = g_.add_node1("Clip", {g_.add_node1("Floor", {g_.add_node1("Add", {log2, scalar(p + ".canonical_level", float(o.canonical_level))}, p + ".level_raw")}, p + ".level_floor"),
-                                               scalar(p + ".min_level", float(o.min_level)), scalar(p + ".max_level", float(o.max_level))},
-                                      p + ".level_col");
+    const auto ratio = g_.add_node1(
+        "Add",
+        {g_.add_node1("Div", {side, scalar(p + ".canonical_size", float(o.canonical_size))}, p + ".ratio_raw"),
+         scalar(p + ".eps", 1e-6f)},
+        p + ".ratio");
+    const auto log2 =
+        g_.add_node1("Mul", {g_.add_node1("Log", {ratio}, p + ".ln"), scalar(p + ".inv_ln2", float(1 / std::log(2.0)))},
+                     p + ".log2");
+    const auto lvl_col = g_.add_node1(
+        "Clip",
+        {g_.add_node1(
+             "Floor",
+             {g_.add_node1("Add", {log2, scalar(p + ".canonical_level", float(o.canonical_level))}, p + ".level_raw")},
+             p + ".level_floor"),
+         scalar(p + ".min_level", float(o.min_level)), scalar(p + ".max_level", float(o.max_level))},
+        p + ".level_col");
     const auto lvl = g_.add_node1("Reshape", {lvl_col, e_.ints(p + ".level_shape", {-1})}, p + ".level");  // (R)
     std::vector<std::string> pooled, order;
     for (int64_t l = o.min_level; l <= o.max_level; ++l) {
       const std::string pl = p + ".p" + std::to_string(l);
-      const auto at = g_.add_node1("NonZero", {g_.add_node1("Equal", {lvl, scalar(pl + ".id", float(l))}, pl + ".is")}, pl + ".at2");
+      const auto at = g_.add_node1("NonZero", {g_.add_node1("Equal", {lvl, scalar(pl + ".id", float(l))}, pl + ".is")},
+                                   pl + ".at2");
       const auto idx = g_.add_node1("Reshape", {at, e_.ints(pl + ".at_shape", {-1})}, pl + ".at");
       const auto r = g_.add_node1("Gather", {rois, idx}, pl + ".rois", {kAxis0});
       // Batch 1: every RoI is of image 0.
@@ -185,19 +231,25 @@ class CascadeEmitter {
       const auto n = g_.add_node1("Shape", {idx}, pl + ".n");
       const auto bidx = g_.add_node1("Expand", {g_.add_int64(pl + ".batch0", {1}, &zero), n}, pl + ".batch_idx");
       pooled.push_back(g_.add_node1("RoiAlign", {feats[static_cast<size_t>(l - m_.opt.min_level)], r, bidx}, pl,
-                                    {{"mode", std::string("avg")}, {"output_height", o.resolution}, {"output_width", o.resolution},
-                                     {"sampling_ratio", o.sampling_ratio}, {"spatial_scale", float(1.0 / std::pow(2.0, double(l)))}}));
+                                    {{"mode", std::string("avg")},
+                                     {"output_height", o.resolution},
+                                     {"output_width", o.resolution},
+                                     {"sampling_ratio", o.sampling_ratio},
+                                     {"spatial_scale", float(1.0 / std::pow(2.0, double(l)))}}));
       order.push_back(idx);
     }
     // Every RoI has exactly one level, so `order` is a permutation of 0..R-1 and
     // scattering the level-grouped rows onto themselves rewrites every row.
     const auto grouped = g_.add_node1("Concat", pooled, p + ".grouped", {kAxis0});
-    const auto perm = g_.add_node1("Reshape", {g_.add_node1("Concat", order, p + ".order_flat", {kAxis0}), e_.ints(p + ".order_shape", {-1, 1})}, p + ".order");
+    const auto perm = g_.add_node1(
+        "Reshape", {g_.add_node1("Concat", order, p + ".order_flat", {kAxis0}), e_.ints(p + ".order_shape", {-1, 1})},
+        p + ".order");
     return g_.add_node1("ScatterND", {grouped, perm, grouped}, p + ".pooled");
   }
 
   std::string linear(const std::string& x, torch::nn::LinearImpl& fc, const std::string& p) {
-    return g_.add_node1("Gemm", {x, e_.constant(p + ".weight", fc.weight), e_.constant(p + ".bias", fc.bias)}, p, {{"transB", int64_t{1}}});
+    return g_.add_node1("Gemm", {x, e_.constant(p + ".weight", fc.weight), e_.constant(p + ".bias", fc.bias)}, p,
+                        {{"transB", int64_t{1}}});
   }
 
   // {boxes, scores} after the stages, as CascadeRCNNImpl::refine.
@@ -227,11 +279,12 @@ class CascadeEmitter {
 
 }  // namespace
 
-std::vector<std::string> emit_cascade_rcnn(Emitter& e, OnnxGraph& g, CascadeRCNNImpl& m, int64_t height, int64_t width) {
+std::vector<std::string> emit_cascade_rcnn(Emitter& e, OnnxGraph& g, CascadeRCNNImpl& m, int64_t height,
+                                           int64_t width) {
   const int64_t stride = int64_t{1} << m.opt.feature_maps.back();
   if (height % stride || width % stride)
-    fail("export: Cascade R-CNN needs an input size that is a multiple of ", stride, " (its last backbone stride), got ",
-         height, "x", width);
+    fail("export: Cascade R-CNN needs an input size that is a multiple of ", stride,
+         " (its last backbone stride), got ", height, "x", width);
   // The map sizes and anchors depend only on the input size: one forward gives them.
   const auto ref = m.forward(torch::zeros({1, 3, height, width}));
   const auto anchors = m.anchors(ref);
@@ -247,7 +300,8 @@ std::vector<std::string> emit_cascade_rcnn(Emitter& e, OnnxGraph& g, CascadeRCNN
     const auto hidden = e.conv_bn(feats[k], *r.conv, "rpn_head.conv");
     cls.push_back(e.conv_bn(hidden, *r.rpn_cls_logits, "rpn_head.rpn_cls_logits"));
     box.push_back(e.conv_bn(hidden, *r.rpn_bbox_pred, "rpn_head.rpn_bbox_pred"));
-    levels.push_back(c.level_proposals(cls[k], box[k], anchors[k], ref[L + k], m.opt.min_level + static_cast<int64_t>(k)));
+    levels.push_back(
+        c.level_proposals(cls[k], box[k], anchors[k], ref[L + k], m.opt.min_level + static_cast<int64_t>(k)));
   }
   const auto rois = c.proposals(levels);
   const auto [boxes, scores] = c.stages(rois, feats);
@@ -257,8 +311,10 @@ std::vector<std::string> emit_cascade_rcnn(Emitter& e, OnnxGraph& g, CascadeRCNN
     outputs.push_back(name);
   };
   using Names = const std::vector<std::string>*;
-  for (const auto& [list, prefix] : {std::pair<Names, const char*>{&feats, "fpn_p"}, {&cls, "rpn_cls_p"}, {&box, "rpn_bbox_p"}})
-    for (size_t k = 0; k < L; ++k) out((*list)[k], prefix + std::to_string(m.opt.min_level + static_cast<int64_t>(k)), 4);
+  for (const auto& [list, prefix] :
+       {std::pair<Names, const char*>{&feats, "fpn_p"}, {&cls, "rpn_cls_p"}, {&box, "rpn_bbox_p"}})
+    for (size_t k = 0; k < L; ++k)
+      out((*list)[k], prefix + std::to_string(m.opt.min_level + static_cast<int64_t>(k)), 4);
   out(rois, "proposals", 2);
   out(boxes, "boxes", 2);
   out(scores, "scores", 2);

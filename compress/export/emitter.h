@@ -39,11 +39,14 @@ class Emitter {
 
   std::string act(const std::string& x, Act a, const std::string& name) {
     switch (a) {
-      case Act::None: return x;
-      case Act::ReLU: return g_.add_node1("Relu", {x}, name + ".relu");
+      case Act::None:
+        return x;
+      case Act::ReLU:
+        return g_.add_node1("Relu", {x}, name + ".relu");
       case Act::ReLU6: {
         const float lo = 0.f, hi = 6.f;
-        return g_.add_node1("Clip", {x, g_.add_float(name + ".clip_min", {}, &lo), g_.add_float(name + ".clip_max", {}, &hi)},
+        return g_.add_node1("Clip",
+                            {x, g_.add_float(name + ".clip_min", {}, &lo), g_.add_float(name + ".clip_max", {}, &hi)},
                             name + ".relu6");
       }
       case Act::HardSigmoid:
@@ -53,7 +56,8 @@ class Emitter {
         const auto s = g_.add_node1("HardSigmoid", {x}, name + ".hsigmoid", {{"alpha", 1.f / 6}, {"beta", 0.5f}});
         return g_.add_node1("Mul", {x, s}, name + ".hswish");
       }
-      case Act::LeakyReLU: return g_.add_node1("LeakyRelu", {x}, name + ".leaky", {{"alpha", 0.1f}});
+      case Act::LeakyReLU:
+        return g_.add_node1("LeakyRelu", {x}, name + ".leaky", {{"alpha", 0.1f}});
     }
     fail("export: unknown activation at '", name, "'");
   }
@@ -63,7 +67,8 @@ class Emitter {
   // int8 activations only on ARM): a symmetric int8 grid is uint8 with zero
   // point 128, exactly; an unsigned one (after ReLU) is uint8 with zero point 0,
   // which lets the runtime drop the ReLU into the conv.
-  std::string qdq(const std::string& x, float step, bool non_negative, const std::string& name, const std::string& what) {
+  std::string qdq(const std::string& x, float step, bool non_negative, const std::string& name,
+                  const std::string& what) {
     const float s = std::max(step, 1e-12f);
     const uint8_t zp = non_negative ? 0 : 128;
     const auto sn = g_.add_float(name + "." + what + "_scale", {}, &s);
@@ -118,9 +123,15 @@ class Emitter {
     if (!pad) fail("export: '", name, "' uses string padding, which the exporter does not express");
     const std::string in = q ? qdq_input(x, *q, name) : x;
     // A module run on several inputs (Cascade R-CNN's RPN head on every FPN
-    // level) stores its weights once.
+    // level) stores its float weights once. int8 weights are written per call
+    // site: ONNX Runtime's s8 -> u8 weight rewrite on x86 CPUs without VNNI
+    // (session.x64quantprecision, which exact int8 needs there) renames a
+    // shared initializer once per reader and fails at load on the second
+    // ("Attempt to replace the existing tensor"). Costs (levels - 1) int8
+    // copies of the RPN conv weights.
     auto [it, fresh] = params_.try_emplace(name);
-    if (fresh) {
+    if (fresh || q) {
+      it->second.clear();
       it->second.push_back(weight(w, q, name));
       if (b.defined() && !q) it->second.push_back(constant(name + ".bias", b));
     }
@@ -207,12 +218,15 @@ class Emitter {
     const float three = 3.f, s6 = 6.f / 255, s1 = 1.f / 255;
     const uint8_t one = 1, zero = 0;
     const auto zp = g_.add_uint8(name + ".hswish_zero_point", {}, &zero);
-    const auto c3 = g_.add_node1("DequantizeLinear",
-                                 {g_.add_uint8(name + ".hswish_three_q", {}, &one), g_.add_float(name + ".hswish_three_scale", {}, &three), zp},
-                                 name + ".hswish_three");
+    const auto c3 = g_.add_node1(
+        "DequantizeLinear",
+        {g_.add_uint8(name + ".hswish_three_q", {}, &one), g_.add_float(name + ".hswish_three_scale", {}, &three), zp},
+        name + ".hswish_three");
     const auto sum = g_.add_node1("Add", {x, c3}, name + ".hswish_add");
-    const auto q = g_.add_node1("QuantizeLinear", {sum, g_.add_float(name + ".hswish_relu6_scale", {}, &s6), zp}, name + ".hswish_relu6_q");
-    const auto hs = g_.add_node1("DequantizeLinear", {q, g_.add_float(name + ".hswish_hsigmoid_scale", {}, &s1), zp}, name + ".hswish_hsigmoid");
+    const auto q = g_.add_node1("QuantizeLinear", {sum, g_.add_float(name + ".hswish_relu6_scale", {}, &s6), zp},
+                                name + ".hswish_relu6_q");
+    const auto hs = g_.add_node1("DequantizeLinear", {q, g_.add_float(name + ".hswish_hsigmoid_scale", {}, &s1), zp},
+                                 name + ".hswish_hsigmoid");
     return g_.add_node1("Mul", {x, hs}, name + ".hswish");
   }
 
@@ -228,7 +242,8 @@ class Emitter {
   }
 
   // Returns {expand output, unit output}.
-  std::pair<std::string, std::string> residual_unit(const std::string& x, ResidualUnitImpl& u, const std::string& path) {
+  std::pair<std::string, std::string> residual_unit(const std::string& x, ResidualUnitImpl& u,
+                                                    const std::string& path) {
     const auto e = conv_bn(x, *u.expand, path + ".expand");
     auto y = conv_bn(e, *u.res_conv1, path + ".res_conv1");
     if (u.se_block) y = se(y, *u.se_block, path + ".se_block");
@@ -245,7 +260,8 @@ class Emitter {
       auto [e, out] = residual_unit(y, *m.blocks[i]->as<ResidualUnit>(), "backbone.blocks." + std::to_string(i));
       if (!yolo_taps && static_cast<int64_t>(i) == m.tap_block) taps.push_back(e);
       y = out;
-      if (yolo_taps && (static_cast<int64_t>(i) == m.s8_block || static_cast<int64_t>(i) == m.s16_block)) taps.push_back(y);
+      if (yolo_taps && (static_cast<int64_t>(i) == m.s8_block || static_cast<int64_t>(i) == m.s16_block))
+        taps.push_back(y);
     }
     taps.push_back(conv_bn(y, *m.conv_last, "backbone.conv_last"));
     return taps;
@@ -266,7 +282,8 @@ class Emitter {
   }
 
   // {route (N, channel, H, W), tip (N, 2 channel, H, W)}
-  std::pair<std::string, std::string> yolo_block(const std::string& in, YoloDetectionBlockImpl& blk, const std::string& b) {
+  std::pair<std::string, std::string> yolo_block(const std::string& in, YoloDetectionBlockImpl& blk,
+                                                 const std::string& b) {
     auto x = conv_bn(in, *blk.pair0->first, b + ".0.0");
     x = conv_bn(x, *blk.pair0->second, b + ".0.1");
     x = conv_bn(x, *blk.pair1->first, b + ".1.0");
@@ -278,7 +295,8 @@ class Emitter {
   std::vector<std::string> resnet(const std::string& x, ResNetImpl& r) {
     auto y = conv_bn(x, *r.conv1, "backbone.conv1");
     y = g_.add_node1("MaxPool", {y}, "backbone.pool",
-                     {{"kernel_shape", std::vector<int64_t>{3, 3}}, {"strides", std::vector<int64_t>{2, 2}},
+                     {{"kernel_shape", std::vector<int64_t>{3, 3}},
+                      {"strides", std::vector<int64_t>{2, 2}},
                       {"pads", std::vector<int64_t>{1, 1, 1, 1}}});
     std::vector<std::string> taps;
     const std::pair<const char*, torch::nn::ModuleList*> stages[] = {
@@ -293,7 +311,7 @@ class Emitter {
   }
 
   OnnxGraph& g_;
-  int64_t quantized_ = 0;                              // distinct quantized convs
+  int64_t quantized_ = 0;  // distinct quantized convs
   std::set<std::string> quantized_names_;
   std::map<std::string, std::vector<std::string>> params_;  // conv path -> weight (and float bias) tensor names
 };

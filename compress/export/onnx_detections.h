@@ -23,7 +23,7 @@ void check_onnx_outputs(const DetectorImpl& model, size_t n_raw, size_t n_ort, c
 // first. SSD and YOLOv3: those maps through model.postprocess. Cascade R-CNN
 // (batch 1): ONNX Runtime's own boxes (R, 4) and scores (R, C + 1), then our
 // per-class NMS. Boxes in input pixels (H x W), one list per image.
-std::vector<ImageDetections> onnx_detections(DetectorImpl& model, const std::vector<torch::Tensor>& outputs, size_t n_raw,
-                                             int64_t H, int64_t W);
+std::vector<ImageDetections> onnx_detections(DetectorImpl& model, const std::vector<torch::Tensor>& outputs,
+                                             size_t n_raw, int64_t H, int64_t W);
 
 }  // namespace compress

@@ -51,8 +51,10 @@ void OnnxGraph::add_input(const std::string& name, const std::vector<int64_t>& d
   tt->set_elem_type(onnx::TensorProto::FLOAT);
   for (size_t i = 0; i < dims.size(); ++i) {
     auto* d = tt->mutable_shape()->add_dim();
-    if (dims[i] < 0) d->set_dim_param(i < dim_names.size() ? dim_names[i] : "d" + std::to_string(i));
-    else d->set_dim_value(dims[i]);
+    if (dims[i] < 0)
+      d->set_dim_param(i < dim_names.size() ? dim_names[i] : "d" + std::to_string(i));
+    else
+      d->set_dim_value(dims[i]);
   }
 }
 
@@ -130,8 +132,10 @@ std::vector<std::string> OnnxGraph::add_node(const std::string& op, const std::v
   for (const auto& a : attrs) {
     auto* p = node->add_attribute();
     p->set_name(a.name);
-    if (auto* i = std::get_if<int64_t>(&a.value)) p->set_type(onnx::AttributeProto::INT), p->set_i(*i);
-    else if (auto* f = std::get_if<float>(&a.value)) p->set_type(onnx::AttributeProto::FLOAT), p->set_f(*f);
+    if (auto* i = std::get_if<int64_t>(&a.value))
+      p->set_type(onnx::AttributeProto::INT), p->set_i(*i);
+    else if (auto* f = std::get_if<float>(&a.value))
+      p->set_type(onnx::AttributeProto::FLOAT), p->set_f(*f);
     else if (auto* is = std::get_if<std::vector<int64_t>>(&a.value)) {
       p->set_type(onnx::AttributeProto::INTS);
       for (int64_t v : *is) p->add_ints(v);

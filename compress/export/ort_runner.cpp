@@ -55,8 +55,18 @@ std::string ort_dir() {
   candidates.push_back(fs::current_path() / "tools" / "ort");
   for (const auto& c : candidates)
     if (fs::exists(c / "run.js") && fs::exists(c / "node_modules" / "onnxruntime-node")) return c.string();
-  fail("ONNX Runtime is not installed: run `bash tools/setup.sh` (it runs `npm install` in tools/ort with "
-       "ONNXRUNTIME_NODE_INSTALL=skip), or point COMPRESS_ORT_DIR at such a folder");
+  fail(
+      "ONNX Runtime is not installed: run `bash tools/setup.sh` (it runs `npm install` in tools/ort with "
+      "ONNXRUNTIME_NODE_INSTALL=skip), or point COMPRESS_ORT_DIR at such a folder");
+}
+
+bool cpu_has_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni");
+#else
+  return false;
+#endif
 }
 
 OrtRun run_onnxruntime(const std::string& model, const std::vector<torch::Tensor>& batches, int threads, int repeat,
@@ -73,10 +83,10 @@ OrtRun run_onnxruntime(const std::string& model, const std::vector<torch::Tensor
     manifest["batches"].push_back({{"file", file}, {"shape", t.sizes().vec()}});
   }
   write_file_atomic((scratch.path / "manifest.json").string(), manifest.dump(), /*sync=*/false);
-  const std::string cmd = "COMPRESS_ORT_OPT=" + shell_quote(optimization) + " node " + shell_quote(dir + "/run.js") + " " + shell_quote(fs::absolute(model).string()) +
-                          " " + shell_quote(scratch.path.string()) + " --threads " + std::to_string(threads) +
-                          " --repeat " + std::to_string(repeat) + " --warmup " + std::to_string(warmup) +
-                          (profile ? " --profile" : "") + " 2>&1";
+  const std::string cmd = "COMPRESS_ORT_OPT=" + shell_quote(optimization) + " node " + shell_quote(dir + "/run.js") +
+                          " " + shell_quote(fs::absolute(model).string()) + " " + shell_quote(scratch.path.string()) +
+                          " --threads " + std::to_string(threads) + " --repeat " + std::to_string(repeat) +
+                          " --warmup " + std::to_string(warmup) + (profile ? " --profile" : "") + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) fail("cannot start node for ONNX Runtime");
   std::string log;
@@ -95,13 +105,15 @@ OrtRun run_onnxruntime(const std::string& model, const std::vector<torch::Tensor
       const auto shape = out["batches"][b][name].get<std::vector<int64_t>>();
       const std::string raw = read_all(scratch.path / ("out" + std::to_string(b) + "_" + name + ".bin"));
       auto t = torch::empty(shape, torch::kFloat32);
-      if (static_cast<int64_t>(raw.size()) != t.numel() * 4) fail("ONNX Runtime output '", name, "' has the wrong size");
+      if (static_cast<int64_t>(raw.size()) != t.numel() * 4)
+        fail("ONNX Runtime output '", name, "' has the wrong size");
       std::memcpy(t.data_ptr<float>(), raw.data(), raw.size());
       outs.push_back(t);
     }
     r.outputs.push_back(std::move(outs));
   }
-  if (repeat > 0) r.timing_ms = nlohmann::json::parse(read_all(scratch.path / "timing.json")).get<std::vector<double>>();
+  if (repeat > 0)
+    r.timing_ms = nlohmann::json::parse(read_all(scratch.path / "timing.json")).get<std::vector<double>>();
   if (profile)
     for (const auto& j : nlohmann::json::parse(read_all(scratch.path / "profile.json")))
       r.profile.push_back({j["op"].get<std::string>(), j["ms"].get<double>(), j["nodes"].get<int64_t>()});

@@ -17,15 +17,21 @@ struct OpTime {
 };
 
 struct OrtRun {
-  std::vector<std::string> names;                    // output names, in graph order
-  std::vector<std::vector<torch::Tensor>> outputs;   // per batch, per output
-  std::vector<double> timing_ms;                     // per timed run (with repeat > 0)
-  std::vector<OpTime> profile;                       // with profile: slowest op type first
+  std::vector<std::string> names;                   // output names, in graph order
+  std::vector<std::vector<torch::Tensor>> outputs;  // per batch, per output
+  std::vector<double> timing_ms;                    // per timed run (with repeat > 0)
+  std::vector<OpTime> profile;                      // with profile: slowest op type first
 };
 
 // The folder holding run.js and node_modules (COMPRESS_ORT_DIR, or tools/ort
 // beside the binary's build folder). Fails with how to install it.
 std::string ort_dir();
+
+// Whether this x86 CPU has VNNI (AVX512-VNNI or AVX-VNNI): int8 dot products
+// that cannot saturate. Without it ONNX Runtime's default u8 x s8 kernels sum
+// products in pairs into saturating int16; run.js sets ORT's
+// session.x64quantprecision=1, which makes them exact there.
+bool cpu_has_vnni();
 
 // optimization: ONNX Runtime's graphOptimizationLevel ("all" as deployed;
 // "disabled" runs each node with its reference kernel, no QDQ fusion).

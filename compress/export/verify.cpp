@@ -6,20 +6,23 @@
 #include <cmath>
 #include <map>
 #include <set>
-#include <tuple>
 #include <sstream>
+#include <tuple>
+
+#include <spdlog/spdlog.h>
 
 #include "compress/export/onnx_detections.h"
 #include "compress/export/ort_runner.h"
+#include "compress/quant/conv_quant.h"
 #include "compress/quant/qat.h"
-#include "train/models/ssd/box_coder.h"
-#include "train/models/cascade_rcnn.h"
-#include "train/models/ssdlite.h"
-#include "train/models/yolov3.h"
 #include "train/config/config.h"
 #include "train/data/reader.h"
 #include "train/engine/evaluate.h"
 #include "train/eval/coco_eval.h"
+#include "train/models/cascade_rcnn.h"
+#include "train/models/ssd/box_coder.h"
+#include "train/models/ssdlite.h"
+#include "train/models/yolov3.h"
 #include "train/util/error.h"
 
 namespace compress {
@@ -29,9 +32,11 @@ constexpr int kSelfDraws = 8;  // LibTorch-vs-itself AP draws for int8 models
 
 std::string VerifyReport::table() const {
   std::ostringstream os;
-  os << "| output | max abs diff | max abs output | within one int8 step | LibTorch vs itself (weights x (1 + 1e-6 noise)) |\n|---|---|---|---|---|\n";
+  os << "| output | max abs diff | max abs output | within one int8 step | LibTorch vs itself (weights x (1 + 1e-6 "
+        "noise)) |\n|---|---|---|---|---|\n";
   for (size_t i = 0; i < outputs.size(); ++i)
-    os << "| " << outputs[i] << " | " << max_abs_diff[i] << " | " << max_abs_ref[i] << " | " << within_one_step[i] * 100 << "% | "
+    os << "| " << outputs[i] << " | " << max_abs_diff[i] << " | " << max_abs_ref[i] << " | " << within_one_step[i] * 100
+       << "% | "
        << (i < exact.size() && exact[i] ? std::string(quantized ? "- (LibTorch on ORT's inputs: float)" : "-")
                                         : std::to_string(self_within[i] * 100) + "%")
        << " |\n";
@@ -44,8 +49,9 @@ std::string VerifyReport::table() const {
     double lo = ap_self[0], hi = ap_self[0];
     for (double a : ap_self) lo = std::min(lo, a), hi = std::max(hi, a);
     os << "; LibTorch's own AP with its weights x (1 + 1e-6 noise), " << ap_self.size() << " draws: " << lo * 100
-       << " to " << hi * 100 << (int8_ap_agrees(ap_ort, ap_torch, ap_self) ? " (ONNX Runtime's is a plausible draw)"
-                                                                          : " (ONNX Runtime's is not a plausible draw)");
+       << " to " << hi * 100
+       << (int8_ap_agrees(ap_ort, ap_torch, ap_self) ? " (ONNX Runtime's is a plausible draw)"
+                                                     : " (ONNX Runtime's is not a plausible draw)");
   }
   os << "\n";
   if (quantized) os << "\n" << layers.table();
@@ -96,6 +102,12 @@ std::vector<Batch> split_batch(const Batch& b) {
   }
   return out;
 }
+// Whether the model's quantized convs put weights on the reduced [-63, 63] grid.
+bool quant_reduce_range(DetectorImpl& model) {
+  for (const auto& m : model.modules(/*include_self=*/false))
+    if (const auto* q = dynamic_cast<const quant::ConvQuantImpl*>(m.get())) return q->opt.reduce_range;
+  return false;
+}
 }  // namespace
 
 VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, const Config& cfg, int64_t max_images,
@@ -132,9 +144,14 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
     }
   }
   if (batches.empty()) fail("export --verify: EvalReader gives no images");
-  // Element-wise agreement is checked on ONNX Runtime's reference kernels: with
-  // graph optimizations on, x86 runs int8 convs as u8s8 integer GEMMs whose
-  // intermediate saturation is ORT's own business; AP is checked as deployed.
+  // Outputs are compared element-wise on ONNX Runtime's reference kernels; AP
+  // is checked as deployed (level all). Layer by layer, both levels.
+  if (r.quantized && !cpu_has_vnni() && !quant_reduce_range(model))
+    spdlog::warn(
+        "export --verify: this CPU has no VNNI, so ONNX Runtime's default int8 kernels sum u8 x s8 pairs into "
+        "saturating int16 and full-range weights can come out many steps off; the check runs ORT with "
+        "session.x64quantprecision=1 (exact here). Deploy with that session option on such CPUs, or train with "
+        "quant.reduce_range=true");
   const OrtRun ort = run_onnxruntime(onnx_path, images, 1, 0, 0, r.quantized ? "disabled" : "all");
   const OrtRun deployed = r.quantized ? run_onnxruntime(onnx_path, images) : OrtRun{};
   r.outputs = ort.names;
@@ -153,7 +170,8 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
     // A file exported from another config (other FPN levels, another detector)
     // is named as such, before any output is compared.
     check_onnx_outputs(model, n_raw, ort.outputs[b].size(), onnx_path, "export --verify");
-    if (dynamic_cast<SSDLiteImpl*>(&model) && ort.outputs[b].size() == 5 && ref.size() == 3) {  // SSD --with_postprocess
+    if (dynamic_cast<SSDLiteImpl*>(&model) && ort.outputs[b].size() == 5 &&
+        ref.size() == 3) {  // SSD --with_postprocess
       const int64_t H = batch.images.size(2), W = batch.images.size(3);
       const auto scale = torch::tensor({float(W), float(H), float(W), float(H)});
       ref.push_back(decode_boxes(ref[0], ref[2].unsqueeze(0)) * scale);
@@ -167,7 +185,8 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
       // dense outputs (another anchor in the top k) cannot hide a real
       // difference: the proposals from its RPN maps, the stages on its proposals.
       const int64_t H = batch.images.size(2), W = batch.images.size(3);
-      const std::vector<torch::Tensor> o_raw(ort.outputs[b].begin(), ort.outputs[b].begin() + static_cast<std::ptrdiff_t>(n_raw));
+      const std::vector<torch::Tensor> o_raw(ort.outputs[b].begin(),
+                                             ort.outputs[b].begin() + static_cast<std::ptrdiff_t>(n_raw));
       ref.push_back(cascade->proposals(o_raw, cascade->anchors(o_raw), H, W, cascade->opt.test_proposal)[0]);
       const auto& rois = ort.outputs[b][n_raw];
       const auto [boxes, scores] = cascade->refine(o_raw, rois, torch::zeros({rois.size(0)}, torch::kLong), H, W);
@@ -217,8 +236,9 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
   }
   // The evaluator on just the images that were run.
   CocoFile gt = ds->file();
-  gt.images.erase(std::remove_if(gt.images.begin(), gt.images.end(), [&](const CocoImage& im) { return !ids.count(im.id); }),
-                  gt.images.end());
+  gt.images.erase(
+      std::remove_if(gt.images.begin(), gt.images.end(), [&](const CocoImage& im) { return !ids.count(im.id); }),
+      gt.images.end());
   gt.annotations.erase(std::remove_if(gt.annotations.begin(), gt.annotations.end(),
                                       [&](const CocoAnnotation& a) { return !ids.count(a.image_id); }),
                        gt.annotations.end());
@@ -255,7 +275,7 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
     outputs_ok = outputs_ok && (r.exact[i] ? r.max_abs_diff[i] <= 1e-4 * std::max(1.0, r.max_abs_ref[i])
                                            : r.within_one_step[i] >= std::min(0.999, r.self_within[i] - 0.10));
   r.ok = outputs_ok && (r.quantized ? int8_ap_agrees(r.ap_ort, r.ap_torch, r.ap_self)
-                                     : r.ap_ort >= r.ap_lo - 0.003 - 1e-9 && r.ap_ort <= r.ap_hi + 0.003 + 1e-9);
+                                    : r.ap_ort >= r.ap_lo - 0.003 - 1e-9 && r.ap_ort <= r.ap_hi + 0.003 + 1e-9);
   if (r.quantized) {
     r.layers = verify_layers(model, onnx_path, images);
     r.ok = r.ok && r.layers.ok;

@@ -5,8 +5,7 @@
 namespace compress::prune {
 
 ConvCost conv_cost(const ConvInfo& c) {
-  if (c.weight.size() != 4 || c.output.size() != 4)
-    fail("conv_cost: '", c.module, "' is not a 2-D conv");
+  if (c.weight.size() != 4 || c.output.size() != 4) fail("conv_cost: '", c.module, "' is not a 2-D conv");
   const int64_t o = c.weight[0], i_per_g = c.weight[1], kh = c.weight[2], kw = c.weight[3];
   const int64_t hw = c.output[2] * c.output[3];
   ConvCost r;

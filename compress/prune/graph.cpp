@@ -30,10 +30,11 @@ enum class OpKind { Leaf, Conv, BatchNorm, Elementwise, Cat, Opaque };
 // broadcasting of size-1 channel axes): activations, arithmetic, pooling,
 // upsampling. Matched on the autograd node name, e.g. "HardswishBackward0".
 bool channel_preserving(const std::string& name) {
-  static const char* kPrefixes[] = {"Add",      "Sub",     "Mul",       "Div",         "Relu",     "Hardswish",
-                                    "Hardsigmoid", "Hardtanh", "LeakyRelu", "Sigmoid",   "Tanh",     "Clamp",
-                                    "Upsample", "Mean",    "AdaptiveAvgPool", "AvgPool", "MaxPool",  "Clone",
-                                    "Neg",      "Threshold", "Elu",     "Gelu",        "Silu",     "Mish"};
+  static const char* kPrefixes[] = {"Add",       "Sub",         "Mul",      "Div",       "Relu",
+                                    "Hardswish", "Hardsigmoid", "Hardtanh", "LeakyRelu", "Sigmoid",
+                                    "Tanh",      "Clamp",       "Upsample", "Mean",      "AdaptiveAvgPool",
+                                    "AvgPool",   "MaxPool",     "Clone",    "Neg",       "Threshold",
+                                    "Elu",       "Gelu",        "Silu",     "Mish"};
   for (const char* p : kPrefixes)
     if (name.rfind(p, 0) == 0) return true;
   return false;
@@ -41,12 +42,12 @@ bool channel_preserving(const std::string& name) {
 
 struct Op {
   OpKind kind = OpKind::Opaque;
-  std::string name;                 // autograd node name
-  std::string module;               // conv / BN module path
-  std::vector<TensorRef> inputs;    // data inputs with a channel axis (for conv and BN: the input only)
-  std::vector<int64_t> offsets;     // Cat: channel offset of each input
-  bool depthwise = false;           // Conv
-  bool grouped = false;             // Conv with groups > 1 that is not depthwise
+  std::string name;               // autograd node name
+  std::string module;             // conv / BN module path
+  std::vector<TensorRef> inputs;  // data inputs with a channel axis (for conv and BN: the input only)
+  std::vector<int64_t> offsets;   // Cat: channel offset of each input
+  bool depthwise = false;         // Conv
+  bool grouped = false;           // Conv with groups > 1 that is not depthwise
 };
 
 std::string strip_suffix(const std::string& s, const std::string& suffix) {
@@ -151,8 +152,10 @@ struct GroupWalk {
           visit(o, root_begin, begin, length);
           break;
         case OpKind::Elementwise:
-          if (g.channels(o) == g.channels(t)) visit(o, root_begin, begin, length);
-          else block("its channels are broadcast by " + c.name);
+          if (g.channels(o) == g.channels(t))
+            visit(o, root_begin, begin, length);
+          else
+            block("its channels are broadcast by " + c.name);
           break;
         case OpKind::Cat:
           visit(o, root_begin, begin + c.offsets.at(idx), length);
@@ -186,7 +189,8 @@ ChannelGroup DependencyGraph::group_of(const std::string& conv_path) const {
   return g;
 }
 
-DependencyGraph trace_graph(torch::nn::Module& model, const ForwardFn& forward, const std::vector<int64_t>& input_shape) {
+DependencyGraph trace_graph(torch::nn::Module& model, const ForwardFn& forward,
+                            const std::vector<int64_t>& input_shape) {
   auto impl = std::make_unique<DependencyGraph::Impl>();
   std::map<const c10::TensorImpl*, std::string> param_names;
   for (const auto& p : model.named_parameters()) param_names[p.value().unsafeGetTensorImpl()] = p.key();
@@ -263,7 +267,8 @@ DependencyGraph trace_graph(torch::nn::Module& model, const ForwardFn& forward, 
         op.kind = OpKind::Conv;
         op.module = module;
         // From the parameter itself: a cached accumulator may predate a slicing.
-        const auto wshape = dynamic_cast<torch::autograd::AccumulateGrad*>(edges[1].function.get())->variable.sizes().vec();
+        const auto wshape =
+            dynamic_cast<torch::autograd::AccumulateGrad*>(edges[1].function.get())->variable.sizes().vec();
         const TensorRef in = data_input(0);
         const TensorRef out{n, 0};
         const int64_t cin = in.node ? shape_of(in)[1] : wshape[1];
@@ -272,10 +277,12 @@ DependencyGraph trace_graph(torch::nn::Module& model, const ForwardFn& forward, 
         op.grouped = groups > 1 && !op.depthwise;
         if (in.node) op.inputs.push_back(in);
         impl->conv_by_module[module] = n;
-        impl->convs.push_back({module, wshape, shape_of(out), groups, param_of(edges.size() > 2 ? edges[2] : torch::autograd::Edge()) != ""});
+        impl->convs.push_back({module, wshape, shape_of(out), groups,
+                               param_of(edges.size() > 2 ? edges[2] : torch::autograd::Edge()) != ""});
       }
     } else if (op.name.find("BatchNorm") != std::string::npos) {
-      const std::string module = strip_suffix(param_of(edges.size() > 1 ? edges[1] : torch::autograd::Edge()), ".weight");
+      const std::string module =
+          strip_suffix(param_of(edges.size() > 1 ? edges[1] : torch::autograd::Edge()), ".weight");
       op.kind = module.empty() ? OpKind::Opaque : OpKind::BatchNorm;
       op.module = module;
       if (const TensorRef in = data_input(0); in.node) op.inputs.push_back(in);

@@ -35,10 +35,10 @@ struct Member {
 };
 
 struct ChannelGroup {
-  std::string root;          // the conv whose output channels are the root space
-  int64_t channels = 0;      // size of the root space
+  std::string root;      // the conv whose output channels are the root space
+  int64_t channels = 0;  // size of the root space
   std::vector<Member> members;
-  std::string blocked;       // non-empty: why this group cannot be pruned
+  std::string blocked;  // non-empty: why this group cannot be pruned
 };
 
 // Per conv: shapes seen in the traced forward pass (for FLOPs and reports).

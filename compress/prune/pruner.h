@@ -25,11 +25,11 @@ struct PruneSpec {
 };
 
 struct PrunedGroup {
-  std::string conv;                  // the named conv (the group's root)
+  std::string conv;  // the named conv (the group's root)
   double ratio = 0;
-  int64_t before = 0, after = 0;     // channels
-  std::vector<int64_t> kept;         // kept root channels, ascending
-  std::vector<Member> members;       // every coupled tensor owner
+  int64_t before = 0, after = 0;  // channels
+  std::vector<int64_t> kept;      // kept root channels, ascending
+  std::vector<Member> members;    // every coupled tensor owner
 };
 
 struct PrunePlan {

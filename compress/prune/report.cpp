@@ -124,8 +124,9 @@ PruneReport prune_model(torch::nn::Module& model, const std::vector<PruneSpec>& 
 }
 
 std::string PruneReport::table() const {
-  std::string s = fmt::format("| pruned parameter | ratio | channels | params | FLOPs ({}x{}) |\n|---|---|---|---|---|\n",
-                              input_size, input_size);
+  std::string s =
+      fmt::format("| pruned parameter | ratio | channels | params | FLOPs ({}x{}) |\n|---|---|---|---|---|\n",
+                  input_size, input_size);
   for (const auto& l : layers)
     s += fmt::format("| {} | {:.3f} | {} -> {} | {} -> {} | {} -> {} |\n", l.param, l.ratio, l.channels_before,
                      l.channels_after, human(l.params_before), human(l.params_after), human(l.flops_before),
@@ -196,13 +197,13 @@ void plot_prune_report(const PruneReport& r, const std::string& png) {
     texts.push_back(fmt::format("{} -> {} ({})", human(c.flops_before), human(c.flops_after),
                                 pct_drop(c.flops_before, c.flops_after)));
   }
-  std::string title = fmt::format("multiply-adds per conv at {0}x{0}, before (grey) and after pruning: model {1} -> {2} ({3})",
-                                  r.input_size, human(r.flops_before), human(r.flops_after),
-                                  pct_drop(r.flops_before, r.flops_after));
-  const std::string axis = n_changed > changed.size()
-                               ? fmt::format("millions per image; the {} of {} changed convs that lost the most",
-                                             changed.size(), n_changed)
-                               : fmt::format("millions per image; the {} convs pruning changed", n_changed);
+  std::string title =
+      fmt::format("multiply-adds per conv at {0}x{0}, before (grey) and after pruning: model {1} -> {2} ({3})",
+                  r.input_size, human(r.flops_before), human(r.flops_after), pct_drop(r.flops_before, r.flops_after));
+  const std::string axis =
+      n_changed > changed.size()
+          ? fmt::format("millions per image; the {} of {} changed convs that lost the most", changed.size(), n_changed)
+          : fmt::format("millions per image; the {} convs pruning changed", n_changed);
   const cv::Mat img = before_after_chart(title, axis, labels, before, after, texts, 1100);
   write_image(png, img);
 }

@@ -35,11 +35,11 @@ struct PruneReport {
   std::string criterion;
   int64_t input_size = 0;
   std::vector<LayerReport> layers;
-  int64_t params_before = 0, params_after = 0;            // every model parameter
-  int64_t flops_before = 0, flops_after = 0;              // every conv
-  int64_t head_flops_before = 0, head_flops_after = 0;    // convs outside `backbone.`
-  std::vector<ConvChange> convs;                          // every conv, in traced order
-  KeptIndices kept;                                       // per module axis
+  int64_t params_before = 0, params_after = 0;          // every model parameter
+  int64_t flops_before = 0, flops_after = 0;            // every conv
+  int64_t head_flops_before = 0, head_flops_after = 0;  // convs outside `backbone.`
+  std::vector<ConvChange> convs;                        // every conv, in traced order
+  KeptIndices kept;                                     // per module axis
   std::vector<PrunedGroup> groups;
 
   std::string table() const;    // Markdown

@@ -56,7 +56,8 @@ void fill_from_config(PruneRunOptions& o, const Config& cfg) {
   }
 }
 
-PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const PruneRunOptions& o, const std::string& run_dir) {
+PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const PruneRunOptions& o,
+                             const std::string& run_dir) {
   const auto specs = specs_from_options(model, o);
   const int64_t size = eval_input_size(cfg, cfg.get<int64_t>("prune.input_size"), "prune");
   PruneReport report = prune_model(model, specs, o.criterion, size, cfg.get<int64_t>("prune.round_to"),
@@ -72,12 +73,13 @@ PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const Prune
   // A small ratio can round to no channel at all (or, with round_to, back up to all).
   int64_t unchanged = 0;
   for (const auto& l : report.layers) unchanged += l.channels_after == l.channels_before;
-  spdlog::info("pruned {} layers{} ({}): head FLOPs -{:.1f}%, model FLOPs -{:.1f}%; report: {}/prune_report.json, "
-               "prune_report.png",
-               static_cast<int64_t>(report.layers.size()) - unchanged,
-               unchanged ? fmt::format(", {} more kept every channel", unchanged) : std::string(), o.criterion,
-               100.0 * (1.0 - double(report.head_flops_after) / std::max<int64_t>(1, report.head_flops_before)),
-               100.0 * (1.0 - double(report.flops_after) / std::max<int64_t>(1, report.flops_before)), run_dir);
+  spdlog::info(
+      "pruned {} layers{} ({}): head FLOPs -{:.1f}%, model FLOPs -{:.1f}%; report: {}/prune_report.json, "
+      "prune_report.png",
+      static_cast<int64_t>(report.layers.size()) - unchanged,
+      unchanged ? fmt::format(", {} more kept every channel", unchanged) : std::string(), o.criterion,
+      100.0 * (1.0 - double(report.head_flops_after) / std::max<int64_t>(1, report.head_flops_before)),
+      100.0 * (1.0 - double(report.flops_after) / std::max<int64_t>(1, report.flops_before)), run_dir);
   return report;
 }
 
@@ -86,7 +88,8 @@ namespace {
 // The file's layers that --pruned_params picks (all of them without it). A
 // sensitivity file grows as reruns add layers; a glob filters them, a plain
 // name must have been measured.
-Sensitivities picked_layers(const Sensitivities& sens, const std::vector<std::string>& names, const PruneRunOptions& o) {
+Sensitivities picked_layers(const Sensitivities& sens, const std::vector<std::string>& names,
+                            const PruneRunOptions& o) {
   if (o.params.empty()) return sens;
   std::map<std::string, std::string> by_conv;  // conv path -> the file's key
   for (const auto& [param, losses] : sens) by_conv[resolve_specs({param}, {0.5}, names).at(0).conv] = param;
@@ -96,8 +99,10 @@ Sensitivities picked_layers(const Sensitivities& sens, const std::vector<std::st
       if (const auto it = by_conv.find(s.conv); it != by_conv.end()) {
         picked[it->second] = sens.at(it->second);
       } else if (p.find('*') == std::string::npos) {
-        fail("'", o.sensitivities, "' has no sensitivity for '", s.conv, ".weight' (--pruned_params): measure it with "
-             "`compress sensitivity --pruned_params ", s.conv, ".weight --output ", o.sensitivities, "`");
+        fail("'", o.sensitivities, "' has no sensitivity for '", s.conv,
+             ".weight' (--pruned_params): measure it with "
+             "`compress sensitivity --pruned_params ",
+             s.conv, ".weight --output ", o.sensitivities, "`");
       }
     }
   }
@@ -132,7 +137,8 @@ std::vector<PruneSpec> specs_from_options(torch::nn::Module& model, const PruneR
   if (!o.sensitivities.empty()) {
     if (!o.ratios.empty())
       fail("--pruned_ratios with --sensitivities: the file's losses and --max_loss choose the ratios");
-    const auto specs = sensitivity_specs(picked_layers(read_sensitivities(o.sensitivities), names, o), names, o.max_loss);
+    const auto specs =
+        sensitivity_specs(picked_layers(read_sensitivities(o.sensitivities), names, o), names, o.max_loss);
     if (specs.empty()) fail("'", o.sensitivities, "': no selected layer stays within --max_loss ", o.max_loss);
     return specs;
   }
@@ -242,7 +248,8 @@ PruneRunResult run_prune(Config cfg, PruneRunOptions o) {
   const TrainState st = trainer.train();
   res.ap_final = st.best_ap;
   if (o.eval) {
-    nlohmann::json summary{{"ap_before", res.ap_before}, {"ap_pruned", res.ap_pruned}, {"ap_finetuned_best", res.ap_final}};
+    nlohmann::json summary{
+        {"ap_before", res.ap_before}, {"ap_pruned", res.ap_pruned}, {"ap_finetuned_best", res.ap_final}};
     write_file_atomic((fs::path(res.run_dir) / "prune_summary.json").string(), summary.dump(1) + "\n");
     spdlog::info("AP before {:.4f}, right after pruning {:.4f}, after fine-tuning (best snapshot) {:.4f}",
                  res.ap_before, res.ap_pruned, res.ap_final);

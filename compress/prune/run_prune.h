@@ -13,7 +13,7 @@
 namespace compress {
 class Config;
 struct DetectorImpl;
-}
+}  // namespace compress
 namespace torch::nn {
 class Module;
 }
@@ -28,8 +28,8 @@ struct PruneRunOptions {
   double max_loss = 0.02;           // with --sensitivities
   double pruned_flops = 0;          // with --sensitivities: search max_loss to remove this fraction of FLOPs
   bool eval = false;
-  std::string resume;               // a pruned run's latest.pt
-  std::string run_dir;              // default: save_dir/<stem>_prune
+  std::string resume;   // a pruned run's latest.pt
+  std::string run_dir;  // default: save_dir/<stem>_prune
 };
 
 struct PruneRunResult {
@@ -60,6 +60,7 @@ std::shared_ptr<DetectorImpl> load_unquantized(const Config& cfg, const std::str
 std::string prune_transforms(const Config& cfg, torch::nn::Module& model, const PruneRunOptions& o);
 
 // Prunes `model` as `o` asks (logs the table, writes RUN_DIR/prune_report.json).
-PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const PruneRunOptions& o, const std::string& run_dir);
+PruneReport prune_and_report(const Config& cfg, DetectorImpl& model, const PruneRunOptions& o,
+                             const std::string& run_dir);
 
 }  // namespace compress::prune

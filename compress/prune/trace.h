@@ -15,6 +15,7 @@ using ForwardFn = std::function<std::vector<at::Tensor>(const at::Tensor&)>;
 // `forward` runs the model (in eval mode; the caller's mode is restored) on an
 // input of `input_shape`, e.g. {1, 3, 320, 320}. Parameters are named by
 // `model.named_parameters()`.
-DependencyGraph trace_graph(torch::nn::Module& model, const ForwardFn& forward, const std::vector<int64_t>& input_shape);
+DependencyGraph trace_graph(torch::nn::Module& model, const ForwardFn& forward,
+                            const std::vector<int64_t>& input_shape);
 
 }  // namespace compress::prune

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <yaml-cpp/yaml.h>
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -13,7 +14,6 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <set>
-#include <yaml-cpp/yaml.h>
 
 #include "compress/model_io.h"
 #include "compress/quant/qat.h"
@@ -187,8 +187,7 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
   for (const auto& c : rep.quantized)
     if (o.layers.empty() || matches(c, o.layers, &used)) convs.push_back(c);
   for (const auto& l : o.layers)
-    if (!used.count(l))
-      fail("--analyze_layers '", l, "' matches no quantized conv", did_you_mean(l, rep.quantized));
+    if (!used.count(l)) fail("--analyze_layers '", l, "' matches no quantized conv", did_you_mean(l, rep.quantized));
 
   // Under a launcher every rank calibrates on the same batches (the same
   // scales), the ranks share the evaluations (run_shared_jobs), and rank 0
@@ -220,7 +219,8 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
   a.mode = o.mode;
   // Job 0 the float model, job 1 the all-quantized one (the state every job starts from).
   run_shared_jobs(
-      dist.get(), 2, timeout, "quant --analyze", [&](int64_t job) { return job == 0 ? eval_with(rep.quantized, true) : eval(); },
+      dist.get(), 2, timeout, "quant --analyze",
+      [&](int64_t job) { return job == 0 ? eval_with(rep.quantized, true) : eval(); },
       [&](int64_t job, double ap) { (job == 0 ? a.float_ap : a.quant_ap) = ap; });
   a.eval_images = static_cast<int64_t>(ds->size());
   spdlog::info("quant analysis ({}) of {} convs on {} images: float AP {:.4f}, all quantized AP {:.4f}", a.mode,
@@ -248,7 +248,8 @@ QuantAnalysis run_quant_analysis(Config cfg, const QuantAnalyzeOptions& o) {
   auto layers = [&] {  // the measured convs, in module order
     std::vector<LayerSensitivity> v;
     for (size_t i = 0; i < convs.size(); ++i)
-      if (!std::isnan(ap_of[i])) v.push_back({convs[i], ap_of[i], quant_one ? a.float_ap - ap_of[i] : ap_of[i] - a.quant_ap});
+      if (!std::isnan(ap_of[i]))
+        v.push_back({convs[i], ap_of[i], quant_one ? a.float_ap - ap_of[i] : ap_of[i] - a.quant_ap});
     return v;
   };
 

@@ -46,14 +46,14 @@ struct CumulativeFloat {
 struct QuantAnalysis {
   std::string mode = "float_one";
   double float_ap = 0;
-  double quant_ap = 0;  // every conv the options quantize, at their bits (int8 by default)
-  int64_t eval_images = 0;  // EvalReader's images (EvalReader.dataset.sample_num limits them)
+  double quant_ap = 0;                      // every conv the options quantize, at their bits (int8 by default)
+  int64_t eval_images = 0;                  // EvalReader's images (EvalReader.dataset.sample_num limits them)
   std::vector<LayerSensitivity> layers;     // module order
   std::vector<CumulativeFloat> cumulative;  // k = 1, 2, 4, ... convs float
   // --not_quant_pattern for the cumulative row with the best AP (the patterns
   // given, then that row's conv paths); empty when no row beats all-quantized.
   std::vector<std::string> suggested_pattern;
-  std::string json, png;                    // where they were written
+  std::string json, png;  // where they were written
 };
 
 // The --not_quant_pattern list that keeps the best cumulative row's convs

@@ -15,12 +15,15 @@ namespace compress::quant {
 namespace {
 
 // Calls fn(path, layer) for every ConvBNLayer and fn(path, se) for every SEBlock.
-void for_each_conv_owner(torch::nn::Module& model, const std::function<void(const std::string&, ConvBNLayerImpl*)>& conv_bn,
+void for_each_conv_owner(torch::nn::Module& model,
+                         const std::function<void(const std::string&, ConvBNLayerImpl*)>& conv_bn,
                          const std::function<void(const std::string&, SEBlockImpl*)>& se) {
   for (const auto& item : model.named_modules()) {
     torch::nn::Module* m = item.value().get();
-    if (auto* c = dynamic_cast<ConvBNLayerImpl*>(m)) conv_bn(item.key(), c);
-    else if (auto* s = dynamic_cast<SEBlockImpl*>(m)) se(item.key(), s);
+    if (auto* c = dynamic_cast<ConvBNLayerImpl*>(m))
+      conv_bn(item.key(), c);
+    else if (auto* s = dynamic_cast<SEBlockImpl*>(m))
+      se(item.key(), s);
   }
 }
 

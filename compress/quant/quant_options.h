@@ -14,9 +14,9 @@ struct QuantOptions {
   std::string activation_quantize_type = "moving_average_abs_max";  // or abs_max, range_abs_max
   int64_t weight_bits = 8, activation_bits = 8;
   double moving_rate = 0.9;
-  int64_t window_size = 10000;          // range_abs_max
+  int64_t window_size = 10000;  // range_abs_max
   std::vector<std::string> not_quant_pattern;
-  int64_t freeze_bn_iter = -1;          // freeze BN statistics after this many QAT steps (-1: never)
+  int64_t freeze_bn_iter = -1;  // freeze BN statistics after this many QAT steps (-1: never)
   // Observe every quantized conv's output scale (as the reference's out-scale
   // pass) and run int8 outputs in evaluation and export: the runtimes then fuse
   // DQ -> Conv -> Q into one int8 conv. False: input quantization only.

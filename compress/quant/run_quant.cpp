@@ -80,13 +80,15 @@ QuantRunResult run_quant(Config cfg, const QuantRunOptions& o) {
   if (!o.resume.empty()) {
     const TrainState s = read_checkpoint_state(o.resume);
     if (s.transforms.find("\"quant\"") == std::string::npos)
-      fail("checkpoint '", o.resume, "' is not a QAT checkpoint; to start QAT from float weights use -o pretrain_weights=");
+      fail("checkpoint '", o.resume,
+           "' is not a QAT checkpoint; to start QAT from float weights use -o pretrain_weights=");
     transforms_j = nlohmann::json::parse(s.transforms);
     qo = options_from_json(transforms_j["quant"]);  // the run's own settings
     transforms_j.erase("quant");
     apply_transforms(model, transforms_j.dump(), o.resume);  // pruned shapes; the Trainer loads the values
   } else if (!pretrain.empty()) {
-    model = load_float_detector(cfg, pretrain, "QAT starts from float weights; to continue that run use `compress quant -r`");
+    model = load_float_detector(cfg, pretrain,
+                                "QAT starts from float weights; to continue that run use `compress quant -r`");
     if (const auto t = read_checkpoint_state(pretrain).transforms; !t.empty()) transforms_j = nlohmann::json::parse(t);
     spdlog::info("float weights from '{}'{}", pretrain, transforms_j.contains("prune") ? " (pruned)" : "");
   } else {

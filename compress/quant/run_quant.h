@@ -12,15 +12,15 @@
 namespace compress {
 class Config;
 struct DetectorImpl;
-}
+}  // namespace compress
 
 namespace compress::quant {
 
 struct QuantRunOptions {
-  bool eval = false;                                        // evaluate at snapshots / after calibration
-  bool post = false;                                        // PTQ instead of QAT
-  std::string resume;                                       // a QAT latest.pt
-  std::string run_dir;                                      // default: save_dir/<stem>_quant (or _ptq)
+  bool eval = false;                                          // evaluate at snapshots / after calibration
+  bool post = false;                                          // PTQ instead of QAT
+  std::string resume;                                         // a QAT latest.pt
+  std::string run_dir;                                        // default: save_dir/<stem>_quant (or _ptq)
   std::optional<std::vector<std::string>> not_quant_pattern;  // overrides quant.not_quant_pattern
 };
 

@@ -29,6 +29,13 @@ async function main() {
   const options = {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: process.env.COMPRESS_ORT_OPT || 'all',
   };
+  // Exact int8 on x86 CPUs without VNNI (AVX2 only): ORT's u8 x s8 kernels
+  // there sum products in pairs into saturating int16 (vpmaddubsw), so a
+  // full-range int8 conv can be many steps off (measured: 3-10% of conv1's
+  // codes, up to 26 steps). This option turns the weights into u8 on such CPUs
+  // and changes nothing where VNNI exists. COMPRESS_ORT_X64_PRECISION=0 runs
+  // ORT's default instead (to show the saturation).
+  if (process.env.COMPRESS_ORT_X64_PRECISION !== '0') options.extra = {session: {x64quantprecision: '1'}};
   // The graph as ONNX Runtime runs it (which QDQ groups became int8 kernels).
   if (process.env.COMPRESS_ORT_SAVE_OPTIMIZED) options.optimizedModelFilePath = process.env.COMPRESS_ORT_SAVE_OPTIMIZED;
   const profile = process.argv.includes('--profile');

@@ -48,22 +48,33 @@ bool scalar_is(const YAML::Node& n) {
 
 bool scalar_matches(const YAML::Node& n, Type t) {
   switch (t) {
-    case Type::Int: return scalar_is<int64_t>(n);
-    case Type::Float: return scalar_is<double>(n);
-    case Type::Bool: return scalar_is<bool>(n);
-    case Type::String: return n.IsScalar();
-    default: return false;
+    case Type::Int:
+      return scalar_is<int64_t>(n);
+    case Type::Float:
+      return scalar_is<double>(n);
+    case Type::Bool:
+      return scalar_is<bool>(n);
+    case Type::String:
+      return n.IsScalar();
+    default:
+      return false;
   }
 }
 
 Type element_type(Type list) {
   switch (list) {
-    case Type::IntList: return Type::Int;
-    case Type::FloatList: return Type::Float;
-    case Type::StringList: return Type::String;
-    case Type::IntListList: return Type::IntList;
-    case Type::FloatListList: return Type::FloatList;
-    default: return Type::String;
+    case Type::IntList:
+      return Type::Int;
+    case Type::FloatList:
+      return Type::Float;
+    case Type::StringList:
+      return Type::String;
+    case Type::IntListList:
+      return Type::IntList;
+    case Type::FloatListList:
+      return Type::FloatList;
+    default:
+      return Type::String;
   }
 }
 
@@ -72,7 +83,8 @@ bool value_matches(const YAML::Node& n, Type t) {
     case Type::Int:
     case Type::Float:
     case Type::Bool:
-    case Type::String: return scalar_matches(n, t);
+    case Type::String:
+      return scalar_matches(n, t);
     case Type::IntList:
     case Type::FloatList:
     case Type::StringList:
@@ -83,7 +95,8 @@ bool value_matches(const YAML::Node& n, Type t) {
         if (!value_matches(e, element_type(t))) return false;
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -160,8 +173,8 @@ void check_bounds(const YAML::Node& n, const Field& f, const std::string& path, 
   }
   const double v = n.as<double>();
   if (v >= f.min_value && v <= f.max_value) return;
-  fail(where, ": key '", path, "'", f.type == Type::Int || f.type == Type::Float ? "" : " (every element)",
-       " must be ", f.range_text(), ", got ", n.Scalar());
+  fail(where, ": key '", path, "'", f.type == Type::Int || f.type == Type::Float ? "" : " (every element)", " must be ",
+       f.range_text(), ", got ", n.Scalar());
 }
 
 }  // namespace
@@ -182,7 +195,9 @@ void validate(const YAML::Node& n, const Field& f, const std::string& path, cons
       }
       return;
     }
-    case Type::TypedMap: validate_typed_map(n, f, path, where); return;
+    case Type::TypedMap:
+      validate_typed_map(n, f, path, where);
+      return;
     case Type::TypedList: {
       if (!n.IsSequence()) fail(where, ": key '", path, "': expected a list of typed maps, got ", describe(n));
       for (size_t i = 0; i < n.size(); ++i) validate_typed_map(n[i], f, path + "." + std::to_string(i), where);
@@ -197,8 +212,8 @@ void validate(const YAML::Node& n, const Field& f, const std::string& path, cons
         if (std::find(f.choices.begin(), f.choices.end(), v) == f.choices.end()) {
           std::string valid;
           for (const auto& c : f.choices) valid += (valid.empty() ? "" : ", ") + c;
-          fail(where, ": key '", path, "': invalid value '", v, "'", did_you_mean(v, f.choices), " (valid: ",
-               valid, ")");
+          fail(where, ": key '", path, "': invalid value '", v, "'", did_you_mean(v, f.choices), " (valid: ", valid,
+               ")");
         }
       }
   }
@@ -243,7 +258,8 @@ YAML::Node section_with_defaults(const YAML::Node& n, const Field& sec, const st
 
 YAML::Node with_defaults(const YAML::Node& n, const Field& f) {
   switch (f.type) {
-    case Type::Section: return section_with_defaults(n, f, "");
+    case Type::Section:
+      return section_with_defaults(n, f, "");
     case Type::TypedMap: {
       std::string name = n ? variant_of(n) : "";
       if (name.empty()) name = f.default_type;
@@ -314,8 +330,7 @@ YAML::Node load_with_bases(const YAML::Node& doc_in, const std::string& where, c
 // ("sample_transforms.ExpandImage.prob"). Returns the node to assign into.
 void set_by_path(YAML::Node root, const std::string& assignment) {
   const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    fail("-o '", assignment, "': expected key.path=value");
+  if (eq == std::string::npos || eq == 0) fail("-o '", assignment, "': expected key.path=value");
   // `config keys` prints list items and typed maps by type name; the older
   // bracket form (`sample_transforms[ResizeImage].target_size`) is accepted too.
   std::string key;

@@ -12,8 +12,15 @@
 namespace compress::config {
 
 enum class Type {
-  Int, Float, Bool, String,
-  IntList, FloatList, StringList, IntListList, FloatListList,
+  Int,
+  Float,
+  Bool,
+  String,
+  IntList,
+  FloatList,
+  StringList,
+  IntListList,
+  FloatListList,
   Section,    // a map with fixed keys (children)
   TypedMap,   // a map whose `type` (or YAML tag `!Type`) selects one of `variants`
   TypedList,  // a list of TypedMap items, e.g. sample_transforms
@@ -23,11 +30,11 @@ const char* type_name(Type t);
 
 struct Field {
   Type type = Type::String;
-  YAML::Node default_value;                               // scalars, lists, TypedList
-  std::vector<std::string> choices;                       // String: allowed values
-  std::vector<std::pair<std::string, Field>> children;    // Section
-  std::vector<std::pair<std::string, Field>> variants;    // TypedMap / TypedList: name -> Section
-  std::string default_type;                               // TypedMap
+  YAML::Node default_value;                             // scalars, lists, TypedList
+  std::vector<std::string> choices;                     // String: allowed values
+  std::vector<std::pair<std::string, Field>> children;  // Section
+  std::vector<std::pair<std::string, Field>> variants;  // TypedMap / TypedList: name -> Section
+  std::string default_type;                             // TypedMap
   std::string doc;
   // Bounds of an Int / Float, or of every element of a numeric list, checked
   // at load time so a negative batch size is caught with its file and key.
@@ -56,8 +63,7 @@ Field StrList(std::vector<std::string> def, std::string doc = "");
 Field IntListList(std::vector<std::vector<int64_t>> def, std::string doc = "");
 Field FloatListList(std::vector<std::vector<double>> def, std::string doc = "");
 Field Section(std::vector<std::pair<std::string, Field>> children, std::string doc = "");
-Field TypedMap(std::vector<std::pair<std::string, Field>> variants, std::string default_type,
-               std::string doc = "");
+Field TypedMap(std::vector<std::pair<std::string, Field>> variants, std::string default_type, std::string doc = "");
 // `default_items` is YAML text of the default list, e.g. "[{type: ResizeImage}]".
 Field TypedList(std::vector<std::pair<std::string, Field>> variants, const std::string& default_items,
                 std::string doc = "");

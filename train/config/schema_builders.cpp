@@ -9,18 +9,30 @@ namespace compress::config {
 
 const char* type_name(Type t) {
   switch (t) {
-    case Type::Int: return "int";
-    case Type::Float: return "float";
-    case Type::Bool: return "bool";
-    case Type::String: return "string";
-    case Type::IntList: return "list of int";
-    case Type::FloatList: return "list of float";
-    case Type::StringList: return "list of string";
-    case Type::IntListList: return "list of lists of int";
-    case Type::FloatListList: return "list of lists of float";
-    case Type::Section: return "map";
-    case Type::TypedMap: return "map with a type";
-    case Type::TypedList: return "list of typed maps";
+    case Type::Int:
+      return "int";
+    case Type::Float:
+      return "float";
+    case Type::Bool:
+      return "bool";
+    case Type::String:
+      return "string";
+    case Type::IntList:
+      return "list of int";
+    case Type::FloatList:
+      return "list of float";
+    case Type::StringList:
+      return "list of string";
+    case Type::IntListList:
+      return "list of lists of int";
+    case Type::FloatListList:
+      return "list of lists of float";
+    case Type::Section:
+      return "map";
+    case Type::TypedMap:
+      return "map with a type";
+    case Type::TypedList:
+      return "list of typed maps";
   }
   return "?";
 }
@@ -115,9 +127,7 @@ Field Str(std::string def, std::vector<std::string> choices, std::string doc) {
   return f;
 }
 Field IntList(std::vector<int64_t> def, std::string doc) { return make(Type::IntList, seq(def), std::move(doc)); }
-Field FloatList(std::vector<double> def, std::string doc) {
-  return make(Type::FloatList, seq(def), std::move(doc));
-}
+Field FloatList(std::vector<double> def, std::string doc) { return make(Type::FloatList, seq(def), std::move(doc)); }
 Field StrList(std::vector<std::string> def, std::string doc) {
   return make(Type::StringList, seq(def), std::move(doc));
 }

@@ -8,10 +8,10 @@
 namespace compress::config {
 
 struct KeyDoc {
-  std::string path;     // "quant.freeze_bn_iter", "TrainReader.sample_transforms.ExpandImage.prob" (as -o takes it)
-  std::string type;     // "int", "list of float", ...
-  std::string value;    // the default as flow YAML ("" for sections)
-  std::string range;    // "at least 1", "in [0, 1]" or ""
+  std::string path;   // "quant.freeze_bn_iter", "TrainReader.sample_transforms.ExpandImage.prob" (as -o takes it)
+  std::string type;   // "int", "list of float", ...
+  std::string value;  // the default as flow YAML ("" for sections)
+  std::string range;  // "at least 1", "in [0, 1]" or ""
   std::string doc;
   bool in_variant = false;  // under a typed list or map's variant: settable when the recipe has that item or type
 };

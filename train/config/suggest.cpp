@@ -27,8 +27,7 @@ std::vector<std::string> closest_names(const std::string& name, const std::vecto
     const size_t d = edit_distance(name, c);
     if (always || d <= limit) scored.emplace_back(d, c);
   }
-  std::stable_sort(scored.begin(), scored.end(),
-                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::stable_sort(scored.begin(), scored.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
   std::vector<std::string> out;
   for (size_t i = 0; i < scored.size() && i < max_n; ++i) out.push_back(scored[i].second);
   return out;

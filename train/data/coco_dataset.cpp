@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <unordered_set>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <unordered_set>
 
 #include "train/util/error.h"
 
@@ -76,12 +76,11 @@ CocoDataset CocoDataset::load(const CocoDatasetOptions& opt) {
          "image's declared width/height (wrong `width`/`height`, or bboxes not in [x, y, w, h] pixels?)");
   if (opt.sample_num > 0 && ds.entries_.size() < ds.file_.images.size()) ds.keep_only_entries();
   if (ds.stats_.degenerate > 0)
-    spdlog::warn("{}: dropped {} degenerate boxes (zero width or height after clipping to the image)",
-                 opt.anno_path, ds.stats_.degenerate);
+    spdlog::warn("{}: dropped {} degenerate boxes (zero width or height after clipping to the image)", opt.anno_path,
+                 ds.stats_.degenerate);
   if (ds.stats_.clipped > 0) spdlog::info("{}: clipped {} boxes to their image", opt.anno_path, ds.stats_.clipped);
-  spdlog::info("{}: {} images, {} boxes, {} classes ({} crowd boxes ignored, {} empty images skipped)",
-               opt.anno_path, ds.stats_.images, ds.stats_.boxes, ds.num_classes(), ds.stats_.crowd,
-               ds.stats_.skipped_empty);
+  spdlog::info("{}: {} images, {} boxes, {} classes ({} crowd boxes ignored, {} empty images skipped)", opt.anno_path,
+               ds.stats_.images, ds.stats_.boxes, ds.num_classes(), ds.stats_.crowd, ds.stats_.skipped_empty);
   return ds;
 }
 
@@ -101,8 +100,7 @@ void CocoDataset::keep_only_entries() {
     if (kept_ids.count(a.image_id)) annotations.push_back(a);
   file_.images = std::move(images);
   file_.annotations = std::move(annotations);
-  spdlog::info("{}: sample_num {}: the first {} of {} images", opt_.anno_path, opt_.sample_num, entries_.size(),
-               total);
+  spdlog::info("{}: sample_num {}: the first {} of {} images", opt_.anno_path, opt_.sample_num, entries_.size(), total);
 }
 
 int64_t CocoDataset::label_of(int64_t category_id) const {

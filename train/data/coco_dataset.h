@@ -19,8 +19,8 @@ namespace compress {
 struct CocoDatasetOptions {
   std::string image_dir;
   std::string anno_path;
-  bool skip_empty = true;  // drop images without non-crowd boxes (training)
-  bool strict = false;     // unreadable, truncated or wrongly sized images are errors, not warnings
+  bool skip_empty = true;   // drop images without non-crowd boxes (training)
+  bool strict = false;      // unreadable, truncated or wrongly sized images are errors, not warnings
   int64_t sample_num = -1;  // keep the first N images (after skip_empty); -1 = all
 };
 

@@ -5,10 +5,10 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <mutex>
 #include <thread>
 
 #include "train/data/coco_json.h"
@@ -35,8 +35,7 @@ constexpr int kMinVisiblePixels = 12;
 
 }  // namespace
 
-ComposedImage compose_fashion_image(const IdxImages& items, const std::vector<uint8_t>& labels, int S,
-                                    uint64_t seed) {
+ComposedImage compose_fashion_image(const IdxImages& items, const std::vector<uint8_t>& labels, int S, uint64_t seed) {
   if (items.count <= 0 || static_cast<int>(labels.size()) < items.count) fail("empty Fashion-MNIST split");
   Rng rng(seed);
   ComposedImage out;
@@ -173,8 +172,8 @@ void generate_split(const FashionDetOptions& opt, const std::string& split, cons
     }
   }
   write_file_atomic((fs::path(opt.out_dir) / "annotations" / ("instances_" + split + ".json")).string(), j.dump());
-  spdlog::info("fashion-det {}: {} images, {} boxes ({} hidden items without a box) from {}", split, count,
-               ann_id - 1, dropped, prefix);
+  spdlog::info("fashion-det {}: {} images, {} boxes ({} hidden items without a box) from {}", split, count, ann_id - 1,
+               dropped, prefix);
 }
 
 }  // namespace

@@ -27,15 +27,15 @@ struct FashionDetOptions {
 };
 
 struct ComposedItem {
-  int label = 0;                 // 0..9, Fashion-MNIST class
-  int source_index = 0;          // index into the idx split it came from
+  int label = 0;                       // 0..9, Fashion-MNIST class
+  int source_index = 0;                // index into the idx split it came from
   int x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // inclusive pixel bounds of the visible pixels
   int64_t visible_pixels = 0;
 };
 
 struct ComposedImage {
-  cv::Mat image;                 // (S, S) CV_8UC3, BGR (OpenCV's order, for imwrite)
-  cv::Mat owner;                 // (S, S) CV_16U: 0 = background, k+1 = items[k] is visible here
+  cv::Mat image;  // (S, S) CV_8UC3, BGR (OpenCV's order, for imwrite)
+  cv::Mat owner;  // (S, S) CV_16U: 0 = background, k+1 = items[k] is visible here
   std::vector<ComposedItem> items;
 };
 

@@ -26,7 +26,7 @@ struct ItemCropOptions {
   int size = 64;           // canvas side, pixels
   double scale_lo = 0.35;  // item side / canvas side, drawn log-uniformly in [lo, hi]
   double scale_hi = 1.0;
-  bool flip = true;        // mirror left-right with probability 0.5
+  bool flip = true;  // mirror left-right with probability 0.5
 };
 
 // (size, size) CV_8UC3 BGR: item `index` on a fashion-det background. Same

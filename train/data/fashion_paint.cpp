@@ -13,12 +13,24 @@ cv::Scalar random_color(Rng& rng, double v_lo, double v_hi) {
   const double f = h - std::floor(h), p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
   double r, g, b;
   switch (i) {
-    case 0: r = v, g = t, b = p; break;
-    case 1: r = q, g = v, b = p; break;
-    case 2: r = p, g = v, b = t; break;
-    case 3: r = p, g = q, b = v; break;
-    case 4: r = t, g = p, b = v; break;
-    default: r = v, g = p, b = q; break;
+    case 0:
+      r = v, g = t, b = p;
+      break;
+    case 1:
+      r = q, g = v, b = p;
+      break;
+    case 2:
+      r = p, g = v, b = t;
+      break;
+    case 3:
+      r = p, g = q, b = v;
+      break;
+    case 4:
+      r = t, g = p, b = v;
+      break;
+    default:
+      r = v, g = p, b = q;
+      break;
   }
   return cv::Scalar(b * 255, g * 255, r * 255);
 }
@@ -58,10 +70,15 @@ cv::Mat make_background(int S, Rng& rng) {
       const cv::Point p0(static_cast<int>(rng.randint(0, S - 1)), static_cast<int>(rng.randint(0, S - 1)));
       const cv::Point p1(static_cast<int>(rng.randint(0, S - 1)), static_cast<int>(rng.randint(0, S - 1)));
       switch (rng.randint(0, 2)) {
-        case 0: cv::line(bg, p0, p1, col, static_cast<int>(rng.randint(1, 4))); break;
-        case 1: cv::circle(bg, p0, static_cast<int>(rng.randint(2, S / 10)), col, -1); break;
+        case 0:
+          cv::line(bg, p0, p1, col, static_cast<int>(rng.randint(1, 4)));
+          break;
+        case 1:
+          cv::circle(bg, p0, static_cast<int>(rng.randint(2, S / 10)), col, -1);
+          break;
         default: {
-          const cv::Point p2(p0.x + static_cast<int>(rng.randint(3, S / 8)), p0.y + static_cast<int>(rng.randint(3, S / 8)));
+          const cv::Point p2(p0.x + static_cast<int>(rng.randint(3, S / 8)),
+                             p0.y + static_cast<int>(rng.randint(3, S / 8)));
           cv::rectangle(bg, p0, p2, col, rng.bernoulli(0.5) ? -1 : 2);
         }
       }
@@ -86,8 +103,7 @@ void paint_item(cv::Mat& canvas, cv::Mat* owner, const cv::Mat& alpha, int ox, i
       const double g = a[x] / 255.0;
       const double op = std::min(1.0, 2.0 * g);  // opaque interior, soft edge
       const double shade = 0.35 + 0.65 * g;      // keeps the item's own texture
-      for (int c = 0; c < 3; ++c)
-        dst[x][c] = cv::saturate_cast<uint8_t>(dst[x][c] * (1 - op) + col[c] * shade * op);
+      for (int c = 0; c < 3; ++c) dst[x][c] = cv::saturate_cast<uint8_t>(dst[x][c] * (1 - op) + col[c] * shade * op);
       if (own_row && a[x] >= visible_threshold) own_row[x] = tag;
     }
   }

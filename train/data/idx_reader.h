@@ -13,7 +13,7 @@ struct IdxImages {
   const uint8_t* image(int i) const { return pixels.data() + static_cast<size_t>(i) * rows * cols; }
 };
 
-IdxImages read_idx_images(const std::string& path);   // magic 2051
+IdxImages read_idx_images(const std::string& path);             // magic 2051
 std::vector<uint8_t> read_idx_labels(const std::string& path);  // magic 2049
 
 }  // namespace compress

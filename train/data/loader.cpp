@@ -16,7 +16,8 @@ Batch collate(const std::vector<Sample>& samples) {
   const int H = samples[0].image.rows, W = samples[0].image.cols;
   size_t M = 1;
   for (const auto& s : samples) {
-    TORCH_CHECK(s.image.type() == CV_32FC3, "collate: expected normalized float RGB images; add NormalizeImage "
+    TORCH_CHECK(s.image.type() == CV_32FC3,
+                "collate: expected normalized float RGB images; add NormalizeImage "
                 "to the reader's sample_transforms");
     TORCH_CHECK(s.image.rows == H && s.image.cols == W, "collate: images of one batch differ in size (", H, "x", W,
                 " vs ", s.image.rows, "x", s.image.cols, "); add ResizeImage or RandomShape");

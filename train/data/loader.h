@@ -21,15 +21,15 @@
 namespace compress {
 
 struct Batch {
-  torch::Tensor images;     // (B, 3, H, W) float32
-  torch::Tensor boxes;      // (B, M, 4) float32, xyxy in input pixels, zero-padded
-  torch::Tensor labels;     // (B, M) int64, -1 where padded
-  torch::Tensor scores;     // (B, M) float32: each box's mixup weight (1 without mixup), 0 where padded
-  torch::Tensor num_boxes;  // (B) int64
-  torch::Tensor orig_sizes; // (B, 2) int64: (height, width) of the decoded file
+  torch::Tensor images;      // (B, 3, H, W) float32
+  torch::Tensor boxes;       // (B, M, 4) float32, xyxy in input pixels, zero-padded
+  torch::Tensor labels;      // (B, M) int64, -1 where padded
+  torch::Tensor scores;      // (B, M) float32: each box's mixup weight (1 without mixup), 0 where padded
+  torch::Tensor num_boxes;   // (B) int64
+  torch::Tensor orig_sizes;  // (B, 2) int64: (height, width) of the decoded file
   std::vector<int64_t> image_ids;
-  int64_t index = 0;        // batch index within the epoch
-  int64_t skipped = 0;      // unreadable images left out of this batch
+  int64_t index = 0;    // batch index within the epoch
+  int64_t skipped = 0;  // unreadable images left out of this batch
   int64_t size() const { return static_cast<int64_t>(image_ids.size()); }
 };
 
@@ -40,18 +40,17 @@ struct LoaderOptions {
   int batch_size = 8;
   bool shuffle = true;
   bool drop_last = true;
-  int workers = 2;        // 0 = load in the calling thread
-  int prefetch = 4;       // batches in flight per worker
+  int workers = 2;   // 0 = load in the calling thread
+  int prefetch = 4;  // batches in flight per worker
   uint64_t seed = 0;
-  bool strict = false;    // an unreadable image is an error, not a skip
+  bool strict = false;           // an unreadable image is an error, not a skip
   int rank = 0, world_size = 1;  // shard of the data this process reads
   int64_t mixup_epoch = -1;      // epochs [0, mixup_epoch) give MixupImage a partner image
 };
 
 class DataLoader {
  public:
-  DataLoader(std::shared_ptr<const CocoDataset> dataset, std::shared_ptr<const Pipeline> pipeline,
-             LoaderOptions opt);
+  DataLoader(std::shared_ptr<const CocoDataset> dataset, std::shared_ptr<const Pipeline> pipeline, LoaderOptions opt);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;

@@ -1,7 +1,7 @@
 #include "train/data/reader.h"
 
-#include <filesystem>
 #include <yaml-cpp/yaml.h>
+#include <filesystem>
 
 #include "train/util/error.h"
 
@@ -60,15 +60,19 @@ void check_mixup(const Config& cfg, const std::string& section, const Pipeline& 
     if (std::string(p.sample[i]->name()) != "MixupImage") continue;
     if (section != "TrainReader") fail(where, ": MixupImage is a training augmentation");
     if (i != 0)
-      fail(where, ": MixupImage must come first (it blends decoded images with a decoded partner); found at "
-           "position ", i);
+      fail(where,
+           ": MixupImage must come first (it blends decoded images with a decoded partner); found at "
+           "position ",
+           i);
     if (mixup_epoch <= 0)
       fail("config '", cfg.source(), "': ", section, ".mixup_epoch is ", mixup_epoch,
            ", so MixupImage would never mix; set the epochs that mix images (the reference: 250 of 270)");
     const auto arch = cfg.get<std::string>("architecture");
     if (arch != "YOLOv3")
-      fail(where, ": MixupImage needs a loss that weighs each box by its mixup score (the reference's gt_score); "
-           "YOLOv3's does, ", arch, "'s does not");
+      fail(where,
+           ": MixupImage needs a loss that weighs each box by its mixup score (the reference's gt_score); "
+           "YOLOv3's does, ",
+           arch, "'s does not");
   }
 }
 }  // namespace

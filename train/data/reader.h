@@ -20,8 +20,7 @@ std::string reader_identity(const Config& cfg, const std::string& section);
 
 LoaderOptions loader_options(const Config& cfg, const std::string& section, int rank = 0, int world_size = 1);
 std::unique_ptr<DataLoader> make_loader(const Config& cfg, const std::string& section,
-                                        std::shared_ptr<const CocoDataset> dataset, int rank = 0,
-                                        int world_size = 1);
+                                        std::shared_ptr<const CocoDataset> dataset, int rank = 0, int world_size = 1);
 
 // The square input size a model is evaluated at: `override_size` when > 0, else
 // EvalReader's ResizeImage target_size. `what` names the caller in the error.

@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include <ATen/core/Generator.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
@@ -88,8 +88,10 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, to
 TrainState load_weights(const std::string& path, torch::nn::Module& model) {
   auto in = open_archive(path);
   if (read_state(in).arch == kBackboneClassifierArch && !dynamic_cast<const BackboneClassifierImpl*>(&model))
-    fail("checkpoint '", path, "' is a backbone pretrained by `compress pretrain`, not a detector: train the "
-         "detector from it first (`compress train -c RECIPE -o pretrain_weights=", path, "`)");
+    fail("checkpoint '", path,
+         "' is a backbone pretrained by `compress pretrain`, not a detector: train the "
+         "detector from it first (`compress train -c RECIPE -o pretrain_weights=",
+         path, "`)");
   torch::NoGradGuard no_grad;
   auto load_one = [&](const std::string& name, torch::Tensor& dst, bool is_buffer) {
     torch::Tensor t;
@@ -143,7 +145,8 @@ BackboneLoad load_backbone_weights(const std::string& path, torch::nn::Module& m
       if (item.key().rfind(prefix, 0) != 0) continue;
       torch::Tensor t;
       if (!in.try_read("model." + item.key(), t, is_buffer))
-        fail("checkpoint '", path, "' has no tensor '", item.key(), "': it was pretrained for another backbone "
+        fail("checkpoint '", path, "' has no tensor '", item.key(),
+             "': it was pretrained for another backbone "
              "(run `compress pretrain` with this recipe)");
       if (t.sizes() != item.value().sizes())
         fail("checkpoint '", path, "': tensor '", item.key(), "' has shape ", shape_str(t), " but the model expects ",

@@ -11,10 +11,10 @@
 namespace compress {
 
 struct TrainState {
-  int64_t iter = 0;          // iterations completed
-  double best_ap = -1;       // best eval AP so far (-1: none)
-  std::string config_yaml;   // the merged config the run used
-  std::string arch;          // "SSD", ...
+  int64_t iter = 0;         // iterations completed
+  double best_ap = -1;      // best eval AP so far (-1: none)
+  std::string config_yaml;  // the merged config the run used
+  std::string arch;         // "SSD", ...
   // JSON of what compress did to the float model ({"quant": {...}, "prune": {...}}),
   // so eval, infer, export and resume rebuild the same module tree. "" = plain float.
   std::string transforms;

@@ -4,16 +4,16 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <torch/version.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/version.h>
 #ifdef COMPRESS_CUDA
 #include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 #include <unistd.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -30,7 +30,8 @@ int env_int(const char* name, int def, int lo) {
   if (!v || !*v) return def;
   char* end = nullptr;
   const long x = std::strtol(v, &end, 10);
-  if (*end != '\0' || x < lo || x > 1 << 30) fail("environment variable ", name, "='", v, "' is not an integer >= ", lo);
+  if (*end != '\0' || x < lo || x > 1 << 30)
+    fail("environment variable ", name, "='", v, "' is not an integer >= ", lo);
   return static_cast<int>(x);
 }
 
@@ -194,7 +195,8 @@ std::vector<at::Tensor> DistContext::all_gather_rows(const at::Tensor& rows) {
     impl_->run(what, [&] { return impl_->pg->allgather(out, in); });
     return out[0];
   };
-  const auto counts = gather(torch::full({1}, static_cast<double>(rows.size(0)), torch::kFloat64), "all-gather (counts)");
+  const auto counts =
+      gather(torch::full({1}, static_cast<double>(rows.size(0)), torch::kFloat64), "all-gather (counts)");
   int64_t most = 0;
   for (const auto& c : counts) most = std::max(most, static_cast<int64_t>(c.item<double>()));
   auto padded = torch::zeros({std::max<int64_t>(most, 1), K}, torch::kFloat64);
@@ -266,8 +268,8 @@ std::shared_ptr<DistContext> dist_init(const std::string& backend, double timeou
   so.timeout = timeout;
   try {
     // Our keys under a prefix, apart from the agent's.
-    impl->store = c10::make_intrusive<c10d::PrefixStore>(
-        "compress", c10::make_intrusive<c10d::TCPStore>(env.master_addr, so));
+    impl->store =
+        c10::make_intrusive<c10d::PrefixStore>("compress", c10::make_intrusive<c10d::TCPStore>(env.master_addr, so));
     const std::string me = hostname() + " " + std::to_string(getpid());
     impl->store->set("compress/pid/" + std::to_string(env.rank), std::vector<uint8_t>(me.begin(), me.end()));
 #ifdef COMPRESS_CUDA
@@ -292,8 +294,8 @@ std::shared_ptr<DistContext> dist_init(const std::string& backend, double timeou
   }
   impl->read_peers();
   g_ctx = std::make_shared<DistContext>(std::move(impl));
-  spdlog::info("rank {}/{} (local rank {}) joined {}:{} ({})", env.rank, env.world_size, env.local_rank, env.master_addr,
-               env.master_port, backend);
+  spdlog::info("rank {}/{} (local rank {}) joined {}:{} ({})", env.rank, env.world_size, env.local_rank,
+               env.master_addr, env.master_port, backend);
   return g_ctx;
 }
 

@@ -14,8 +14,8 @@
 
 namespace compress {
 
-std::vector<CocoDetection> to_coco_detections(const ImageDetections& dets, int64_t image_id, double in_h,
-                                              double in_w, double orig_h, double orig_w, const CocoDataset& ds) {
+std::vector<CocoDetection> to_coco_detections(const ImageDetections& dets, int64_t image_id, double in_h, double in_w,
+                                              double orig_h, double orig_w, const CocoDataset& ds) {
   const double sx = orig_w / in_w, sy = orig_h / in_h;
   std::vector<CocoDetection> out;
   out.reserve(dets.size());
@@ -49,9 +49,9 @@ EvalRun run_evaluation(DetectorImpl& model, DataLoader& loader, const CocoDatase
     for (auto& t : out) t = t.cpu();  // decoding and NMS run on the CPU
     const auto dets = model.postprocess(out, batch->images.size(2), batch->images.size(3));
     for (int64_t i = 0; i < batch->size(); ++i) {
-      const auto c = to_coco_detections(dets[i], batch->image_ids[i], batch->images.size(2), batch->images.size(3),
-                                        batch->orig_sizes[i][0].item<double>(),
-                                        batch->orig_sizes[i][1].item<double>(), ds);
+      const auto c =
+          to_coco_detections(dets[i], batch->image_ids[i], batch->images.size(2), batch->images.size(3),
+                             batch->orig_sizes[i][0].item<double>(), batch->orig_sizes[i][1].item<double>(), ds);
       run.dets.insert(run.dets.end(), c.begin(), c.end());
       run.image_ids.push_back(batch->image_ids[i]);
     }
@@ -90,8 +90,13 @@ EvalRun gather_evaluation(EvalRun mine, DistContext& dist, const CocoDataset& ds
   auto acc = rows.accessor<double, 2>();
   for (size_t i = 0; i < mine.dets.size(); ++i) {
     const auto& d = mine.dets[i];
-    const double v[7] = {static_cast<double>(d.image_id), static_cast<double>(d.category_id), d.bbox[0], d.bbox[1],
-                         d.bbox[2], d.bbox[3], d.score};
+    const double v[7] = {static_cast<double>(d.image_id),
+                         static_cast<double>(d.category_id),
+                         d.bbox[0],
+                         d.bbox[1],
+                         d.bbox[2],
+                         d.bbox[3],
+                         d.score};
     for (int k = 0; k < 7; ++k) acc[i][k] = v[k];
   }
   const auto all_ids = dist.all_gather_rows(ids);
@@ -101,7 +106,8 @@ EvalRun gather_evaluation(EvalRun mine, DistContext& dist, const CocoDataset& ds
   std::vector<std::vector<CocoDetection>> det_lists;
   for (size_t r = 0; r < all_rows.size(); ++r) {
     std::vector<int64_t> il;
-    for (int64_t i = 0; i < all_ids[r].size(0); ++i) il.push_back(static_cast<int64_t>(all_ids[r][i][0].item<double>()));
+    for (int64_t i = 0; i < all_ids[r].size(0); ++i)
+      il.push_back(static_cast<int64_t>(all_ids[r][i][0].item<double>()));
     std::vector<CocoDetection> dl;
     const auto a = all_rows[r].contiguous();
     const auto ra = a.accessor<double, 2>();

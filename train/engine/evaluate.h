@@ -21,8 +21,8 @@ struct EvalRun {
 
 // Maps one image's detections from input pixels (in_h, in_w) to the original
 // image (orig_h, orig_w) and to COCO category ids.
-std::vector<CocoDetection> to_coco_detections(const ImageDetections& dets, int64_t image_id, double in_h,
-                                              double in_w, double orig_h, double orig_w, const CocoDataset& ds);
+std::vector<CocoDetection> to_coco_detections(const ImageDetections& dets, int64_t image_id, double in_h, double in_w,
+                                              double orig_h, double orig_w, const CocoDataset& ds);
 
 // Evaluation mode and no-grad inside; the model's train/eval mode is restored.
 // score = false leaves `result` empty (a shard, scored after gathering).

@@ -46,7 +46,8 @@ double LRSchedule::lr(int64_t iter) const {
         if (iter >= m) f *= gamma;
       return base_lr * f;
     }
-    case Decay::None: break;
+    case Decay::None:
+      break;
   }
   return base_lr;
 }

@@ -9,7 +9,7 @@
 namespace torch::optim {
 class Optimizer;
 struct OptimizerParamState;
-}
+}  // namespace torch::optim
 
 namespace compress {
 

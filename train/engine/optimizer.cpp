@@ -73,18 +73,19 @@ OptimizerBundle make_optimizer(const torch::nn::Module& model, const Config& cfg
   if (type == "Momentum") {
     const double mom = cfg.get<double>("OptimizerBuilder.optimizer.momentum");
     for (const auto& g : b.groups)
-      pg.emplace_back(g.params, std::make_unique<torch::optim::SGDOptions>(
-                                    torch::optim::SGDOptions(lr * g.lr_mult).momentum(mom).weight_decay(g.weight_decay)));
+      pg.emplace_back(g.params,
+                      std::make_unique<torch::optim::SGDOptions>(
+                          torch::optim::SGDOptions(lr * g.lr_mult).momentum(mom).weight_decay(g.weight_decay)));
     b.optimizer = std::make_unique<torch::optim::SGD>(pg, torch::optim::SGDOptions(lr).momentum(mom));
   } else {
     const double b1 = cfg.get<double>("OptimizerBuilder.optimizer.beta1");
     const double b2 = cfg.get<double>("OptimizerBuilder.optimizer.beta2");
     const double eps = cfg.get<double>("OptimizerBuilder.optimizer.epsilon");
     for (const auto& g : b.groups)
-      pg.emplace_back(g.params, std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(lr * g.lr_mult)
-                                                                                .betas({b1, b2})
-                                                                                .eps(eps)
-                                                                                .weight_decay(g.weight_decay)));
+      pg.emplace_back(
+          g.params,
+          std::make_unique<torch::optim::AdamOptions>(
+              torch::optim::AdamOptions(lr * g.lr_mult).betas({b1, b2}).eps(eps).weight_decay(g.weight_decay)));
     b.optimizer = std::make_unique<torch::optim::Adam>(pg, torch::optim::AdamOptions(lr));
   }
   return b;

@@ -25,7 +25,7 @@ struct OptimizerBundle {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::vector<ParamGroupSpec> groups;  // same order as optimizer->param_groups()
   double clip_grad_norm = 0;
-  void set_lr(double lr);              // base lr; each group gets lr * its lr_mult
+  void set_lr(double lr);  // base lr; each group gets lr * its lr_mult
 };
 
 OptimizerBundle make_optimizer(const torch::nn::Module& model, const Config& cfg);

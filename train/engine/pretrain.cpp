@@ -72,7 +72,8 @@ double top1_accuracy(BackboneClassifier& model, const FashionItems& items, int c
     const auto x = item_batch(items, idx, crop, norm, seeds);
     const auto pred = model->forward(x.to(device)).argmax(1).cpu();
     auto p = pred.accessor<int64_t, 1>();
-    for (size_t k = 0; k < idx.size(); ++k) right += p[static_cast<int64_t>(k)] == items.labels[static_cast<size_t>(idx[k])];
+    for (size_t k = 0; k < idx.size(); ++k)
+      right += p[static_cast<int64_t>(k)] == items.labels[static_cast<size_t>(idx[k])];
   }
   model->train(was_training);
   return static_cast<double>(right) / count;
@@ -118,7 +119,8 @@ PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
   ItemCropOptions crop;
   crop.size = cfg.get<int>(P + "image_size");
   const auto scale = cfg.get<std::vector<double>>(P + "item_scale");
-  if (scale.size() != 2) fail("config '", cfg.source(), "': ", P, "item_scale needs [lo, hi], got ", scale.size(), " values");
+  if (scale.size() != 2)
+    fail("config '", cfg.source(), "': ", P, "item_scale needs [lo, hi], got ", scale.size(), " values");
   crop.scale_lo = scale[0], crop.scale_hi = scale[1];
   if (!(crop.scale_lo > 0 && crop.scale_lo <= crop.scale_hi && crop.scale_hi <= 1))
     fail("config '", cfg.source(), "': ", P, "item_scale [", crop.scale_lo, ", ", crop.scale_hi,
@@ -133,7 +135,8 @@ PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
                                                                      : cfg.get<int64_t>("snapshot_iter"));
   const int64_t log_iter = std::max<int64_t>(1, cfg.get<int64_t>("log_iter"));
   const uint64_t seed = static_cast<uint64_t>(cfg.get<int64_t>("seed"));
-  const Normalization norm = normalization_of(cfg, "TrainReader", "(pretraining feeds the backbone what the detector's reader feeds it)");
+  const Normalization norm =
+      normalization_of(cfg, "TrainReader", "(pretraining feeds the backbone what the detector's reader feeds it)");
   const std::string mnist = cfg.get<std::string>(P + "mnist_dir");
   const FashionItems train_items = load_fashion_items(mnist, "train");
   const FashionItems test_items = eval_items > 0 ? load_fashion_items(mnist, "t10k") : FashionItems{};
@@ -146,8 +149,8 @@ PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
   model->to(device);
   OptimizerBundle opt = make_optimizer(*model, cfg);
   LRSchedule schedule;
-  schedule.base_lr = cfg.get<double>(P + "base_lr") > 0 ? cfg.get<double>(P + "base_lr")
-                                                        : cfg.get<double>("LearningRate.base_lr");
+  schedule.base_lr =
+      cfg.get<double>(P + "base_lr") > 0 ? cfg.get<double>(P + "base_lr") : cfg.get<double>("LearningRate.base_lr");
   schedule.decay = LRSchedule::Decay::Cosine;
   schedule.cosine_iters = max_iters;
   schedule.warmup_steps = std::min<int64_t>(cfg.get<int64_t>(P + "warmup_steps"), max_iters);
@@ -168,8 +171,12 @@ PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
     if (eval_items > 0) {
       res.top1 = top1_accuracy(model, test_items, eval_items, crop, norm, batch_size);
       state.best_ap = res.top1;  // the checkpoint's score field holds top-1 here
-      metrics.write({{"iter", state.iter}, {"kind", "eval"}, {"top1", res.top1}, {"items", std::min(eval_items, test_items.count())}});
-      spdlog::info("eval @ {}: top-1 {:.4f} on {} t10k items", state.iter, res.top1, std::min(eval_items, test_items.count()));
+      metrics.write({{"iter", state.iter},
+                     {"kind", "eval"},
+                     {"top1", res.top1},
+                     {"items", std::min(eval_items, test_items.count())}});
+      spdlog::info("eval @ {}: top-1 {:.4f} on {} t10k items", state.iter, res.top1,
+                   std::min(eval_items, test_items.count()));
     }
     save_checkpoint((fs::path(res.run_dir) / "latest.pt").string(), *model, opt.optimizer.get(), state);
     if (final_one) save_checkpoint((fs::path(res.run_dir) / "model_final.pt").string(), *model, nullptr, state);
@@ -177,14 +184,17 @@ PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
 
   if (o.resume.empty()) {
     const std::string preview = (fs::path(res.run_dir) / "crops.png").string();
-    write_crop_preview(preview, train_items, batch_items(train_items, batch_size, seed, 0), crop, crop_seed(seed, 0), 16);
+    write_crop_preview(preview, train_items, batch_items(train_items, batch_size, seed, 0), crop, crop_seed(seed, 0),
+                       16);
     spdlog::info("the first batch's crops: {}", preview);
   }
   model->train();
-  spdlog::info("pretraining the {} backbone on Fashion-MNIST crops ({} px, items {:.2f}-{:.2f} of the side), batch {}, {} iterations",
-               model->spec.type == "ResNet" ? "ResNet" + std::to_string(model->spec.depth)
-                                            : "MobileNetV3-" + model->spec.model_name,
-               crop.size, crop.scale_lo, crop.scale_hi, batch_size, max_iters);
+  spdlog::info(
+      "pretraining the {} backbone on Fashion-MNIST crops ({} px, items {:.2f}-{:.2f} of the side), batch {}, {} "
+      "iterations",
+      model->spec.type == "ResNet" ? "ResNet" + std::to_string(model->spec.depth)
+                                   : "MobileNetV3-" + model->spec.model_name,
+      crop.size, crop.scale_lo, crop.scale_hi, batch_size, max_iters);
   double window_loss = 0;
   int64_t window_right = 0, window_n = 0, window_steps = 0;
   const int64_t start_iter = state.iter;
@@ -217,8 +227,12 @@ PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
       const double dt = std::chrono::duration<double>(now - window_t0).count();
       const double it_s = (state.iter - start_iter) / std::max(std::chrono::duration<double>(now - t0).count(), 1e-9);
       const double acc = static_cast<double>(window_right) / window_n, ips = window_n / std::max(dt, 1e-9);
-      metrics.write({{"iter", state.iter}, {"kind", "pretrain"}, {"loss", window_loss / window_steps},
-                     {"acc", acc}, {"lr", lr}, {"images_per_s", ips}});
+      metrics.write({{"iter", state.iter},
+                     {"kind", "pretrain"},
+                     {"loss", window_loss / window_steps},
+                     {"acc", acc},
+                     {"lr", lr},
+                     {"images_per_s", ips}});
       spdlog::info("iter {}/{} | loss {:.4f} | train acc {:.3f} | lr {:.6f} | {:.1f} img/s | ETA {}", state.iter,
                    max_iters, window_loss / window_steps, acc, lr, ips,
                    format_duration((max_iters - state.iter) / std::max(it_s, 1e-9)));
@@ -233,8 +247,10 @@ PretrainResult run_pretrain(const Config& cfg, const PretrainOptions& o) {
   }
   snapshot(true);
   res.iters = state.iter;
-  spdlog::info("pretraining done: {} iterations, backbone in {}/model_final.pt (start a detector from it with "
-               "-o pretrain_weights=...)", state.iter, res.run_dir);
+  spdlog::info(
+      "pretraining done: {} iterations, backbone in {}/model_final.pt (start a detector from it with "
+      "-o pretrain_weights=...)",
+      state.iter, res.run_dir);
   return res;
 }
 

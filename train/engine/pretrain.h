@@ -19,9 +19,9 @@ namespace compress {
 class Config;
 
 struct PretrainOptions {
-  std::string resume;   // a pretrain run's latest.pt
-  std::string run_dir;  // default: save_dir / <config stem>_backbone
-  int64_t stop_at = -1; // tests: return after this iteration's step, as a killed run (no final snapshot)
+  std::string resume;    // a pretrain run's latest.pt
+  std::string run_dir;   // default: save_dir / <config stem>_backbone
+  int64_t stop_at = -1;  // tests: return after this iteration's step, as a killed run (no final snapshot)
 };
 
 struct PretrainResult {

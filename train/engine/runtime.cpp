@@ -18,7 +18,8 @@ void apply_runtime_settings(const Config& cfg) {
   int n = threads;
   if (n == 0) {
     const char* omp = std::getenv("OMP_NUM_THREADS");
-    n = omp && std::atoi(omp) > 0 ? std::atoi(omp) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    n = omp && std::atoi(omp) > 0 ? std::atoi(omp)
+                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   torch::set_num_threads(n);
   torch::manual_seed(static_cast<uint64_t>(cfg.get<int64_t>("seed")));

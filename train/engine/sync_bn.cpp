@@ -34,8 +34,8 @@ struct SyncBNFunction : torch::autograd::Function<SyncBNFunction> {
     const auto &xhat = saved[0], &weight = saved[1], &invstd = saved[2];
     const double m = ctx->saved_data["count"].toDouble();
     const auto dy = grads[0];
-    const auto sdy = dy.sum({0, 2, 3});                 // (C)
-    const auto sdyx = (dy * xhat).sum({0, 2, 3});       // (C)
+    const auto sdy = dy.sum({0, 2, 3});            // (C)
+    const auto sdyx = (dy * xhat).sum({0, 2, 3});  // (C)
     // (2C + 1): summed over ranks below; the last entry checks that every rank
     // is reducing the same layer (autograd must run the layers in one order).
     const double call = static_cast<double>(ctx->saved_data["call"].toInt());

@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -231,8 +231,8 @@ TrainState Trainer::train() {
       const auto now = std::chrono::steady_clock::now();
       const double dt = std::chrono::duration<double>(now - window_t0).count();
       const double ips = window_images / std::max(dt, 1e-9);
-      const double it_s = (state_.iter - start_iter) /
-                          std::max(std::chrono::duration<double>(now - run_t0).count(), 1e-9);
+      const double it_s =
+          (state_.iter - start_iter) / std::max(std::chrono::duration<double>(now - run_t0).count(), 1e-9);
       const double elapsed = std::chrono::duration<double>(now - run_t0).count();
       const double s_per_iter = dt / std::max<int64_t>(window_n, 1);
       nlohmann::json rec{{"iter", state_.iter}, {"kind", "train"},          {"lr", lr},

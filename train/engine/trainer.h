@@ -18,10 +18,10 @@
 namespace compress {
 
 struct TrainOptions {
-  bool eval = false;        // evaluate at every snapshot, keep the best
-  std::string resume;       // checkpoint to resume from (-r)
-  std::string run_dir;      // default: save_dir / <config file stem>
-  std::string transforms;   // recorded in checkpoints (see TrainState::transforms)
+  bool eval = false;       // evaluate at every snapshot, keep the best
+  std::string resume;      // checkpoint to resume from (-r)
+  std::string run_dir;     // default: save_dir / <config file stem>
+  std::string transforms;  // recorded in checkpoints (see TrainState::transforms)
 };
 
 class Trainer {

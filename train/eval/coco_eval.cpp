@@ -46,10 +46,10 @@ struct Dt {
 // evaluateImg's output for one (image, category, area range).
 struct ImgEval {
   bool valid = false;
-  std::vector<double> scores;            // (D) sorted by score, desc
-  std::vector<int64_t> dt_matches;       // (T, D) matched GT id or 0
-  std::vector<uint8_t> dt_ignore;        // (T, D)
-  std::vector<uint8_t> gt_ignore;        // (G) in gt order after the ignore sort
+  std::vector<double> scores;       // (D) sorted by score, desc
+  std::vector<int64_t> dt_matches;  // (T, D) matched GT id or 0
+  std::vector<uint8_t> dt_ignore;   // (T, D)
+  std::vector<uint8_t> gt_ignore;   // (G) in gt order after the ignore sort
   int D = 0;
 };
 
@@ -63,13 +63,12 @@ std::vector<int> argsort_desc(int n, Getter score) {
 }
 
 void evaluate_img(const std::vector<Gt>& gt_all, const std::vector<Dt>& dt_sorted,
-                  const std::vector<double>& ious /*(D, G) in gt_all order*/, int G_all,
-                  const double* rng, const std::vector<double>& iou_thrs, ImgEval& out) {
+                  const std::vector<double>& ious /*(D, G) in gt_all order*/, int G_all, const double* rng,
+                  const std::vector<double>& iou_thrs, ImgEval& out) {
   const int G = static_cast<int>(gt_all.size());
   // _ignore flag, then a stable sort that puts non-ignored GT first.
   std::vector<uint8_t> ig(G);
-  for (int g = 0; g < G; ++g)
-    ig[g] = gt_all[g].crowd || gt_all[g].area < rng[0] || gt_all[g].area > rng[1];
+  for (int g = 0; g < G; ++g) ig[g] = gt_all[g].crowd || gt_all[g].area < rng[0] || gt_all[g].area > rng[1];
   std::vector<int> gtind(G);
   std::iota(gtind.begin(), gtind.end(), 0);
   std::stable_sort(gtind.begin(), gtind.end(), [&](int a, int b) { return ig[a] < ig[b]; });
@@ -130,7 +129,7 @@ double coco_box_iou(const double* d, const double* g, bool crowd) {
 }
 
 const std::array<const char*, 12>& CocoStats::names() {
-  static const std::array<const char*, 12> n = {"AP",  "AP50", "AP75", "APs",   "APm", "APl",
+  static const std::array<const char*, 12> n = {"AP",  "AP50", "AP75",  "APs", "APm", "APl",
                                                 "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
   return n;
 }
@@ -147,10 +146,11 @@ std::string CocoStats::table() const {
     const char* iou;
     const char* area;
     int max_dets;
-  } rows[12] = {{true, "0.50:0.95", "all", 100},  {true, "0.50", "all", 100},      {true, "0.75", "all", 100},
-                {true, "0.50:0.95", "small", 100}, {true, "0.50:0.95", "medium", 100}, {true, "0.50:0.95", "large", 100},
-                {false, "0.50:0.95", "all", 1},   {false, "0.50:0.95", "all", 10},   {false, "0.50:0.95", "all", 100},
-                {false, "0.50:0.95", "small", 100}, {false, "0.50:0.95", "medium", 100}, {false, "0.50:0.95", "large", 100}};
+  } rows[12] = {
+      {true, "0.50:0.95", "all", 100},    {true, "0.50", "all", 100},          {true, "0.75", "all", 100},
+      {true, "0.50:0.95", "small", 100},  {true, "0.50:0.95", "medium", 100},  {true, "0.50:0.95", "large", 100},
+      {false, "0.50:0.95", "all", 1},     {false, "0.50:0.95", "all", 10},     {false, "0.50:0.95", "all", 100},
+      {false, "0.50:0.95", "small", 100}, {false, "0.50:0.95", "medium", 100}, {false, "0.50:0.95", "large", 100}};
   std::string out;
   char buf[160];
   for (int i = 0; i < 12; ++i) {
@@ -185,8 +185,11 @@ std::string CocoEvalResult::classwise_table() const {
 nlohmann::json CocoEvalResult::classwise_json() const {
   nlohmann::json j = nlohmann::json::array();
   for (size_t k = 0; k < category_ids.size(); ++k)
-    j.push_back({{"id", category_ids[k]}, {"name", category_names[k]}, {"AP", per_category_ap[k]},
-                 {"AP50", per_category_ap50[k]}, {"gt", per_category_gt[k]}});
+    j.push_back({{"id", category_ids[k]},
+                 {"name", category_names[k]},
+                 {"AP", per_category_ap[k]},
+                 {"AP50", per_category_ap50[k]},
+                 {"gt", per_category_gt[k]}});
   return j;
 }
 

@@ -46,7 +46,7 @@ BackboneClassifierImpl::BackboneClassifierImpl(const BackboneSpec& s, int64_t nu
 torch::Tensor BackboneClassifierImpl::forward(const torch::Tensor& images) {
   const torch::Tensor map = mobilenet ? mobilenet->forward_maps(images, {deepest_map}).front()
                                       : resnet->forward(images).back();  // (N, C, h, w)
-  return fc->forward(map.mean({2, 3}));                                   // (N, num_classes)
+  return fc->forward(map.mean({2, 3}));                                  // (N, num_classes)
 }
 
 }  // namespace compress

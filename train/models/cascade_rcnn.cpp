@@ -56,8 +56,8 @@ CascadeRCNNOptions cascade_rcnn_options_from_config(const Config& cfg) {
     if (p->pre_nms_top_n < 1 || p->post_nms_top_n < 1) fail(k, "pre_nms_top_n/post_nms_top_n: must be >= 1");
   }
   const std::string a = "FPNRoIAlign.";
-  o.roi = {cfg.get<int64_t>(a + "box_resolution"), cfg.get<int64_t>(a + "sampling_ratio"),
-           cfg.get<int64_t>(a + "min_level"), cfg.get<int64_t>(a + "max_level"),
+  o.roi = {cfg.get<int64_t>(a + "box_resolution"),   cfg.get<int64_t>(a + "sampling_ratio"),
+           cfg.get<int64_t>(a + "min_level"),        cfg.get<int64_t>(a + "max_level"),
            cfg.get<int64_t>(a + "canconical_level"), cfg.get<double>(a + "canonical_size")};
   if (o.roi.min_level < o.min_level || o.roi.max_level > o.max_level || o.roi.min_level > o.roi.max_level)
     fail(a, "min_level/max_level: ", o.roi.min_level, "..", o.roi.max_level, " must lie within FPN's levels ",
@@ -79,7 +79,8 @@ CascadeRCNNOptions cascade_rcnn_options_from_config(const Config& cfg) {
   o.bbox_reg_weights.clear();
   for (size_t i = 0; i < n; ++i) {
     if (!(w[i] > 0)) fail(s, "bbox_reg_weights: must be positive, got ", w[i]);
-    o.stages.push_back({fg[i], hi[i], lo[i], cfg.get<int64_t>(s + "batch_size_per_im"), cfg.get<double>(s + "fg_fraction")});
+    o.stages.push_back(
+        {fg[i], hi[i], lo[i], cfg.get<int64_t>(s + "batch_size_per_im"), cfg.get<double>(s + "fg_fraction")});
     const float wf = static_cast<float>(w[i]);
     o.bbox_reg_weights.push_back({wf, wf, wf / 2, wf / 2});
   }
@@ -103,8 +104,8 @@ CascadeRCNNImpl::CascadeRCNNImpl(const CascadeRCNNOptions& o) : opt(o) {
   std::vector<int64_t> taps;
   for (int64_t m : o.feature_maps) taps.push_back(backbone->map_channels(m));
   fpn = register_module("fpn", FPN(taps, o.fpn_channels, o.min_level, o.max_level, o.has_extra_convs));
-  rpn_head = register_module("rpn_head", RPNHead(o.fpn_channels, o.rpn_channels,
-                                                 static_cast<int64_t>(o.aspect_ratios.size())));
+  rpn_head = register_module("rpn_head",
+                             RPNHead(o.fpn_channels, o.rpn_channels, static_cast<int64_t>(o.aspect_ratios.size())));
   bbox_head = register_module("bbox_head", torch::nn::ModuleList());
   const int64_t pooled = o.fpn_channels * o.roi.resolution * o.roi.resolution;
   for (size_t s = 0; s < o.stages.size(); ++s) bbox_head->push_back(BBoxHead(pooled, o.head_hidden, num_classes));
@@ -136,8 +137,8 @@ std::vector<torch::Tensor> CascadeRCNNImpl::forward(const torch::Tensor& images)
   for (size_t l = 0; l < L; ++l) {
     set_quant_site(*rpn_head, static_cast<int64_t>(l));  // QAT: one observer per FPN level
     auto [c, b] = rpn_head->forward(out[l]);
-    out.push_back(c);    // (N, A, H_l, W_l)
-    box.push_back(b);    // (N, 4A, H_l, W_l)
+    out.push_back(c);  // (N, A, H_l, W_l)
+    box.push_back(b);  // (N, 4A, H_l, W_l)
   }
   out.insert(out.end(), box.begin(), box.end());
   return out;
@@ -190,8 +191,8 @@ CascadeRCNNImpl::RpnMaps CascadeRCNNImpl::rpn_maps(const std::vector<torch::Tens
 }
 
 std::vector<torch::Tensor> CascadeRCNNImpl::proposals(const std::vector<torch::Tensor>& outputs,
-                                                      const std::vector<torch::Tensor>& anc, int64_t in_h,
-                                                      int64_t in_w, const ProposalOptions& po) const {
+                                                      const std::vector<torch::Tensor>& anc, int64_t in_h, int64_t in_w,
+                                                      const ProposalOptions& po) const {
   return proposals(rpn_maps(outputs), anc, in_h, in_w, po);
 }
 
@@ -207,7 +208,8 @@ std::vector<torch::Tensor> CascadeRCNNImpl::proposals(const RpnMaps& maps, const
   return out;
 }
 
-std::pair<torch::Tensor, torch::Tensor> CascadeRCNNImpl::run_stage(size_t stage, const std::vector<torch::Tensor>& outputs,
+std::pair<torch::Tensor, torch::Tensor> CascadeRCNNImpl::run_stage(size_t stage,
+                                                                   const std::vector<torch::Tensor>& outputs,
                                                                    const torch::Tensor& rois,
                                                                    const torch::Tensor& batch_idx) {
   const size_t L = num_levels(outputs);
@@ -228,13 +230,13 @@ LossTerms CascadeRCNNImpl::loss(const std::vector<torch::Tensor>& outputs, const
   // RPN: all levels' anchors in one list per image.
   const RpnMaps maps = rpn_maps(outputs);
   const auto anc = anchors(outputs);
-  const auto rpn = rpn_loss(torch::cat(maps.cls, 1), torch::cat(maps.box, 1), torch::cat(anc), gt, opt.rpn_target, H, W);
+  const auto rpn =
+      rpn_loss(torch::cat(maps.cls, 1), torch::cat(maps.box, 1), torch::cat(anc), gt, opt.rpn_target, H, W);
   LossTerms t;
   t.terms = {{"rpn_cls", rpn.cls}, {"rpn_bbox", rpn.bbox}};
   torch::Tensor total = rpn.cls + rpn.bbox;
   // Cascade: each stage samples from the previous stage's refined boxes.
-  std::vector<torch::Tensor> rois =
-      proposals(maps, anc, H, W, is_training() ? opt.train_proposal : opt.test_proposal);
+  std::vector<torch::Tensor> rois = proposals(maps, anc, H, W, is_training() ? opt.train_proposal : opt.test_proposal);
   for (size_t s = 0; s < opt.stages.size(); ++s) {
     std::vector<torch::Tensor> r, lab, g;
     for (int64_t i = 0; i < N; ++i) {

@@ -27,20 +27,20 @@ namespace compress {
 
 struct CascadeRCNNOptions {
   int64_t num_classes = 80;
-  std::string model_name = "large";                // MobileNetV3
+  std::string model_name = "large";  // MobileNetV3
   double scale = 1.0;
-  std::vector<int64_t> feature_maps{2, 3, 4};      // backbone taps: strides 4, 8, 16
-  bool freeze_norm = true;                         // backbone BN runs on its running statistics
+  std::vector<int64_t> feature_maps{2, 3, 4};  // backbone taps: strides 4, 8, 16
+  bool freeze_norm = true;                     // backbone BN runs on its running statistics
   int64_t fpn_channels = 48, min_level = 2, max_level = 6;
   bool has_extra_convs = true;
-  double anchor_start_size = 32;                   // at min_level, doubling per level
+  double anchor_start_size = 32;  // at min_level, doubling per level
   std::vector<double> aspect_ratios{0.5, 1.0, 2.0};
   int64_t rpn_channels = 48;
   RpnTargetOptions rpn_target;
   ProposalOptions train_proposal{2000, 2000, 0.7, 0.0}, test_proposal{300, 100, 0.7, 0.0};
   RoIAlignOptions roi;
   int64_t head_hidden = 128;
-  std::vector<RoiSampleOptions> stages;            // one per cascade stage
+  std::vector<RoiSampleOptions> stages;  // one per cascade stage
   std::vector<std::array<float, 4>> bbox_reg_weights;
   std::vector<double> stage_loss_weights{1.0, 0.5, 0.25};
   BalancedL1Options box_loss;
@@ -80,8 +80,8 @@ struct CascadeRCNNImpl : DetectorImpl {
                                                  const torch::Tensor& batch_idx, int64_t in_h, int64_t in_w);
   // Final boxes (R_i, 4) and class scores (R_i, C + 1) per image, before NMS:
   // refine() on the test proposals.
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> detect(const std::vector<torch::Tensor>& outputs,
-                                                              int64_t in_h, int64_t in_w);
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> detect(const std::vector<torch::Tensor>& outputs, int64_t in_h,
+                                                              int64_t in_w);
 
   CascadeRCNNOptions opt;
   MobileNetV3 backbone{nullptr};
@@ -98,8 +98,8 @@ struct CascadeRCNNImpl : DetectorImpl {
   RpnMaps rpn_maps(const std::vector<torch::Tensor>& outputs) const;
   // Proposals per image from flattened maps (taken as constants: no gradient
   // flows into the RPN through the proposals, as in the reference).
-  std::vector<torch::Tensor> proposals(const RpnMaps& maps, const std::vector<torch::Tensor>& anchors,
-                                       int64_t in_h, int64_t in_w, const ProposalOptions& po) const;
+  std::vector<torch::Tensor> proposals(const RpnMaps& maps, const std::vector<torch::Tensor>& anchors, int64_t in_h,
+                                       int64_t in_w, const ProposalOptions& po) const;
 };
 TORCH_MODULE(CascadeRCNN);
 

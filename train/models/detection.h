@@ -8,7 +8,7 @@ namespace compress {
 struct Detection {
   float x1, y1, x2, y2;  // input-image pixels (the evaluator maps them to the original size)
   float score;
-  int64_t label;         // contiguous 0..C-1
+  int64_t label;  // contiguous 0..C-1
 };
 using ImageDetections = std::vector<Detection>;
 

@@ -16,8 +16,8 @@ class Config;
 struct Batch;
 
 struct LossTerms {
-  torch::Tensor total;                                        // scalar to backpropagate
-  std::vector<std::pair<std::string, torch::Tensor>> terms;   // named parts, for logs
+  torch::Tensor total;                                       // scalar to backpropagate
+  std::vector<std::pair<std::string, torch::Tensor>> terms;  // named parts, for logs
 };
 
 struct DetectorImpl : torch::nn::Module {

@@ -21,7 +21,6 @@ torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x)
   return f && bn.is_training() ? f(bn, x) : bn.forward(x);
 }
 
-
 Act act_from_name(const std::string& name) {
   if (name == "none") return Act::None;
   if (name == "relu") return Act::ReLU;
@@ -34,12 +33,18 @@ Act act_from_name(const std::string& name) {
 
 torch::Tensor apply_act(const torch::Tensor& x, Act act) {
   switch (act) {
-    case Act::None: return x;
-    case Act::ReLU: return torch::relu(x);
-    case Act::ReLU6: return torch::hardtanh(x, 0.0, 6.0);
-    case Act::HardSwish: return torch::hardswish(x);      // x * relu6(x + 3) / 6
-    case Act::HardSigmoid: return torch::hardsigmoid(x);  // relu6(x + 3) / 6
-    case Act::LeakyReLU: return torch::leaky_relu(x, 0.1);
+    case Act::None:
+      return x;
+    case Act::ReLU:
+      return torch::relu(x);
+    case Act::ReLU6:
+      return torch::hardtanh(x, 0.0, 6.0);
+    case Act::HardSwish:
+      return torch::hardswish(x);  // x * relu6(x + 3) / 6
+    case Act::HardSigmoid:
+      return torch::hardsigmoid(x);  // relu6(x + 3) / 6
+    case Act::LeakyReLU:
+      return torch::leaky_relu(x, 0.1);
   }
   return x;
 }
@@ -63,7 +68,9 @@ ConvBNLayerImpl::ConvBNLayerImpl(const ConvBNOptions& o) : act(o.act) {
 }
 
 std::pair<torch::Tensor, torch::Tensor> ConvBNLayerImpl::folded_weight_bias() const {
-  if (!bn) return {conv->weight, conv->bias.defined() ? conv->bias : torch::zeros({conv->weight.size(0)}, conv->weight.options())};
+  if (!bn)
+    return {conv->weight,
+            conv->bias.defined() ? conv->bias : torch::zeros({conv->weight.size(0)}, conv->weight.options())};
   const auto factor = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());  // (O)
   return {conv->weight * factor.view({-1, 1, 1, 1}), bn->bias - bn->running_mean * factor};
 }

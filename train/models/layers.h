@@ -48,7 +48,7 @@ void set_quant_site(torch::nn::Module& m, int64_t site);
 struct ConvBNOptions {
   int64_t in, out, kernel = 1, stride = 1, groups = 1;
   Act act = Act::None;
-  bool bn = true;    // false: a plain conv with bias (heads)
+  bool bn = true;  // false: a plain conv with bias (heads)
   ConvBNOptions(int64_t in_, int64_t out_, int64_t kernel_ = 1, int64_t stride_ = 1, int64_t groups_ = 1,
                 Act act_ = Act::None, bool bn_ = true)
       : in(in_), out(out_), kernel(kernel_), stride(stride_), groups(groups_), act(act_), bn(bn_) {}

@@ -59,11 +59,11 @@ struct MobileNetV3Impl : torch::nn::Module {
 
   ConvBNLayer conv1{nullptr}, conv_last{nullptr};
   torch::nn::ModuleList blocks;
-  int64_t tap_block = -1;              // index of the unit whose expand output is tapped
-  std::vector<int64_t> out_channels;   // channels of the two taps
-  int64_t s8_block = -1, s16_block = -1;     // last units at stride 8 and 16
-  std::vector<int64_t> stride_channels;      // channels of forward_strides()' three taps
-  std::vector<int64_t> block_stride;         // output stride of each unit
+  int64_t tap_block = -1;                 // index of the unit whose expand output is tapped
+  std::vector<int64_t> out_channels;      // channels of the two taps
+  int64_t s8_block = -1, s16_block = -1;  // last units at stride 8 and 16
+  std::vector<int64_t> stride_channels;   // channels of forward_strides()' three taps
+  std::vector<int64_t> block_stride;      // output stride of each unit
 };
 TORCH_MODULE(MobileNetV3);
 

@@ -23,7 +23,8 @@ torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, doubl
   TORCH_CHECK(scores.dim() == 1 && scores.size(0) == boxes.size(0), "nms: scores must be (N), got ", scores.sizes());
   const int64_t n = boxes.size(0);
   if (n == 0 || max_keep == 0) return torch::empty({0}, torch::kInt64);
-  const auto order = std::get<1>(scores.to(torch::kCPU, torch::kFloat32).sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
+  const auto order =
+      std::get<1>(scores.to(torch::kCPU, torch::kFloat32).sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
   const auto sorted = boxes.to(torch::kCPU, torch::kFloat32).index_select(0, order).contiguous();
   const float* b = sorted.data_ptr<float>();
   const int64_t* ord = order.data_ptr<int64_t>();

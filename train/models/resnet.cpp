@@ -24,9 +24,12 @@ torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
 
 ResNetImpl::ResNetImpl(int64_t depth, bool zero_init_residual) {
   std::vector<int64_t> counts;
-  if (depth == 18) counts = {2, 2, 2, 2};
-  else if (depth == 34) counts = {3, 4, 6, 3};
-  else fail("ResNet.depth: unsupported ", depth, " (valid: 18, 34)");
+  if (depth == 18)
+    counts = {2, 2, 2, 2};
+  else if (depth == 34)
+    counts = {3, 4, 6, 3};
+  else
+    fail("ResNet.depth: unsupported ", depth, " (valid: 18, 34)");
   conv1 = register_module("conv1", ConvBNLayer(ConvBNOptions(3, 64, 7, 2, 1, Act::ReLU)));
   torch::nn::ModuleList* stages[4] = {&res2, &res3, &res4, &res5};
   int64_t in = 64;

@@ -22,7 +22,8 @@ SSDOptions ssd_options_from_config(const Config& cfg) {
     o.extra_block_filters.push_back({f[0], f[1]});
   }
   const std::string h = "SSDLiteMultiBoxHead.";
-  for (const auto& ar : cfg.get<std::vector<std::vector<double>>>(h + "aspect_ratios")) o.prior.aspect_ratios.push_back(ar);
+  for (const auto& ar : cfg.get<std::vector<std::vector<double>>>(h + "aspect_ratios"))
+    o.prior.aspect_ratios.push_back(ar);
   // The priors are fractions of the input size: by default the size EvalReader
   // resizes to, so changing the input is one key, not two that must agree.
   int64_t input = 0;
@@ -71,9 +72,7 @@ ExtraBlockImpl::ExtraBlockImpl(int64_t in, int64_t mid, int64_t out) {
   conv2 = register_module("conv2", ConvBNLayer(ConvBNOptions(mid, out, 1, 1, 1, Act::ReLU6)));
 }
 
-torch::Tensor ExtraBlockImpl::forward(const torch::Tensor& x) {
-  return conv2->forward(dw->forward(conv1->forward(x)));
-}
+torch::Tensor ExtraBlockImpl::forward(const torch::Tensor& x) { return conv2->forward(dw->forward(conv1->forward(x))); }
 
 SSDLiteImpl::SSDLiteImpl(const SSDOptions& o) : opt(o) {
   num_classes = o.num_classes;
@@ -109,8 +108,7 @@ torch::Tensor SSDLiteImpl::priors_for(const std::vector<std::pair<int64_t, int64
 }
 
 std::vector<torch::Tensor> SSDLiteImpl::forward(const torch::Tensor& images) {
-  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "SSDLite: expected (N, 3, H, W) images, got ",
-              images.sizes());
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "SSDLite: expected (N, 3, H, W) images, got ", images.sizes());
   std::vector<torch::Tensor> feats = backbone->forward(images);
   torch::Tensor x = feats.back();
   for (const auto& m : *extra_blocks) {
@@ -124,8 +122,8 @@ std::vector<torch::Tensor> SSDLiteImpl::forward(const torch::Tensor& images) {
     sizes.emplace_back(feats[i].size(2), feats[i].size(3));
     // (N, A_i*4, H, W) -> (N, H, W, A_i*4) -> (N, H*W*A_i, 4): the priors' order.
     locs.push_back(loc[i]->as<SeparableHead>()->forward(feats[i]).permute({0, 2, 3, 1}).reshape({N, -1, 4}));
-    confs.push_back(conf[i]->as<SeparableHead>()->forward(feats[i]).permute({0, 2, 3, 1}).reshape(
-        {N, -1, num_classes + 1}));
+    confs.push_back(
+        conf[i]->as<SeparableHead>()->forward(feats[i]).permute({0, 2, 3, 1}).reshape({N, -1, num_classes + 1}));
   }
   return {torch::cat(locs, 1), torch::cat(confs, 1), priors_for(sizes, images.size(2), images.size(3))};
 }
@@ -144,9 +142,9 @@ std::vector<ImageDetections> SSDLiteImpl::postprocess(const std::vector<torch::T
                                                       int64_t in_w) {
   torch::NoGradGuard no_grad;
   const auto boxes = decode_boxes(out[0].to(torch::kCPU).to(torch::kFloat32), out[2].unsqueeze(0));  // (N, A, 4)
-  const auto scores = torch::softmax(out[1].to(torch::kCPU).to(torch::kFloat32), -1);              // (N, A, C+1)
-  const auto scale = torch::tensor({static_cast<float>(in_w), static_cast<float>(in_h), static_cast<float>(in_w),
-                                    static_cast<float>(in_h)});
+  const auto scores = torch::softmax(out[1].to(torch::kCPU).to(torch::kFloat32), -1);                // (N, A, C+1)
+  const auto scale = torch::tensor(
+      {static_cast<float>(in_w), static_cast<float>(in_h), static_cast<float>(in_w), static_cast<float>(in_h)});
   MultiClassNmsOptions nms_opt{opt.score_threshold, opt.nms_threshold, opt.nms_top_k, opt.keep_top_k};
   std::vector<ImageDetections> result(boxes.size(0));
   for (int64_t i = 0; i < boxes.size(0); ++i)  // class 0 is the background: labels are columns 1..C

@@ -20,7 +20,7 @@ struct InitOptions {
   // blocks and heads, depthwise included) ~ N(0, head_std); biases 0; BN scale 1, shift 0.
   std::string scheme = "default";
   double head_std = 0.03;
-  double bn_momentum = 0.1;   // LibTorch's sense: running = (1 - m) running + m batch
+  double bn_momentum = 0.1;  // LibTorch's sense: running = (1 - m) running + m batch
   double bn_epsilon = 1e-5;
 };
 

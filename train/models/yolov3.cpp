@@ -105,16 +105,14 @@ YOLOv3Impl::YOLOv3Impl(const YOLOv3Options& o) : opt(o) {
 }
 
 std::vector<torch::Tensor> YOLOv3Impl::forward(const torch::Tensor& images) {
-  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "YOLOv3: expected (N, 3, H, W) images, got ",
-              images.sizes());
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "YOLOv3: expected (N, 3, H, W) images, got ", images.sizes());
   const std::vector<torch::Tensor> feats = mobilenet ? mobilenet->forward_strides(images) : resnet->forward(images);
   std::vector<torch::Tensor> outs;
   torch::Tensor route;
   for (int64_t i = 0; i < 3; ++i) {
     torch::Tensor x = feats[2 - i];
     // The upsampled route is sized to the tap, so inputs need not be multiples of 32.
-    if (i > 0)
-      x = torch::cat({torch::upsample_nearest2d(route, {x.size(2), x.size(3)}), x}, 1);
+    if (i > 0) x = torch::cat({torch::upsample_nearest2d(route, {x.size(2), x.size(3)}), x}, 1);
     auto [r, tip] = yolo_block[i]->as<YoloDetectionBlock>()->forward(x);
     outs.push_back(yolo_output[i]->as<ConvBNLayer>()->forward(tip));
     if (i < 2) route = yolo_transition[i]->as<ConvBNLayer>()->forward(r);

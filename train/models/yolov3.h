@@ -32,8 +32,8 @@ struct YOLOv3Options {
   int64_t depth = 34;                    // ResNet
   YoloLossOptions loss;                  // anchors, masks, classes, ignore_thresh, label_smooth
   MultiClassNmsOptions nms{0.01, 0.45, 1000, 100};
-  bool zero_init_residual = false;       // ResNet
-  double obj_prior = 0.0;                // initial objectness probability; 0 = default bias init
+  bool zero_init_residual = false;  // ResNet
+  double obj_prior = 0.0;           // initial objectness probability; 0 = default bias init
 };
 
 YOLOv3Options yolov3_options_from_config(const Config& cfg);

@@ -34,8 +34,8 @@ void draw_boxes(cv::Mat& bgr, const std::vector<DrawBox>& boxes, const std::vect
   for (const auto& b : boxes) {
     const cv::Scalar col = class_color(b.label);
     const cv::Point p1(static_cast<int>(b.x1), static_cast<int>(b.y1));
-    std::string text = (b.label >= 0 && b.label < static_cast<int>(names.size())) ? names[b.label]
-                                                                                   : std::to_string(b.label);
+    std::string text =
+        (b.label >= 0 && b.label < static_cast<int>(names.size())) ? names[b.label] : std::to_string(b.label);
     if (b.score >= 0) {
       char buf[16];
       std::snprintf(buf, sizeof(buf), " %.2f", b.score);

@@ -9,8 +9,8 @@ namespace compress {
 
 struct DrawBox {
   float x1, y1, x2, y2;
-  int label;            // index into the names list
-  float score = -1.f;   // < 0: ground truth, drawn without a score
+  int label;           // index into the names list
+  float score = -1.f;  // < 0: ground truth, drawn without a score
 };
 
 // Draws in place on a BGR uint8 image; one stable colour per class.

@@ -40,9 +40,11 @@ cv::Mat title_bar(const std::string& title, int64_t boxes, int width) {
 }  // namespace
 
 cv::Mat draw_panels(const std::vector<cv::Mat>& originals, const std::vector<std::pair<int64_t, int64_t>>& input_sizes,
-                    const std::vector<ModelDetections>& columns, const std::vector<std::string>& names, float threshold) {
+                    const std::vector<ModelDetections>& columns, const std::vector<std::string>& names,
+                    float threshold) {
   if (originals.empty() || columns.empty()) fail("draw_panels: no images or no models to draw");
-  if (input_sizes.size() != originals.size()) fail("draw_panels: ", input_sizes.size(), " input sizes for ", originals.size(), " images");
+  if (input_sizes.size() != originals.size())
+    fail("draw_panels: ", input_sizes.size(), " input sizes for ", originals.size(), " images");
   for (const auto& c : columns)
     if (c.dets.size() != originals.size())
       fail("draw_panels: '", c.title, "' has detections for ", c.dets.size(), " of ", originals.size(), " images");

@@ -30,6 +30,7 @@ std::vector<DrawBox> to_draw_boxes(const ImageDetections& d, int64_t in_h, int64
 // Panels take the first image's size.
 constexpr int kTitleBar = 22;
 cv::Mat draw_panels(const std::vector<cv::Mat>& originals, const std::vector<std::pair<int64_t, int64_t>>& input_sizes,
-                    const std::vector<ModelDetections>& columns, const std::vector<std::string>& names, float threshold);
+                    const std::vector<ModelDetections>& columns, const std::vector<std::string>& names,
+                    float threshold);
 
 }  // namespace compress

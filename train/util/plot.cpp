@@ -10,8 +10,9 @@ namespace compress {
 
 namespace {
 // BGR, the tab20-like palette: 12 series before a colour repeats.
-const cv::Scalar kColors[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44},  {40, 39, 214},  {189, 103, 148}, {75, 86, 140},
-                              {194, 119, 227}, {127, 127, 127}, {34, 189, 188}, {207, 190, 23}, {0, 0, 0},      {120, 200, 255}};
+const cv::Scalar kColors[] = {{180, 119, 31},  {14, 127, 255}, {44, 160, 44},   {40, 39, 214},
+                              {189, 103, 148}, {75, 86, 140},  {194, 119, 227}, {127, 127, 127},
+                              {34, 189, 188},  {207, 190, 23}, {0, 0, 0},       {120, 200, 255}};
 constexpr size_t kNumColors = sizeof(kColors) / sizeof(kColors[0]);
 std::string fmt_num(double v) {
   char buf[32];
@@ -62,8 +63,8 @@ cv::Mat line_chart(const std::string& title, const std::string& x_label, const s
                 cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
     // Iterations as integers; fractions (pruning ratios) with decimals.
     const std::string xs = x1 - x0 >= 10 ? std::to_string(static_cast<long long>(std::llround(xv))) : fmt_num(xv);
-    cv::putText(img, xs, cv::Point(xx - 12, plot.y + plot.height + 16), cv::FONT_HERSHEY_SIMPLEX,
-                0.4, cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
+    cv::putText(img, xs, cv::Point(xx - 12, plot.y + plot.height + 16), cv::FONT_HERSHEY_SIMPLEX, 0.4,
+                cv::Scalar(60, 60, 60), 1, cv::LINE_AA);
   }
   cv::putText(img, x_label, cv::Point(plot.x + plot.width / 2 - 20, H - 6), cv::FONT_HERSHEY_SIMPLEX, 0.45,
               cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
@@ -78,8 +79,8 @@ cv::Mat line_chart(const std::string& title, const std::string& x_label, const s
       if (series[s].x.size() < 30) cv::circle(img, p, 3, col, cv::FILLED);
     const int ly = top + 12 + 20 * static_cast<int>(s);
     cv::line(img, cv::Point(W - right + 10, ly - 4), cv::Point(W - right + 30, ly - 4), col, 2);
-    cv::putText(img, series[s].name, cv::Point(W - right + 35, ly), cv::FONT_HERSHEY_SIMPLEX, 0.45,
-                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    cv::putText(img, series[s].name, cv::Point(W - right + 35, ly), cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0),
+                1, cv::LINE_AA);
   }
   return img;
 }
@@ -112,7 +113,8 @@ cv::Mat draw_bars(const std::string& title, const std::string& value_label, cons
   cv::line(img, cv::Point(zero, top - 4), cv::Point(zero, bottom_y + 2), cv::Scalar(0, 0, 0), 1);
   for (size_t i = 0; i < labels.size() && i < values.size(); ++i) {
     const int y = top + row * static_cast<int>(i);
-    cv::putText(img, short_label(labels[i]), cv::Point(8, y + 14), cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    cv::putText(img, short_label(labels[i]), cv::Point(8, y + 14), cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0),
+                1, cv::LINE_AA);
     int end = zero;
     if (i < ghosts.size() && std::isfinite(ghosts[i])) {
       const int g = px(ghosts[i]);
@@ -159,8 +161,8 @@ cv::Mat grouped_bar_chart(const std::string& title, const std::string& value_lab
   for (int m = 0; m < static_cast<int>(series.size()); ++m) {
     const int y = 30 + 18 * m;
     cv::rectangle(img, cv::Point(left, y + 2), cv::Point(left + 20, y + 12), kColors[m % kNumColors], cv::FILLED);
-    cv::putText(img, series[static_cast<size_t>(m)].name, cv::Point(left + 26, y + 12), cv::FONT_HERSHEY_SIMPLEX,
-                0.45, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    cv::putText(img, series[static_cast<size_t>(m)].name, cv::Point(left + 26, y + 12), cv::FONT_HERSHEY_SIMPLEX, 0.45,
+                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
   }
   double lo = 0, hi = 0;
   for (const auto& s : series)
@@ -172,7 +174,8 @@ cv::Mat grouped_bar_chart(const std::string& title, const std::string& value_lab
   const int zero = px(0.0);
   for (size_t i = 0; i < labels.size(); ++i) {
     const int y = top + row * static_cast<int>(i);
-    if (i % 2 == 1) cv::rectangle(img, cv::Point(0, y), cv::Point(W, y + row - 1), cv::Scalar(246, 246, 246), cv::FILLED);
+    if (i % 2 == 1)
+      cv::rectangle(img, cv::Point(0, y), cv::Point(W, y + row - 1), cv::Scalar(246, 246, 246), cv::FILLED);
     cv::putText(img, labels[i], cv::Point(8, y + row / 2 + 5), cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1,
                 cv::LINE_AA);
     for (size_t m = 0; m < series.size(); ++m) {

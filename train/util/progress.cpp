@@ -42,13 +42,13 @@ void Progress::update(int64_t done, const std::string& extra) {
   const double r = rate();
   const double eta = r > 0 ? (total_ - done_) / r : -1;
   spdlog::info("{} {}/{} {:.1f}% | {:.1f} {}/s | ETA {}{}{}", label_, done_, total_,
-               total_ > 0 ? 100.0 * done_ / total_ : 100.0, r, unit_, format_duration(eta),
-               extra.empty() ? "" : " | ", extra);
+               total_ > 0 ? 100.0 * done_ / total_ : 100.0, r, unit_, format_duration(eta), extra.empty() ? "" : " | ",
+               extra);
 }
 
 void Progress::finish(const std::string& extra) {
-  spdlog::info("{} done: {} {} in {} ({:.1f} {}/s){}{}", label_, done_, unit_,
-               format_duration(elapsed_s()), rate(), unit_, extra.empty() ? "" : " | ", extra);
+  spdlog::info("{} done: {} {} in {} ({:.1f} {}/s){}{}", label_, done_, unit_, format_duration(elapsed_s()), rate(),
+               unit_, extra.empty() ? "" : " | ", extra);
 }
 
 }  // namespace compress

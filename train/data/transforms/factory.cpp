@@ -28,11 +28,13 @@ std::unique_ptr<Transform> make_transform(const YAML::Node& spec) {
   const std::string t = type_of(spec);
   if (t == "DistortImage") {
     DistortParams p;
-    p.brightness_lower = spec["brightness_lower"].as<float>(), p.brightness_upper = spec["brightness_upper"].as<float>();
+    p.brightness_lower = spec["brightness_lower"].as<float>(),
+    p.brightness_upper = spec["brightness_upper"].as<float>();
     p.brightness_prob = spec["brightness_prob"].as<float>();
     p.contrast_lower = spec["contrast_lower"].as<float>(), p.contrast_upper = spec["contrast_upper"].as<float>();
     p.contrast_prob = spec["contrast_prob"].as<float>();
-    p.saturation_lower = spec["saturation_lower"].as<float>(), p.saturation_upper = spec["saturation_upper"].as<float>();
+    p.saturation_lower = spec["saturation_lower"].as<float>(),
+    p.saturation_upper = spec["saturation_upper"].as<float>();
     p.saturation_prob = spec["saturation_prob"].as<float>();
     p.hue_lower = spec["hue_lower"].as<float>(), p.hue_upper = spec["hue_upper"].as<float>();
     p.hue_prob = spec["hue_prob"].as<float>();

@@ -82,7 +82,8 @@ class MixupImage : public PartnerTransform {
 // Zoom out: paste the image at a random spot of a canvas up to max_ratio times larger.
 class ExpandImage : public Transform {
  public:
-  ExpandImage(float max_ratio, float prob, std::array<float, 3> mean) : max_ratio_(max_ratio), prob_(prob), mean_(mean) {}
+  ExpandImage(float max_ratio, float prob, std::array<float, 3> mean)
+      : max_ratio_(max_ratio), prob_(prob), mean_(mean) {}
   void apply(Sample& s, Rng& rng) const override;
   const char* name() const override { return "ExpandImage"; }
 

@@ -12,16 +12,16 @@ namespace {
 // [-1, size] contributes 0; one in [-1, 0) reads row 0; one at or past size - 1
 // reads the last row.
 struct Axis {
-  torch::Tensor low, high;   // (R, P) int64 indices
-  torch::Tensor frac;        // (R, P) weight of `high`
-  torch::Tensor valid;       // (R, P) bool
+  torch::Tensor low, high;  // (R, P) int64 indices
+  torch::Tensor frac;       // (R, P) weight of `high`
+  torch::Tensor valid;      // (R, P) bool
 };
 
 Axis axis_samples(const torch::Tensor& start, const torch::Tensor& end, int64_t size, int64_t out, int64_t sr) {
-  const auto extent = (end - start).clamp_min(1.0);                              // (R)
-  const auto step = (extent / static_cast<double>(out * sr)).unsqueeze(1);       // (R, 1)
-  const auto k = torch::arange(out * sr, start.options()).unsqueeze(0) + 0.5;   // (1, P)
-  auto v = start.unsqueeze(1) + k * step;                                        // (R, P)
+  const auto extent = (end - start).clamp_min(1.0);                            // (R)
+  const auto step = (extent / static_cast<double>(out * sr)).unsqueeze(1);     // (R, 1)
+  const auto k = torch::arange(out * sr, start.options()).unsqueeze(0) + 0.5;  // (1, P)
+  auto v = start.unsqueeze(1) + k * step;                                      // (R, P)
   Axis a;
   a.valid = (v >= -1.0) & (v <= static_cast<double>(size));
   v = v.clamp(0.0, static_cast<double>(size - 1));
@@ -39,8 +39,9 @@ torch::Tensor roi_align(const torch::Tensor& feat, const torch::Tensor& rois, co
               "roi_align: expected rois (R, 4) and batch_idx (R), got ", rois.sizes(), " and ", batch_idx.sizes());
   TORCH_CHECK(resolution > 0 && sampling_ratio > 0, "roi_align: resolution and sampling_ratio must be positive");
   if (rois.size(0) == 0) return torch::zeros({0, feat.size(1), resolution, resolution}, feat.options());
-  return feat.device().is_cpu() ? roi_align_cpu(feat, rois, batch_idx, spatial_scale, resolution, sampling_ratio)
-                                : roi_align_vectorized(feat, rois, batch_idx, spatial_scale, resolution, sampling_ratio);
+  return feat.device().is_cpu()
+             ? roi_align_cpu(feat, rois, batch_idx, spatial_scale, resolution, sampling_ratio)
+             : roi_align_vectorized(feat, rois, batch_idx, spatial_scale, resolution, sampling_ratio);
 }
 
 torch::Tensor roi_align_vectorized(const torch::Tensor& feat, const torch::Tensor& rois, const torch::Tensor& batch_idx,
@@ -58,7 +59,8 @@ torch::Tensor roi_align_vectorized(const torch::Tensor& feat, const torch::Tenso
     const auto idx = base + yi.unsqueeze(2) * W + xi.unsqueeze(1);
     return flat.index_select(0, idx.reshape({-1})).view({R, P, P, C});
   };
-  const auto fy = y.frac.unsqueeze(2).unsqueeze(3), fx = x.frac.unsqueeze(1).unsqueeze(3);  // (R, P, 1, 1), (R, 1, P, 1)
+  const auto fy = y.frac.unsqueeze(2).unsqueeze(3),
+             fx = x.frac.unsqueeze(1).unsqueeze(3);  // (R, P, 1, 1), (R, 1, P, 1)
   const auto top = gather(y.low, x.low) * (1 - fx) + gather(y.low, x.high) * fx;
   const auto bottom = gather(y.high, x.low) * (1 - fx) + gather(y.high, x.high) * fx;
   const auto valid = (y.valid.unsqueeze(2) & x.valid.unsqueeze(1)).unsqueeze(3).to(feat.scalar_type());
@@ -98,4 +100,3 @@ torch::Tensor multilevel_roi_align(const std::vector<torch::Tensor>& feats, int6
 }
 
 }  // namespace compress
-

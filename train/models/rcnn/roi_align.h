@@ -11,8 +11,8 @@ namespace compress {
 
 struct RoIAlignOptions {
   int64_t resolution = 7, sampling_ratio = 2;
-  int64_t min_level = 2, max_level = 5;   // FPN levels RoIs are pooled from
-  int64_t canonical_level = 3;            // a RoI of canonical_size^2 area is pooled from this level
+  int64_t min_level = 2, max_level = 5;  // FPN levels RoIs are pooled from
+  int64_t canonical_level = 3;           // a RoI of canonical_size^2 area is pooled from this level
   double canonical_size = 112;
 };
 
@@ -37,7 +37,6 @@ torch::Tensor roi_levels(const torch::Tensor& rois, const RoIAlignOptions& o);
 // Pools each RoI from its level. feats[k] is level first_level + k at stride
 // 2^level; -> (R, C, resolution, resolution) in the order of rois.
 torch::Tensor multilevel_roi_align(const std::vector<torch::Tensor>& feats, int64_t first_level,
-                                   const torch::Tensor& rois, const torch::Tensor& batch_idx,
-                                   const RoIAlignOptions& o);
+                                   const torch::Tensor& rois, const torch::Tensor& batch_idx, const RoIAlignOptions& o);
 
 }  // namespace compress

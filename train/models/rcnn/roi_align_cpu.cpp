@@ -45,7 +45,8 @@ void axis_samples(T start, T end, int64_t size, int64_t P, std::vector<int64_t>&
 
 // All samples of all RoIs: (R, out, out, sr, sr) in that order.
 template <typename T>
-std::vector<Sample<T>> precompute(const T* rois, int64_t R, int64_t H, int64_t W, double scale, int64_t out, int64_t sr) {
+std::vector<Sample<T>> precompute(const T* rois, int64_t R, int64_t H, int64_t W, double scale, int64_t out,
+                                  int64_t sr) {
   const int64_t P = out * sr;
   std::vector<Sample<T>> s(static_cast<size_t>(R * P * P));
   at::parallel_for(0, R, 1, [&](int64_t begin, int64_t end) {

@@ -21,7 +21,8 @@ torch::Tensor top_indices(const torch::Tensor& scores, int64_t k) {
 
 RPNHeadImpl::RPNHeadImpl(int64_t in, int64_t channels, int64_t A) {
   conv = register_module("conv", ConvBNLayer(ConvBNOptions(in, channels, 3, 1, 1, Act::ReLU, false)));
-  rpn_cls_logits = register_module("rpn_cls_logits", ConvBNLayer(ConvBNOptions(channels, A, 1, 1, 1, Act::None, false)));
+  rpn_cls_logits =
+      register_module("rpn_cls_logits", ConvBNLayer(ConvBNOptions(channels, A, 1, 1, 1, Act::None, false)));
   rpn_bbox_pred =
       register_module("rpn_bbox_pred", ConvBNLayer(ConvBNOptions(channels, 4 * A, 1, 1, 1, Act::None, false)));
   // Detectron's init: N(0, 0.01) weights, zero biases.
@@ -52,17 +53,19 @@ std::pair<torch::Tensor, torch::Tensor> assign_anchors(const torch::Tensor& anch
   if (gt.size(0) == 0) return {torch::zeros({K}, opts).masked_fill_(inside.logical_not(), -1), torch::zeros({K}, opts)};
   // (K, M); straddling anchors at -1 can be no GT's best.
   const auto iou = box_iou(anchors, gt).masked_fill(inside.logical_not().unsqueeze(1), -1);
-  const auto [max_iou, matched] = iou.max(1);             // (K)
+  const auto [max_iou, matched] = iou.max(1);  // (K)
   auto labels = torch::full({K}, -1, opts);
   labels.masked_fill_((max_iou < o.negative_overlap) & inside, 0);
   // Each GT's best anchors (ties included) are positive, so no GT goes unmatched.
-  const auto gt_best = std::get<0>(iou.max(0));            // (M)
+  const auto gt_best = std::get<0>(iou.max(0));  // (M)
   const auto is_best = ((iou == gt_best.unsqueeze(0)) & (gt_best.unsqueeze(0) > 0)).any(1);
   labels.masked_fill_(is_best | (max_iou >= o.positive_overlap), 1);
   return {labels, matched};
 }
 
-torch::Tensor flatten_objectness(const torch::Tensor& cls) { return cls.permute({0, 2, 3, 1}).reshape({cls.size(0), -1}); }
+torch::Tensor flatten_objectness(const torch::Tensor& cls) {
+  return cls.permute({0, 2, 3, 1}).reshape({cls.size(0), -1});
+}
 
 torch::Tensor flatten_deltas(const torch::Tensor& box) {
   const int64_t N = box.size(0), A = box.size(1) / 4;
@@ -83,12 +86,12 @@ RpnLoss rpn_loss(const torch::Tensor& logits, const torch::Tensor& deltas, const
     const auto use = torch::nonzero(labels >= 0).view({-1});
     sampled += use.numel();
     const auto l = logits[i].index_select(0, use);
-    cls_sum = cls_sum + torch::binary_cross_entropy_with_logits(l, labels.index_select(0, use).to(l.scalar_type()),
-                                                                {}, {}, at::Reduction::Sum);
+    cls_sum = cls_sum + torch::binary_cross_entropy_with_logits(l, labels.index_select(0, use).to(l.scalar_type()), {},
+                                                                {}, at::Reduction::Sum);
     const auto fg = torch::nonzero(labels == 1).view({-1});
     if (fg.numel() == 0) continue;
-    const auto target = rcnn_encode(gt[i].index_select(0, matched.index_select(0, fg)), anchors.index_select(0, fg),
-                                    kRpnWeights);
+    const auto target =
+        rcnn_encode(gt[i].index_select(0, matched.index_select(0, fg)), anchors.index_select(0, fg), kRpnWeights);
     box_sum = box_sum + torch::smooth_l1_loss(deltas[i].index_select(0, fg), target, at::Reduction::Sum, 1.0 / 9);
   }
   const double n = static_cast<double>(std::max<int64_t>(sampled, 1));
@@ -111,8 +114,9 @@ torch::Tensor generate_proposals(const std::vector<torch::Tensor>& logits, const
                                     anchors[l].to(torch::kCPU, torch::kFloat32).index_select(0, idx), kRpnWeights),
                         height, width);
     const double min_size = std::max(o.min_size, 1e-3);  // zero-area boxes after clipping are never proposals
-    const auto ok = torch::nonzero((b.select(1, 2) - b.select(1, 0) >= min_size) &
-                                   (b.select(1, 3) - b.select(1, 1) >= min_size)).view({-1});
+    const auto ok =
+        torch::nonzero((b.select(1, 2) - b.select(1, 0) >= min_size) & (b.select(1, 3) - b.select(1, 1) >= min_size))
+            .view({-1});
     b = b.index_select(0, ok);
     s = s.index_select(0, ok);
     const auto keep = nms(b, s, o.nms_thresh, o.post_nms_top_n);

@@ -17,10 +17,10 @@ torch::Tensor encode_boxes(const torch::Tensor& boxes, const torch::Tensor& prio
   const auto [pcx, pcy, pw, ph] = to_cxcywh(priors);
   const auto [tcx, tcy, tw, th] = to_cxcywh(boxes);
   constexpr double kEps = 1e-8;  // guards the log against degenerate targets
-  return torch::stack({(tcx - pcx) / pw / var[0], (tcy - pcy) / ph / var[1],
-                       torch::log((tw / pw).abs().clamp_min(kEps)) / var[2],
-                       torch::log((th / ph).abs().clamp_min(kEps)) / var[3]},
-                      -1);
+  return torch::stack(
+      {(tcx - pcx) / pw / var[0], (tcy - pcy) / ph / var[1], torch::log((tw / pw).abs().clamp_min(kEps)) / var[2],
+       torch::log((th / ph).abs().clamp_min(kEps)) / var[3]},
+      -1);
 }
 
 torch::Tensor decode_boxes(const torch::Tensor& d, const torch::Tensor& priors, const std::array<float, 4>& var) {

@@ -52,8 +52,8 @@ MultiBoxLoss multibox_loss(const torch::Tensor& loc, const torch::Tensor& conf, 
       const auto pos = match >= 0;
       if (g > 0) {
         const auto idx = match.clamp_min(0);
-        target_labels[i] = torch::where(pos, gt_labels[i].narrow(0, 0, g).index_select(0, idx) + 1,
-                                        torch::zeros_like(idx));
+        target_labels[i] =
+            torch::where(pos, gt_labels[i].narrow(0, 0, g).index_select(0, idx) + 1, torch::zeros_like(idx));
         target_boxes[i] = gt.index_select(0, idx);
         const auto max_iou = std::get<0>(box_iou(gt, priors.cpu()).max(0));
         neg_candidates[i] = match.lt(0).logical_and(max_iou < opt.neg_overlap);
@@ -72,10 +72,10 @@ MultiBoxLoss multibox_loss(const torch::Tensor& loc, const torch::Tensor& conf, 
   const double norm = std::max<int64_t>(1, num_pos);
 
   // Hard negatives: the highest background losses, neg_pos_ratio per positive of the same image.
-  const auto ce = torch::nn::functional::cross_entropy(
-                      conf.reshape({N * A, -1}), target_labels.view({-1}),
-                      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
-                      .view({N, A});
+  const auto ce =
+      torch::nn::functional::cross_entropy(conf.reshape({N * A, -1}), target_labels.view({-1}),
+                                           torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+          .view({N, A});
   auto selected = pos.clone();
   {
     torch::NoGradGuard no_grad;

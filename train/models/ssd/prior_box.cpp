@@ -29,14 +29,15 @@ std::pair<std::vector<double>, std::vector<double>> ssd_min_max_sizes(const Prio
     maxs.push_back(o.base_size * (r + step) / 100.0);
   }
   if (static_cast<int>(mins.size()) != num_maps)
-    fail("min_ratio ", o.min_ratio, " / max_ratio ", o.max_ratio, " give ", mins.size(), " prior sizes for ",
-         num_maps, " feature maps");
+    fail("min_ratio ", o.min_ratio, " / max_ratio ", o.max_ratio, " give ", mins.size(), " prior sizes for ", num_maps,
+         " feature maps");
   return {mins, maxs};
 }
 
 std::vector<int64_t> priors_per_location(const PriorBoxOptions& o) {
   std::vector<int64_t> n;
-  for (const auto& ars : o.aspect_ratios) n.push_back(static_cast<int64_t>(expand_aspect_ratios(ars, o.flip).size()) + 1);
+  for (const auto& ars : o.aspect_ratios)
+    n.push_back(static_cast<int64_t>(expand_aspect_ratios(ars, o.flip).size()) + 1);
   return n;
 }
 

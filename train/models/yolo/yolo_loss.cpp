@@ -22,9 +22,8 @@ torch::Tensor bce(const torch::Tensor& logits, const torch::Tensor& target) {
 }  // namespace
 
 YoloTargets assign_yolo_targets(const torch::Tensor& gt_boxes, const torch::Tensor& gt_labels,
-                                const torch::Tensor& num_boxes, int64_t scale_index, int64_t grid_h,
-                                int64_t grid_w, int64_t in_h, int64_t in_w, const YoloLossOptions& o,
-                                const torch::Tensor& gt_scores) {
+                                const torch::Tensor& num_boxes, int64_t scale_index, int64_t grid_h, int64_t grid_w,
+                                int64_t in_h, int64_t in_w, const YoloLossOptions& o, const torch::Tensor& gt_scores) {
   TORCH_CHECK(scale_index >= 0 && scale_index < static_cast<int64_t>(o.masks.size()), "YOLOv3 loss: scale ",
               scale_index, " has no anchor mask");
   const auto& mask = o.masks[scale_index];
@@ -109,10 +108,10 @@ YoloLoss yolov3_loss(const std::vector<torch::Tensor>& outputs, const torch::Ten
   for (size_t s = 0; s < outputs.size(); ++s) {
     const auto& out = outputs[s];
     const int64_t A = static_cast<int64_t>(o.masks[s].size()), H = out.size(2), W = out.size(3);
-    TORCH_CHECK(out.size(1) == A * (5 + C), "YOLOv3 loss: scale ", s, " has ", out.size(1), " channels, expected ",
-                A, " x (5 + ", C, ")");
-    auto t = assign_yolo_targets(gt_boxes, gt_labels, num_boxes, static_cast<int64_t>(s), H, W, in_h, in_w, o,
-                                 gt_scores);
+    TORCH_CHECK(out.size(1) == A * (5 + C), "YOLOv3 loss: scale ", s, " has ", out.size(1), " channels, expected ", A,
+                " x (5 + ", C, ")");
+    auto t =
+        assign_yolo_targets(gt_boxes, gt_labels, num_boxes, static_cast<int64_t>(s), H, W, in_h, in_w, o, gt_scores);
     for (auto* p : {&t.tx, &t.ty, &t.tw, &t.th, &t.tscale, &t.obj, &t.tcls}) *p = p->to(dev);
     const auto v = out.view({N, A, 5 + C, H, W});
 
@@ -138,7 +137,8 @@ YoloLoss yolov3_loss(const std::vector<torch::Tensor>& outputs, const torch::Ten
     loss.xy = loss.xy + ((bce(v.select(2, 0), t.tx) + bce(v.select(2, 1), t.ty)) * wscale).sum();
     loss.wh = loss.wh + (((v.select(2, 2) - t.tw).abs() + (v.select(2, 3) - t.th).abs()) * wscale).sum();
     const auto o_logit = v.select(2, 4);
-    loss.obj = loss.obj + (bce(o_logit, torch::ones_like(o_logit)) * posf + bce(o_logit, torch::zeros_like(o_logit)) * negf).sum();
+    loss.obj = loss.obj +
+               (bce(o_logit, torch::ones_like(o_logit)) * posf + bce(o_logit, torch::zeros_like(o_logit)) * negf).sum();
     const auto cls = v.slice(2, 5).permute({0, 1, 3, 4, 2});  // (N, A, H, W, C)
     loss.cls = loss.cls + (bce(cls, t.tcls) * posf.unsqueeze(-1)).sum();
   }

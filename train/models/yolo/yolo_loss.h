@@ -32,15 +32,15 @@ struct YoloLossOptions {
 // Targets of one scale for a batch. Shapes (N, A, H, W), tcls (N, A, H, W, C).
 struct YoloTargets {
   torch::Tensor tx, ty, tw, th, tscale;  // float; meaningful where obj > 0
-  torch::Tensor obj;                     // float: the GT's score (> 0) at positives, 0 negative (before the ignore rule)
-  torch::Tensor tcls;                    // float class targets at positives
+  torch::Tensor obj;   // float: the GT's score (> 0) at positives, 0 negative (before the ignore rule)
+  torch::Tensor tcls;  // float class targets at positives
 };
 
 // gt_boxes (N, M, 4) xyxy in input pixels, gt_labels (N, M) (-1 = padding), num_boxes (N),
 // gt_scores (N, M) float or undefined (every GT weighs 1).
 YoloTargets assign_yolo_targets(const torch::Tensor& gt_boxes, const torch::Tensor& gt_labels,
-                                const torch::Tensor& num_boxes, int64_t scale_index, int64_t grid_h,
-                                int64_t grid_w, int64_t in_h, int64_t in_w, const YoloLossOptions& o,
+                                const torch::Tensor& num_boxes, int64_t scale_index, int64_t grid_h, int64_t grid_w,
+                                int64_t in_h, int64_t in_w, const YoloLossOptions& o,
                                 const torch::Tensor& gt_scores = {});
 
 // Decodes one scale's raw output (N, A*(5+C), H, W) into boxes (N, A, H, W, 4),
