@@ -61,6 +61,31 @@ TEST(PriorBox, CountsAndHandComputedBoxes) {
   expect_row(first_map3, {(53.5 - 89.6) / 320, (53.5 - 89.6) / 320, (53.5 + 89.6) / 320, (53.5 + 89.6) / 320});
 }
 
+// Explicit sizes (the reference's min_sizes / max_sizes), here torchvision's
+// SSDLite320 scales 0.2 + 0.15 k of 320 px: they replace the ratio formula.
+TEST(PriorBox, ExplicitMinMaxSizesReplaceTheRatios) {
+  auto o = reference_ssdlite_priors();
+  o.aspect_ratios = {{2, 3}, {2, 3}, {2, 3}, {2, 3}, {2, 3}, {2, 3}};
+  o.min_sizes = {64, 112, 160, 208, 256, 304};
+  o.max_sizes = {112, 160, 208, 256, 304, 320};
+  const auto [mins, maxs] = ssd_min_max_sizes(o, 6);
+  EXPECT_EQ(mins, o.min_sizes);
+  EXPECT_EQ(maxs, o.max_sizes);
+  const auto p = make_priors(o, {{20, 20}, {10, 10}, {5, 5}, {3, 3}, {2, 2}, {1, 1}}, 320, 320);
+  ASSERT_EQ(p.size(0), (400 + 100 + 25 + 9 + 4 + 1) * 6);  // 3234, torchvision's count at 320 px
+  // Map 0, cell (0, 0), centre (8, 8): the 64 px square, then the sqrt(64 * 112) square after ars 2, 1/2, 3, 1/3.
+  EXPECT_NEAR(p[0][2].item<double>(), (8 + 32) / 320.0, kTol);
+  const double s = std::sqrt(64.0 * 112.0) / 2;
+  EXPECT_NEAR(p[5][2].item<double>(), (8 + s) / 320.0, kTol);
+  // The last map's 1x1 cell: centre 160, the 304 px square.
+  EXPECT_NEAR(p[3234 - 6][0].item<double>(), (160 - 152) / 320.0, kTol);
+  o.max_sizes.pop_back();
+  EXPECT_THROW(ssd_min_max_sizes(o, 6), std::exception);
+  o.max_sizes = {112, 160, 208, 256, 304, 320};
+  o.min_sizes[2] = 300;  // above its max_size
+  EXPECT_THROW(ssd_min_max_sizes(o, 6), std::exception);
+}
+
 TEST(PriorBox, ClipKeepsPriorsInsideTheImage) {
   auto o = reference_ssdlite_priors();
   o.clip = true;

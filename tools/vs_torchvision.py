@@ -20,6 +20,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(ROOT, "build", "compress")
 
 
+def ensure_torchvision():
+    """Installs Debian's python3-torchvision (the baseline only) when missing, as bench_train.sh does."""
+    try:
+        import torchvision  # noqa: F401
+        return
+    except ImportError:
+        pass
+    if os.geteuid() != 0:
+        sys.exit("vs_torchvision: the torchvision side needs Debian's python3-torchvision: "
+                 "sudo apt-get install python3-torchvision python3-pil (or run with --only compress)")
+    print("[vs] installing python3-torchvision (benchmark baseline only)", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "python3-torchvision", "python3-pil"],
+                   check=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), stdout=subprocess.DEVNULL)
+
+
 def run_torchvision(a, log):
     import torch
     import torchvision
@@ -109,6 +124,8 @@ def main():
     p.add_argument("--only", choices=["torchvision", "compress"], help="run one side")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    if a.only != "compress":
+        ensure_torchvision()
     if not os.path.exists(os.path.join(a.data, "annotations", "instances_val.json")):
         subprocess.run([CLI, "data", "fashion-det", "--out", a.data, "--image-size", str(a.size), "--train", "4000",
                         "--val", "500", "--seed", "0"], check=True)

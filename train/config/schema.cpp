@@ -251,6 +251,8 @@ Field build_root() {
                 {"flip", Bool(true, "add the reciprocal of every aspect ratio")},
                 {"min_ratio", Float(20, "smallest prior, percent of base_size")},
                 {"max_ratio", Float(95, "largest prior, percent of base_size")},
+                {"min_sizes", FloatList({}, "prior sizes in input pixels, one per map; [] = from min_ratio/max_ratio")},
+                {"max_sizes", FloatList({}, "with min_sizes: the sqrt(min * max) square's partner, pixels")},
                 {"offset", Float(0.5, "prior centres at (i + offset) * step")},
                 {"clip", Bool(true, "clip priors to the image")}})},
       {"quant",

@@ -46,6 +46,8 @@ SSDOptions ssd_options_from_config(const Config& cfg) {
   o.prior.flip = cfg.get<bool>(h + "flip");
   o.prior.min_ratio = cfg.get<double>(h + "min_ratio");
   o.prior.max_ratio = cfg.get<double>(h + "max_ratio");
+  o.prior.min_sizes = cfg.get<std::vector<double>>(h + "min_sizes");
+  o.prior.max_sizes = cfg.get<std::vector<double>>(h + "max_sizes");
   o.prior.offset = cfg.get<double>(h + "offset");
   o.prior.clip = cfg.get<bool>(h + "clip");
   const std::string d = "SSD.output_decoder.";

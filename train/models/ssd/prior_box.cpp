@@ -21,6 +21,16 @@ std::vector<double> expand_aspect_ratios(const std::vector<double>& ars, bool fl
 }
 
 std::pair<std::vector<double>, std::vector<double>> ssd_min_max_sizes(const PriorBoxOptions& o, int num_maps) {
+  if (!o.min_sizes.empty() || !o.max_sizes.empty()) {
+    if (static_cast<int>(o.min_sizes.size()) != num_maps || static_cast<int>(o.max_sizes.size()) != num_maps)
+      fail("SSDLiteMultiBoxHead.min_sizes / max_sizes have ", o.min_sizes.size(), " / ", o.max_sizes.size(),
+           " entries for ", num_maps, " feature maps");
+    for (int m = 0; m < num_maps; ++m)
+      if (!(o.min_sizes[m] > 0 && o.max_sizes[m] >= o.min_sizes[m]))
+        fail("SSDLiteMultiBoxHead: feature map ", m, " has min_size ", o.min_sizes[m], " and max_size ", o.max_sizes[m],
+             " (need 0 < min_size <= max_size)");
+    return {o.min_sizes, o.max_sizes};
+  }
   if (num_maps < 3) fail("SSD prior boxes need at least 3 feature maps, got ", num_maps);
   const int step = static_cast<int>(std::floor((o.max_ratio - o.min_ratio) / (num_maps - 2)));
   std::vector<double> mins = {o.base_size * 0.10}, maxs = {o.base_size * 0.20};

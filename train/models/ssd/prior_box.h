@@ -13,6 +13,9 @@ struct PriorBoxOptions {
   std::vector<double> steps;  // per feature map, pixels; empty: image size / feature map size
   bool flip = true;
   double min_ratio = 20, max_ratio = 95;  // percent of base_size
+  // Explicit prior sizes in input pixels, one per feature map (the reference's
+  // min_sizes / max_sizes); empty: derived from min_ratio / max_ratio.
+  std::vector<double> min_sizes, max_sizes;
   double offset = 0.5;
   bool clip = true;
 };
@@ -20,8 +23,8 @@ struct PriorBoxOptions {
 // [1, ar1, 1/ar1, ar2, 1/ar2, ...] without near-duplicates (prior_box's ExpandAspectRatios).
 std::vector<double> expand_aspect_ratios(const std::vector<double>& ars, bool flip);
 
-// min/max sizes in pixels for `num_maps` maps: base*0.1 / base*0.2 for the first map,
-// then ratios min_ratio, min_ratio + step, ... with step = floor((max - min) / (num_maps - 2)).
+// min/max sizes in pixels for `num_maps` maps: min_sizes / max_sizes when given; else base*0.1 / base*0.2 for the first
+// map, then ratios min_ratio, min_ratio + step, ... with step = floor((max - min) / (num_maps - 2)).
 std::pair<std::vector<double>, std::vector<double>> ssd_min_max_sizes(const PriorBoxOptions& o, int num_maps);
 
 // Priors per feature-map location: expanded aspect ratios + 1 (the sqrt(min*max) square).
