@@ -129,14 +129,17 @@ class Emitter {
     // shared initializer once per reader and fails at load on the second
     // ("Attempt to replace the existing tensor"). Costs (levels - 1) int8
     // copies of the RPN conv weights.
-    auto [it, fresh] = params_.try_emplace(name);
-    if (fresh || q) {
-      it->second.clear();
-      it->second.push_back(weight(w, q, name));
-      if (b.defined() && !q) it->second.push_back(constant(name + ".bias", b));
-    }
     std::vector<std::string> inputs = {in};
-    inputs.insert(inputs.end(), it->second.begin(), it->second.end());
+    if (q) {
+      inputs.push_back(weight(w, q, name));
+    } else {
+      auto [it, fresh] = params_.try_emplace(name);
+      if (fresh) {
+        it->second.push_back(weight(w, nullptr, name));
+        if (b.defined()) it->second.push_back(constant(name + ".bias", b));
+      }
+      inputs.insert(inputs.end(), it->second.begin(), it->second.end());
+    }
     // An int8 conv's bias is int32 at step input step x weight step (per output
     // channel), as int8 kernels add it to their int32 sums; per call site, since
     // the input step is the site's.
@@ -313,7 +316,7 @@ class Emitter {
   OnnxGraph& g_;
   int64_t quantized_ = 0;  // distinct quantized convs
   std::set<std::string> quantized_names_;
-  std::map<std::string, std::vector<std::string>> params_;  // conv path -> weight (and float bias) tensor names
+  std::map<std::string, std::vector<std::string>> params_;  // float conv path -> weight and bias tensor names
 };
 
 }  // namespace compress::onnx_export
