@@ -4,6 +4,7 @@
 #pragma once
 #include <string>
 
+#include "compress/model_transforms.h"
 #include "train/models/detector.h"
 
 namespace compress {
@@ -13,8 +14,5 @@ Detector load_detector(const Config& cfg, const std::string& weights);
 // load_detector for weights that must not be quantized yet (float, possibly
 // pruned): a QAT checkpoint is an error ending with `qat_hint`.
 Detector load_float_detector(const Config& cfg, const std::string& weights, const std::string& qat_hint);
-
-// Re-applies the transforms recorded in a checkpoint (TrainState::transforms).
-void apply_transforms(Detector& model, const std::string& transforms_json, const std::string& source);
 
 }  // namespace compress

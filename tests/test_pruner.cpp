@@ -348,7 +348,9 @@ TEST(PruneCheckpoint, PrunedShapesReloadAndTrainResume) {
   // A corrupt record names the checkpoint and the module.
   Detector bad = build_detector(cfg);
   try {
-    apply_transforms(bad, R"({"prune": {"modules": {"yolo_block.0.0.0.conv": {"in": 960}}}})", "x.pt");
+    apply_transforms(
+        bad, ModelTransforms::from_json(R"({"prune": {"modules": {"yolo_block.0.0.0.conv": {"in": 960}}}})", "x.pt"),
+        "x.pt");
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("x.pt"), std::string::npos);

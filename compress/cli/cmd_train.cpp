@@ -30,9 +30,9 @@ class TrainCommand : public Command {
     Detector model = build_detector(cfg);
     const std::string from = !opt_.resume.empty() ? opt_.resume : cfg.get<std::string>("pretrain_weights");
     if (!from.empty()) {
-      if (!std::filesystem::exists(from)) fail("checkpoint '", from, "' does not exist");
-      opt_.transforms = read_checkpoint_state(from).transforms;
-      apply_transforms(model, opt_.transforms, from);
+      const ModelTransforms t = read_transforms(from);
+      opt_.transforms = t.to_json();
+      apply_transforms(model, t, from);
     }
     Trainer trainer(cfg, model, opt_);
     trainer.train();

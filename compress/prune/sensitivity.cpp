@@ -12,8 +12,8 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "compress/prune/names.h"
+#include "compress/prune/prune_stage.h"
 #include "compress/prune/report.h"
-#include "compress/prune/run_prune.h"
 #include "train/config/config.h"
 #include "train/data/coco_json.h"
 #include "train/data/reader.h"

@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "compress/quant/ptq.h"
 #include "compress/quant/qat.h"
 
 namespace compress {
 class Config;
-struct DetectorImpl;
-}  // namespace compress
+}
 
 namespace compress::quant {
 
@@ -31,10 +31,5 @@ struct QuantRunResult {
 };
 
 QuantRunResult run_quant(Config cfg, const QuantRunOptions& o);
-
-// PTQ calibration: BN in eval mode (running statistics, folded as export folds
-// them); the observers see `batches` TrainReader images through the
-// EvalReader's transforms.
-void calibrate(DetectorImpl& model, const Config& cfg, int64_t batches);
 
 }  // namespace compress::quant

@@ -328,25 +328,7 @@ YAML::Node load_with_bases(const YAML::Node& doc_in, const std::string& where, c
 // Finds the schema field for a dotted override path, descending into typed
 // lists by index ("sample_transforms.2.prob") or by type name
 // ("sample_transforms.ExpandImage.prob"). Returns the node to assign into.
-void set_by_path(YAML::Node root, const std::string& assignment) {
-  const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0) fail("-o '", assignment, "': expected key.path=value");
-  // `config keys` prints list items and typed maps by type name; the older
-  // bracket form (`sample_transforms[ResizeImage].target_size`) is accepted too.
-  std::string key;
-  for (char ch : assignment.substr(0, eq))
-    if (ch == '[')
-      key += '.';
-    else if (ch != ']')
-      key += ch;
-  const std::string text = assignment.substr(eq + 1);
-  const std::string where = "-o " + key;
-  YAML::Node value;
-  try {
-    value = normalize_tags(YAML::Load(text), where, key);
-  } catch (const YAML::Exception& e) {
-    fail(where, ": malformed value '", text, "': ", e.msg);
-  }
+void assign(YAML::Node root, const std::string& key, const YAML::Node& value, const std::string& where) {
   const auto parts = split(key, '.');
   const Field* f = &config::root_schema();
   YAML::Node node;
@@ -421,6 +403,28 @@ void set_by_path(YAML::Node root, const std::string& assignment) {
   }
 }
 
+void set_by_path(YAML::Node root, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) fail("-o '", assignment, "': expected key.path=value");
+  // `config keys` prints list items and typed maps by type name; the older
+  // bracket form (`sample_transforms[ResizeImage].target_size`) is accepted too.
+  std::string key;
+  for (char ch : assignment.substr(0, eq))
+    if (ch == '[')
+      key += '.';
+    else if (ch != ']')
+      key += ch;
+  const std::string text = assignment.substr(eq + 1);
+  const std::string where = "-o " + key;
+  YAML::Node value;
+  try {
+    value = normalize_tags(YAML::Load(text), where, key);
+  } catch (const YAML::Exception& e) {
+    fail(where, ": malformed value '", text, "': ", e.msg);
+  }
+  assign(root, key, value, where);
+}
+
 Config finish(YAML::Node merged, const std::vector<std::string>& overrides, const std::string& source) {
   Config cfg(with_defaults(merged, config::root_schema()), source);
   for (const auto& o : overrides) {
@@ -438,6 +442,18 @@ Config finish(YAML::Node merged, const std::vector<std::string>& overrides, cons
 }  // namespace
 
 void apply_override(Config& cfg, const std::string& assignment) { set_by_path(cfg.root(), assignment); }
+
+template <typename T>
+void Config::set(const std::string& path, const T& value) {
+  // yaml-cpp writes floating point with max_digits10 digits, so a value set
+  // here reads back bit for bit (tests/test_config.cpp checks 1e-8).
+  assign(root_, path, YAML::Node(value), "setting " + path);
+}
+
+template void Config::set<int64_t>(const std::string&, const int64_t&);
+template void Config::set<double>(const std::string&, const double&);
+template void Config::set<bool>(const std::string&, const bool&);
+template void Config::set<std::string>(const std::string&, const std::string&);
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   const fs::path p = fs::weakly_canonical(path);

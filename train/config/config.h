@@ -26,6 +26,14 @@ class Config {
   template <typename T>
   T get(const std::string& path) const;
 
+  // Sets the key at a dotted path to a typed value, checked against the schema
+  // as `-o` is (an unknown key or a wrong type is an error naming the key). No
+  // text round trip: a double keeps every digit. For int64_t, double, bool,
+  // std::string.
+  template <typename T>
+  void set(const std::string& path, const T& value);
+  void set(const std::string& path, const char* value) { set<std::string>(path, value); }
+
   // Canonical YAML text: schema order, every default filled in.
   std::string dump() const;
 
