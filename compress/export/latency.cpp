@@ -8,9 +8,10 @@
 #include <map>
 #include <sstream>
 
+#include "compress/export/architectures.h"
 #include "compress/export/onnx_graph.h"
 #include "compress/export/ort_runner.h"
-#include "train/models/cascade_rcnn.h"
+#include "train/models/detector.h"
 #include "train/util/error.h"
 
 namespace compress {
@@ -53,13 +54,13 @@ LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h
   torch::set_num_threads(threads);
   torch::manual_seed(0);
   const auto x = torch::randn({1, 3, h, w});
-  auto* cascade = dynamic_cast<CascadeRCNNImpl*>(&model);
+  const auto& finish = architecture_export(model).finish;
   std::vector<double> ms;
   for (int i = 0; i < warmup + runs; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto out = model.forward(x);
-    // Cascade R-CNN's graph holds its proposals and stages too (all but the class NMS).
-    if (cascade) cascade->detect(out, h, w);
+    // What the exported graph holds past forward() (Cascade R-CNN: proposals and stages).
+    if (finish) finish(model, out, h, w);
     const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (i >= warmup) ms.push_back(dt);
   }

@@ -16,7 +16,7 @@
 //           NMS stays in application code.
 //   CascadeRCNN: batch 1; the FPN levels, RPN maps, proposals, and boxes and
 //           scores after the cascade, with or without --with_postprocess (see
-//           cascade_onnx.h). NMS over the classes stays in application code.
+//           lower_cascade_rcnn.cpp). NMS over the classes stays in application code.
 #pragma once
 #include <string>
 #include <vector>

@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "compress/export/architectures.h"
 #include "compress/export/onnx_detections.h"
 #include "compress/export/ort_runner.h"
 #include "compress/quant/conv_quant.h"
@@ -19,10 +20,6 @@
 #include "train/data/reader.h"
 #include "train/engine/evaluate.h"
 #include "train/eval/coco_eval.h"
-#include "train/models/cascade_rcnn.h"
-#include "train/models/ssd/box_coder.h"
-#include "train/models/ssdlite.h"
-#include "train/models/yolov3.h"
 #include "train/util/error.h"
 
 namespace compress {
@@ -130,7 +127,7 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
   };
   std::vector<Batch> batches;
   std::vector<torch::Tensor> images;
-  auto* cascade = dynamic_cast<CascadeRCNNImpl*>(&model);
+  const ArchitectureExport& arch = architecture_export(model);
   for (int64_t n = 0; n < max_images;) {
     auto b = loader->next();
     if (!b) break;
@@ -138,7 +135,7 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
     if (h > 0 && w > 0 && (b->images.size(2) != h || b->images.size(3) != w))
       b->images = torch::upsample_bilinear2d(b->images, {h, w}, /*align_corners=*/false);
     // Cascade R-CNN exports with batch 1.
-    for (auto& one : cascade ? split_batch(*b) : std::vector<Batch>{std::move(*b)}) {
+    for (auto& one : arch.batch_one ? split_batch(*b) : std::vector<Batch>{std::move(*b)}) {
       images.push_back(one.images);
       batches.push_back(std::move(one));
     }
@@ -170,30 +167,14 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
     // A file exported from another config (other FPN levels, another detector)
     // is named as such, before any output is compared.
     check_onnx_outputs(model, n_raw, ort.outputs[b].size(), onnx_path, "export --verify");
-    if (dynamic_cast<SSDLiteImpl*>(&model) && ort.outputs[b].size() == 5 &&
-        ref.size() == 3) {  // SSD --with_postprocess
+    // The decoded outputs that follow the raw ones, as LibTorch computes them.
+    if (ort.outputs[b].size() > n_raw) {
       const int64_t H = batch.images.size(2), W = batch.images.size(3);
-      const auto scale = torch::tensor({float(W), float(H), float(W), float(H)});
-      ref.push_back(decode_boxes(ref[0], ref[2].unsqueeze(0)) * scale);
-      ref.push_back(torch::softmax(ref[1], -1));
-    } else if (auto* yolo = dynamic_cast<YOLOv3Impl*>(&model); yolo && ort.outputs[b].size() == 5 && ref.size() == 3) {
-      const auto [boxes, scores] = yolo->decode(ref, batch.images.size(2), batch.images.size(3));
-      ref.push_back(boxes);
-      ref.push_back(scores);
-    } else if (cascade && ort.outputs[b].size() == ref.size() + 3) {
-      // The sparse part on ONNX Runtime's own inputs, so that a near-tie in the
-      // dense outputs (another anchor in the top k) cannot hide a real
-      // difference: the proposals from its RPN maps, the stages on its proposals.
-      const int64_t H = batch.images.size(2), W = batch.images.size(3);
-      const std::vector<torch::Tensor> o_raw(ort.outputs[b].begin(),
-                                             ort.outputs[b].begin() + static_cast<std::ptrdiff_t>(n_raw));
-      ref.push_back(cascade->proposals(o_raw, cascade->anchors(o_raw), H, W, cascade->opt.test_proposal)[0]);
-      const auto& rois = ort.outputs[b][n_raw];
-      const auto [boxes, scores] = cascade->refine(o_raw, rois, torch::zeros({rois.size(0)}, torch::kLong), H, W);
-      ref.push_back(boxes);
-      ref.push_back(scores);
-      r.exact.assign(ref.size(), !r.quantized);
-      for (size_t i = n_raw; i < ref.size(); ++i) r.exact[i] = true;
+      for (auto& t : arch.reference_decoded(model, ref, ort.outputs[b], H, W)) ref.push_back(std::move(t));
+      if (arch.decoded_on_runtime_inputs) {  // LibTorch on the runtime's inputs: exact
+        r.exact.assign(ref.size(), !r.quantized);
+        for (size_t i = n_raw; i < ref.size(); ++i) r.exact[i] = true;
+      }
     }
     // The raw head outputs come first in both, in the same order.
     std::vector<torch::Tensor> perturbed;

@@ -1,10 +1,31 @@
-#include "compress/export/cascade_onnx.h"
+// Cascade R-CNN as one ONNX graph: the dense part (backbone, FPN, RPN head), the
+// proposals (per level TopK, decode, clip, size filter, NonMaxSuppression; then
+// the best over all levels), multi-level RoiAlign and the cascade stages, as
+// CascadeRCNNImpl::forward, proposals() and refine() compute them. Batch 1:
+// the number of proposals is data-dependent.
+//
+// Input "image" (1, 3, H, W), H and W multiples of the backbone's last tap
+// stride. Outputs, in this order:
+//   fpn_p{l}      (1, C, H / 2^l, W / 2^l)  FPN levels l = min_level..max_level
+//   rpn_cls_p{l}  (1, A, H / 2^l, W / 2^l)  objectness logits
+//   rpn_bbox_p{l} (1, 4A, H / 2^l, W / 2^l) anchor deltas
+//   proposals     (R, 4) xyxy input pixels, best objectness first, R <= post_nms_top_n
+//   boxes         (R, 4) xyxy input pixels, the last stage's
+//   scores        (R, C + 1) softmax averaged over the stages, column 0 background
+// NMS over the classes stays in application code, as for SSD and YOLOv3.
+// Its entry in the architecture table.
+#include <torch/torch.h>
+
+#include "compress/export/architectures.h"
+#include "compress/export/lower_blocks.h"
 
 #include <cmath>
 
 #include "compress/export/emitter.h"
 #include "train/models/cascade_rcnn.h"
+#include "train/models/multiclass_nms.h"
 #include "train/models/rcnn/bbox_head.h"
+#include "train/util/error.h"
 
 namespace compress::onnx_export {
 namespace {
@@ -41,7 +62,7 @@ class CascadeEmitter {
     auto y = e_.conv_bn("image", *b.conv1, "backbone.conv1");
     std::vector<std::string> taps;
     for (int64_t i = 0; i <= at.back(); ++i) {
-      y = e_.residual_unit(y, *b.blocks[i]->as<ResidualUnit>(), "backbone.blocks." + std::to_string(i)).second;
+      y = residual_unit(e_, y, *b.blocks[i]->as<ResidualUnit>(), "backbone.blocks." + std::to_string(i)).second;
       for (int64_t a : at)
         if (a == i) taps.push_back(y);
     }
@@ -279,8 +300,8 @@ class CascadeEmitter {
 
 }  // namespace
 
-std::vector<std::string> emit_cascade_rcnn(Emitter& e, OnnxGraph& g, CascadeRCNNImpl& m, int64_t height,
-                                           int64_t width) {
+std::vector<std::string> lower_cascade_rcnn(Emitter& e, CascadeRCNNImpl& m, int64_t height, int64_t width) {
+  OnnxGraph& g = e.graph();
   const int64_t stride = int64_t{1} << m.opt.feature_maps.back();
   if (height % stride || width % stride)
     fail("export: Cascade R-CNN needs an input size that is a multiple of ", stride,
@@ -322,3 +343,46 @@ std::vector<std::string> emit_cascade_rcnn(Emitter& e, OnnxGraph& g, CascadeRCNN
 }
 
 }  // namespace compress::onnx_export
+
+namespace compress {
+
+ArchitectureExport cascade_rcnn_architecture() {
+  ArchitectureExport a;
+  a.arch = "CascadeRCNN";
+  a.batch_one = true;
+  a.linear_prefix = "bbox_head.";
+  a.lower = [](onnx_export::Emitter& e, DetectorImpl& m, const ExportOptions& o) {
+    return onnx_export::lower_cascade_rcnn(e, static_cast<CascadeRCNNImpl&>(m), o.height, o.width);
+  };
+  a.declares_outputs = true;
+  a.decoded_counts = {3};
+  a.raw_what = "FPN and RPN maps";
+  a.decoded_what = "proposals, boxes, scores";
+  // The sparse part on the runtime's own inputs: the proposals from its RPN
+  // maps, the stages on its proposals.
+  a.reference_decoded = [](DetectorImpl& model, const std::vector<torch::Tensor>& ref_raw,
+                           const std::vector<torch::Tensor>& runtime, int64_t H, int64_t W) {
+    auto& m = static_cast<CascadeRCNNImpl&>(model);
+    const auto n_raw = static_cast<std::ptrdiff_t>(ref_raw.size());
+    const std::vector<torch::Tensor> raw(runtime.begin(), runtime.begin() + n_raw);
+    const auto proposals = m.proposals(raw, m.anchors(raw), H, W, m.opt.test_proposal)[0];
+    const auto& rois = runtime[n_raw];
+    const auto [boxes, scores] = m.refine(raw, rois, torch::zeros({rois.size(0)}, torch::kLong), H, W);
+    return std::vector<torch::Tensor>{proposals, boxes, scores};
+  };
+  a.decoded_on_runtime_inputs = true;
+  a.detections = [](DetectorImpl& model, const std::vector<torch::Tensor>& outputs, size_t n_raw, int64_t H,
+                    int64_t W) {
+    TORCH_CHECK(outputs.size() == n_raw + 3,
+                "onnx_detections: Cascade R-CNN exports end with proposals, boxes, scores");
+    const auto &boxes = outputs[outputs.size() - 2], &scores = outputs[outputs.size() - 1];
+    const auto& nms = static_cast<CascadeRCNNImpl&>(model).opt.nms;
+    return std::vector<ImageDetections>{multiclass_nms(boxes, scores.slice(1, 1), H, W, nms)};  // column 0: background
+  };
+  a.finish = [](DetectorImpl& model, const std::vector<torch::Tensor>& raw, int64_t H, int64_t W) {
+    static_cast<CascadeRCNNImpl&>(model).detect(raw, H, W);  // the graph holds proposals and stages too
+  };
+  return a;
+}
+
+}  // namespace compress
