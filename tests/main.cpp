@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 
+#include "compress/config_sections.h"
 #include "train/util/allocator.h"
 
 int syncbn_worker(const char* out);  // tests/test_distributed.cpp
@@ -14,6 +15,7 @@ int jobs_worker(const char* out);    // tests/test_distributed.cpp
 
 int main(int argc, char** argv) {
   compress::configure_allocator();
+  compress::compose_config_schema();
   if (const char* out = std::getenv("COMPRESS_SYNCBN_WORKER_OUT")) return syncbn_worker(out);
   if (const char* out = std::getenv("COMPRESS_JOBS_WORKER_OUT")) return jobs_worker(out);
   ::testing::InitGoogleTest(&argc, argv);

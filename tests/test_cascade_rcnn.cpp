@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "compress/prune/flops.h"
 #include "compress/prune/report.h"
 #include "tests/overfit_fixture.h"
 #include "tests/pinned.h"
@@ -19,7 +20,6 @@
 #include "train/engine/runtime.h"
 #include "train/engine/trainer.h"
 #include "train/models/cascade_rcnn.h"
-#include "train/models/cost.h"
 #include "train/util/error.h"
 
 using namespace compress;
@@ -195,20 +195,20 @@ TEST(CascadeRCNN, OverfitsFourImages) {
   EXPECT_GT(r.ap50, 0.8) << r.table;
 }
 
-TEST(CascadeRCNN, CostCountsTheSharedRpnOnEveryLevelAndTheBoxHeadsPerRoI) {
+TEST(CascadeRCNN, FlopsCountTheSharedRpnOnEveryLevelAndTheBoxHeadsOnce) {
   auto m = reference_model();
-  const auto cost = measure_cost(*m, 320, 320);
-  std::map<std::string, int64_t> macs;
-  for (const auto& l : cost.layers) macs[l.name] = l.macs;
+  const auto cost = prune::model_flops(*m, 320);
+  std::map<std::string, int64_t> flops;
+  for (const auto& l : cost.layers) flops[l.module] += l.flops;
   // One 3x3 48 -> 48 conv on P2..P6 of a 320 px image: 80^2 + 40^2 + 20^2 + 10^2 + 5^2 cells.
-  EXPECT_EQ(macs.at("rpn_head.conv"), int64_t{48} * 48 * 9 * (6400 + 1600 + 400 + 100 + 25));
-  // Each box head runs on the test proposals (at most 100 RoIs): 2352*128 + 128*128 + 128*81 + 128*4 per RoI.
-  const int64_t per_roi = 2352 * 128 + 128 * 128 + 128 * 81 + 128 * 4;
-  ASSERT_TRUE(macs.count("bbox_head.0"));
-  EXPECT_EQ(macs.at("bbox_head.0") % per_roi, 0);
-  EXPECT_GT(macs.at("bbox_head.0"), 0);
-  EXPECT_LE(macs.at("bbox_head.0"), 100 * per_roi);
-  EXPECT_EQ(macs.at("bbox_head.2"), macs.at("bbox_head.0"));  // the refined boxes stay as many
+  EXPECT_EQ(flops.at("rpn_head.conv.conv"), int64_t{48} * 48 * 9 * (6400 + 1600 + 400 + 100 + 25));
+  // Each box head's fully connected layers count one row (the reference's
+  // count of a dynamic RoI number): 2352*128 + 128*128 + 128*81 + 128*4.
+  for (const std::string h : {"bbox_head.0", "bbox_head.1", "bbox_head.2"}) {
+    EXPECT_EQ(flops.at(h + ".fc6"), 2352 * 128) << h;
+    EXPECT_EQ(flops.at(h + ".fc7"), 128 * 128) << h;
+    EXPECT_EQ(flops.at(h + ".cls_score") + flops.at(h + ".bbox_pred"), 128 * 81 + 128 * 4) << h;
+  }
 }
 
 TEST(CascadeRCNN, PruningTheSharedRpnConvReportsItsFlopsOnEveryLevel) {

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include "compress/config_sections.h"
+#include "compress/prune/criteria.h"
+#include "compress/quant/quant_options.h"
 #include "tests/test_util.h"
 #include "train/config/config.h"
 #include "train/config/override_value.h"
@@ -169,6 +172,18 @@ TEST(Config, EverySchemaDefaultIsWithinItsBounds) {
   ASSERT_NE(reader, nullptr);
   EXPECT_DOUBLE_EQ(reader->child("batch_size")->min_value, 1.0);
   EXPECT_DOUBLE_EQ(compress::config::root_schema().child("quant")->child("moving_rate")->max_value, 1.0);
+}
+
+TEST(Config, ModulesOwnTheirSectionsAndTheirChoiceLists) {
+  // quant, prune, distill and pretrain come from their modules (added once, by
+  // compose_config_schema); the choices are the lists the code parses with.
+  const auto& root = compress::config::root_schema();
+  for (const char* s : {"quant", "prune", "distill", "pretrain"}) EXPECT_NE(root.child(s), nullptr) << s;
+  EXPECT_EQ(root.child("prune")->child("criterion")->choices, compress::prune::criterion_names());
+  EXPECT_EQ(root.child("quant")->child("activation_quantize_type")->choices,
+            compress::quant::activation_quantize_types());
+  compress::compose_config_schema();  // idempotent
+  EXPECT_THROW(compress::config::add_section("quant", compress::config::Section({})), std::logic_error);
 }
 
 TEST(Config, KeysDocumentTypeDefaultRangeAndMeaning) {

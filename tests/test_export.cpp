@@ -214,8 +214,9 @@ TEST(Export, WhatQdqCannotHoldIsRefusedNamingTheKey) {
   };
   const Case cases[] = {{"quant.activation_bits", [](quant::QuantOptions& q) { q.activation_bits = 4; }},
                         {"quant.weight_bits", [](quant::QuantOptions& q) { q.weight_bits = 12; }},
-                        {"quant.activation_quantize_type = abs_max",
-                         [](quant::QuantOptions& q) { q.activation_quantize_type = "abs_max"; }}};
+                        {"quant.activation_quantize_type = abs_max", [](quant::QuantOptions& q) {
+                           q.activation_quantize_type = quant::ActivationQuantizeType::AbsMax;
+                         }}};
   for (const auto& c : cases) {
     auto model = build_detector(
         config_from_string("", {"num_classes=3", "MobileNetV3.model_name=small", "MobileNetV3.scale=0.5"}));

@@ -4,11 +4,12 @@
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <map>
 #include <sstream>
 
+#include "compress/prune/flops.h"
 #include "tests/pinned.h"
 #include "train/config/config.h"
-#include "train/models/cost.h"
 #include "train/models/detector.h"
 #include "train/models/ssdlite.h"
 
@@ -97,27 +98,26 @@ TEST(SSDLite, BadConfigurationsAreErrors) {
   EXPECT_THROW(build_detector(config_from_string("", {"num_classes=0"})), std::exception);
 }
 
-TEST(ModelCost, HandComputedLayersAndTotals) {
+TEST(ModelFlops, HandComputedLayersAndTotals) {
+  // The one counter (compress/prune/flops.h) on a whole detector, by hand.
   auto m = ssdlite("large", 10);
-  const auto c = measure_cost(*m, 320, 320);
-  auto find = [&](const std::string& n) -> const LayerCost* {
-    for (const auto& l : c.layers)
-      if (l.name == n) return &l;
-    return nullptr;
-  };
-  const auto* stem = find("backbone.conv1");
-  ASSERT_NE(stem, nullptr);
-  EXPECT_EQ(stem->macs, 16 * 3 * 3 * 3 * 160 * 160);  // 3x3 s2 conv to 16 channels at 160x160
-  EXPECT_EQ(stem->params, 16 * 27 + 2 * 16);          // conv weight + BN scale and shift
+  const auto c = prune::model_flops(*m, 320);
+  std::map<std::string, int64_t> flops;  // a conv run once: its module path
+  for (const auto& l : c.layers) flops[l.module] += l.flops;
+  EXPECT_EQ(flops.at("backbone.conv1.conv"), 16 * 3 * 3 * 3 * 160 * 160);  // 3x3 s2 conv to 16 channels at 160x160
   // Block 12's depthwise 5x5, stride 2: 672 channels at 10x10.
-  EXPECT_EQ(find("backbone.blocks.12.res_conv1")->macs, 672 * 25 * 10 * 10);
-  // SE of block 12: 672 -> 168 -> 672 on the pooled map (with biases).
-  EXPECT_EQ(find("backbone.blocks.12.se_block")->macs, 2 * 672 * 168);
-  EXPECT_EQ(find("backbone.blocks.12.se_block")->params, 2 * 672 * 168 + 168 + 672);
+  EXPECT_EQ(flops.at("backbone.blocks.12.res_conv1.conv"), 672 * 25 * 10 * 10);
+  // SE of block 12: 672 -> 168 -> 672 on the pooled 1x1 map; biases count nothing.
+  EXPECT_EQ(flops.at("backbone.blocks.12.se_block.conv1"), 672 * 168);
+  EXPECT_EQ(flops.at("backbone.blocks.12.se_block.conv2"), 168 * 672);
   int64_t params = 0;
   for (const auto& p : m->parameters()) params += p.numel();
-  EXPECT_EQ(c.total_params, params);
-  int64_t macs = 0;
-  for (const auto& l : c.layers) macs += l.macs;
-  EXPECT_EQ(c.total_macs, macs);
+  EXPECT_EQ(c.params, params);
+  int64_t total = 0;
+  for (const auto& [name, f] : flops) total += f;
+  EXPECT_EQ(c.flops, total);
+  // Every conv of the model is counted: 3x3 and 1x1 alike.
+  int64_t convs = 0;
+  for (const auto& mod : m->modules(false)) convs += mod->as<torch::nn::Conv2dImpl>() != nullptr;
+  EXPECT_EQ(static_cast<int64_t>(flops.size()), convs);
 }

@@ -227,7 +227,7 @@ TEST(Observer, Int8HardSwishByHand) {
 
 TEST(Observer, AbsMaxAndRangeAbsMax) {
   QuantOptions a;
-  a.activation_quantize_type = "abs_max";
+  a.activation_quantize_type = ActivationQuantizeType::AbsMax;
   ConvQuantImpl qa(a, 1);
   for (double m : {2.0, 4.0, 1.0}) qa.input(torch::tensor({m}));
   EXPECT_NEAR(qa.act_scale.item<double>(), 1.0 / 127, 1e-8);  // the last batch's max
@@ -238,7 +238,7 @@ TEST(Observer, AbsMaxAndRangeAbsMax) {
   EXPECT_NEAR(ya[0].item<double>(), 4.0, 1e-6);
   EXPECT_NEAR(qa.act_scale.item<double>(), 1.0 / 127, 1e-8);  // and stores nothing
   QuantOptions r;
-  r.activation_quantize_type = "range_abs_max";
+  r.activation_quantize_type = ActivationQuantizeType::RangeAbsMax;
   r.window_size = 2;
   ConvQuantImpl qr(r, 1);
   std::vector<double> expect = {2.0, 4.0, 4.0, 3.0};  // max over the last 2 batches
@@ -253,7 +253,7 @@ TEST(Observer, SitesKeepTheirOwnObservers) {
   // One quantizer run at two call sites (a shared head on two FPN levels): each
   // site has its own scale, and its own range_abs_max window counting its own steps.
   QuantOptions r;
-  r.activation_quantize_type = "range_abs_max";
+  r.activation_quantize_type = ActivationQuantizeType::RangeAbsMax;
   r.window_size = 2;
   ConvQuantImpl q(r, 1);
   q.set_plan({{}, {}});
@@ -518,10 +518,8 @@ TEST(Qat, BadQuantizeTypesListTheValidOnes) {
     EXPECT_NE(m.find("channel_wise_abs_max"), std::string::npos) << m;
     EXPECT_NE(m.find("abs_max"), std::string::npos) << m;
   }
-  QuantOptions o;
-  o.activation_quantize_type = "moving_avg";
   try {
-    validate(o);
+    parse_activation_quantize_type("moving_avg");
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("range_abs_max"), std::string::npos) << e.what();

@@ -10,13 +10,13 @@
 #include "compress/export/latency.h"
 #include "compress/export/onnx_graph.h"
 #include "compress/model_io.h"
+#include "compress/prune/flops.h"
 #include "compress/quant/qat.h"
 #include "compress/quant/quant_options.h"
 #include "train/config/config.h"
 #include "train/data/coco_json.h"
 #include "train/data/reader.h"
 #include "train/engine/optimizer.h"
-#include "train/models/cost.h"
 #include "train/models/detector.h"
 #include "train/util/atomic_file.h"
 #include "train/util/error.h"
@@ -258,19 +258,19 @@ class BenchCommand : public Command {
     const Config cfg = model_flags_.load();
     const int64_t size = eval_input_size(cfg, input_, "bench");
     auto model = build_detector(cfg);
-    const ModelCost c = measure_cost(*model, size, size);
+    // The reference's count (compress/prune/flops.h): conv and fully connected
+    // multiply-adds, no bias, a box head's rows counted once.
+    const prune::ModelFlops c = prune::model_flops(*model, size);
     std::map<std::string, std::pair<int64_t, int64_t>> parts;  // top-level module -> (params, macs)
-    for (const auto& l : c.layers) {
-      auto& p = parts[l.name.substr(0, l.name.find('.'))];
-      p.first += l.params, p.second += l.macs;
-    }
+    for (const auto& p : model->named_parameters())
+      parts[p.key().substr(0, p.key().find('.'))].first += p.value().numel();
+    for (const auto& l : c.layers) parts[l.module.substr(0, l.module.find('.'))].second += l.flops;
     std::cout << "| part | params (M) | multiply-adds (M) at " << size << "x" << size << " |\n|---|---|---|\n";
     for (const auto& [name, v] : parts)
       std::cout << "| " << name << " | " << v.first / 1e6 << " | " << v.second / 1e6 << " |\n";
-    std::cout << "| total | " << c.total_params / 1e6 << " | " << c.total_macs / 1e6 << " |\n";
+    std::cout << "| total | " << c.params / 1e6 << " | " << c.flops / 1e6 << " |\n";
     if (!json_out_.empty())
-      write_file_atomic(json_out_,
-                        nlohmann::json{{"input", size}, {"params", c.total_params}, {"macs", c.total_macs}}.dump(1));
+      write_file_atomic(json_out_, nlohmann::json{{"input", size}, {"params", c.params}, {"macs", c.flops}}.dump(1));
     return 0;
   }
 

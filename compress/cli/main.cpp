@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "compress/cli/command.h"
+#include "compress/config_sections.h"
 #include "train/config/config.h"
 #include "train/engine/distributed.h"
 #include "train/util/allocator.h"
@@ -35,6 +36,7 @@ CLI::App* deepest_parsed(CLI::App& app) {
 
 int main(int argc, char** argv) {
   compress::configure_allocator();
+  compress::compose_config_schema();
   CLI::App app{"compress: quantization-aware training, channel pruning and distillation of mobile detectors"};
   app.require_subcommand(1);
   std::string log_level = "info";

@@ -2,7 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "compress/distill/distill_loss.h"
+#include "compress/distill/distill_schema.h"
 #include "train/engine/trainer.h"
 #include "train/util/error.h"
 
@@ -10,7 +13,9 @@ namespace compress::distill {
 
 std::function<void(const std::vector<at::Tensor>&, const Batch&, LossTerms&)> make_distill_loss(
     std::shared_ptr<DetectorImpl> teacher, const std::string& type, double weight, int64_t anchors_per_scale) {
-  if (type != "yolov3" && type != "l2") fail("distill.type '", type, "' is not one of: yolov3, l2");
+  const auto& types = distill_types();
+  if (std::find(types.begin(), types.end(), type) == types.end())
+    fail("distill.type '", type, "' is not one of: yolov3, l2");
   return [=](const std::vector<torch::Tensor>& outputs, const Batch& batch, LossTerms& terms) {
     TORCH_CHECK(!teacher->is_training(), "distill: the teacher left eval mode");
     std::vector<torch::Tensor> t;

@@ -66,7 +66,7 @@ std::string Emitter::weight(const torch::Tensor& w_in, const quant::ConvQuantImp
   const auto w = w_in.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   if (!q) return constant(name + ".weight", w);
   const int64_t bits = q->opt.weight_grid_bits();
-  const bool per_channel = q->opt.weight_quantize_type == "channel_wise_abs_max";
+  const bool per_channel = q->opt.per_channel();
   const auto s = (per_channel ? quant::channel_scales(w, bits) : quant::tensor_scale(w, bits)).clamp_min(1e-12);
   const double qmax = static_cast<double>(quant::qmax_for_bits(bits));
   const auto sv = per_channel ? s.view({-1, 1, 1, 1}) : s.reshape({});
@@ -125,7 +125,7 @@ std::string Emitter::conv(const std::string& x, const torch::nn::detail::ConvNdO
 std::string Emitter::int32_bias(const torch::Tensor& b_in, const torch::Tensor& w_in, const quant::ConvQuantImpl& q,
                                 const std::string& name) {
   const auto w = w_in.detach().to(torch::kCPU, torch::kFloat32);
-  const bool per_channel = q.opt.weight_quantize_type == "channel_wise_abs_max";
+  const bool per_channel = q.opt.per_channel();
   const auto ws = per_channel ? quant::channel_scales(w, q.opt.weight_grid_bits())
                               : quant::tensor_scale(w, q.opt.weight_grid_bits());
   if (!(q.input_step(q.site) > 0))

@@ -44,7 +44,7 @@ void check_supported(torch::nn::Module& model, const std::string& linear_prefix 
     if (q->opt.weight_bits > 8)
       fail("export: quant.weight_bits = ", q->opt.weight_bits, " ('", item.key(),
            "'): ONNX int8 weights hold at most 8 bits; train with quant.weight_bits <= 8");
-    if (q->opt.activation_quantize_type == "abs_max")
+    if (q->opt.activation_quantize_type == quant::ActivationQuantizeType::AbsMax)
       fail("export: quant.activation_quantize_type = abs_max ('", item.key(),
            "') computes each batch's own scale, which a shipped model cannot; use moving_average_abs_max or "
            "range_abs_max");

@@ -15,6 +15,10 @@
 
 #include "compress/prune/graph.h"
 
+namespace torch::nn {
+class Module;
+}
+
 namespace compress::prune {
 
 struct ConvCost {
@@ -25,7 +29,22 @@ struct ConvCost {
 
 ConvCost conv_cost(const ConvInfo& c);
 ConvCost linear_cost(const LinearInfo& l);
-// Every conv, then every fully connected layer, in forward order.
+// Every conv, then every fully connected layer, in forward order. A module
+// run several times (a shared head on every FPN level) appears once per run.
 std::vector<ConvCost> conv_costs(const DependencyGraph& g);
+
+// The traced graph of a detector at a square input: forward(), plus each box
+// head of a two-stage detector on one RoI (its fully connected layers count
+// once, as the reference counts a dynamic row count).
+DependencyGraph trace_detector(torch::nn::Module& model, int64_t input_size);
+
+// The one FLOPs counter (`bench model`, prune reports, --pruned_flops): every
+// layer's cost as above, their total, and all the model's parameters (BN included).
+struct ModelFlops {
+  std::vector<ConvCost> layers;
+  int64_t flops = 0;   // per image
+  int64_t params = 0;  // every parameter of the model
+};
+ModelFlops model_flops(torch::nn::Module& model, int64_t input_size);
 
 }  // namespace compress::prune

@@ -1,7 +1,5 @@
 #include "compress/prune/report.h"
 
-#include "train/models/rcnn/bbox_head.h"
-
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -17,28 +15,6 @@
 
 namespace compress::prune {
 namespace {
-
-DependencyGraph trace_model(torch::nn::Module& model, int64_t size) {
-  auto* det = dynamic_cast<DetectorImpl*>(&model);
-  TORCH_CHECK(det, "prune_model: the model is not a detector");
-  // A two-stage detector's box heads run on RoIs outside forward(): each is
-  // traced on one pooled RoI of zeros, so its fully connected layers enter the
-  // FLOPs count once per RoI, as the reference counts them.
-  std::vector<BBoxHeadImpl*> heads;
-  for (const auto& m : model.modules(/*include_self=*/false))
-    if (auto* h = m->as<BBoxHeadImpl>()) heads.push_back(h);
-  return trace_graph(model,
-                     [det, heads](const at::Tensor& x) {
-                       auto out = det->forward(x);
-                       for (auto* h : heads) {
-                         auto [logits, deltas] = h->forward(torch::zeros({1, h->fc6->options.in_features()}));
-                         out.push_back(logits);
-                         out.push_back(deltas);
-                       }
-                       return out;
-                     },
-                     {1, 3, size, size});
-}
 
 int64_t count_params(torch::nn::Module& m) {
   int64_t n = 0;
@@ -83,7 +59,7 @@ PruneReport prune_model(torch::nn::Module& model, const std::vector<PruneSpec>& 
   std::map<std::string, ConvCost> cost_before;
   PrunePlan plan;
   {
-    const DependencyGraph before = trace_model(model, input_size);  // released before slicing
+    const DependencyGraph before = trace_detector(model, input_size);  // released before slicing
     for (const auto& c : conv_costs(before)) {
       add_use(cost_before, c);
       r.flops_before += c.flops;
@@ -94,7 +70,7 @@ PruneReport prune_model(torch::nn::Module& model, const std::vector<PruneSpec>& 
   r.params_before = count_params(model);
   r.kept = apply_plan(model, plan);
   r.groups = plan.groups;
-  const DependencyGraph after = trace_model(model, input_size);
+  const DependencyGraph after = trace_detector(model, input_size);
   std::map<std::string, ConvCost> cost_after;
   std::vector<std::string> order;  // traced order, each conv once
   for (const auto& c : conv_costs(after)) {

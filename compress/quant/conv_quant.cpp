@@ -5,18 +5,19 @@
 #include <tuple>
 
 #include "compress/quant/fake_quant.h"
+#include "compress/quant/observers.h"
 #include "compress/quant/plan.h"
 #include "train/engine/distributed.h"
 
 namespace compress::quant {
 
 ConvQuantImpl::ConvQuantImpl(const QuantOptions& o, int64_t out_channels) : opt(o) {
-  const int64_t wn = o.weight_quantize_type == "channel_wise_abs_max" ? out_channels : 1;
+  const int64_t wn = o.per_channel() ? out_channels : 1;
   weight_scale = register_buffer("weight_scale", torch::zeros({wn}));
   act_scale = register_buffer("act_scale", torch::zeros({1}));
   act_state = register_buffer("act_state", torch::zeros({1}));
   act_accum = register_buffer("act_accum", torch::zeros({1}));
-  if (o.activation_quantize_type == "range_abs_max") {
+  if (o.activation_quantize_type == ActivationQuantizeType::RangeAbsMax) {
     act_window = register_buffer("act_window", torch::zeros({1, o.window_size}));
     act_iter = register_buffer("act_iter", torch::zeros({1}, torch::kLong));
   }
@@ -94,15 +95,11 @@ int64_t ConvQuantImpl::checked_site() const {
 }
 
 void ConvQuantImpl::observe_output(const torch::Tensor& y, bool non_negative, int64_t k) {
-  torch::NoGradGuard no_grad;
-  const auto [lo, hi] = torch::aminmax(y.detach());
-  const auto cur = torch::maximum(lo.neg(), hi).to(torch::kFloat32).reshape({1});
-  if (auto d = dist_context()) d->allreduce_max(cur);
+  // Always moving_average_abs_max, as the reference's out-scale pass.
   const int64_t levels = non_negative ? (int64_t{1} << opt.activation_bits) - 1 : qmax_for_bits(opt.activation_bits);
-  auto state = out_state.narrow(0, k, 1), accum = out_accum.narrow(0, k, 1);
-  state.mul_(opt.moving_rate).add_(1.0);
-  accum.mul_(opt.moving_rate).add_(cur);
-  out_scale.narrow(0, k, 1).copy_(accum / state / static_cast<double>(levels));
+  const auto range = moving_average_range(out_state.narrow(0, k, 1), out_accum.narrow(0, k, 1),
+                                          batch_abs_max(y, /*all_ranks=*/true), opt.moving_rate);
+  out_scale.narrow(0, k, 1).copy_(range / static_cast<double>(levels));
 }
 
 torch::Tensor int8_hard_swish(const torch::Tensor& y) {
@@ -136,27 +133,13 @@ torch::Tensor ConvQuantImpl::output(const torch::Tensor& y, Act act) {
 
 void ConvQuantImpl::observe(const torch::Tensor& x, int64_t k) {
   torch::NoGradGuard no_grad;
-  // max|x| of this batch in one pass, without an |x| temporary.
-  const auto [lo, hi] = torch::aminmax(x.detach());
-  const auto cur = torch::maximum(lo.neg(), hi).to(torch::kFloat32).reshape({1});
-  // Several processes: every rank observes the max over all ranks' batches, so
-  // the scales stay identical (peers that reduce only gradients let them drift).
-  if (auto d = dist_context()) d->allreduce_max(cur);
-  const double q = static_cast<double>(qmax_for_bits(opt.activation_bits));
-  auto scale = act_scale.narrow(0, k, 1);
-  if (opt.activation_quantize_type == "moving_average_abs_max") {
-    auto state = act_state.narrow(0, k, 1), accum = act_accum.narrow(0, k, 1);
-    state.mul_(opt.moving_rate).add_(1.0);
-    accum.mul_(opt.moving_rate).add_(cur);
-    scale.copy_(accum / state / q);
-  } else if (opt.activation_quantize_type == "abs_max") {
-    scale.copy_(cur / q);
-  } else {  // range_abs_max
-    const int64_t slot = act_iter[k].item<int64_t>() % opt.window_size;
-    act_window[k].narrow(0, slot, 1).copy_(cur);
-    act_iter.narrow(0, k, 1).add_(1);
-    scale.copy_(act_window[k].max().reshape({1}) / q);
-  }
+  ObserverState st;
+  st.state = act_state.narrow(0, k, 1);
+  st.accum = act_accum.narrow(0, k, 1);
+  if (act_window.defined()) st.window = act_window[k], st.iter = act_iter.narrow(0, k, 1);
+  const auto range =
+      observe_range(opt.activation_quantize_type, st, batch_abs_max(x, /*all_ranks=*/true), opt.moving_rate);
+  act_scale.narrow(0, k, 1).copy_(range / static_cast<double>(qmax_for_bits(opt.activation_bits)));
 }
 
 torch::Tensor ConvQuantImpl::input(const torch::Tensor& x) {
@@ -165,13 +148,10 @@ torch::Tensor ConvQuantImpl::input(const torch::Tensor& x) {
   const bool learning = is_training() || calibrating;
   if (learning) observe(x, k);
   if (plan(k).input_on_grid) return x;  // a producer's rounded output, on its grid already
-  if (!learning && opt.activation_quantize_type == "abs_max") {
+  if (!learning && opt.activation_quantize_type == ActivationQuantizeType::AbsMax) {
     // Dynamic: this batch's own max in evaluation too (the reference's rule),
     // local to this process and not stored.
-    torch::NoGradGuard no_grad;
-    const auto [lo, hi] = torch::aminmax(x.detach());
-    const auto s = torch::maximum(lo.neg(), hi).to(torch::kFloat32).reshape({1}) /
-                   static_cast<double>(qmax_for_bits(opt.activation_bits));
+    const auto s = batch_abs_max(x, /*all_ranks=*/false) / static_cast<double>(qmax_for_bits(opt.activation_bits));
     return fake_quant_act(x, s, opt.activation_bits, /*non_negative=*/false);
   }
   const auto q = fake_quant_act(x, act_scale.narrow(0, k, 1), opt.activation_bits, /*non_negative=*/false);
@@ -180,7 +160,7 @@ torch::Tensor ConvQuantImpl::input(const torch::Tensor& x) {
 
 torch::Tensor ConvQuantImpl::weight(const torch::Tensor& w) {
   if (recorder) return w;
-  const bool per_channel = opt.weight_quantize_type == "channel_wise_abs_max";
+  const bool per_channel = opt.per_channel();
   const int64_t bits = opt.weight_grid_bits();
   const auto s = per_channel ? channel_scales(w, bits) : tensor_scale(w, bits);
   {

@@ -5,8 +5,8 @@
 namespace compress::quant {
 
 nlohmann::json options_to_json(const QuantOptions& o) {
-  return {{"weight_quantize_type", o.weight_quantize_type},
-          {"activation_quantize_type", o.activation_quantize_type},
+  return {{"weight_quantize_type", name_of(o.weight_quantize_type)},
+          {"activation_quantize_type", name_of(o.activation_quantize_type)},
           {"weight_bits", o.weight_bits},
           {"activation_bits", o.activation_bits},
           {"moving_rate", o.moving_rate},
@@ -19,8 +19,10 @@ nlohmann::json options_to_json(const QuantOptions& o) {
 
 QuantOptions options_from_json(const nlohmann::json& j) {
   QuantOptions o;
-  o.weight_quantize_type = j.at("weight_quantize_type").get<std::string>();
-  o.activation_quantize_type = j.at("activation_quantize_type").get<std::string>();
+  o.weight_quantize_type =
+      parse_weight_quantize_type(j.at("weight_quantize_type").get<std::string>(), "quant.weight_quantize_type");
+  o.activation_quantize_type = parse_activation_quantize_type(j.at("activation_quantize_type").get<std::string>(),
+                                                              "quant.activation_quantize_type");
   o.weight_bits = j.at("weight_bits").get<int64_t>();
   o.activation_bits = j.at("activation_bits").get<int64_t>();
   o.moving_rate = j.at("moving_rate").get<double>();

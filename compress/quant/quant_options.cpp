@@ -26,13 +26,24 @@ const std::vector<std::string>& activation_quantize_types() {
   return v;
 }
 
-void validate(const QuantOptions& o) {
+const std::string& name_of(WeightQuantizeType t) { return weight_quantize_types().at(static_cast<size_t>(t)); }
+const std::string& name_of(ActivationQuantizeType t) { return activation_quantize_types().at(static_cast<size_t>(t)); }
+
+WeightQuantizeType parse_weight_quantize_type(const std::string& name, const std::string& key) {
   const auto& w = weight_quantize_types();
+  const auto it = std::find(w.begin(), w.end(), name);
+  if (it == w.end()) fail(key, ": unknown '", name, "' (valid: ", join(w), ")");
+  return static_cast<WeightQuantizeType>(it - w.begin());
+}
+
+ActivationQuantizeType parse_activation_quantize_type(const std::string& name, const std::string& key) {
   const auto& a = activation_quantize_types();
-  if (std::find(w.begin(), w.end(), o.weight_quantize_type) == w.end())
-    fail("quant.weight_quantize_type: unknown '", o.weight_quantize_type, "' (valid: ", join(w), ")");
-  if (std::find(a.begin(), a.end(), o.activation_quantize_type) == a.end())
-    fail("quant.activation_quantize_type: unknown '", o.activation_quantize_type, "' (valid: ", join(a), ")");
+  const auto it = std::find(a.begin(), a.end(), name);
+  if (it == a.end()) fail(key, ": unknown '", name, "' (valid: ", join(a), ")");
+  return static_cast<ActivationQuantizeType>(it - a.begin());
+}
+
+void validate(const QuantOptions& o) {
   if (o.weight_bits < 2 || o.weight_bits > 16) fail("quant.weight_bits must be in [2, 16], got ", o.weight_bits);
   if (o.reduce_range && o.weight_bits < 3)
     fail("quant.reduce_range needs quant.weight_bits >= 3 (it drops one bit), got ", o.weight_bits);
@@ -44,8 +55,8 @@ void validate(const QuantOptions& o) {
 
 QuantOptions quant_options_from_config(const Config& cfg) {
   QuantOptions o;
-  o.weight_quantize_type = cfg.get<std::string>("quant.weight_quantize_type");
-  o.activation_quantize_type = cfg.get<std::string>("quant.activation_quantize_type");
+  o.weight_quantize_type = parse_weight_quantize_type(cfg.get<std::string>("quant.weight_quantize_type"));
+  o.activation_quantize_type = parse_activation_quantize_type(cfg.get<std::string>("quant.activation_quantize_type"));
   o.weight_bits = cfg.get<int64_t>("quant.weight_bits");
   o.activation_bits = cfg.get<int64_t>("quant.activation_bits");
   o.moving_rate = cfg.get<double>("quant.moving_rate");

@@ -9,9 +9,25 @@ class Config;
 
 namespace compress::quant {
 
+// The reference's weight_quantize_type: one step per output channel, or one per tensor.
+enum class WeightQuantizeType { ChannelWiseAbsMax, AbsMax };
+// The reference's activation_quantize_type (compress/quant/observers.h).
+enum class ActivationQuantizeType { MovingAverageAbsMax, AbsMax, RangeAbsMax };
+
+// The reference's spelling of each ("channel_wise_abs_max", ...), as configs,
+// checkpoints and reports write them.
+const std::string& name_of(WeightQuantizeType t);
+const std::string& name_of(ActivationQuantizeType t);
+// Parsed once, from the config or a checkpoint; an unknown name is an error
+// naming `key` and listing the valid names.
+WeightQuantizeType parse_weight_quantize_type(const std::string& name,
+                                              const std::string& key = "quant.weight_quantize_type");
+ActivationQuantizeType parse_activation_quantize_type(const std::string& name,
+                                                      const std::string& key = "quant.activation_quantize_type");
+
 struct QuantOptions {
-  std::string weight_quantize_type = "channel_wise_abs_max";        // or abs_max
-  std::string activation_quantize_type = "moving_average_abs_max";  // or abs_max, range_abs_max
+  WeightQuantizeType weight_quantize_type = WeightQuantizeType::ChannelWiseAbsMax;
+  ActivationQuantizeType activation_quantize_type = ActivationQuantizeType::MovingAverageAbsMax;
   int64_t weight_bits = 8, activation_bits = 8;
   double moving_rate = 0.9;
   int64_t window_size = 10000;  // range_abs_max
@@ -28,8 +44,10 @@ struct QuantOptions {
 
   // The bits the weight grid uses: weight_bits, or one less with reduce_range.
   int64_t weight_grid_bits() const { return reduce_range ? weight_bits - 1 : weight_bits; }
+  bool per_channel() const { return weight_quantize_type == WeightQuantizeType::ChannelWiseAbsMax; }
 };
 
+// The valid names, in the enums' order.
 const std::vector<std::string>& weight_quantize_types();
 const std::vector<std::string>& activation_quantize_types();
 

@@ -1,7 +1,10 @@
 // The schema of a config file. Names follow PaddleDetection's configs where it
 // has one (architecture, TrainReader, LearningRate, OptimizerBuilder, ...), so a
-// reference recipe reads the same here. Later features add their sections here.
+// reference recipe reads the same here. Sections other modules own (pretrain,
+// quant, prune, distill) are added by add_section (compress/config_sections.h).
 #include "train/config/schema.h"
+
+#include <stdexcept>
 
 namespace compress::config {
 namespace {
@@ -255,61 +258,6 @@ Field build_root() {
                 {"max_sizes", FloatList({}, "with min_sizes: the sqrt(min * max) square's partner, pixels")},
                 {"offset", Float(0.5, "prior centres at (i + offset) * step")},
                 {"clip", Bool(true, "clip priors to the image")}})},
-      {"quant",
-       Section({{"weight_quantize_type", Str("channel_wise_abs_max", {"channel_wise_abs_max", "abs_max"})},
-                {"activation_quantize_type",
-                 Str("moving_average_abs_max", {"moving_average_abs_max", "abs_max", "range_abs_max"})},
-                {"weight_bits", Int(8).within(2, 16)},
-                {"activation_bits", Int(8).within(2, 16)},
-                {"moving_rate", Float(0.9, "moving_average_abs_max decay").within(0, 1)},
-                {"window_size", Int(10000, "range_abs_max window, in steps").at_least(1)},
-                {"not_quant_pattern", StrList({}, "conv paths containing any of these stay float")},
-                {"freeze_bn_iter", Int(-1, "QAT steps before BN statistics freeze; -1 = never").at_least(-1)},
-                {"quantize_outputs", Bool(true,
-                                          "observe conv output scales and run int8 outputs in eval and export "
-                                          "(ONNX Runtime then fuses int8 convs); false = inputs only")},
-                {"reduce_range", Bool(false,
-                                      "weights on [-63, 63] for x86 CPUs without VNNI (their u8s8 int16 sums "
-                                      "saturate otherwise)")},
-                {"max_iters", Int(0, "QAT steps; 0 = the recipe's max_iters").at_least(0)},
-                {"base_lr", Float(0.0, "QAT learning rate; 0 = the recipe's").at_least(0)},
-                {"calib_batches", Int(10, "PTQ (--post): batches that calibrate activation scales").at_least(1)}},
-               "quantization-aware training and post-training quantization (`compress quant`)")},
-      {"prune",
-       Section(
-           {{"pruned_params", StrList({}, "conv weights to prune when --pruned_params is not given")},
-            {"pruned_ratios", FloatList({}, "their ratios (one, or one per name)")},
-            {"criterion", Str("l1_norm", {"l1_norm", "geometry_median"})},
-            {"group_score", Str("named", {"named", "sum"},
-                                "how a coupled group (an add, concat or depthwise conv joins producers) is scored: "
-                                "named = the named conv's filters only (the reference's rule); sum = every "
-                                "producer's score added per channel")},
-            {"max_iters", Int(0, "fine-tuning steps after pruning; 0 = the recipe's max_iters").at_least(0)},
-            {"base_lr", Float(0.0, "fine-tuning learning rate; 0 = the recipe's").at_least(0)},
-            {"input_size",
-             Int(0, "square input for the dependency trace and FLOPs; 0 = EvalReader's size").at_least(0)},
-            {"round_to",
-             Int(1, "kept channels rounded to a multiple of this (8 or 16 for mobile kernels); 1 = off").at_least(1)}},
-           "channel pruning (`compress prune`, `compress sensitivity`)")},
-      {"distill",
-       Section({{"type", Str("yolov3", {"yolov3", "l2"}, "the reference's YOLOv3 loss, or L2 on the head maps")},
-                {"weight", Float(0.0, "loss weight; 0 = 1000 for yolov3, 100 for l2 (the reference's)").at_least(0)},
-                {"max_iters", Int(0, "distillation steps; 0 = the recipe's max_iters").at_least(0)},
-                {"base_lr", Float(0.0, "learning rate; 0 = the recipe's").at_least(0)}},
-               "knowledge distillation (`compress distill`)")},
-      {"pretrain",
-       Section({{"mnist_dir", Str("/usr/share/datasets/fashion-mnist", {}, "Fashion-MNIST idx files (Debian's)")},
-                {"image_size", Int(64, "square crop side, pixels").at_least(32)},
-                {"item_scale", FloatList({0.35, 1.0}, "[lo, hi]: item side / crop side, log-uniform")},
-                {"batch_size", Int(64).at_least(1)},
-                {"max_iters", Int(3000).at_least(0)},
-                {"base_lr",
-                 Float(0.0, "0 = the recipe's LearningRate.base_lr; cosine decay after a linear warm-up").at_least(0)},
-                {"warmup_steps", Int(100).at_least(0)},
-                {"eval_items", Int(2000, "t10k items scored for top-1 at each snapshot; 0 = none").at_least(0)},
-                {"snapshot_iter", Int(0, "0 = the recipe's snapshot_iter").at_least(0)}},
-               "backbone pretraining on Fashion-MNIST item crops (`compress pretrain`), the stand-in for the "
-               "reference's ImageNet-pretrained backbones; the recipe's optimizer and NormalizeImage apply")},
       {"distributed",
        Section(
            {{"backend", Str("gloo", {"gloo", "nccl"}, "c10d backend when WORLD_SIZE > 1 (nccl needs a CUDA build)")},
@@ -331,11 +279,19 @@ Field build_root() {
   });
 }
 
+Field& mutable_root() {
+  static Field root = build_root();
+  return root;
+}
+
 }  // namespace
 
-const Field& root_schema() {
-  static const Field root = build_root();
-  return root;
+const Field& root_schema() { return mutable_root(); }
+
+void add_section(const std::string& name, Field section) {
+  Field& root = mutable_root();
+  if (root.child(name)) throw std::logic_error("config schema: section '" + name + "' is defined twice");
+  root.children.emplace_back(name, std::move(section));
 }
 
 }  // namespace compress::config

@@ -68,7 +68,13 @@ Field TypedMap(std::vector<std::pair<std::string, Field>> variants, std::string 
 Field TypedList(std::vector<std::pair<std::string, Field>> variants, const std::string& default_items,
                 std::string doc = "");
 
-// The schema of a whole config file (defined in schema.cpp).
+// The schema of a whole config file: train's own sections (schema.cpp) and
+// those added with add_section.
 const Field& root_schema();
+
+// A section another module owns (pretrain, quant, prune, distill): each
+// module exports its Field, and the program composes them before it loads a
+// config (compress/config_sections.h). A second section of one name is an error.
+void add_section(const std::string& name, Field section);
 
 }  // namespace compress::config

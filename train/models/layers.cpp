@@ -5,7 +5,6 @@
 #include <torch/nn/functional.h>
 
 #include "train/models/conv_padding.h"
-#include "train/models/cost.h"
 #include "train/util/error.h"
 
 namespace compress {
@@ -109,12 +108,10 @@ torch::Tensor ConvBNLayerImpl::forward_quant(const torch::Tensor& x_in) {
 torch::Tensor ConvBNLayerImpl::forward(const torch::Tensor& x) {
   if (conv_quant) {
     torch::Tensor y = forward_quant(x);
-    cost_detail::record_output(this, y.size(2), y.size(3));
     return conv_quant->output(y, act);
   }
   torch::Tensor y = conv->forward(x);
   if (bn) y = batch_norm(*bn, y);
-  cost_detail::record_output(this, y.size(2), y.size(3));
   return apply_act(y, act);
 }
 
@@ -124,7 +121,6 @@ SEBlockImpl::SEBlockImpl(int64_t channels, int64_t mid) {
 }
 
 torch::Tensor SEBlockImpl::forward(const torch::Tensor& x) {
-  cost_detail::record_output(this, 1, 1);
   torch::Tensor s = x.mean({2, 3}, /*keepdim=*/true);  // (N, C, 1, 1)
   // 1x1 convs, stride 1; QAT's quantizer applies the activation (and the plan's output rounding).
   auto run = [](torch::nn::Conv2d& c, const std::shared_ptr<ConvQuantHook>& q, const torch::Tensor& in, Act act) {

@@ -2,8 +2,6 @@
 
 #include <torch/torch.h>
 
-#include "train/models/cost.h"
-
 namespace compress {
 
 BBoxHeadImpl::BBoxHeadImpl(int64_t in_features, int64_t hidden, int64_t num_classes) {
@@ -20,7 +18,6 @@ BBoxHeadImpl::BBoxHeadImpl(int64_t in_features, int64_t hidden, int64_t num_clas
 }
 
 std::pair<torch::Tensor, torch::Tensor> BBoxHeadImpl::forward(const torch::Tensor& pooled) {
-  cost_detail::record_output(this, pooled.size(0), 1);
   auto x = torch::relu(fc6->forward(pooled.flatten(1)));
   x = torch::relu(fc7->forward(x));
   return {cls_score->forward(x), bbox_pred->forward(x)};
