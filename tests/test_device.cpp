@@ -1,5 +1,5 @@
 // Device selection and optimizer-state moves (train/engine/device.*). Run here
-// on the CPU build; tools/gpu_proof.sh exercises the CUDA side on a GPU machine.
+// on the CPU build; tools/gpu/gpu_proof.sh exercises the CUDA side on a GPU machine.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -14,7 +14,7 @@ using namespace compress;
 
 TEST(Device, CpuUnlessUseGpuAndAClearErrorWithoutCuda) {
   EXPECT_TRUE(training_device(config_from_string("use_gpu: false\n", {}), 0).is_cpu());
-  if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA build: tools/gpu_proof.sh covers it";
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA build: tools/gpu/gpu_proof.sh covers it";
   try {
     training_device(config_from_string("use_gpu: true\n", {}), 0);
     FAIL() << "expected an error";

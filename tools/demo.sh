@@ -8,7 +8,7 @@
 # Set DEMO_ITERS to shorten the training (e.g. DEMO_ITERS=200 for a smoke run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/setup.sh
+bash tools/setup/setup.sh
 C=build/compress
 CFG=configs/fashion/ssdlite_mobilenet_v3_small.yml
 RUN=output/fashion/ssdlite_mobilenet_v3_small

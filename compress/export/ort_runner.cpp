@@ -56,7 +56,7 @@ std::string ort_dir() {
   for (const auto& c : candidates)
     if (fs::exists(c / "run.js") && fs::exists(c / "node_modules" / "onnxruntime-node")) return c.string();
   fail(
-      "ONNX Runtime is not installed: run `bash tools/setup.sh` (it runs `npm install` in tools/ort with "
+      "ONNX Runtime is not installed: run `bash tools/setup/setup.sh` (it runs `npm install` in tools/ort with "
       "ONNXRUNTIME_NODE_INSTALL=skip), or point COMPRESS_ORT_DIR at such a folder");
 }
 

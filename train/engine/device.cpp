@@ -17,7 +17,7 @@ c10::Device training_device(const Config& cfg, int local_rank) {
   if (!torch::cuda::is_available())
     fail(
         "use_gpu is true but this LibTorch has no CUDA device; set use_gpu: false (or build against a CUDA "
-        "PyTorch: tools/build_cuda.sh)");
+        "PyTorch: tools/gpu/build_cuda.sh)");
   const auto n = static_cast<int>(torch::cuda::device_count());
   if (local_rank >= n)
     fail("use_gpu: local rank ", local_rank, " needs GPU ", local_rank, " but this machine has ", n,

@@ -4,7 +4,7 @@
 # (`compress prune`) against 1,000 steps with the ResNet34 teacher
 # (`compress distill`), same seed, same schedule. Prints one line per seed.
 #
-#   bash tools/distill_seeds.sh 0 1 2 3 4
+#   bash tools/experiments/distill_seeds.sh 0 1 2 3 4
 #
 # STUDENT (default output/fashion/yolov3_mobilenet_v3/model_final.pt) and
 # TEACHER (default output/fashion/yolov3_r34/model_final.pt) are the trained
@@ -18,16 +18,17 @@
 # output/distill_seeds); a seed whose run already logged its final evaluation
 # there is not run again.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/../lib.sh"
+need_build
 STUDENT=${STUDENT:-output/fashion/yolov3_mobilenet_v3/model_final.pt}
 TEACHER=${TEACHER:-output/fashion/yolov3_r34/model_final.pt}
 TEACHER_CONFIG=${TEACHER_CONFIG:-configs/fashion/yolov3_r34.yml}
 OUT=${OUT:-output/distill_seeds}
 C=configs/fashion/yolov3_mobilenet_v3_prune_distill.yml
 for f in "$STUDENT" "$TEACHER" "$TEACHER_CONFIG"; do
-  [ -f "$f" ] || { echo "distill_seeds: '$f' does not exist (set STUDENT / TEACHER / TEACHER_CONFIG)" >&2; exit 1; }
+  [ -f "$f" ] || die "'$f' does not exist (set STUDENT / TEACHER / TEACHER_CONFIG)"
 done
-[ $# -gt 0 ] || { echo "usage: bash tools/distill_seeds.sh SEED [SEED ...]" >&2; exit 2; }
+[ $# -gt 0 ] || usage "bash tools/experiments/distill_seeds.sh SEED [SEED ...]"
 mkdir -p "$OUT"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 final_ap() { grep -E "eval @" "$1" | tail -n 1 | sed -E 's/.* AP ([0-9.]+) .*/\1/'; }

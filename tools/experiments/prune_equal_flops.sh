@@ -7,14 +7,15 @@
 #     FLOPs come closest to the sensitivity-chosen model's.
 # Prints AP right after pruning and after fine-tuning, per seed.
 #
-#   bash tools/prune_equal_flops.sh [FLOAT_WEIGHTS] [TARGET] [SEEDS...]
+#   bash tools/experiments/prune_equal_flops.sh [FLOAT_WEIGHTS] [TARGET] [SEEDS...]
 #
 # FLOAT_WEIGHTS defaults to output/fashion/ssdlite_mobilenet_v3_small/model_final.pt,
 # TARGET to 0.3, SEEDS to 0. The sensitivity file is OUT/sensitivity.json (OUT
 # defaults to output/prune_equal_flops); a rerun reuses its measurements, as does
-# pointing SENS at tools/prune_then_quant.sh's. About 5 minutes per run on one thread.
+# pointing SENS at tools/experiments/prune_then_quant.sh's. About 5 minutes per run on one thread.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/../lib.sh"
+need_build
 W=${1:-output/fashion/ssdlite_mobilenet_v3_small/model_final.pt}
 TARGET=${2:-0.3}
 shift $(( $# > 2 ? 2 : $# ))
@@ -23,17 +24,13 @@ SEEDS=("$@")
 OUT=${OUT:-output/prune_equal_flops}
 ITERS=${ITERS:-1000}  # fine-tuning steps (a smoke run may take 2)
 SENS=${SENS:-$OUT/sensitivity.json}
-[ -f "$W" ] || { echo "prune_equal_flops: float weights '$W' do not exist" >&2; exit 1; }
+need_file "$W" "float weights"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 CFG=configs/fashion/ssdlite_mobilenet_v3_small.yml
 C=(build/compress)
 COMMON=(-c $CFG -o "threads=$OMP_NUM_THREADS" -o "pretrain_weights=$W" -o prune.round_to=8)
 LAYERS='backbone.blocks.*.expand.conv.weight'
 mkdir -p "$OUT"
-run() {  # NAME, then the command's arguments: its log goes to OUT/NAME.log
-  local name=$1; shift
-  "${C[@]}" "$@" > "$OUT/$name.log" 2>&1 || { echo "prune_equal_flops: '$name' failed; see $OUT/$name.log" >&2; exit 1; }
-}
 removed() {  # a prune_report.json -> the share of FLOPs removed
   python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['flops']; print(1 - r['after'] / r['before'])" "$1"
 }

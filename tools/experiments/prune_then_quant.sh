@@ -7,27 +7,23 @@
 #   + PTQ; that model + 500 QAT steps at lr 1e-4.
 # Every quantized file is verified in ONNX Runtime before it is timed.
 #
-#   bash tools/prune_then_quant.sh [FLOAT_WEIGHTS]
+#   bash tools/experiments/prune_then_quant.sh [FLOAT_WEIGHTS]
 #
 # FLOAT_WEIGHTS defaults to output/fashion/ssdlite_mobilenet_v3_small/model_final.pt
 # (`compress train -c configs/fashion/ssdlite_mobilenet_v3_small.yml --eval`);
 # runs go under OUT (default output/prune_then_quant). A rerun reuses the
 # sensitivity measurements. About 20 minutes on one thread.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/../lib.sh"
+need_build
 W=${1:-output/fashion/ssdlite_mobilenet_v3_small/model_final.pt}
 OUT=${OUT:-output/prune_then_quant}
-[ -f "$W" ] || { echo "prune_then_quant: float weights '$W' do not exist" >&2; exit 1; }
+need_file "$W" "float weights"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 CFG=configs/fashion/ssdlite_mobilenet_v3_small.yml
 C=(build/compress)
 T=(-o "threads=$OMP_NUM_THREADS")
 mkdir -p "$OUT"
-run() {  # NAME, then the command's arguments: its log goes to OUT/NAME.log
-  local name=$1; shift
-  echo "== $name"
-  "${C[@]}" "$@" > "$OUT/$name.log" 2>&1 || { echo "prune_then_quant: '$name' failed; see $OUT/$name.log" >&2; exit 1; }
-}
 
 run sensitivity sensitivity -c $CFG "${T[@]}" -o "pretrain_weights=$W" \
   --pruned_params 'backbone.blocks.*.expand.conv.weight' --ratios 0.25,0.5,0.75 --output "$OUT/sensitivity.json"

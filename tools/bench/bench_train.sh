@@ -3,7 +3,8 @@
 # the same SSDLite-MobileNetV3 step in python3-torch. Prints both tables and
 # the C++/Python ratio of median step times per thread count (<= 1.0: C++ no slower).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/../lib.sh"
+need_build
 CFG=${1:-configs/fashion/ssdlite_mobilenet_v3_small.yml}
 MODEL=$(build/compress config show -c "$CFG" | awk '/^MobileNetV3:/{f=1} f && /model_name:/{print $2; exit}')
 if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
@@ -15,9 +16,9 @@ build/compress --log-level warn bench train -c "$CFG" --threads 1,2 --steps 20 -
 PYARGS=(--model "$MODEL" --input 192 --batch 16 --threads 1,2 --steps 20)
 # Python as users run it (glibc defaults), then with the allocator settings the
 # C++ binary applies to itself (train/util/allocator.h), so both gaps are visible.
-/usr/bin/python3 tools/bench_ssdlite_torch.py "${PYARGS[@]}" --json output/bench/train_py.json
+/usr/bin/python3 tools/bench/bench_ssdlite_torch.py "${PYARGS[@]}" --json output/bench/train_py.json
 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=67108864 \
-  /usr/bin/python3 tools/bench_ssdlite_torch.py "${PYARGS[@]}" --json output/bench/train_py_tuned.json
+  /usr/bin/python3 tools/bench/bench_ssdlite_torch.py "${PYARGS[@]}" --json output/bench/train_py_tuned.json
 python3 - <<'PY'
 import json
 load = lambda f: {r['threads']: r['median_step_ms'] for r in json.load(open(f))}

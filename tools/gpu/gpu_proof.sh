@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # The CUDA path in one short run, on a GPU machine: build against the machine's
-# CUDA PyTorch (tools/build_cuda.sh), make a small fashion-det, train
+# CUDA PyTorch (tools/gpu/build_cuda.sh), make a small fashion-det, train
 # SSDLite-MobileNetV3-Small for STEPS steps on the GPU, then the same for 50
 # steps as a one-process NCCL group; evaluate the model on the GPU and the CPU
 # and run a two-ratio sensitivity on the GPU. Prints the GPU step time and
 # images/s, and both APs.
 #
-#   bash tools/gpu_proof.sh [STEPS=300] [MNIST_DIR]
+#   bash tools/gpu/gpu_proof.sh [STEPS=300] [MNIST_DIR]
 #
 # On a machine with no package manager, pack the other dependencies and a cut
-# of Fashion-MNIST here first (bash tools/gpu_pack.sh -> .gpu/); this script
+# of Fashion-MNIST here first (bash tools/gpu/gpu_pack.sh -> .gpu/); this script
 # unpacks them. Step 0 lists what the machine has, so a missing piece shows
 # before the build.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/../lib.sh"
 STEPS=${1:-300}
 MNIST=${2:-/usr/share/datasets/fashion-mnist}
 [ -d "$MNIST" ] || MNIST=.gpu/mnist
@@ -40,7 +40,7 @@ ls -d "$("$PY" -c 'import torch, os; print(os.path.dirname(torch.__file__))')"/i
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 
 echo "== 1. build"
-KEEP_GOING=1 bash tools/build_cuda.sh 2>&1 | tee "$OUT/build.log"
+KEEP_GOING=1 bash tools/gpu/build_cuda.sh 2>&1 | tee "$OUT/build.log"
 [ "${PIPESTATUS[0]}" = 0 ] || { grep -E "error|Error" "$OUT/build.log" | head -60; exit 1; }
 BIN=${BUILD:-build-cuda}/compress
 

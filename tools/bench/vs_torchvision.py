@@ -8,7 +8,7 @@ wall time, s/iter, the 12 COCO statistics' AP, AP50, APs, APm, APl).
 
 A benchmark baseline only, never a runtime dependency.
 
-  /usr/bin/python3 tools/vs_torchvision.py --data output/vs/data --iters 800 --out output/vs
+  /usr/bin/python3 tools/bench/vs_torchvision.py --data output/vs/data --iters 800 --out output/vs
       [--compress-opt KEY=VALUE ...] [--config configs/fashion/ssdlite_mobilenet_v3_large.yml]
 
 The torchvision side is the recipe the issue measured: SGD momentum 0.9,
@@ -16,7 +16,7 @@ weight decay 4e-5, OneCycle to max_lr 0.1 with 5% warm-up, horizontal flip.
 """
 import argparse, json, os, random, subprocess, sys, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLI = os.path.join(ROOT, "build", "compress")
 
 

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Builds compress against the CUDA LibTorch inside a PyTorch installation, on a
 # GPU machine. The other dependencies come from the system, or from
-# tools/gather_deps.sh's folder (`source DEPS/env.sh` first) where the machine
+# tools/gpu/gather_deps.sh's folder (`source DEPS/env.sh` first) where the machine
 # has no package manager.
 #
-#   bash tools/build_cuda.sh            # -> build-cuda/compress
-#   BUILD=dir TESTS=ON PYTHON=python3.11 bash tools/build_cuda.sh
+#   bash tools/gpu/build_cuda.sh            # -> build-cuda/compress
+#   BUILD=dir TESTS=ON PYTHON=python3.11 bash tools/gpu/build_cuda.sh
 #
 # Then `-o use_gpu=true` trains on the GPU (LOCAL_RANK's under torchrun) and
 # `-o distributed.backend=nccl` uses c10d's ProcessGroupNCCL.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/../lib.sh"
 BUILD=${BUILD:-build-cuda}
 PY=${PYTHON:-python3}
 

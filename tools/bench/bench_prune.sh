@@ -4,9 +4,10 @@
 # both exported to ONNX, timed in ONNX Runtime and in LibTorch (median of
 # --runs after warm-up). Latency does not depend on the weights' values, so the
 # models are randomly initialised (no COCO training here).
-# Usage: tools/bench_prune.sh [THREADS=1] [RUNS=20]
+# Usage: tools/bench/bench_prune.sh [THREADS=1] [RUNS=20]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/../lib.sh"
+need_build
 THREADS=${1:-1}
 RUNS=${2:-20}
 OUT=output/bench/prune

@@ -8,7 +8,7 @@
 # exported at 320 px (the reference's input), verified in ONNX Runtime and
 # timed on one thread.
 #
-#   bash tools/yolo_quant.sh FULL_WEIGHTS PRUNED_WEIGHTS
+#   bash tools/experiments/yolo_quant.sh FULL_WEIGHTS PRUNED_WEIGHTS
 #
 # FULL_WEIGHTS: a trained fashion YOLOv3 (`compress train -c
 # configs/fashion/yolov3_mobilenet_v3.yml --eval`); PRUNED_WEIGHTS: a pruned and
@@ -16,19 +16,15 @@
 # --eval -o pretrain_weights=...`). Runs go under OUT (default output/yolo_quant);
 # a run whose model_final.pt exists is not run again. About 45 minutes on one thread.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ $# = 2 ] || { echo "usage: bash tools/yolo_quant.sh FULL_WEIGHTS PRUNED_WEIGHTS" >&2; exit 2; }
-for f in "$1" "$2"; do [ -f "$f" ] || { echo "yolo_quant: weights '$f' do not exist" >&2; exit 1; }; done
+source "$(dirname "$0")/../lib.sh"
+need_build
+[ $# = 2 ] || usage "bash tools/experiments/yolo_quant.sh FULL_WEIGHTS PRUNED_WEIGHTS"
+for f in "$1" "$2"; do need_file "$f" weights; done
 OUT=${OUT:-output/yolo_quant}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 CFG=configs/fashion/yolov3_mobilenet_v3_prune_distill.yml
 T=(-o "threads=$OMP_NUM_THREADS")
 mkdir -p "$OUT"
-run() {  # NAME, then the command's arguments: its log goes to OUT/NAME.log
-  local name=$1; shift
-  echo "== $name"
-  build/compress "$@" > "$OUT/$name.log" 2>&1 || { echo "yolo_quant: '$name' failed; see $OUT/$name.log" >&2; exit 1; }
-}
 made() { [ -f "$OUT/$1/model_final.pt" ]; }
 
 cp "$1" "$OUT/full.pt"

@@ -4,9 +4,10 @@
 # (1 thread each, per-process batch halved so the global batch is the same).
 # Prints images/s over all ranks and the share of each step spent in the
 # gradient all-reduce (median over logging windows after the first).
-# Usage: tools/bench_dist.sh [STEPS=40]
+# Usage: tools/bench/bench_dist.sh [STEPS=40]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/../lib.sh"
+need_build
 STEPS=${1:-40}
 CFG=configs/fashion/ssdlite_mobilenet_v3_small.yml
 OUT=output/bench/dist

@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
-# Packs what tools/gpu_proof.sh needs on a bare GPU machine (PyTorch and a
+# Packs what tools/gpu/gpu_proof.sh needs on a bare GPU machine (PyTorch and a
 # compiler, no package manager, no network) into .gpu/, which git ignores and
 # the device tool carries (its limit is 64 MiB with the working tree):
-#   .gpu/deps.tgz   tools/gather_deps.sh's folder (~45 MB unpacked, ~15 MB packed)
+#   .gpu/deps.tgz   tools/gpu/gather_deps.sh's folder (~45 MB unpacked, ~15 MB packed)
 #   .gpu/mnist/     Fashion-MNIST cut to its first TRAIN training images (and all
 #                   10,000 test images), the same idx.gz format
 #
-#   bash tools/gpu_pack.sh [TRAIN=12000]
-# then, on the GPU machine:  bash tools/gpu_proof.sh 300
+#   bash tools/gpu/gpu_pack.sh [TRAIN=12000]
+# then, on the GPU machine:  bash tools/gpu/gpu_proof.sh 300
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/../lib.sh"
 TRAIN=${1:-12000}
 MNIST=${MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 rm -rf .gpu && mkdir -p .gpu/mnist
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-bash tools/gather_deps.sh "$tmp/deps"
+bash tools/gpu/gather_deps.sh "$tmp/deps"
 tar czf .gpu/deps.tgz -C "$tmp" deps
 # idx: a big-endian header (magic, count, then the item shape), then the items.
 python3 - "$MNIST" .gpu/mnist "$TRAIN" <<'PY'

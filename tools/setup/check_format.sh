@@ -2,8 +2,8 @@
 # Fails when a tracked C++ file differs from what the committed .clang-format
 # (Debian 12's clang-format 14) makes of it; lists the files and the fix.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-command -v clang-format >/dev/null || { echo "check_format: clang-format not installed (tools/setup.sh installs it)"; exit 1; }
+source "$(dirname "$0")/../lib.sh"
+command -v clang-format >/dev/null || { echo "check_format: clang-format not installed (tools/setup/setup.sh installs it)"; exit 1; }
 bad=()
 while IFS= read -r f; do
   clang-format --dry-run --Werror "$f" >/dev/null 2>&1 || bad+=("$f")

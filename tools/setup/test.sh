@@ -2,8 +2,8 @@
 # The test command: installs what is missing, builds (Release, Ninja) and runs
 # the whole GoogleTest suite through CTest.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash tools/setup.sh
+source "$(dirname "$0")/../lib.sh"
+bash tools/setup/setup.sh
 # Two test processes at a time, one torch thread each: the machine has two
 # cores, and two processes with two OpenMP threads each run several times slower.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}

@@ -2,7 +2,7 @@
 # Installs everything `compress` needs on Debian 12 and builds it into build/.
 # Idempotent: packages already present are skipped, the build is incremental.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/../lib.sh"
 
 PKGS=(build-essential cmake ninja-build pkg-config git clang-format
       libtorch-dev libopenblas0-pthread

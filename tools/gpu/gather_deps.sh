@@ -3,8 +3,8 @@
 # relocatable folder, for building against a CUDA PyTorch on a machine that has
 # PyTorch but no package manager and no network.
 #
-#   here:        bash tools/setup.sh && bash tools/gather_deps.sh deps && tar czf deps.tgz deps
-#   GPU machine: tar xzf deps.tgz && source deps/env.sh && bash tools/build_cuda.sh
+#   here:        bash tools/setup/setup.sh && bash tools/gpu/gather_deps.sh deps && tar czf deps.tgz deps
+#   GPU machine: tar xzf deps.tgz && source deps/env.sh && bash tools/gpu/build_cuda.sh
 #
 # What goes in (the files of the Debian packages, paths kept under deps/usr):
 #   CLI11, nlohmann-json (header-only); spdlog + fmt, yaml-cpp (headers, CMake
@@ -17,7 +17,7 @@
 # the folder can move. deps/env.sh sets CMAKE_PREFIX_PATH (the folder first,
 # then PyTorch's cmake prefix) and LD_LIBRARY_PATH.
 set -euo pipefail
-OUT=${1:?usage: tools/gather_deps.sh OUT_DIR}
+OUT=${1:?usage: tools/gpu/gather_deps.sh OUT_DIR}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 ARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
@@ -33,7 +33,7 @@ runtime() {
 all=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    echo "gather_deps: package $p is not installed (run tools/setup.sh first)" >&2
+    echo "gather_deps: package $p is not installed (run tools/setup/setup.sh first)" >&2
     exit 1
   fi
   all+=("$p")

@@ -6,7 +6,7 @@
 #   3. `compress train -c RECIPE --eval` (skipped when SCRATCH names a finished run).
 # Prints the backbone's top-1 and both runs' AP at every evaluation.
 #
-#   bash tools/pretrained_vs_scratch.sh [RECIPE]
+#   bash tools/experiments/pretrained_vs_scratch.sh [RECIPE]
 #
 # RECIPE defaults to configs/fashion/yolov3_mobilenet_v3.yml. OUT (default
 # output/pretrained_vs_scratch/<recipe name>) holds the runs and their logs.
@@ -14,9 +14,10 @@
 # With the fashion YOLOv3 recipe at one thread: about 25 min of pretraining and
 # 40-60 min per training run.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/../lib.sh"
+need_build
 CFG=${1:-configs/fashion/yolov3_mobilenet_v3.yml}
-[ -f "$CFG" ] || { echo "pretrained_vs_scratch: recipe '$CFG' does not exist" >&2; exit 1; }
+need_file "$CFG" recipe
 NAME=$(basename "$CFG" .yml)
 OUT=${OUT:-output/pretrained_vs_scratch/$NAME}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -24,10 +25,6 @@ C=(build/compress)
 COMMON=(-c "$CFG" -o "threads=$OMP_NUM_THREADS")
 [ -z "${ITERS:-}" ] || COMMON+=(-o "max_iters=$ITERS" -o "snapshot_iter=$ITERS")
 mkdir -p "$OUT"
-run() {  # NAME, then the command's arguments: its log goes to OUT/NAME.log
-  local name=$1; shift
-  "${C[@]}" "$@" > "$OUT/$name.log" 2>&1 || { echo "pretrained_vs_scratch: '$name' failed; see $OUT/$name.log" >&2; exit 1; }
-}
 PRE=()
 [ -z "${PRE_ITERS:-}" ] || PRE=(-o "pretrain.max_iters=$PRE_ITERS" -o "pretrain.snapshot_iter=$PRE_ITERS")
 [ -f "$OUT/backbone/model_final.pt" ] || run pretrain pretrain "${COMMON[@]}" "${PRE[@]}" --run-dir "$OUT/backbone"
