@@ -47,7 +47,8 @@ struct ArchitectureExport {
       reference_decoded;
   bool decoded_on_runtime_inputs = false;
   // Detections from one batch of a runtime's outputs (the n_raw raw maps
-  // first), in input pixels, one list per image.
+  // first), in input pixels, one list per image. Null: the raw maps through
+  // the model's own postprocess (SSD, YOLOv3).
   std::function<std::vector<ImageDetections>(DetectorImpl&, const std::vector<torch::Tensor>& outputs, size_t n_raw,
                                              int64_t H, int64_t W)>
       detections;

@@ -15,6 +15,11 @@ std::string Emitter::ints(const std::string& name, const std::vector<int64_t>& v
   return g_.add_int64(name, {static_cast<int64_t>(v.size())}, v.data());
 }
 
+std::string Emitter::slice(const std::string& x, int64_t axis, int64_t a, int64_t b, const std::string& name) {
+  return g_.add_node1("Slice",
+                      {x, ints(name + ".starts", {a}), ints(name + ".ends", {b}), ints(name + ".axes", {axis})}, name);
+}
+
 std::string Emitter::act(const std::string& x, Act a, const std::string& name) {
   switch (a) {
     case Act::None:

@@ -31,6 +31,8 @@ class Emitter {
   std::string constant(const std::string& name, const torch::Tensor& t);
 
   std::string ints(const std::string& name, const std::vector<int64_t>& v);
+  // Elements [a, b) of x along `axis` (Slice with constant starts / ends / axes).
+  std::string slice(const std::string& x, int64_t axis, int64_t a, int64_t b, const std::string& name);
 
   std::string act(const std::string& x, Act a, const std::string& name);
 

@@ -43,10 +43,7 @@ class CascadeEmitter {
     return g_.add_float(name, {static_cast<int64_t>(v.size())}, v.data());
   }
   // Columns [a, b) of an (R, K) tensor.
-  std::string cols(const std::string& x, int64_t a, int64_t b, const std::string& n) {
-    return g_.add_node1("Slice", {x, e_.ints(n + ".starts", {a}), e_.ints(n + ".ends", {b}), e_.ints(n + ".axes", {1})},
-                        n);
-  }
+  std::string cols(const std::string& x, int64_t a, int64_t b, const std::string& n) { return e_.slice(x, 1, a, b, n); }
 
   // The backbone's taps: the output of the last unit at stride 2^k for each k of feature_maps.
   std::vector<std::string> backbone() {

@@ -52,22 +52,20 @@ std::vector<std::string> lower_ssdlite(Emitter& e, SSDLiteImpl& m, const ExportO
     const auto scale = torch::tensor({float(o.width), float(o.height)});
     const auto pwh = ((priors.slice(1, 2, 4) - priors.slice(1, 0, 2)) * scale).unsqueeze(0);  // (1, A, 2)
     const auto pc = ((priors.slice(1, 2, 4) + priors.slice(1, 0, 2)) * 0.5 * scale).unsqueeze(0);
-    auto slice = [&](const std::string& x, int64_t a, int64_t b, const std::string& n) {
-      return g.add_node1("Slice", {x, e.ints(n + ".starts", {a}), e.ints(n + ".ends", {b}), e.ints(n + ".axes", {2})},
-                         n);
-    };
     const float v01 = 0.1f, v02 = 0.2f, half = 0.5f;
     const auto pwh_n = e.constant("prior_wh", pwh), pc_n = e.constant("prior_centre", pc);
     const auto cxy = g.add_node1(
         "Add",
-        {g.add_node1("Mul",
-                     {g.add_node1("Mul", {slice(loc, 0, 2, "dxy"), g.add_float("var_xy", {}, &v01)}, "dxy_v"), pwh_n},
-                     "dxy_p"),
+        {g.add_node1(
+             "Mul",
+             {g.add_node1("Mul", {e.slice(loc, 2, 0, 2, "dxy"), g.add_float("var_xy", {}, &v01)}, "dxy_v"), pwh_n},
+             "dxy_p"),
          pc_n},
         "centre");
     const auto wh = g.add_node1(
         "Mul",
-        {g.add_node1("Exp", {g.add_node1("Mul", {slice(loc, 2, 4, "dwh"), g.add_float("var_wh", {}, &v02)}, "dwh_v")},
+        {g.add_node1("Exp",
+                     {g.add_node1("Mul", {e.slice(loc, 2, 2, 4, "dwh"), g.add_float("var_wh", {}, &v02)}, "dwh_v")},
                      "dwh_e"),
          pwh_n},
         "size");
@@ -98,9 +96,6 @@ ArchitectureExport ssdlite_architecture() {
                            int64_t H, int64_t W) {
     const auto scale = torch::tensor({float(W), float(H), float(W), float(H)});
     return std::vector<torch::Tensor>{decode_boxes(ref[0], ref[2].unsqueeze(0)) * scale, torch::softmax(ref[1], -1)};
-  };
-  a.detections = [](DetectorImpl& m, const std::vector<torch::Tensor>& outputs, size_t n_raw, int64_t H, int64_t W) {
-    return m.postprocess({outputs.begin(), outputs.begin() + static_cast<std::ptrdiff_t>(n_raw)}, H, W);
   };
   return a;
 }

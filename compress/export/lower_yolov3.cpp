@@ -54,10 +54,6 @@ std::vector<std::string> lower_yolov3(Emitter& e, YOLOv3Impl& m, const ExportOpt
       const auto& mask = m.opt.loss.masks[i];
       const int64_t A = static_cast<int64_t>(mask.size());
       const std::string p = std::string("decode_s") + std::to_string(s);
-      auto slice = [&](const std::string& x, int64_t a, int64_t b, const std::string& n) {
-        return g.add_node1("Slice", {x, e.ints(n + ".starts", {a}), e.ints(n + ".ends", {b}), e.ints(n + ".axes", {2})},
-                           n);
-      };
       const auto v = g.add_node1("Reshape", {names[i], e.ints(p + ".shape", {0, A, 5 + C, H, W})}, p + ".v");
       const auto gx = torch::arange(W, torch::kFloat32).view({1, 1, 1, 1, W}).expand({1, 1, 1, H, W});
       const auto gy = torch::arange(H, torch::kFloat32).view({1, 1, 1, H, 1}).expand({1, 1, 1, H, W});
@@ -68,13 +64,14 @@ std::vector<std::string> lower_yolov3(Emitter& e, YOLOv3Impl& m, const ExportOpt
       for (int64_t k : mask)
         aw.push_back(float(m.opt.loss.anchors[k].first)), aw.push_back(float(m.opt.loss.anchors[k].second));
       const auto anchors = e.constant(p + ".anchors", torch::tensor(aw).view({1, A, 2, 1, 1}));
-      const auto xy = g.add_node1(
-          "Mul",
-          {g.add_node1("Add", {g.add_node1("Sigmoid", {slice(v, 0, 2, p + ".txy")}, p + ".sxy"), grid}, p + ".cell"),
-           stride},
-          p + ".xy");
+      const auto xy =
+          g.add_node1("Mul",
+                      {g.add_node1("Add", {g.add_node1("Sigmoid", {e.slice(v, 2, 0, 2, p + ".txy")}, p + ".sxy"), grid},
+                                   p + ".cell"),
+                       stride},
+                      p + ".xy");
       const auto wh =
-          g.add_node1("Mul", {g.add_node1("Exp", {slice(v, 2, 4, p + ".twh")}, p + ".ewh"), anchors}, p + ".wh");
+          g.add_node1("Mul", {g.add_node1("Exp", {e.slice(v, 2, 2, 4, p + ".twh")}, p + ".ewh"), anchors}, p + ".wh");
       const float half = 0.5f;
       const auto hw = g.add_node1("Mul", {wh, g.add_float(p + ".half", {}, &half)}, p + ".half_wh");
       const auto b =
@@ -84,8 +81,8 @@ std::vector<std::string> lower_yolov3(Emitter& e, YOLOv3Impl& m, const ExportOpt
           "Reshape", {g.add_node1("Transpose", {b}, p + ".boxes_nhwc", {perm}), e.ints(p + ".bshape", {0, -1, 4})},
           p + ".boxes"));
       const auto sc = g.add_node1("Mul",
-                                  {g.add_node1("Sigmoid", {slice(v, 4, 5, p + ".obj")}, p + ".sobj"),
-                                   g.add_node1("Sigmoid", {slice(v, 5, 5 + C, p + ".cls")}, p + ".scls")},
+                                  {g.add_node1("Sigmoid", {e.slice(v, 2, 4, 5, p + ".obj")}, p + ".sobj"),
+                                   g.add_node1("Sigmoid", {e.slice(v, 2, 5, 5 + C, p + ".cls")}, p + ".scls")},
                                   p + ".sc");
       all_scores.push_back(g.add_node1(
           "Reshape", {g.add_node1("Transpose", {sc}, p + ".scores_nhwc", {perm}), e.ints(p + ".sshape", {0, -1, C})},
@@ -116,9 +113,6 @@ ArchitectureExport yolov3_architecture() {
                            int64_t H, int64_t W) {
     const auto [boxes, scores] = static_cast<YOLOv3Impl&>(m).decode(ref, H, W);
     return std::vector<torch::Tensor>{boxes, scores};
-  };
-  a.detections = [](DetectorImpl& m, const std::vector<torch::Tensor>& outputs, size_t n_raw, int64_t H, int64_t W) {
-    return m.postprocess({outputs.begin(), outputs.begin() + static_cast<std::ptrdiff_t>(n_raw)}, H, W);
   };
   return a;
 }

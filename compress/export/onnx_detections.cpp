@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "compress/export/architectures.h"
+#include "train/models/detector.h"
 #include "train/util/error.h"
 
 namespace compress {
@@ -29,7 +30,9 @@ std::vector<ImageDetections> onnx_detections(DetectorImpl& model, const std::vec
                                              size_t n_raw, int64_t H, int64_t W) {
   TORCH_CHECK(outputs.size() >= n_raw, "onnx_detections: ", outputs.size(), " outputs, fewer than the ", n_raw,
               " raw head maps");
-  return architecture_export(model).detections(model, outputs, n_raw, H, W);
+  const auto& detections = architecture_export(model).detections;
+  if (detections) return detections(model, outputs, n_raw, H, W);
+  return model.postprocess({outputs.begin(), outputs.begin() + static_cast<std::ptrdiff_t>(n_raw)}, H, W);
 }
 
 }  // namespace compress
