@@ -10,6 +10,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "compress/export/onednn_runner.h"
 #include "compress/export/onnx_graph.h"
 #include "compress/export/ort_runner.h"
 #include "compress/quant/conv_quant.h"
@@ -55,8 +56,12 @@ std::string LayerVerify::table(size_t worst) const {
       if (r.same[l] < lo[l]) lo[l] = r.same[l], lo_name[l] = key_str(r.conv, r.kind, r.site);
   os << "Layer by layer (" << rows.size() << " int8 tensors, each LibTorch layer on ONNX Runtime's inputs; identical "
      << "codes needed: " << min_same * 100 << "%):\n";
-  os << "- optimizations disabled: worst " << (lo_name[0].empty() ? "-" : lo_name[0]) << " " << lo[0] * 100 << "%\n";
-  os << "- optimizations all: worst " << (lo_name[1].empty() ? "-" : lo_name[1]) << " " << lo[1] * 100 << "%\n";
+  if (runtime == "onednn") {
+    os << "- oneDNN runtime: worst " << (lo_name[0].empty() ? "-" : lo_name[0]) << " " << lo[0] * 100 << "%\n";
+  } else {
+    os << "- optimizations disabled: worst " << (lo_name[0].empty() ? "-" : lo_name[0]) << " " << lo[0] * 100 << "%\n";
+    os << "- optimizations all: worst " << (lo_name[1].empty() ? "-" : lo_name[1]) << " " << lo[1] * 100 << "%\n";
+  }
   for (const auto& u : unmatched) os << "- " << u << "\n";
   std::vector<const LayerAgreement*> order;
   for (const auto& r : rows) order.push_back(&r);
@@ -79,11 +84,13 @@ std::string LayerVerify::table(size_t worst) const {
 }
 
 LayerVerify verify_layers(DetectorImpl& model, const std::string& onnx_path, const std::vector<torch::Tensor>& images,
-                          double min_same) {
+                          double min_same, const std::string& runtime) {
   torch::NoGradGuard no_grad;
   model.eval();
+  check_runtime_name(runtime, "verify_layers");
   LayerVerify v;
   v.min_same = min_same;
+  v.runtime = runtime;
   const RemoveFile copy{
       (std::filesystem::temp_directory_path() / ("compress_verify_" + std::to_string(::getpid()) + ".onnx")).string()};
   const auto points = onnx_export::expose_activation_qdq(onnx_path, copy.path);
@@ -109,8 +116,13 @@ LayerVerify verify_layers(DetectorImpl& model, const std::string& onnx_path, con
   std::vector<double> worst(points.size() * 2, 0);
   std::vector<int64_t> ties(points.size() * 2, 0);
   const char* levels[2] = {"disabled", "all"};
-  for (int l = 0; l < 2; ++l) {
-    const OrtRun ort = run_onnxruntime(copy.path, images, 1, 0, 0, levels[l]);
+  const bool onednn = runtime == "onednn";
+  std::vector<std::string> exposed;
+  for (const auto& p : points) exposed.push_back(p.tensor);
+  for (int l = 0; l < (onednn ? 1 : 2); ++l) {
+    // oneDNN: the file itself with its pairs exposed (its fused plan, not a copy's).
+    const OrtRun ort = onednn ? run_onednn(onnx_path, images, 1, 0, 0, exposed)
+                              : run_onnxruntime(copy.path, images, 1, 0, 0, levels[l]);
     std::map<std::string, size_t> out_index;
     for (size_t i = 0; i < ort.names.size(); ++i) out_index[ort.names[i]] = i;
     for (size_t b = 0; b < images.size(); ++b) {
@@ -147,6 +159,13 @@ LayerVerify verify_layers(DetectorImpl& model, const std::string& onnx_path, con
       model.forward(images[b]);
     }
   }
+  if (onednn)  // one level: the second column repeats it
+    for (size_t i = 0; i < points.size(); ++i) {
+      same[i * 2 + 1] = same[i * 2];
+      total[i * 2 + 1] = total[i * 2];
+      worst[i * 2 + 1] = worst[i * 2];
+      ties[i * 2 + 1] = ties[i * 2];
+    }
   for (size_t i = 0; i < points.size(); ++i) {
     auto& r = v.rows[i];
     r.elements = total[i * 2];

@@ -32,6 +32,7 @@ struct LayerAgreement {
 };
 
 struct LayerVerify {
+  std::string runtime = "ort";         // "ort": two levels (disabled, all); "onednn": one, in both columns
   std::vector<LayerAgreement> rows;    // the file's pairs, in graph order
   std::vector<std::string> unmatched;  // pairs present on one side only
   double min_same = 0.9999;
@@ -41,7 +42,9 @@ struct LayerVerify {
 };
 
 // images: batches for the file's input (batch 1 for Cascade R-CNN).
+// runtime: "ort" (ONNX Runtime, optimizations disabled and all) or "onednn"
+// (compress/runtime, the file's own plan, fused convs included).
 LayerVerify verify_layers(DetectorImpl& model, const std::string& onnx_path, const std::vector<torch::Tensor>& images,
-                          double min_same = 0.9999);
+                          double min_same = 0.9999, const std::string& runtime = "ort");
 
 }  // namespace compress

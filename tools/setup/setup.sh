@@ -8,7 +8,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git clang-format
       libtorch-dev libopenblas0-pthread
       libcli11-dev libspdlog-dev libyaml-cpp-dev nlohmann-json3-dev
       libgtest-dev libopencv-dev dataset-fashion-mnist
-      libonnx-dev libprotobuf-dev libgloo-dev
+      libonnx-dev libprotobuf-dev libgloo-dev libdnnl-dev
       python3)
 
 missing=()

@@ -1,0 +1,97 @@
+#include "compress/export/onednn_runner.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "compress/runtime/session.h"
+#include "train/util/error.h"
+
+namespace compress {
+
+const std::vector<std::string>& runtime_names() {
+  static const std::vector<std::string> n = {"ort", "onednn"};
+  return n;
+}
+
+void check_runtime_name(const std::string& name, const std::string& flag) {
+  const auto& n = runtime_names();
+  if (std::find(n.begin(), n.end(), name) == n.end())
+    fail(flag, ": unknown runtime '", name, "' (choose ort or onednn)");
+}
+
+namespace {
+
+runtime::Tensor to_runtime(const torch::Tensor& t) {
+  const auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  runtime::Tensor r;
+  r.dims = c.sizes().vec();
+  r.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return r;
+}
+
+torch::Tensor to_torch(const runtime::Tensor& t) {
+  return torch::from_blob(const_cast<float*>(t.data.data()), t.dims, torch::kFloat32).clone();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+OrtRun run_onednn(const std::string& model, const std::vector<torch::Tensor>& batches, int threads, int repeat,
+                  int warmup, const std::vector<std::string>& expose) {
+  OrtRun r;
+  try {
+    runtime::Session s(model, threads);
+    r.names = s.output_names();
+    r.names.insert(r.names.end(), expose.begin(), expose.end());
+    for (const auto& b : batches) {
+      std::vector<torch::Tensor> outs;
+      for (const auto& t : s.run(to_runtime(b), expose)) outs.push_back(to_torch(t));
+      r.outputs.push_back(std::move(outs));
+    }
+    if (repeat > 0 && !batches.empty()) {
+      const auto x = to_runtime(batches[0]);
+      for (int i = 0; i < warmup + repeat; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        s.run(x);
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (i >= warmup) r.timing_ms.push_back(ms);
+      }
+    }
+  } catch (const std::runtime_error& e) {
+    fail(e.what());
+  }
+  return r;
+}
+
+LatencyRow time_onednn(const std::string& path, int threads, int runs, int warmup) {
+  std::vector<int64_t> dims;
+  {
+    try {
+      runtime::Session s(path, threads);
+      dims = s.input_dims();
+    } catch (const std::runtime_error& e) {
+      fail(e.what());
+    }
+  }
+  if (dims.size() != 4) fail("'", path, "': expected an (N, 3, H, W) input");
+  dims[0] = 1;
+  torch::manual_seed(0);
+  const auto r = run_onednn(path, {torch::randn(dims)}, threads, runs, warmup);
+  LatencyRow row;
+  row.model = path;
+  row.engine = "onednn";
+  row.threads = threads;
+  row.input = dims[2];
+  row.median_ms = median(r.timing_ms);
+  row.runs = runs;
+  return row;
+}
+
+}  // namespace compress

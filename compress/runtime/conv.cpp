@@ -1,0 +1,181 @@
+#include "compress/runtime/conv.h"
+
+#include <omp.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+#include <sstream>
+#include <stdexcept>
+
+namespace compress::runtime {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& stream() {
+  thread_local dnnl::stream s(engine());
+  return s;
+}
+dt dnnl_type(DType t) {
+  switch (t) {
+    case DType::f32: return dt::f32;
+    case DType::u8: return dt::u8;
+    case DType::s8: return dt::s8;
+    case DType::s32: return dt::s32;
+    default: throw std::runtime_error(std::string("runtime: oneDNN has no ") + dtype_name(t) + " convolution input");
+  }
+}
+}  // namespace
+
+void set_threads(int threads) { omp_set_num_threads(std::max(1, threads)); }
+
+std::string ConvSpec::describe() const {
+  std::ostringstream s;
+  s << name << ": " << (int8 ? "int8" : "f32") << " conv " << in_channels << "->" << out_channels << " " << kh << "x"
+    << kw << "/" << strides[0];
+  if (groups > 1) s << " groups " << groups;
+  static const char* names[] = {"relu", "clip", "leaky_relu", "hard_sigmoid", "hard_swish", "sigmoid"};
+  for (const auto& p : post) s << " +" << names[p.kind];
+  if (quantize_output) s << " -> " << (out_zp == 0 ? "uint8" : "int8") << " @" << out_scale;
+  return s.str();
+}
+
+struct ConvKernel::Prim {
+  dnnl::convolution_forward conv;
+  memory weights, bias;
+  memory::desc src_md, dst_md;
+  std::vector<int64_t> out_dims;
+  DType out_type = DType::f32;
+};
+
+ConvKernel::ConvKernel(ConvSpec spec) : spec_(std::move(spec)) {}
+ConvKernel::~ConvKernel() = default;
+
+ValuePtr ConvKernel::run(const ValuePtr& x_in) {
+  const auto& s = spec_;
+  ValuePtr x = x_in;
+  if (s.int8) {
+    if (!x->quantized || (x->type != DType::u8 && x->type != DType::s8))
+      throw std::runtime_error("runtime: int8 conv '" + s.name + "' got a " + dtype_name(x->type) +
+                               " input, not quantized codes");
+    if (x->zp != s.in_zp)
+      throw std::runtime_error("runtime: int8 conv '" + s.name + "' reads codes with zero point " +
+                               std::to_string(x->zp) + " through a DequantizeLinear with zero point " +
+                               std::to_string(s.in_zp));
+    if (x->type == DType::u8 && x->zp != 0)
+      throw std::runtime_error("runtime: int8 conv '" + s.name + "': a uint8 input with zero point " +
+                               std::to_string(x->zp) + " (only 0 and 128 run)");
+  } else {
+    x = materialize(x);
+    if (x->type != DType::f32) throw std::runtime_error("runtime: float conv '" + s.name + "' got a non-float input");
+  }
+  if (x->dims.size() != 4 || x->dims[1] != s.in_channels)
+    throw std::runtime_error("runtime: conv '" + s.name + "' expects [N," + std::to_string(s.in_channels) +
+                             ",H,W] input, got " + dims_str(x->dims));
+  x = to_nhwc(x);
+  std::vector<int64_t> key = x->dims;
+  key.push_back(static_cast<int64_t>(x->type));
+  auto& prim = cache_[key];
+  if (!prim) {
+    prim = std::make_unique<Prim>();
+    const int64_t N = x->dims[0], H = x->dims[2], W = x->dims[3];
+    const int64_t OH = (H + s.pads[0] + s.pads[2] - ((s.kh - 1) * s.dilations[0] + 1)) / s.strides[0] + 1;
+    const int64_t OW = (W + s.pads[1] + s.pads[3] - ((s.kw - 1) * s.dilations[1] + 1)) / s.strides[1] + 1;
+    if (OH <= 0 || OW <= 0)
+      throw std::runtime_error("runtime: conv '" + s.name + "' gets an input too small: " + dims_str(x->dims));
+    prim->out_dims = {N, s.out_channels, OH, OW};
+    prim->out_type = s.quantize_output ? (s.out_zp == 0 ? DType::u8 : DType::s8) : DType::f32;
+    const dt wdt = s.int8 ? dt::s8 : dt::f32;
+    prim->src_md = memory::desc({N, s.in_channels, H, W}, dnnl_type(x->type), tag::nhwc);
+    prim->dst_md = memory::desc({N, s.out_channels, OH, OW}, dnnl_type(prim->out_type), tag::nhwc);
+    const bool grouped = s.groups > 1;
+    const memory::dims wdims = grouped ? memory::dims{s.groups, s.out_channels / s.groups,
+                                                      s.in_channels / s.groups, s.kh, s.kw}
+                                       : memory::dims{s.out_channels, s.in_channels, s.kh, s.kw};
+    const memory::desc w_user(wdims, wdt, grouped ? tag::goihw : tag::oihw);
+    const memory::desc w_any(wdims, wdt, tag::any);
+    const memory::desc b_md({s.out_channels}, dt::f32, tag::x);
+
+    dnnl::primitive_attr attr;
+    std::vector<float> bias = s.bias;
+    if (s.int8) {
+      // Per output channel: acc (int32) * s_x * s_w[c] is the float conv
+      // output. oneDNN adds the bias to the int32 sum before scaling, so the
+      // float bias goes in accumulator units.
+      std::vector<float> scales(s.out_channels);
+      for (int64_t c = 0; c < s.out_channels; ++c) {
+        scales[c] = s.in_scale * s.weight_scale[c];
+        if (!bias.empty()) bias[c] /= scales[c];
+      }
+      attr.set_output_scales(1 << 1, scales);
+    }
+    dnnl::post_ops po;
+    for (const auto& p : s.post) {
+      switch (p.kind) {
+        case PostOp::relu: po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
+        case PostOp::clip: po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, p.alpha, p.beta); break;
+        case PostOp::leaky_relu: po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, p.alpha, 0.f); break;
+        case PostOp::hard_sigmoid:
+          po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.alpha, p.beta);
+          po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 1.f);
+          break;
+        case PostOp::hard_swish: po.append_eltwise(1.f, dnnl::algorithm::eltwise_hardswish, 0.f, 0.f); break;
+        case PostOp::sigmoid: po.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); break;
+      }
+    }
+    // Writing codes: y / s_y, then oneDNN's saturating round to nearest even.
+    if (s.quantize_output) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / s.out_scale, 0.f);
+    attr.set_post_ops(po);
+
+    const memory::dims strides{s.strides[0], s.strides[1]};
+    const memory::dims dil{s.dilations[0] - 1, s.dilations[1] - 1};
+    const memory::dims pl{s.pads[0], s.pads[1]}, pr{s.pads[2], s.pads[3]};
+    const bool has_bias = !bias.empty();
+    auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                        dnnl::algorithm::convolution_direct, prim->src_md, w_any,
+                                                        b_md, prim->dst_md, strides, dil, pl, pr)
+                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                        dnnl::algorithm::convolution_direct, prim->src_md, w_any,
+                                                        prim->dst_md, strides, dil, pl, pr);
+    dnnl::convolution_forward::primitive_desc pd;
+    try {
+      pd = dnnl::convolution_forward::primitive_desc(d, attr, engine());
+    } catch (const dnnl::error& e) {
+      throw std::runtime_error("runtime: oneDNN has no kernel for conv '" + s.name + "' (" + s.describe() +
+                               "): " + e.what());
+    }
+    prim->conv = dnnl::convolution_forward(pd);
+    // Weights reordered once into the kernel's own format.
+    void* wsrc = s.int8 ? static_cast<void*>(const_cast<int8_t*>(s.weight_s8.data()))
+                        : static_cast<void*>(const_cast<float*>(s.weight_f32.data()));
+    memory w_user_mem(w_user, engine(), wsrc);
+    prim->weights = memory(pd.weights_desc(), engine());
+    dnnl::reorder(w_user_mem, prim->weights).execute(stream(), w_user_mem, prim->weights);
+    if (has_bias) {
+      prim->bias = memory(b_md, engine());
+      std::copy(bias.begin(), bias.end(), static_cast<float*>(prim->bias.get_data_handle()));
+    }
+    stream().wait();
+  }
+  auto y = make_value(prim->out_type, prim->out_dims, true);
+  if (s.quantize_output) {
+    y->quantized = true;
+    y->scale = s.out_scale;
+    y->zp = s.out_zp;
+  }
+  memory src(prim->src_md, engine(), x->buf->data());
+  memory dst(prim->dst_md, engine(), y->buf->data());
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prim->weights}, {DNNL_ARG_DST, dst}};
+  if (!s.bias.empty()) args[DNNL_ARG_BIAS] = prim->bias;
+  prim->conv.execute(stream(), args);
+  stream().wait();
+  return y;
+}
+
+}  // namespace compress::runtime

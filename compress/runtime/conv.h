@@ -1,0 +1,56 @@
+// One convolution node on oneDNN, float or int8, with the activations that
+// follow it fused as post-ops and, for int8, the QuantizeLinear that rounds its
+// output written by the primitive itself (dst int8 / uint8).
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compress/runtime/value.h"
+
+namespace compress::runtime {
+
+// An activation fused after the conv (float, before any output rounding).
+struct PostOp {
+  enum Kind { relu, clip, leaky_relu, hard_sigmoid, hard_swish, sigmoid } kind;
+  float alpha = 0, beta = 0;  // clip: [alpha, beta]; leaky: slope alpha; hard_sigmoid: alpha x + beta
+};
+
+struct ConvSpec {
+  std::string name;
+  int64_t out_channels = 0, in_channels = 0, kh = 1, kw = 1, groups = 1;
+  std::vector<int64_t> strides{1, 1}, pads{0, 0, 0, 0}, dilations{1, 1};  // pads: top, left, bottom, right
+  bool int8 = false;
+  float in_scale = 1;  // int8: the input DequantizeLinear's scale and zero point
+  int32_t in_zp = 0;
+  std::vector<float> weight_f32;  // [O, I / groups, kh, kw] (float conv)
+  std::vector<int8_t> weight_s8;  // the same shape (int8 conv)
+  std::vector<float> weight_scale;  // int8: per output channel
+  std::vector<float> bias;          // float units, per output channel (empty: none)
+  std::vector<PostOp> post;
+  // int8 conv whose output a QuantizeLinear rounds: written as codes.
+  bool quantize_output = false;
+  float out_scale = 1;
+  int32_t out_zp = 0;  // 0 -> uint8, 128 -> int8 codes
+  std::string describe() const;
+};
+
+class ConvKernel {
+ public:
+  explicit ConvKernel(ConvSpec spec);
+  ~ConvKernel();
+  // x: float (any layout) for a float conv, quantized codes for an int8 one.
+  ValuePtr run(const ValuePtr& x);
+  const ConvSpec& spec() const { return spec_; }
+
+ private:
+  struct Prim;
+  ConvSpec spec_;
+  std::map<std::vector<int64_t>, std::unique_ptr<Prim>> cache_;  // by input dims and type
+};
+
+// Sets the threads oneDNN (OpenMP) uses in this process.
+void set_threads(int threads);
+
+}  // namespace compress::runtime

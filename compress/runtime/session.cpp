@@ -1,0 +1,379 @@
+#include "compress/runtime/session.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include "compress/runtime/conv.h"
+#include "compress/runtime/model.h"
+#include "compress/runtime/ops.h"
+#include "compress/runtime/value.h"
+
+namespace compress::runtime {
+
+namespace {
+
+struct Step {
+  const Node* node = nullptr;          // a generic node, or the conv the kernel came from
+  std::unique_ptr<ConvKernel> conv;    // a fused conv
+  std::vector<int> in;                 // slots read (-1: omitted)
+  std::vector<int> out;                // slots written
+  std::string text;
+};
+
+}  // namespace
+
+struct Session::Impl {
+  Model model;
+  int threads = 1;
+  std::map<std::string, int> slot_of;
+  std::vector<ValuePtr> constants;  // per slot: the constant's value, or null
+  std::vector<Step> steps;
+  std::vector<int> last_use;        // per slot: the last step that reads it
+  int input_slot = -1;
+  std::vector<int> output_slots;
+  std::set<std::string> fused_away;  // tensors no step writes (inside a fused conv)
+  PlanSummary summary;
+
+  int slot(const std::string& name) {
+    auto [it, fresh] = slot_of.try_emplace(name, static_cast<int>(constants.size()));
+    if (fresh) constants.push_back(nullptr);
+    return it->second;
+  }
+  [[noreturn]] void bad(const Node& n, const std::string& why) const {
+    throw std::runtime_error("runtime: '" + model.path + "': node '" + n.name + "' (" + n.op + "): " + why);
+  }
+  void plan();
+  std::vector<Tensor> run(const Tensor& input, const std::vector<std::string>& expose);
+};
+
+namespace {
+
+bool is_const(const std::vector<ValuePtr>& consts, const std::map<std::string, int>& slots, const std::string& name) {
+  auto it = slots.find(name);
+  return it != slots.end() && consts[it->second] != nullptr;
+}
+
+}  // namespace
+
+void Session::Impl::plan() {
+  const auto& nodes = model.nodes;
+  for (const auto& [name, c] : model.constants) constants[slot(name)] = from_constant(c);
+  if (model.inputs.size() != 1)
+    throw std::runtime_error("runtime: '" + model.path + "' has " + std::to_string(model.inputs.size()) +
+                             " inputs; the runtime runs graphs with one image input");
+  input_slot = slot(model.inputs[0]);
+
+  // Fold nodes whose inputs are all constant (DequantizeLinear of constants,
+  // the heads' constant arithmetic), except the int8 weights and biases a conv
+  // reads as they are.
+  std::map<std::string, const Node*> producer;
+  for (const auto& n : nodes)
+    for (const auto& o : n.outputs) producer[o] = &n;
+  auto producer_op = [&](const std::string& name, const std::string& op) -> const Node* {
+    auto it = producer.find(name);
+    return it != producer.end() && it->second->op == op ? it->second : nullptr;
+  };
+  std::vector<bool> done(nodes.size(), false);
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const auto& n = nodes[k];
+    bool all_const = !n.inputs.empty();
+    for (const auto& i : n.inputs) all_const = all_const && (i.empty() || is_const(constants, slot_of, i));
+    if (!all_const || n.op == "QuantizeLinear") continue;
+    if (!supported_op(n.op)) bad(n, "the runtime has no kernel for this op");
+    std::vector<ValuePtr> in;
+    for (const auto& i : n.inputs) in.push_back(i.empty() ? nullptr : constants[slot(i)]);
+    auto out = run_node(n, in);
+    for (size_t o = 0; o < out.size(); ++o) constants[slot(n.outputs[o])] = materialize(out[o]);
+    done[k] = true;
+  }
+
+  // Who reads each tensor (graph outputs count as readers).
+  std::map<std::string, std::vector<size_t>> readers;
+  for (size_t k = 0; k < nodes.size(); ++k)
+    if (!done[k])
+      for (const auto& i : nodes[k].inputs) readers[i].push_back(k);
+  std::set<std::string> graph_outputs(model.outputs.begin(), model.outputs.end());
+  auto only_reader = [&](const std::string& name) -> const Node* {
+    if (graph_outputs.count(name)) return nullptr;
+    auto it = readers.find(name);
+    if (it == readers.end() || it->second.size() != 1) return nullptr;
+    return &nodes[it->second[0]];
+  };
+  auto index_of = [&](const Node* n) { return static_cast<size_t>(n - nodes.data()); };
+  auto const_floats = [&](const std::string& name) -> const Value* {
+    if (!is_const(constants, slot_of, name)) return nullptr;
+    const auto& v = constants[slot_of[name]];
+    return v->type == DType::f32 ? v.get() : nullptr;
+  };
+  // The raw constant behind a DequantizeLinear (int8 weights, int32 biases).
+  auto dq_const = [&](const std::string& name, DType type) -> std::pair<const Constant*, const Value*> {
+    const Node* dq = producer_op(name, "DequantizeLinear");
+    if (!dq || !model.constants.count(dq->inputs[0])) return {nullptr, nullptr};
+    const auto& c = model.constants.at(dq->inputs[0]);
+    if (c.type != type) return {nullptr, nullptr};
+    if (dq->inputs.size() > 2 && !dq->inputs[2].empty()) {  // zero points must be 0
+      const auto& z = model.constants.at(dq->inputs[2]);
+      for (auto b : z.bytes)
+        if (b != 0) return {nullptr, nullptr};
+    }
+    return {&c, const_floats(dq->inputs[1])};
+  };
+
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    if (done[k]) continue;
+    const auto& n = nodes[k];
+    Step step;
+    step.node = &n;
+    if (n.op == "Conv") {
+      ConvSpec s;
+      s.name = n.name;
+      const auto kshape = n.ints("kernel_shape");
+      s.groups = n.i("group", 1);
+      s.strides = n.ints("strides", {1, 1});
+      s.pads = n.ints("pads", {0, 0, 0, 0});
+      s.dilations = n.ints("dilations", {1, 1});
+      if (n.has("auto_pad") && n.s("auto_pad", "NOTSET") != "NOTSET") bad(n, "auto_pad is not run; write explicit pads");
+      if (s.strides.size() != 2 || s.pads.size() != 4 || s.dilations.size() != 2) bad(n, "only 2-D convs run");
+      // int8: the input is a DequantizeLinear of a runtime tensor and the
+      // weight one of an int8 constant.
+      const Node* dx = producer_op(n.inputs[0], "DequantizeLinear");
+      auto [wq, wscale] = dq_const(n.inputs[1], DType::s8);
+      const bool x_quant = dx && !is_const(constants, slot_of, dx->inputs[0]);
+      s.int8 = x_quant && wq && wscale;
+      std::vector<int64_t> wdims;
+      if (s.int8) {
+        wdims = wq->dims;
+        s.weight_s8.assign(wq->data<int8_t>(), wq->data<int8_t>() + wq->numel());
+        s.weight_scale.resize(wdims.at(0));
+        for (int64_t c = 0; c < wdims[0]; ++c)
+          s.weight_scale[c] = wscale->numel() == 1 ? wscale->data<float>()[0] : wscale->data<float>()[c];
+        // The input's scale and zero point are the DequantizeLinear's.
+        const Value* xs = const_floats(dx->inputs[1]);
+        if (!xs || xs->numel() != 1) bad(n, "its input DequantizeLinear has no constant per-tensor scale");
+        s.in_scale = xs->data<float>()[0];
+        if (dx->inputs.size() > 2 && model.constants.count(dx->inputs[2])) {
+          const auto& z = model.constants.at(dx->inputs[2]);
+          s.in_zp = z.type == DType::u8 ? z.data<uint8_t>()[0] : z.data<int8_t>()[0];
+        }
+        step.in.push_back(slot(dx->inputs[0]));
+      } else {
+        const Value* w = const_floats(n.inputs[1]);
+        if (!w) bad(n, "its weight is not a constant (float, or DequantizeLinear of int8)");
+        wdims = w->dims;
+        s.weight_f32.assign(w->data<float>(), w->data<float>() + w->numel());
+        step.in.push_back(slot(n.inputs[0]));
+      }
+      if (wdims.size() != 4) bad(n, "only 2-D convs run (weight " + dims_str(wdims) + ")");
+      s.out_channels = wdims[0];
+      s.in_channels = wdims[1] * s.groups;
+      s.kh = wdims[2];
+      s.kw = wdims[3];
+      if (!kshape.empty() && (kshape[0] != s.kh || kshape[1] != s.kw)) bad(n, "kernel_shape disagrees with the weight");
+      if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
+        auto [bq, bscale] = dq_const(n.inputs[2], DType::s32);
+        if (bq && bscale) {
+          s.bias.resize(s.out_channels);
+          for (int64_t c = 0; c < s.out_channels; ++c)
+            s.bias[c] = static_cast<float>(bq->data<int32_t>()[c]) *
+                        (bscale->numel() == 1 ? bscale->data<float>()[0] : bscale->data<float>()[c]);
+        } else if (const Value* b = const_floats(n.inputs[2])) {
+          s.bias.assign(b->data<float>(), b->data<float>() + b->numel());
+        } else {
+          bad(n, "its bias is not a constant");
+        }
+        if (static_cast<int64_t>(s.bias.size()) != s.out_channels) bad(n, "bias length is not the output channels");
+      }
+      // Fold the activations that follow into post-ops.
+      std::string cur = n.outputs[0];
+      for (;;) {
+        auto rit = readers.find(cur);
+        const Node* r = only_reader(cur);
+        // h-swish written as x * HardSigmoid(x; 1/6, 1/2): two readers of x.
+        if (!r && !graph_outputs.count(cur) && rit != readers.end() && rit->second.size() == 2) {
+          const Node* a = &nodes[rit->second[0]];
+          const Node* b = &nodes[rit->second[1]];
+          if (a->op == "Mul") std::swap(a, b);
+          if (a->op == "HardSigmoid" && b->op == "Mul" && std::fabs(a->f("alpha", 0.2f) - 1.f / 6) < 1e-6f &&
+              std::fabs(a->f("beta", 0.5f) - 0.5f) < 1e-6f && only_reader(a->outputs[0]) == b) {
+            s.post.push_back({PostOp::hard_swish, 0, 0});
+            done[index_of(a)] = done[index_of(b)] = true;
+            fused_away.insert(cur);
+            fused_away.insert(a->outputs[0]);
+            cur = b->outputs[0];
+            summary.fused_post_ops += 2;
+            continue;
+          }
+        }
+        if (!r) break;
+        PostOp p{PostOp::relu, 0, 0};
+        if (r->op == "Relu") {
+        } else if (r->op == "LeakyRelu") {
+          p = {PostOp::leaky_relu, r->f("alpha", 0.01f), 0};
+        } else if (r->op == "HardSigmoid") {
+          p = {PostOp::hard_sigmoid, r->f("alpha", 0.2f), r->f("beta", 0.5f)};
+        } else if (r->op == "Sigmoid") {
+          p = {PostOp::sigmoid, 0, 0};
+        } else if (r->op == "Clip") {
+          const Value* lo = r->inputs.size() > 1 && !r->inputs[1].empty() ? const_floats(r->inputs[1]) : nullptr;
+          const Value* hi = r->inputs.size() > 2 && !r->inputs[2].empty() ? const_floats(r->inputs[2]) : nullptr;
+          if (!lo || !hi) break;
+          p = {PostOp::clip, lo->data<float>()[0], hi->data<float>()[0]};
+        } else {
+          break;
+        }
+        s.post.push_back(p);
+        done[index_of(r)] = true;
+        fused_away.insert(cur);
+        cur = r->outputs[0];
+        ++summary.fused_post_ops;
+      }
+      // An int8 conv writes the codes of the QuantizeLinear that rounds it.
+      if (s.int8) {
+        const Node* q = only_reader(cur);
+        if (q && q->op == "QuantizeLinear" && q->inputs.size() == 3) {
+          const Value* qs = const_floats(q->inputs[1]);
+          const Constant* qz = model.constants.count(q->inputs[2]) ? &model.constants.at(q->inputs[2]) : nullptr;
+          const bool scalar = qs && qs->numel() == 1 && qz && qz->numel() == 1;
+          const int zp = scalar ? (qz->type == DType::u8 ? qz->data<uint8_t>()[0] : qz->data<int8_t>()[0]) : -1;
+          if (scalar && qs->data<float>()[0] > 0 &&
+              ((qz->type == DType::u8 && (zp == 0 || zp == 128)) || (qz->type == DType::s8 && zp == 0))) {
+            s.quantize_output = true;
+            s.out_scale = qs->data<float>()[0];
+            s.out_zp = qz->type == DType::s8 ? 128 : zp;  // int8 zero point 0 = int8 codes
+            done[index_of(q)] = true;
+            fused_away.insert(cur);
+            cur = q->outputs[0];
+            ++summary.fused_quantize;
+          }
+        }
+      }
+      step.out.push_back(slot(cur));
+      ++(s.int8 ? summary.int8_convs : summary.float_convs);
+      step.text = s.describe();
+      step.conv = std::make_unique<ConvKernel>(std::move(s));
+    } else {
+      if (!supported_op(n.op)) bad(n, "the runtime has no kernel for this op");
+      for (const auto& i : n.inputs) step.in.push_back(i.empty() ? -1 : slot(i));
+      for (const auto& o : n.outputs) step.out.push_back(slot(o));
+      step.text = n.name + ": " + n.op;
+    }
+    done[k] = true;
+    steps.push_back(std::move(step));
+  }
+  for (const auto& o : model.outputs) {
+    if (!slot_of.count(o)) throw std::runtime_error("runtime: '" + model.path + "': output '" + o + "' is never written");
+    output_slots.push_back(slot(o));
+  }
+  last_use.assign(constants.size(), -1);
+  for (size_t k = 0; k < steps.size(); ++k)
+    for (int s : steps[k].in)
+      if (s >= 0) last_use[s] = static_cast<int>(k);
+  // Constants no step reads (folded weights an int8 conv holds as codes) go.
+  for (size_t s = 0; s < constants.size(); ++s)
+    if (constants[s] && last_use[s] < 0 && std::find(output_slots.begin(), output_slots.end(), static_cast<int>(s)) ==
+                                               output_slots.end())
+      constants[s].reset();
+  summary.nodes = static_cast<int64_t>(nodes.size());
+  summary.steps = static_cast<int64_t>(steps.size());
+}
+
+std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<std::string>& expose) {
+  set_threads(threads);
+  const auto& want = model.input_dims[0];
+  if (input.dims.size() != want.size())
+    throw std::runtime_error("runtime: '" + model.path + "' takes a " + std::to_string(want.size()) +
+                             "-D input, got " + dims_str(input.dims));
+  for (size_t d = 0; d < want.size(); ++d)
+    if (want[d] > 0 && want[d] != input.dims[d])
+      throw std::runtime_error("runtime: '" + model.path + "' takes input " + dims_str(want) + ", got " +
+                               dims_str(input.dims));
+  std::vector<int> keep = output_slots;
+  for (const auto& e : expose) {
+    if (fused_away.count(e))
+      throw std::runtime_error("runtime: tensor '" + e + "' lives inside a fused conv of '" + model.path + "'");
+    auto it = slot_of.find(e);
+    if (it == slot_of.end()) throw std::runtime_error("runtime: '" + model.path + "' has no tensor '" + e + "'");
+    keep.push_back(it->second);
+  }
+  std::vector<bool> kept(constants.size(), false);
+  for (int s : keep) kept[s] = true;
+
+  std::vector<ValuePtr> env = constants;
+  auto x = make_value(DType::f32, input.dims);
+  if (static_cast<int64_t>(input.data.size()) != x->numel())
+    throw std::runtime_error("runtime: input holds " + std::to_string(input.data.size()) + " values for " +
+                             dims_str(input.dims));
+  std::memcpy(x->buf->data(), input.data.data(), x->bytes());
+  env[input_slot] = x;
+  for (size_t k = 0; k < steps.size(); ++k) {
+    auto& st = steps[k];
+    std::vector<ValuePtr> in;
+    for (int s : st.in) in.push_back(s < 0 ? nullptr : env[s]);
+    try {
+      if (st.conv) {
+        env[st.out[0]] = st.conv->run(in[0]);
+      } else {
+        auto out = run_node(*st.node, in);
+        for (size_t o = 0; o < out.size(); ++o) env[st.out[o]] = out[o];
+      }
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string(e.what()) + " (running '" + model.path + "')");
+    }
+    for (int s : st.in)  // free what no later step reads
+      if (s >= 0 && last_use[s] == static_cast<int>(k) && !kept[s] && !constants[s]) env[s].reset();
+  }
+  std::vector<Tensor> out;
+  for (int s : keep) {
+    if (!env[s]) throw std::runtime_error("runtime: a requested tensor of '" + model.path + "' was not computed");
+    auto v = env[s];
+    if (v->quantized) {  // codes: report their float values
+      auto f = std::make_shared<Value>();
+      f->dims = v->dims;
+      f->nhwc = v->nhwc;
+      f->deq_of = v;
+      f->scale = v->scale;
+      f->zp = v->zp;
+      v = f;
+    }
+    v = to_nchw(materialize(v));
+    Tensor t;
+    t.dims = v->dims;
+    if (v->type == DType::f32) {
+      t.data.assign(v->data<float>(), v->data<float>() + v->numel());
+    } else if (v->type == DType::s64) {
+      for (int64_t k = 0; k < v->numel(); ++k) t.data.push_back(static_cast<float>(v->data<int64_t>()[k]));
+    } else {
+      throw std::runtime_error("runtime: output of type " + std::string(dtype_name(v->type)));
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Session::Session(const std::string& onnx_path, int threads) : impl_(std::make_unique<Impl>()) {
+  impl_->model = load_model(onnx_path);
+  impl_->threads = threads;
+  set_threads(threads);
+  impl_->plan();
+  impl_->model.constants.clear();  // the plan holds what it needs
+}
+Session::~Session() = default;
+
+const std::vector<std::string>& Session::output_names() const { return impl_->model.outputs; }
+std::vector<int64_t> Session::input_dims() const { return impl_->model.input_dims.at(0); }
+std::vector<Tensor> Session::run(const Tensor& input) { return impl_->run(input, {}); }
+std::vector<Tensor> Session::run(const Tensor& input, const std::vector<std::string>& expose) {
+  return impl_->run(input, expose);
+}
+const PlanSummary& Session::summary() const { return impl_->summary; }
+std::vector<std::string> Session::describe() const {
+  std::vector<std::string> out;
+  for (const auto& s : impl_->steps) out.push_back(s.text);
+  return out;
+}
+
+}  // namespace compress::runtime

@@ -1,0 +1,56 @@
+// An inference runtime on oneDNN for the ONNX files `compress export` writes,
+// float and QDQ int8: each conv (with its int8 weights, per-channel scales and
+// the QuantizeLinear that rounds its output) is one oneDNN convolution with
+// its activations fused as post-ops; everything else runs one kernel per
+// node (compress/runtime/ops.h). A node or pattern it cannot run is an error
+// naming the node, never a silent fallback. No torch and no ONNX headers here.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace compress::runtime {
+
+// A dense float32 tensor, row-major (NCHW for images).
+struct Tensor {
+  std::vector<int64_t> dims;
+  std::vector<float> data;
+};
+
+struct PlanSummary {
+  int64_t nodes = 0;           // ONNX nodes in the file
+  int64_t int8_convs = 0;      // convs run in int8
+  int64_t float_convs = 0;     // convs run in f32
+  int64_t fused_post_ops = 0;  // activation nodes folded into convs
+  int64_t fused_quantize = 0;  // QuantizeLinear nodes written by their conv
+  int64_t steps = 0;           // kernels per run
+};
+
+class Session {
+ public:
+  // Loads and plans the file; throws std::runtime_error naming the file and
+  // the first node it cannot run.
+  explicit Session(const std::string& onnx_path, int threads = 1);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const std::vector<std::string>& output_names() const;
+  std::vector<int64_t> input_dims() const;  // -1 where the file leaves a dim free
+  // One batch; returns the graph's outputs in order.
+  std::vector<Tensor> run(const Tensor& input);
+  // `expose`: also return these intermediate tensors (by ONNX name), as
+  // float, after the outputs (for per-layer checks). A name a fused kernel
+  // no longer produces is an error.
+  std::vector<Tensor> run(const Tensor& input, const std::vector<std::string>& expose);
+  const PlanSummary& summary() const;
+  // One line per step: what runs (for `--verbose` and tests).
+  std::vector<std::string> describe() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace compress::runtime

@@ -1,0 +1,115 @@
+#include "compress/runtime/value.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace compress::runtime {
+
+int64_t Value::numel() const {
+  int64_t n = 1;
+  for (auto d : dims) n *= d;
+  return n;
+}
+
+ValuePtr make_value(DType t, std::vector<int64_t> dims, bool nhwc) {
+  auto v = std::make_shared<Value>();
+  v->type = t;
+  v->dims = std::move(dims);
+  v->nhwc = nhwc && v->dims.size() == 4;
+  v->buf = std::make_shared<std::vector<uint8_t>>(v->bytes());
+  return v;
+}
+
+ValuePtr from_constant(const Constant& c) {
+  auto v = std::make_shared<Value>();
+  v->type = c.type;
+  v->dims = c.dims;
+  v->buf = std::make_shared<std::vector<uint8_t>>(c.bytes);
+  return v;
+}
+
+std::string dims_str(const std::vector<int64_t>& d) {
+  std::string s = "[";
+  for (size_t k = 0; k < d.size(); ++k) s += (k ? "," : "") + std::to_string(d[k]);
+  return s + "]";
+}
+
+ValuePtr materialize(const ValuePtr& v) {
+  if (!v->deq_of) return v;
+  if (v->buf) return v;
+  const auto& q = *v->deq_of;
+  auto out = make_value(DType::f32, q.dims, q.nhwc);
+  float* y = out->data<float>();
+  const int64_t n = q.numel();
+  const float s = v->scale;
+  if (q.type == DType::s8) {  // stored codes are (code - 128) for a uint8 zero point 128
+    const int32_t zp = v->zp - (q.zp == 128 ? 128 : 0);
+    const int8_t* x = q.data<int8_t>();
+    for (int64_t k = 0; k < n; ++k) y[k] = s * static_cast<float>(static_cast<int32_t>(x[k]) - zp);
+  } else if (q.type == DType::u8) {
+    const uint8_t* x = q.data<uint8_t>();
+    const int32_t zp = v->zp;
+    for (int64_t k = 0; k < n; ++k) y[k] = s * static_cast<float>(static_cast<int32_t>(x[k]) - zp);
+  } else {
+    throw std::runtime_error("runtime: a DequantizeLinear input of type " + std::string(dtype_name(q.type)));
+  }
+  v->buf = out->buf;
+  v->type = DType::f32;
+  v->nhwc = q.nhwc;
+  return v;
+}
+
+namespace {
+// Copies a 4-D tensor between NCHW and NHWC (to_nhwc: nchw -> nhwc).
+void permute4(const uint8_t* src, uint8_t* dst, const std::vector<int64_t>& d, size_t es, bool to_nhwc) {
+  const int64_t N = d[0], C = d[1], HW = d[2] * d[3];
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < HW; ++p) {
+        const int64_t a = (n * C + c) * HW + p, b = (n * HW + p) * C + c;
+        if (to_nhwc)
+          std::memcpy(dst + b * es, src + a * es, es);
+        else
+          std::memcpy(dst + a * es, src + b * es, es);
+      }
+}
+}  // namespace
+
+ValuePtr to_nchw(const ValuePtr& v_in) {
+  auto v = v_in->deq_of ? materialize(v_in) : v_in;
+  if (!v->nhwc || v->dims[1] == 1 || v->dims[2] * v->dims[3] == 1) {
+    if (!v->nhwc) return v;
+    auto same = std::make_shared<Value>(*v);  // one channel or 1x1: the bytes are the same
+    same->nhwc = false;
+    return same;
+  }
+  auto out = std::make_shared<Value>(*v);
+  out->nhwc = false;
+  out->buf = std::make_shared<std::vector<uint8_t>>(v->bytes());
+  if (v->type == DType::f32) {
+    // The hot case: f32 NHWC -> NCHW, one plane at a time.
+    const int64_t N = v->dims[0], C = v->dims[1], HW = v->dims[2] * v->dims[3];
+    const float* x = v->data<float>();
+    float* y = out->data<float>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t p = 0; p < HW; ++p)
+        for (int64_t c = 0; c < C; ++c) y[(n * C + c) * HW + p] = x[(n * HW + p) * C + c];
+  } else {
+    permute4(v->buf->data(), out->buf->data(), v->dims, dtype_size(v->type), false);
+  }
+  return out;
+}
+
+ValuePtr to_nhwc(const ValuePtr& v) {
+  if (v->dims.size() != 4) throw std::runtime_error("runtime: to_nhwc of a " + dims_str(v->dims) + " tensor");
+  if (v->nhwc) return v;
+  auto out = std::make_shared<Value>(*v);
+  out->nhwc = true;
+  if (v->dims[1] == 1 || v->dims[2] * v->dims[3] == 1) return out;
+  out->buf = std::make_shared<std::vector<uint8_t>>(v->bytes());
+  permute4(v->buf->data(), out->buf->data(), v->dims, dtype_size(v->type), true);
+  return out;
+}
+
+}  // namespace compress::runtime

@@ -1,0 +1,51 @@
+// A tensor while the runtime executes a graph. Images (4-D) may be stored
+// channels-last (NHWC), the layout oneDNN's int8 and f32 convolutions run
+// fastest in; `dims` are always the ONNX (NCHW) dims. A quantized activation
+// keeps its codes: uint8 with zero point 0, or, for ONNX's uint8 with zero
+// point 128 (the symmetric int8 grid), int8 codes (code - 128), exactly.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compress/runtime/model.h"
+
+namespace compress::runtime {
+
+struct Value {
+  DType type = DType::f32;
+  std::vector<int64_t> dims;
+  bool nhwc = false;  // only for 4-D
+  std::shared_ptr<std::vector<uint8_t>> buf;
+  // Quantized codes (u8 / s8): value = scale * (code - zp), with zp in ONNX's
+  // terms (128 for s8 storage of a uint8 zero point 128).
+  bool quantized = false;
+  float scale = 1;
+  int32_t zp = 0;
+  // A DequantizeLinear output is made lazily: int8 convs read `deq_of`
+  // directly; float consumers materialize it once (materialize()), as
+  // scale * (code - zp) with this value's scale and zp (the DQ node's).
+  std::shared_ptr<Value> deq_of;
+
+  int64_t numel() const;
+  size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(type); }
+  template <class T>
+  T* data() { return reinterpret_cast<T*>(buf->data()); }
+  template <class T>
+  const T* data() const { return reinterpret_cast<const T*>(buf->data()); }
+};
+using ValuePtr = std::shared_ptr<Value>;
+
+ValuePtr make_value(DType t, std::vector<int64_t> dims, bool nhwc = false);
+ValuePtr from_constant(const Constant& c);
+std::string dims_str(const std::vector<int64_t>& d);
+
+// The float data of v (dequantizing a lazy DequantizeLinear output once).
+ValuePtr materialize(const ValuePtr& v);
+// v in plain row-major (NCHW) order: v itself, or a reordered copy.
+ValuePtr to_nchw(const ValuePtr& v);
+// A 4-D v stored channels-last: v itself, or a reordered copy.
+ValuePtr to_nhwc(const ValuePtr& v);
+
+}  // namespace compress::runtime

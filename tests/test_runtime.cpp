@@ -1,0 +1,191 @@
+// The oneDNN runtime (compress/runtime/) against ONNX Runtime and the LibTorch
+// simulation: float SSDLite and YOLOv3 (both backbones, pruned) within 1e-4 of
+// ONNX Runtime; int8 SSDLite with every conv in int8, its QuantizeLinear
+// written by the conv, and every int8 tensor's codes identical to the
+// simulation's on >= 99.99% of elements; a corrupted scale named; bad files.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "compress/export/onednn_runner.h"
+#include "compress/export/onnx_export.h"
+#include "compress/export/onnx_graph.h"
+#include "compress/export/ort_runner.h"
+#include "compress/export/verify_layers.h"
+#include "compress/prune/report.h"
+#include "compress/quant/conv_quant.h"
+#include "compress/quant/qat.h"
+#include "compress/runtime/session.h"
+#include "tests/export_fixture.h"
+#include "tests/prune_fixture.h"
+#include "tests/train_fixture.h"
+#include "train/config/config.h"
+#include "train/util/error.h"
+
+using namespace compress;
+
+namespace {
+
+// Every output of the file in both engines on the same batches: the largest
+// difference relative to max(1, |ONNX Runtime's value|).
+double worst_relative(const std::string& path, const std::vector<torch::Tensor>& xs) {
+  const auto ort = run_onnxruntime(path, xs);
+  const auto dnn = run_onednn(path, xs);
+  EXPECT_EQ(ort.names, dnn.names);
+  double worst = 0;
+  for (size_t b = 0; b < xs.size(); ++b)
+    for (size_t i = 0; i < ort.outputs[b].size(); ++i) {
+      const auto& r = ort.outputs[b][i];
+      const auto& t = dnn.outputs[b][i];
+      EXPECT_EQ(r.sizes(), t.sizes()) << ort.names[i];
+      if (r.sizes() != t.sizes()) return 1e9;
+      const double scale = std::max(1.0, r.abs().max().item<double>());
+      worst = std::max(worst, (r - t).abs().max().item<double>() / scale);
+    }
+  return worst;
+}
+
+std::pair<Detector, quant::QuantReport> tiny_qat_ssd(const Config& cfg) {
+  auto model = build_detector(cfg);
+  testutil::randomize_bn(*model);
+  quant::QuantOptions qo;
+  qo.not_quant_pattern = {"se_block"};
+  auto rep = quant::apply_qat(*model, qo);
+  model->train();
+  {
+    torch::NoGradGuard g;
+    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));
+  }
+  model->eval();
+  return {model, rep};
+}
+
+}  // namespace
+
+TEST(Runtime, FloatSsdliteMatchesOnnxRuntime) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  auto model = build_detector(cfg);
+  testutil::randomize_bn(*model);
+  ExportOptions o;
+  o.height = o.width = 96;
+  o.with_postprocess = true;  // the decode: Slice, Exp, Concat, Softmax
+  export_onnx(*model, d.file("ssd.onnx"), o);
+  torch::manual_seed(1);
+  EXPECT_LE(worst_relative(d.file("ssd.onnx"), {torch::randn({1, 3, 96, 96}), torch::randn({2, 3, 96, 96})}), 1e-4);
+  runtime::Session s(d.file("ssd.onnx"));
+  // Every conv runs in f32 with its activations fused: no HardSigmoid, Clip or
+  // Relu node is left outside the SE blocks' gates.
+  EXPECT_EQ(s.summary().int8_convs, 0);
+  EXPECT_GT(s.summary().float_convs, 20);
+  EXPECT_GT(s.summary().fused_post_ops, s.summary().float_convs / 2);
+}
+
+TEST(Runtime, FloatYolov3BothBackbonesAndPrunedMatchOnnxRuntime) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  for (const std::string bb : {"MobileNetV3", "ResNet", "pruned"}) {
+    auto o = testutil::tiny_yolo_overrides(d, 64);
+    o.push_back(std::string("YOLOv3.backbone=") + (bb == "ResNet" ? "ResNet" : "MobileNetV3"));
+    o.push_back("ResNet.depth=18");
+    const Config cfg = config_from_string("", o);
+    auto model = build_detector(cfg);
+    testutil::randomize_bn(*model);
+    if (bb == "pruned") prune::prune_model(*model, testutil::reference_head_specs(), "geometry_median", 64);
+    ExportOptions eo;
+    eo.height = eo.width = 64;
+    eo.with_postprocess = bb != "ResNet";
+    export_onnx(*model, d.file(bb + ".onnx"), eo);
+    torch::manual_seed(2);
+    EXPECT_LE(worst_relative(d.file(bb + ".onnx"), {torch::randn({1, 3, 64, 64})}), 1e-4) << bb;
+  }
+}
+
+TEST(Runtime, Int8SsdliteRunsInt8ConvsWithTheSimulationsCodes) {
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  const auto [model, rep] = tiny_qat_ssd(cfg);
+  ExportOptions o;
+  o.height = o.width = 96;
+  export_onnx(*model, d.file("int8.onnx"), o);
+  runtime::Session s(d.file("int8.onnx"));
+  int64_t rounded = 0;
+  for (const auto& m : model->modules())
+    if (auto* q = dynamic_cast<quant::ConvQuantImpl*>(m.get())) rounded += q->plan(0).round_output;
+  // Each quantized conv is one int8 oneDNN conv, each rounded output written by it.
+  EXPECT_EQ(s.summary().int8_convs, static_cast<int64_t>(rep.quantized.size()));
+  EXPECT_EQ(s.summary().float_convs, static_cast<int64_t>(rep.skipped.size()));
+  EXPECT_EQ(s.summary().fused_quantize, rounded);
+  torch::manual_seed(3);
+  std::vector<torch::Tensor> images = {torch::randn({2, 3, 96, 96}), torch::randn({2, 3, 96, 96})};
+  const auto v = verify_layers(*model, d.file("int8.onnx"), images, 0.9999, "onednn");
+  EXPECT_TRUE(v.ok) << v.table(200);
+  ASSERT_GT(v.rows.size(), 20u);
+  for (const auto& r : v.rows) EXPECT_GE(r.same[0], 0.9999) << r.conv << " " << r.kind;
+  // The model outputs (float) agree with ONNX Runtime's as closely as its two
+  // optimization levels agree with each other, up to a few boundary flips.
+  EXPECT_LE(worst_relative(d.file("int8.onnx"), {images[0]}), 0.05);
+  // Mutation: one conv's input scale 2% off is found, by name.
+  const auto init = onnx_export::read_float_initializers(d.file("int8.onnx"));
+  std::string victim;
+  for (const auto& c : rep.quantized)
+    if (init.count(c + ".input_scale")) victim = c;
+  ASSERT_FALSE(victim.empty());
+  onnx_export::scale_float_initializer(d.file("int8.onnx"), victim + ".input_scale", 1.02f);
+  const auto bad = verify_layers(*model, d.file("int8.onnx"), images, 0.9999, "onednn");
+  EXPECT_FALSE(bad.ok);
+  EXPECT_EQ(bad.first_bad.rfind(victim + " input:", 0), 0u) << bad.first_bad;
+}
+
+TEST(Runtime, BadFilesAreErrorsNamingTheFileAndNode) {
+  testutil::TempDir d;
+  auto message = [](const std::string& path) {
+    try {
+      runtime::Session s(path);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(message(d.file("missing.onnx")).find("missing.onnx"), std::string::npos);
+  // A truncated file.
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  auto model = build_detector(cfg);
+  ExportOptions o;
+  o.height = o.width = 96;
+  export_onnx(*model, d.file("ok.onnx"), o);
+  {
+    std::ifstream in(d.file("ok.onnx"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(d.file("cut.onnx"), std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  const auto cut = message(d.file("cut.onnx"));
+  EXPECT_NE(cut.find("cut.onnx"), std::string::npos) << cut;
+  EXPECT_NE(cut.find("truncated"), std::string::npos) << cut;
+  // An op it has no kernel for: named with its node.
+  onnx_export::OnnxGraph g("g", 13);
+  g.add_input("image", {1, 3, 8, 8}, {"", "", "", ""});
+  g.add_node1("Relu", {g.add_node1("Erf", {"image"}, "the_erf")}, "r");
+  g.add_output("r", 4, true);
+  g.save(d.file("erf.onnx"));
+  const auto erf = message(d.file("erf.onnx"));
+  EXPECT_NE(erf.find("the_erf"), std::string::npos) << erf;
+  EXPECT_NE(erf.find("(Erf): the runtime has no kernel"), std::string::npos) << erf;
+  EXPECT_NE(erf.find("erf.onnx"), std::string::npos) << erf;
+  // A wrong input shape at run time.
+  runtime::Session s(d.file("ok.onnx"));
+  runtime::Tensor x;
+  x.dims = {1, 3, 64, 64};
+  x.data.assign(3 * 64 * 64, 0.f);
+  try {
+    s.run(x);
+    ADD_FAILURE() << "a 64x64 input ran on a 96x96 file";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("[1,3,64,64]"), std::string::npos) << e.what();
+  }
+}
