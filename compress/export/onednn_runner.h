@@ -20,8 +20,8 @@ void check_runtime_name(const std::string& name, const std::string& flag);
 // Runs `model` in the oneDNN runtime on each batch; `expose`: intermediate
 // tensors returned after the outputs (names follow). repeat > 0: also times
 // that many runs of the first batch after `warmup` (wall time, ms).
-OrtRun run_onednn(const std::string& model, const std::vector<torch::Tensor>& batches, int threads = 1,
-                  int repeat = 0, int warmup = 0, const std::vector<std::string>& expose = {});
+OrtRun run_onednn(const std::string& model, const std::vector<torch::Tensor>& batches, int threads = 1, int repeat = 0,
+                  int warmup = 0, const std::vector<std::string>& expose = {});
 
 // As time_onnxruntime, in the oneDNN runtime (engine "onednn"); also reports
 // the plan (int8 / float convs).

@@ -23,11 +23,16 @@ dnnl::stream& stream() {
 }
 dt dnnl_type(DType t) {
   switch (t) {
-    case DType::f32: return dt::f32;
-    case DType::u8: return dt::u8;
-    case DType::s8: return dt::s8;
-    case DType::s32: return dt::s32;
-    default: throw std::runtime_error(std::string("runtime: oneDNN has no ") + dtype_name(t) + " convolution input");
+    case DType::f32:
+      return dt::f32;
+    case DType::u8:
+      return dt::u8;
+    case DType::s8:
+      return dt::s8;
+    case DType::s32:
+      return dt::s32;
+    default:
+      throw std::runtime_error(std::string("runtime: oneDNN has no ") + dtype_name(t) + " convolution input");
   }
 }
 }  // namespace
@@ -94,9 +99,9 @@ ValuePtr ConvKernel::run(const ValuePtr& x_in) {
     prim->src_md = memory::desc({N, s.in_channels, H, W}, dnnl_type(x->type), tag::nhwc);
     prim->dst_md = memory::desc({N, s.out_channels, OH, OW}, dnnl_type(prim->out_type), tag::nhwc);
     const bool grouped = s.groups > 1;
-    const memory::dims wdims = grouped ? memory::dims{s.groups, s.out_channels / s.groups,
-                                                      s.in_channels / s.groups, s.kh, s.kw}
-                                       : memory::dims{s.out_channels, s.in_channels, s.kh, s.kw};
+    const memory::dims wdims =
+        grouped ? memory::dims{s.groups, s.out_channels / s.groups, s.in_channels / s.groups, s.kh, s.kw}
+                : memory::dims{s.out_channels, s.in_channels, s.kh, s.kw};
     const memory::desc w_user(wdims, wdt, grouped ? tag::goihw : tag::oihw);
     const memory::desc w_any(wdims, wdt, tag::any);
     const memory::desc b_md({s.out_channels}, dt::f32, tag::x);
@@ -117,15 +122,25 @@ ValuePtr ConvKernel::run(const ValuePtr& x_in) {
     dnnl::post_ops po;
     for (const auto& p : s.post) {
       switch (p.kind) {
-        case PostOp::relu: po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
-        case PostOp::clip: po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, p.alpha, p.beta); break;
-        case PostOp::leaky_relu: po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, p.alpha, 0.f); break;
+        case PostOp::relu:
+          po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+          break;
+        case PostOp::clip:
+          po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, p.alpha, p.beta);
+          break;
+        case PostOp::leaky_relu:
+          po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, p.alpha, 0.f);
+          break;
         case PostOp::hard_sigmoid:
           po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.alpha, p.beta);
           po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 1.f);
           break;
-        case PostOp::hard_swish: po.append_eltwise(1.f, dnnl::algorithm::eltwise_hardswish, 0.f, 0.f); break;
-        case PostOp::sigmoid: po.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); break;
+        case PostOp::hard_swish:
+          po.append_eltwise(1.f, dnnl::algorithm::eltwise_hardswish, 0.f, 0.f);
+          break;
+        case PostOp::sigmoid:
+          po.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f);
+          break;
       }
     }
     // Writing codes: y / s_y, then oneDNN's saturating round to nearest even.
@@ -136,12 +151,12 @@ ValuePtr ConvKernel::run(const ValuePtr& x_in) {
     const memory::dims dil{s.dilations[0] - 1, s.dilations[1] - 1};
     const memory::dims pl{s.pads[0], s.pads[1]}, pr{s.pads[2], s.pads[3]};
     const bool has_bias = !bias.empty();
-    auto d = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                        dnnl::algorithm::convolution_direct, prim->src_md, w_any,
-                                                        b_md, prim->dst_md, strides, dil, pl, pr)
-                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                        dnnl::algorithm::convolution_direct, prim->src_md, w_any,
-                                                        prim->dst_md, strides, dil, pl, pr);
+    auto d =
+        has_bias
+            ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                              prim->src_md, w_any, b_md, prim->dst_md, strides, dil, pl, pr)
+            : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                              prim->src_md, w_any, prim->dst_md, strides, dil, pl, pr);
     dnnl::convolution_forward::primitive_desc pd;
     try {
       pd = dnnl::convolution_forward::primitive_desc(d, attr, engine());
@@ -170,8 +185,7 @@ ValuePtr ConvKernel::run(const ValuePtr& x_in) {
   }
   memory src(prim->src_md, engine(), x->buf->data());
   memory dst(prim->dst_md, engine(), y->buf->data());
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prim->weights}, {DNNL_ARG_DST, dst}};
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prim->weights}, {DNNL_ARG_DST, dst}};
   if (!s.bias.empty()) args[DNNL_ARG_BIAS] = prim->bias;
   prim->conv.execute(stream(), args);
   stream().wait();

@@ -24,8 +24,8 @@ struct ConvSpec {
   bool int8 = false;
   float in_scale = 1;  // int8: the input DequantizeLinear's scale and zero point
   int32_t in_zp = 0;
-  std::vector<float> weight_f32;  // [O, I / groups, kh, kw] (float conv)
-  std::vector<int8_t> weight_s8;  // the same shape (int8 conv)
+  std::vector<float> weight_f32;    // [O, I / groups, kh, kw] (float conv)
+  std::vector<int8_t> weight_s8;    // the same shape (int8 conv)
   std::vector<float> weight_scale;  // int8: per output channel
   std::vector<float> bias;          // float units, per output channel (empty: none)
   std::vector<PostOp> post;

@@ -10,20 +10,30 @@ namespace compress::runtime {
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "float32";
-    case DType::u8: return "uint8";
-    case DType::s8: return "int8";
-    case DType::s32: return "int32";
-    case DType::s64: return "int64";
+    case DType::f32:
+      return "float32";
+    case DType::u8:
+      return "uint8";
+    case DType::s8:
+      return "int8";
+    case DType::s32:
+      return "int32";
+    case DType::s64:
+      return "int64";
   }
   return "?";
 }
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::f32: case DType::s32: return 4;
-    case DType::u8: case DType::s8: return 1;
-    case DType::s64: return 8;
+    case DType::f32:
+    case DType::s32:
+      return 4;
+    case DType::u8:
+    case DType::s8:
+      return 1;
+    case DType::s64:
+      return 8;
   }
   return 0;
 }
@@ -61,11 +71,21 @@ Constant read_tensor(const onnx::TensorProto& t, const std::string& path) {
   Constant c;
   c.dims.assign(t.dims().begin(), t.dims().end());
   switch (t.data_type()) {
-    case onnx::TensorProto::FLOAT: c.type = DType::f32; break;
-    case onnx::TensorProto::UINT8: c.type = DType::u8; break;
-    case onnx::TensorProto::INT8: c.type = DType::s8; break;
-    case onnx::TensorProto::INT32: c.type = DType::s32; break;
-    case onnx::TensorProto::INT64: c.type = DType::s64; break;
+    case onnx::TensorProto::FLOAT:
+      c.type = DType::f32;
+      break;
+    case onnx::TensorProto::UINT8:
+      c.type = DType::u8;
+      break;
+    case onnx::TensorProto::INT8:
+      c.type = DType::s8;
+      break;
+    case onnx::TensorProto::INT32:
+      c.type = DType::s32;
+      break;
+    case onnx::TensorProto::INT64:
+      c.type = DType::s64;
+      break;
     default:
       bad(path, "tensor '" + t.name() + "' has ONNX data type " + std::to_string(t.data_type()) +
                     ", which the runtime does not read (float32, uint8, int8, int32, int64)");
@@ -82,8 +102,8 @@ Constant read_tensor(const onnx::TensorProto& t, const std::string& path) {
   // Typed fields: float_data, int32_data (also int8 / uint8), int64_data.
   auto check = [&](int n) {
     if (static_cast<int64_t>(n) != c.numel())
-      bad(path, "tensor '" + t.name() + "' holds " + std::to_string(n) + " values for " +
-                    std::to_string(c.numel()) + " expected");
+      bad(path, "tensor '" + t.name() + "' holds " + std::to_string(n) + " values for " + std::to_string(c.numel()) +
+                    " expected");
   };
   switch (c.type) {
     case DType::f32:

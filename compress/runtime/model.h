@@ -20,7 +20,9 @@ struct Constant {
   std::vector<uint8_t> bytes;
   int64_t numel() const;
   template <class T>
-  const T* data() const { return reinterpret_cast<const T*>(bytes.data()); }
+  const T* data() const {
+    return reinterpret_cast<const T*>(bytes.data());
+  }
 };
 
 struct Attribute {
@@ -47,7 +49,7 @@ struct Model {
   int64_t opset = 0;
   std::vector<Node> nodes;  // topologically sorted, as ONNX requires
   std::map<std::string, Constant> constants;
-  std::vector<std::string> inputs, outputs;  // graph inputs that are not initializers; outputs in order
+  std::vector<std::string> inputs, outputs;      // graph inputs that are not initializers; outputs in order
   std::vector<std::vector<int64_t>> input_dims;  // -1 where symbolic
 };
 

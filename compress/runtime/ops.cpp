@@ -193,8 +193,7 @@ ValuePtr dequantize(const Node& n, const std::vector<ValuePtr>& in) {
     // Lazily, with this node's own scale and zero point (usually the Q's).
     if (sv->numel() != 1) bad(n, "a per-axis scale for an activation");
     int32_t zp = 0;
-    if (in.size() > 2 && in[2])
-      zp = in[2]->type == DType::u8 ? in[2]->data<uint8_t>()[0] : in[2]->data<int8_t>()[0];
+    if (in.size() > 2 && in[2]) zp = in[2]->type == DType::u8 ? in[2]->data<uint8_t>()[0] : in[2]->data<int8_t>()[0];
     auto y = std::make_shared<Value>();
     y->type = DType::f32;
     y->dims = x->dims;
@@ -211,15 +210,17 @@ ValuePtr dequantize(const Node& n, const std::vector<ValuePtr>& in) {
   const int64_t C = sv->numel();
   int64_t inner = 1;
   if (C > 1) {
-    if (axis >= static_cast<int64_t>(xs->dims.size()) || xs->dims[axis] != C) bad(n, "scale length is not the axis length");
+    if (axis >= static_cast<int64_t>(xs->dims.size()) || xs->dims[axis] != C)
+      bad(n, "scale length is not the axis length");
     for (size_t k = axis + 1; k < xs->dims.size(); ++k) inner *= xs->dims[k];
   }
   std::vector<int64_t> zps(C, 0);
   if (in.size() > 2 && in[2]) {
     auto z = to_nchw(in[2]);
     for (int64_t c = 0; c < C && c < z->numel(); ++c)
-      zps[c] = z->type == DType::u8 ? z->data<uint8_t>()[c]
-                                    : z->type == DType::s8 ? z->data<int8_t>()[c] : z->data<int32_t>()[c];
+      zps[c] = z->type == DType::u8   ? z->data<uint8_t>()[c]
+               : z->type == DType::s8 ? z->data<int8_t>()[c]
+                                      : z->data<int32_t>()[c];
   }
   auto y = make_value(DType::f32, xs->dims);
   float* r = y->data<float>();
@@ -228,10 +229,17 @@ ValuePtr dequantize(const Node& n, const std::vector<ValuePtr>& in) {
     const int64_t c = C > 1 ? (k / inner) % C : 0;
     int64_t q = 0;
     switch (xs->type) {
-      case DType::u8: q = xs->data<uint8_t>()[k]; break;
-      case DType::s8: q = xs->data<int8_t>()[k]; break;
-      case DType::s32: q = xs->data<int32_t>()[k]; break;
-      default: bad(n, "input type " + std::string(dtype_name(xs->type)));
+      case DType::u8:
+        q = xs->data<uint8_t>()[k];
+        break;
+      case DType::s8:
+        q = xs->data<int8_t>()[k];
+        break;
+      case DType::s32:
+        q = xs->data<int32_t>()[k];
+        break;
+      default:
+        bad(n, "input type " + std::string(dtype_name(xs->type)));
     }
     r[k] = static_cast<float>(q - zps[c]) * s[c];
   }
@@ -411,7 +419,8 @@ ValuePtr softmax(const Node& n, const std::vector<ValuePtr>& in) {
 ValuePtr resize(const Node& n, const std::vector<ValuePtr>& in) {
   auto x = floats(n, in, 0);
   if (n.s("mode", "nearest") != "nearest") bad(n, "only mode 'nearest' runs");
-  if (n.s("coordinate_transformation_mode", "half_pixel") != "asymmetric" || n.s("nearest_mode", "round_prefer_floor") != "floor")
+  if (n.s("coordinate_transformation_mode", "half_pixel") != "asymmetric" ||
+      n.s("nearest_mode", "round_prefer_floor") != "floor")
     bad(n, "only coordinate_transformation_mode 'asymmetric' with nearest_mode 'floor' runs");
   if (x->dims.size() != 4) bad(n, "expects a 4-D input");
   std::vector<int64_t> dy = x->dims;
@@ -523,19 +532,21 @@ using Kernel = std::function<ValuePtr(const Node&, const std::vector<ValuePtr>&)
 const std::map<std::string, Kernel>& kernels() {
   static const std::map<std::string, Kernel> k = {
       {"Relu", [](const Node& n, const auto& in) { return unary(n, in, [](float x) { return x > 0 ? x : 0.f; }); }},
-      {"Sigmoid", [](const Node& n, const auto& in) {
-         return unary(n, in, [](float x) { return 1.f / (1.f + std::exp(-x)); });
-       }},
+      {"Sigmoid",
+       [](const Node& n, const auto& in) { return unary(n, in, [](float x) { return 1.f / (1.f + std::exp(-x)); }); }},
       {"Exp", [](const Node& n, const auto& in) { return unary(n, in, [](float x) { return std::exp(x); }); }},
-      {"LeakyRelu", [](const Node& n, const auto& in) {
+      {"LeakyRelu",
+       [](const Node& n, const auto& in) {
          const float a = n.f("alpha", 0.01f);
          return unary(n, in, [a](float x) { return x >= 0 ? x : a * x; });
        }},
-      {"HardSigmoid", [](const Node& n, const auto& in) {
+      {"HardSigmoid",
+       [](const Node& n, const auto& in) {
          const float a = n.f("alpha", 0.2f), b = n.f("beta", 0.5f);
          return unary(n, in, [a, b](float x) { return std::clamp(a * x + b, 0.f, 1.f); });
        }},
-      {"Clip", [](const Node& n, const auto& in) {
+      {"Clip",
+       [](const Node& n, const auto& in) {
          const float lo = scalar(n, in, 1, -std::numeric_limits<float>::infinity());
          const float hi = scalar(n, in, 2, std::numeric_limits<float>::infinity());
          return unary(n, in, [lo, hi](float x) { return std::clamp(x, lo, hi); });

@@ -17,10 +17,10 @@ namespace compress::runtime {
 namespace {
 
 struct Step {
-  const Node* node = nullptr;          // a generic node, or the conv the kernel came from
-  std::unique_ptr<ConvKernel> conv;    // a fused conv
-  std::vector<int> in;                 // slots read (-1: omitted)
-  std::vector<int> out;                // slots written
+  const Node* node = nullptr;        // a generic node, or the conv the kernel came from
+  std::unique_ptr<ConvKernel> conv;  // a fused conv
+  std::vector<int> in;               // slots read (-1: omitted)
+  std::vector<int> out;              // slots written
   std::string text;
 };
 
@@ -32,7 +32,7 @@ struct Session::Impl {
   std::map<std::string, int> slot_of;
   std::vector<ValuePtr> constants;  // per slot: the constant's value, or null
   std::vector<Step> steps;
-  std::vector<int> last_use;        // per slot: the last step that reads it
+  std::vector<int> last_use;  // per slot: the last step that reads it
   int input_slot = -1;
   std::vector<int> output_slots;
   std::set<std::string> fused_away;  // tensors no step writes (inside a fused conv)
@@ -136,7 +136,8 @@ void Session::Impl::plan() {
       s.strides = n.ints("strides", {1, 1});
       s.pads = n.ints("pads", {0, 0, 0, 0});
       s.dilations = n.ints("dilations", {1, 1});
-      if (n.has("auto_pad") && n.s("auto_pad", "NOTSET") != "NOTSET") bad(n, "auto_pad is not run; write explicit pads");
+      if (n.has("auto_pad") && n.s("auto_pad", "NOTSET") != "NOTSET")
+        bad(n, "auto_pad is not run; write explicit pads");
       if (s.strides.size() != 2 || s.pads.size() != 4 || s.dilations.size() != 2) bad(n, "only 2-D convs run");
       // int8: the input is a DequantizeLinear of a runtime tensor and the
       // weight one of an int8 constant.
@@ -265,7 +266,8 @@ void Session::Impl::plan() {
     steps.push_back(std::move(step));
   }
   for (const auto& o : model.outputs) {
-    if (!slot_of.count(o)) throw std::runtime_error("runtime: '" + model.path + "': output '" + o + "' is never written");
+    if (!slot_of.count(o))
+      throw std::runtime_error("runtime: '" + model.path + "': output '" + o + "' is never written");
     output_slots.push_back(slot(o));
   }
   last_use.assign(constants.size(), -1);
@@ -274,8 +276,8 @@ void Session::Impl::plan() {
       if (s >= 0) last_use[s] = static_cast<int>(k);
   // Constants no step reads (folded weights an int8 conv holds as codes) go.
   for (size_t s = 0; s < constants.size(); ++s)
-    if (constants[s] && last_use[s] < 0 && std::find(output_slots.begin(), output_slots.end(), static_cast<int>(s)) ==
-                                               output_slots.end())
+    if (constants[s] && last_use[s] < 0 &&
+        std::find(output_slots.begin(), output_slots.end(), static_cast<int>(s)) == output_slots.end())
       constants[s].reset();
   summary.nodes = static_cast<int64_t>(nodes.size());
   summary.steps = static_cast<int64_t>(steps.size());
@@ -285,8 +287,8 @@ std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<st
   set_threads(threads);
   const auto& want = model.input_dims[0];
   if (input.dims.size() != want.size())
-    throw std::runtime_error("runtime: '" + model.path + "' takes a " + std::to_string(want.size()) +
-                             "-D input, got " + dims_str(input.dims));
+    throw std::runtime_error("runtime: '" + model.path + "' takes a " + std::to_string(want.size()) + "-D input, got " +
+                             dims_str(input.dims));
   for (size_t d = 0; d < want.size(); ++d)
     if (want[d] > 0 && want[d] != input.dims[d])
       throw std::runtime_error("runtime: '" + model.path + "' takes input " + dims_str(want) + ", got " +

@@ -31,9 +31,13 @@ struct Value {
   int64_t numel() const;
   size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(type); }
   template <class T>
-  T* data() { return reinterpret_cast<T*>(buf->data()); }
+  T* data() {
+    return reinterpret_cast<T*>(buf->data());
+  }
   template <class T>
-  const T* data() const { return reinterpret_cast<const T*>(buf->data()); }
+  const T* data() const {
+    return reinterpret_cast<const T*>(buf->data());
+  }
 };
 using ValuePtr = std::shared_ptr<Value>;
 
