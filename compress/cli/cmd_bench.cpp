@@ -8,6 +8,7 @@
 
 #include "compress/cli/command.h"
 #include "compress/export/latency.h"
+#include "compress/export/onednn_runner.h"
 #include "compress/export/onnx_graph.h"
 #include "compress/model_io.h"
 #include "compress/prune/flops.h"
@@ -75,6 +76,11 @@ class BenchCommand : public Command {
     onnx_->add_option("--runs", runs_, "timed runs per model")->check(CLI::Range(1, 100000))->capture_default_str();
     onnx_->add_option("--warmup", warmup_, "untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
     onnx_->add_option("--json", json_out_, "write the rows as JSON here");
+    onnx_
+        ->add_option("--runtime", runtimes_,
+                     "engines that run the files: ort (ONNX Runtime), onednn (compress/runtime), e.g. ort,onednn")
+        ->delimiter(',')
+        ->capture_default_str();
     onnx_->add_flag("--profile", profile_,
                     "also run ONNX Runtime's profiler and print the kernel time per op type (profiled runs are "
                     "a little slower; the latency table then compares profiled runs)");
@@ -231,9 +237,13 @@ class BenchCommand : public Command {
       const Config cfg = onnx_flags_.load();
       for (const auto& w : onnx_weights_) models.push_back(load_detector(cfg, w));
     }
+    for (const auto& r : runtimes_) check_runtime_name(r, "bench onnx --runtime");
     std::vector<LatencyRow> rows;
     for (int t : threads_) {
-      for (const auto& f : onnx_files_) rows.push_back(time_onnxruntime(f, t, runs_, warmup_, profile_));
+      for (const auto& r : runtimes_)
+        for (const auto& f : onnx_files_)
+          rows.push_back(r == "ort" ? time_onnxruntime(f, t, runs_, warmup_, profile_)
+                                    : time_onednn(f, t, runs_, warmup_));
       for (size_t i = 0; i < models.size(); ++i) {
         const auto dims = onnx_export::read_input_dims(onnx_files_[i]);
         rows.push_back(time_libtorch(*models[i], onnx_files_[i], dims[2], dims[3], t, runs_, warmup_));
@@ -281,6 +291,7 @@ class BenchCommand : public Command {
   CLI::App* onnx_;
   ConfigFlags flags_, train_flags_, model_flags_, onnx_flags_;
   std::vector<std::string> onnx_files_, onnx_weights_;
+  std::vector<std::string> runtimes_ = {"ort"};
   int runs_ = 20;
   int64_t input_ = 0;
   int64_t train_input_ = 0;

@@ -1,5 +1,7 @@
 #include "compress/runtime/ops.h"
 
+#include "compress/runtime/hard_swish_int8.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -45,7 +47,8 @@ float scalar(const Node& n, const std::vector<ValuePtr>& in, size_t k, float dfl
   return v->data<float>()[0];
 }
 
-ValuePtr unary(const Node& n, const std::vector<ValuePtr>& in, const std::function<float(float)>& f) {
+template <class F>
+ValuePtr unary(const Node& n, const std::vector<ValuePtr>& in, F f) {
   auto x = floats(n, in, 0);
   auto y = make_value(DType::f32, x->dims, x->nhwc);
   const float* a = x->data<float>();
@@ -62,7 +65,8 @@ std::vector<int64_t> strides_of(const std::vector<int64_t>& d) {
 }
 
 // Numpy broadcasting of two float tensors.
-ValuePtr binary(const Node& n, const std::vector<ValuePtr>& in, float (*f)(float, float)) {
+template <class F>
+ValuePtr binary(const Node& n, const std::vector<ValuePtr>& in, F f) {
   auto a = floats(n, in, 0), b = floats(n, in, 1);
   const int64_t na = a->numel(), nb = b->numel();
   // Fast paths that keep the layout: same shape and layout, or a scalar.
@@ -152,6 +156,19 @@ ValuePtr binary(const Node& n, const std::vector<ValuePtr>& in, float (*f)(float
   return y;
 }
 
+// The hot loops, built for AVX-512, AVX2 and baseline x86-64 (chosen at load).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_s8(const float* __restrict a,
+                                                                              int8_t* __restrict b, int64_t n,
+                                                                              float s) {
+  for (int64_t k = 0; k < n; ++k)
+    b[k] = static_cast<int8_t>(static_cast<int32_t>(quantize_one(a[k], s, -128.f, 127.f)));
+}
+__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_u8(const float* __restrict a,
+                                                                              uint8_t* __restrict b, int64_t n,
+                                                                              float s) {
+  for (int64_t k = 0; k < n; ++k) b[k] = static_cast<uint8_t>(static_cast<int32_t>(quantize_one(a[k], s, 0.f, 255.f)));
+}
+
 ValuePtr quantize(const Node& n, const std::vector<ValuePtr>& in) {
   auto x = floats(n, in, 0);
   const float s = scalar(n, in, 1, 1.f);
@@ -175,11 +192,9 @@ ValuePtr quantize(const Node& n, const std::vector<ValuePtr>& in) {
   const float* a = x->data<float>();
   const int64_t N = x->numel();
   if (as_s8) {
-    int8_t* b = y->data<int8_t>();
-    for (int64_t k = 0; k < N; ++k) b[k] = static_cast<int8_t>(std::clamp(std::nearbyint(a[k] / s), -128.f, 127.f));
+    quantize_s8(a, y->data<int8_t>(), N, s);
   } else {
-    uint8_t* b = y->data<uint8_t>();
-    for (int64_t k = 0; k < N; ++k) b[k] = static_cast<uint8_t>(std::clamp(std::nearbyint(a[k] / s), 0.f, 255.f));
+    quantize_u8(a, y->data<uint8_t>(), N, s);
   }
   return y;
 }

@@ -1,6 +1,7 @@
 #include "compress/runtime/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -8,6 +9,7 @@
 #include <stdexcept>
 
 #include "compress/runtime/conv.h"
+#include "compress/runtime/hard_swish_int8.h"
 #include "compress/runtime/model.h"
 #include "compress/runtime/ops.h"
 #include "compress/runtime/value.h"
@@ -17,10 +19,11 @@ namespace compress::runtime {
 namespace {
 
 struct Step {
-  const Node* node = nullptr;        // a generic node, or the conv the kernel came from
-  std::unique_ptr<ConvKernel> conv;  // a fused conv
-  std::vector<int> in;               // slots read (-1: omitted)
-  std::vector<int> out;              // slots written
+  const Node* node = nullptr;             // a generic node, or the conv the kernel came from
+  std::unique_ptr<ConvKernel> conv;       // a fused conv
+  std::unique_ptr<Int8HardSwish> hswish;  // the int8 h-swish after an int8 conv
+  std::vector<int> in;                    // slots read (-1: omitted)
+  std::vector<int> out;                   // slots written
   std::string text;
 };
 
@@ -35,8 +38,11 @@ struct Session::Impl {
   std::vector<int> last_use;  // per slot: the last step that reads it
   int input_slot = -1;
   std::vector<int> output_slots;
-  std::set<std::string> fused_away;  // tensors no step writes (inside a fused conv)
+  std::set<std::string> fused_away;              // tensors no step writes (inside a fused conv)
+  std::map<std::string, int> dequantized_alias;  // a fused DequantizeLinear's output -> the codes' slot
   PlanSummary summary;
+  bool profiling = false;
+  std::map<std::string, double> profile;  // kernel kind -> ms
 
   int slot(const std::string& name) {
     auto [it, fresh] = slot_of.try_emplace(name, static_cast<int>(constants.size()));
@@ -47,6 +53,9 @@ struct Session::Impl {
     throw std::runtime_error("runtime: '" + model.path + "': node '" + n.name + "' (" + n.op + "): " + why);
   }
   void plan();
+  template <class OnlyReader, class Readers, class ConstFloats, class IndexOf>
+  void plan_int8_hard_swish(const std::string& codes, const OnlyReader& only_reader, const Readers& readers,
+                            const ConstFloats& const_floats, const IndexOf& index_of, std::vector<bool>& done);
   std::vector<Tensor> run(const Tensor& input, const std::vector<std::string>& expose);
 };
 
@@ -255,7 +264,12 @@ void Session::Impl::plan() {
       step.out.push_back(slot(cur));
       ++(s.int8 ? summary.int8_convs : summary.float_convs);
       step.text = s.describe();
+      const bool codes_out = s.quantize_output;
       step.conv = std::make_unique<ConvKernel>(std::move(s));
+      done[k] = true;
+      steps.push_back(std::move(step));
+      if (codes_out) plan_int8_hard_swish(cur, only_reader, readers, const_floats, index_of, done);
+      continue;
     } else {
       if (!supported_op(n.op)) bad(n, "the runtime has no kernel for this op");
       for (const auto& i : n.inputs) step.in.push_back(i.empty() ? -1 : slot(i));
@@ -283,6 +297,89 @@ void Session::Impl::plan() {
   summary.steps = static_cast<int64_t>(steps.size());
 }
 
+// After an int8 conv that writes codes: DQ -> Add(3) -> Q(6/255) -> DQ(1/255)
+// -> Mul(x, .) [-> Q], the exporter's int8 h-swish, becomes one kernel.
+template <class OnlyReader, class Readers, class ConstFloats, class IndexOf>
+void Session::Impl::plan_int8_hard_swish(const std::string& codes, const OnlyReader& only_reader,
+                                         const Readers& readers, const ConstFloats& const_floats,
+                                         const IndexOf& index_of, std::vector<bool>& done) {
+  auto scalar = [&](const Node* n, size_t i) -> const Value* {
+    if (!n || n->inputs.size() <= i || n->inputs[i].empty()) return nullptr;
+    const Value* v = const_floats(n->inputs[i]);
+    return v && v->numel() == 1 ? v : nullptr;
+  };
+  auto zero_point = [&](const Node* n, size_t i, DType* type) -> int {
+    *type = DType::u8;
+    if (n->inputs.size() <= i || n->inputs[i].empty()) return 0;
+    auto it = model.constants.find(n->inputs[i]);
+    if (it == model.constants.end() || it->second.numel() != 1) return -1;
+    *type = it->second.type;
+    return it->second.type == DType::u8   ? it->second.template data<uint8_t>()[0]
+           : it->second.type == DType::s8 ? it->second.template data<int8_t>()[0]
+                                          : -1;
+  };
+  const Node* d1 = nullptr;
+  {
+    auto it = readers.find(codes);
+    if (it == readers.end() || it->second.size() != 1) return;
+    d1 = &model.nodes[it->second[0]];
+  }
+  if (d1->op != "DequantizeLinear" || !scalar(d1, 1) || d1->inputs[0] != codes) return;
+  auto rit = readers.find(d1->outputs[0]);
+  if (rit == readers.end() || rit->second.size() != 2) return;
+  const Node* add = &model.nodes[rit->second[0]];
+  const Node* mul = &model.nodes[rit->second[1]];
+  if (add->op == "Mul") std::swap(add, mul);
+  if (add->op != "Add" || mul->op != "Mul" || add->inputs.size() != 2 || add->inputs[0] != d1->outputs[0]) return;
+  const Value* three = scalar(add, 1);
+  const Node* q2 = only_reader(add->outputs[0]);
+  if (!three || !q2 || q2->op != "QuantizeLinear" || !scalar(q2, 1)) return;
+  const Node* d2 = only_reader(q2->outputs[0]);
+  if (!d2 || d2->op != "DequantizeLinear" || !scalar(d2, 1)) return;
+  if (only_reader(d2->outputs[0]) != mul || mul->inputs.size() != 2 || mul->inputs[0] != d1->outputs[0] ||
+      mul->inputs[1] != d2->outputs[0])
+    return;
+  DType t1, t2, t3;
+  const int z1 = zero_point(d1, 2, &t1), zq = zero_point(q2, 2, &t2), zd = zero_point(d2, 2, &t3);
+  if (z1 < 0 || zq != 0 || zd != 0 || t2 != DType::u8 || t3 != DType::u8) return;
+  Int8HardSwish h;
+  h.name = mul->name;
+  h.in_scale = scalar(d1, 1)->template data<float>()[0];
+  h.in_zp = z1;
+  h.three = three->template data<float>()[0];
+  h.relu6_scale = scalar(q2, 1)->template data<float>()[0];
+  h.hsigmoid_scale = scalar(d2, 1)->template data<float>()[0];
+  if (!(h.relu6_scale > 0)) return;
+  std::string out = mul->outputs[0];
+  std::vector<const Node*> absorbed = {d1, add, q2, d2, mul};
+  if (const Node* q3 = only_reader(out); q3 && q3->op == "QuantizeLinear" && scalar(q3, 1)) {
+    DType tq;
+    const int zq3 = zero_point(q3, 2, &tq);
+    const float s3 = scalar(q3, 1)->template data<float>()[0];
+    if (s3 > 0 && ((tq == DType::u8 && (zq3 == 0 || zq3 == 128)) || (tq == DType::s8 && zq3 == 0))) {
+      h.quantize_output = true;
+      h.out_scale = s3;
+      h.out_zp = tq == DType::s8 ? 128 : zq3;
+      absorbed.push_back(q3);
+      out = q3->outputs[0];
+    }
+  }
+  for (const Node* n : absorbed) {
+    done[index_of(n)] = true;
+    if (n->outputs[0] != out) fused_away.insert(n->outputs[0]);
+  }
+  dequantized_alias[d1->outputs[0]] = slot(codes);
+  fused_away.erase(d1->outputs[0]);
+  Step st;
+  st.node = mul;
+  st.in.push_back(slot(codes));
+  st.out.push_back(slot(out));
+  st.text = h.name + ": int8 h-swish" + (h.quantize_output ? " -> codes" : "");
+  st.hswish = std::make_unique<Int8HardSwish>(h);
+  steps.push_back(std::move(st));
+  summary.fused_post_ops += static_cast<int64_t>(absorbed.size());
+}
+
 std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<std::string>& expose) {
   set_threads(threads);
   const auto& want = model.input_dims[0];
@@ -295,6 +392,10 @@ std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<st
                                dims_str(input.dims));
   std::vector<int> keep = output_slots;
   for (const auto& e : expose) {
+    if (auto a = dequantized_alias.find(e); a != dequantized_alias.end()) {
+      keep.push_back(a->second);  // the codes, dequantized below
+      continue;
+    }
     if (fused_away.count(e))
       throw std::runtime_error("runtime: tensor '" + e + "' lives inside a fused conv of '" + model.path + "'");
     auto it = slot_of.find(e);
@@ -315,9 +416,12 @@ std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<st
     auto& st = steps[k];
     std::vector<ValuePtr> in;
     for (int s : st.in) in.push_back(s < 0 ? nullptr : env[s]);
+    const auto t0 = std::chrono::steady_clock::now();
     try {
       if (st.conv) {
         env[st.out[0]] = st.conv->run(in[0]);
+      } else if (st.hswish) {
+        env[st.out[0]] = st.hswish->run(in[0]);
       } else {
         auto out = run_node(*st.node, in);
         for (size_t o = 0; o < out.size(); ++o) env[st.out[o]] = out[o];
@@ -325,6 +429,11 @@ std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<st
     } catch (const std::runtime_error& e) {
       throw std::runtime_error(std::string(e.what()) + " (running '" + model.path + "')");
     }
+    if (profiling)
+      profile[st.conv     ? (st.conv->spec().int8 ? "Conv int8" : "Conv f32")
+              : st.hswish ? "HardSwish int8"
+                          : st.node->op] +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     for (int s : st.in)  // free what no later step reads
       if (s >= 0 && last_use[s] == static_cast<int>(k) && !kept[s] && !constants[s]) env[s].reset();
   }
@@ -372,6 +481,15 @@ std::vector<Tensor> Session::run(const Tensor& input, const std::vector<std::str
   return impl_->run(input, expose);
 }
 const PlanSummary& Session::summary() const { return impl_->summary; }
+void Session::set_profiling(bool on) {
+  impl_->profiling = on;
+  impl_->profile.clear();
+}
+std::vector<std::pair<std::string, double>> Session::profile_ms() const {
+  std::vector<std::pair<std::string, double>> out(impl_->profile.begin(), impl_->profile.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return out;
+}
 std::vector<std::string> Session::describe() const {
   std::vector<std::string> out;
   for (const auto& s : impl_->steps) out.push_back(s.text);

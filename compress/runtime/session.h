@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace compress::runtime {
@@ -45,6 +46,10 @@ class Session {
   // no longer produces is an error.
   std::vector<Tensor> run(const Tensor& input, const std::vector<std::string>& expose);
   const PlanSummary& summary() const;
+  // Time per kernel kind ("Conv int8", "Conv f32", or the op type), summed
+  // over the runs made since set_profiling(true); slowest first.
+  void set_profiling(bool on);
+  std::vector<std::pair<std::string, double>> profile_ms() const;
   // One line per step: what runs (for `--verbose` and tests).
   std::vector<std::string> describe() const;
 

@@ -13,11 +13,29 @@
 
 namespace compress::runtime {
 
+// Bytes without the zero fill a std::vector would do (every kernel writes its
+// whole output). Plain malloc: glibc keeps freed blocks for reuse, where
+// aligned_alloc of the same sizes made every run fault its pages in again (3x
+// slower convs, measured).
+struct Buffer {
+  explicit Buffer(size_t n);
+  ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  uint8_t* data() { return p_; }
+  const uint8_t* data() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  uint8_t* p_;
+  size_t n_;
+};
+
 struct Value {
   DType type = DType::f32;
   std::vector<int64_t> dims;
   bool nhwc = false;  // only for 4-D
-  std::shared_ptr<std::vector<uint8_t>> buf;
+  std::shared_ptr<Buffer> buf;
   // Quantized codes (u8 / s8): value = scale * (code - zp), with zp in ONNX's
   // terms (128 for s8 storage of a uint8 zero point 128).
   bool quantized = false;

@@ -1,0 +1,34 @@
+// The int8 h-swish the exporter writes after a conv whose output is rounded
+// (compress/export/emitter.cpp, int8_hard_swish), run as one pass over the
+// conv's codes instead of six nodes:
+//   y = DQ(codes); h = Q(y + 3; 6/255, uint8); out = y * DQ(h; 1/255) [-> Q(out)]
+// with the same float operations in the same order as the nodes, so the
+// result is bit-identical to running them one by one.
+#pragma once
+#include <string>
+
+#include "compress/runtime/value.h"
+
+namespace compress::runtime {
+
+struct Int8HardSwish {
+  std::string name;
+  float in_scale = 1;  // the DequantizeLinear of the conv's codes
+  int32_t in_zp = 0;
+  float three = 3, relu6_scale = 6.f / 255, hsigmoid_scale = 1.f / 255;
+  bool quantize_output = false;  // the next conv's input QuantizeLinear, folded in
+  float out_scale = 1;
+  int32_t out_zp = 0;  // 0: uint8, 128 (uint8) or int8 zero point 0: int8 codes
+  ValuePtr run(const ValuePtr& codes) const;
+};
+
+// Round half to even and saturate x / s to [lo, hi], as QuantizeLinear.
+inline float quantize_one(float x, float s, float lo, float hi) {
+  float v = x / s;
+  v = v < lo ? lo : v;
+  v = v > hi ? hi : v;
+  constexpr float magic = 12582912.f;  // 1.5 * 2^23: adding and removing it rounds to even
+  return (v + magic) - magic;
+}
+
+}  // namespace compress::runtime
