@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "compress/cli/command.h"
+#include "compress/export/onednn_runner.h"
 #include "compress/export/onnx_export.h"
 #include "compress/export/verify.h"
 #include "compress/model_io.h"
@@ -29,6 +30,11 @@ class ExportCommand : public Command {
     app_->add_flag("--with_postprocess", opt_.with_postprocess,
                    "SSD/YOLOv3: also output decoded boxes and scores (no NMS); Cascade R-CNN always does");
     app_->add_flag("--verify", verify_, "run the file in ONNX Runtime on EvalReader images and compare with LibTorch");
+    app_->add_option(
+            "--runtime", runtimes_,
+            "engines --verify runs the file in: ort (ONNX Runtime), onednn (compress/runtime), e.g. ort,onednn")
+        ->delimiter(',')
+        ->capture_default_str();
     app_->add_option("--verify-images", verify_images_, "images for --verify")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();
@@ -49,12 +55,15 @@ class ExportCommand : public Command {
                    return s;
                  }());
     if (!verify_) return 0;
-    const auto v = verify_export(*model, output_, cfg, verify_images_, size, size);
-    std::cout << v.table();
-    if (!v.layers.ok) fail("export --verify: layer by layer, ", v.layers.first_bad);
-    if (!v.ok) fail("export --verify: the ONNX Runtime outputs do not match LibTorch (see the table above)");
-    spdlog::info("verified in ONNX Runtime: {}",
-                 v.quantized ? "int8, every layer's codes identical" : "float within 1e-4");
+    for (const auto& rt : runtimes_) check_runtime_name(rt, "export --runtime");
+    for (const auto& rt : runtimes_) {
+      const auto v = verify_export(*model, output_, cfg, verify_images_, size, size, rt);
+      std::cout << v.table();
+      if (!v.layers.ok) fail("export --verify (", v.engine, "): layer by layer, ", v.layers.first_bad);
+      if (!v.ok) fail("export --verify: the ", v.engine, " outputs do not match LibTorch (see the table above)");
+      spdlog::info("verified in {}: {}", v.engine,
+                   v.quantized ? "int8, every layer's codes identical" : "float within 1e-4");
+    }
     return 0;
   }
 
@@ -64,6 +73,7 @@ class ExportCommand : public Command {
   std::string weights_, format_ = "onnx", output_;
   int64_t input_ = 0, verify_images_ = 32;
   bool verify_ = false;
+  std::vector<std::string> runtimes_ = {"ort"};
   ExportOptions opt_;
 };
 

@@ -11,6 +11,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "compress/cli/command.h"
+#include "compress/export/onednn_runner.h"
 #include "compress/export/onnx_detections.h"
 #include "compress/export/onnx_graph.h"
 #include "compress/export/ort_runner.h"
@@ -38,6 +39,9 @@ class InferCommand : public Command {
     app_->add_option("--image", images_, "input image (JPEG, PNG); repeat for more rows")->required();
     app_->add_option("--compare", compare_, "more checkpoints of this recipe (pruned, QAT), one column each");
     app_->add_option("--onnx", onnx_, "ONNX exports of this recipe, run in ONNX Runtime, one column each");
+    app_->add_option("--runtime", runtime_, "engine for --onnx: ort (ONNX Runtime) or onednn (compress/runtime)")
+        ->check(CLI::IsMember({"ort", "onednn"}))
+        ->capture_default_str();
     app_->add_option("--out", out_, "output PNG (default: <first image>_det.png)");
     app_->add_option("--draw-threshold", threshold_, "minimum score to draw")
         ->check(CLI::Range(0.0, 1.0))
@@ -73,7 +77,7 @@ class InferCommand : public Command {
       m->eval();
       columns.push_back(libtorch_column(*m, w, batches, nullptr));
     }
-    for (const auto& f : onnx_) columns.push_back(onnx_column(*model, f, batches, n_raw));
+    for (const auto& f : onnx_) columns.push_back(onnx_column(*model, f, batches, n_raw, runtime_));
 
     const auto names = class_names(cfg, model->num_classes);
     std::vector<std::pair<int64_t, int64_t>> sizes;
@@ -120,7 +124,7 @@ class InferCommand : public Command {
 
   // The export's fixed input must be the size the eval pipeline gives.
   static ModelDetections onnx_column(DetectorImpl& model, const std::string& path, const std::vector<Batch>& batches,
-                                     size_t n_raw) {
+                                     size_t n_raw, const std::string& runtime) {
     const auto dims = onnx_export::read_input_dims(path);
     std::vector<torch::Tensor> images;
     for (const auto& b : batches) {
@@ -132,9 +136,10 @@ class InferCommand : public Command {
              " but this recipe's EvalReader gives ", torch::IntArrayRef(want), "; export it with --input ", want[2]);
       images.push_back(b.images);
     }
-    const OrtRun run = run_onnxruntime(path, images);
+    const bool onednn = runtime == "onednn";
+    const OrtRun run = onednn ? run_onednn(path, images) : run_onnxruntime(path, images);
     ModelDetections c;
-    c.title = short_name(path) + " (ONNX Runtime)";
+    c.title = short_name(path) + (onednn ? " (oneDNN runtime)" : " (ONNX Runtime)");
     for (size_t i = 0; i < batches.size(); ++i) {
       check_onnx_outputs(model, n_raw, run.outputs[i].size(), path, "infer --onnx");
       const auto& b = batches[i];
@@ -163,6 +168,7 @@ class InferCommand : public Command {
   ConfigFlags flags_;
   std::string weights_, out_;
   std::vector<std::string> images_, compare_, onnx_;
+  std::string runtime_ = "ort";
   float threshold_ = 0.3f;
 };
 

@@ -1,5 +1,7 @@
 #include "compress/export/verify.h"
 
+#include "compress/export/onednn_runner.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -37,8 +39,8 @@ std::string VerifyReport::table() const {
        << (i < exact.size() && exact[i] ? std::string(quantized ? "- (LibTorch on ORT's inputs: float)" : "-")
                                         : std::to_string(self_within[i] * 100) + "%")
        << " |\n";
-  os << "\nAP on " << images << " EvalReader images: LibTorch " << ap_torch * 100 << ", ONNX Runtime " << ap_ort * 100
-     << " (difference " << std::abs(ap_ort - ap_torch) * 100 << " points)";
+  os << "\nAP on " << images << " EvalReader images: LibTorch " << ap_torch * 100 << ", " << engine << " "
+     << ap_ort * 100 << " (difference " << std::abs(ap_ort - ap_torch) * 100 << " points)";
   if (score_eps > 0)
     os << "; LibTorch's AP with each score moved by up to " << score_eps << " (the engines' difference) spans "
        << ap_lo * 100 << " to " << ap_hi * 100;
@@ -47,8 +49,8 @@ std::string VerifyReport::table() const {
     for (double a : ap_self) lo = std::min(lo, a), hi = std::max(hi, a);
     os << "; LibTorch's own AP with its weights x (1 + 1e-6 noise), " << ap_self.size() << " draws: " << lo * 100
        << " to " << hi * 100
-       << (int8_ap_agrees(ap_ort, ap_torch, ap_self) ? " (ONNX Runtime's is a plausible draw)"
-                                                     : " (ONNX Runtime's is not a plausible draw)");
+       << (int8_ap_agrees(ap_ort, ap_torch, ap_self) ? " (" + engine + "'s is a plausible draw)"
+                                                     : " (" + engine + "'s is not a plausible draw)");
   }
   os << "\n";
   if (quantized) os << "\n" << layers.table();
@@ -108,7 +110,7 @@ bool quant_reduce_range(DetectorImpl& model) {
 }  // namespace
 
 VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, const Config& cfg, int64_t max_images,
-                           int64_t h, int64_t w) {
+                           int64_t h, int64_t w, const std::string& runtime) {
   torch::NoGradGuard no_grad;
   model.eval();
   VerifyReport r;
@@ -149,8 +151,11 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
         "saturating int16 and full-range weights can come out many steps off; the check runs ORT with "
         "session.x64quantprecision=1 (exact here). Deploy with that session option on such CPUs, or train with "
         "quant.reduce_range=true");
-  const OrtRun ort = run_onnxruntime(onnx_path, images, 1, 0, 0, r.quantized ? "disabled" : "all");
-  const OrtRun deployed = r.quantized ? run_onnxruntime(onnx_path, images) : OrtRun{};
+  const bool onednn = runtime == "onednn";
+  if (onednn) r.engine = "oneDNN runtime";
+  const OrtRun ort = onednn ? run_onednn(onnx_path, images)
+                            : run_onnxruntime(onnx_path, images, 1, 0, 0, r.quantized ? "disabled" : "all");
+  const OrtRun deployed = onednn ? ort : r.quantized ? run_onnxruntime(onnx_path, images) : OrtRun{};
   r.outputs = ort.names;
   std::vector<CocoDetection> dets_torch, dets_ort;
   std::set<int64_t> ids;
@@ -258,7 +263,7 @@ VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, co
   r.ok = outputs_ok && (r.quantized ? int8_ap_agrees(r.ap_ort, r.ap_torch, r.ap_self)
                                     : r.ap_ort >= r.ap_lo - 0.003 - 1e-9 && r.ap_ort <= r.ap_hi + 0.003 + 1e-9);
   if (r.quantized) {
-    r.layers = verify_layers(model, onnx_path, images);
+    r.layers = verify_layers(model, onnx_path, images, 0.9999, runtime);
     r.ok = r.ok && r.layers.ok;
   }
   return r;

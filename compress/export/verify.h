@@ -53,7 +53,8 @@ struct VerifyReport {
   // scores, which LibTorch recomputes from ONNX Runtime's own RPN maps and proposals
   std::vector<bool> exact;
   bool quantized = false;
-  LayerVerify layers;  // int8: layer by layer (verify_layers.h)
+  std::string engine = "ONNX Runtime";  // the engine that ran the file ("ONNX Runtime" or "oneDNN runtime")
+  LayerVerify layers;                   // int8: layer by layer (verify_layers.h)
   bool ok = false;
   std::string table() const;  // Markdown
 };
@@ -71,7 +72,9 @@ bool int8_ap_agrees(double ap_ort, double ap_torch, const std::vector<double>& a
 
 // Images come from the recipe's EvalReader, resized to the export's h x w if
 // that differs from the reader's size.
+// runtime: the engine that runs the file, "ort" (ONNX Runtime) or "onednn"
+// (compress/runtime); the checks are the same.
 VerifyReport verify_export(DetectorImpl& model, const std::string& onnx_path, const Config& cfg, int64_t max_images,
-                           int64_t h = 0, int64_t w = 0);
+                           int64_t h = 0, int64_t w = 0, const std::string& runtime = "ort");
 
 }  // namespace compress

@@ -54,7 +54,8 @@ std::string LayerVerify::table(size_t worst) const {
   for (const auto& r : rows)
     for (int l = 0; l < 2; ++l)
       if (r.same[l] < lo[l]) lo[l] = r.same[l], lo_name[l] = key_str(r.conv, r.kind, r.site);
-  os << "Layer by layer (" << rows.size() << " int8 tensors, each LibTorch layer on ONNX Runtime's inputs; identical "
+  os << "Layer by layer (" << rows.size() << " int8 tensors, each LibTorch layer on "
+     << (runtime == "onednn" ? "the oneDNN runtime" : "ONNX Runtime") << "'s inputs; identical "
      << "codes needed: " << min_same * 100 << "%):\n";
   if (runtime == "onednn") {
     os << "- oneDNN runtime: worst " << (lo_name[0].empty() ? "-" : lo_name[0]) << " " << lo[0] * 100 << "%\n";
