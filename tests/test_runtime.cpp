@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "compress/export/onednn_runner.h"
+#include "compress/export/onnx_eval.h"
 #include "compress/export/onnx_export.h"
 #include "compress/export/onnx_graph.h"
 #include "compress/export/ort_runner.h"
@@ -22,6 +23,7 @@
 #include "tests/prune_fixture.h"
 #include "tests/train_fixture.h"
 #include "train/config/config.h"
+#include "train/engine/evaluate.h"
 #include "train/util/error.h"
 
 using namespace compress;
@@ -188,4 +190,28 @@ TEST(Runtime, BadFilesAreErrorsNamingTheFileAndNode) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("[1,3,64,64]"), std::string::npos) << e.what();
   }
+}
+
+TEST(Runtime, EvalOnnxScoresTheRuntimesOwnOutputsLikeLibTorch) {
+  // `compress eval --onnx --runtime`: the whole EvalReader through the file in
+  // each engine, decoded as the model decodes its own: the float file's AP in
+  // either engine is LibTorch's own.
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  auto model = build_detector(cfg);
+  testutil::randomize_bn(*model);
+  model->eval();
+  ExportOptions o;
+  o.height = o.width = 96;
+  export_onnx(*model, d.file("ssd.onnx"), o);
+  const double ap_torch = evaluate_on_reader(cfg, *model, nullptr, false).result.stats.ap();
+  const auto ort = evaluate_onnx(cfg, *model, d.file("ssd.onnx"), "ort");
+  const auto dnn = evaluate_onnx(cfg, *model, d.file("ssd.onnx"), "onednn");
+  EXPECT_GT(ort.images, 0);
+  EXPECT_EQ(ort.images, dnn.images);
+  EXPECT_GT(ap_torch, 0.0);  // the spread class logits find some boxes
+  EXPECT_NEAR(ort.result.stats.ap(), ap_torch, 1e-3);
+  EXPECT_NEAR(dnn.result.stats.ap(), ap_torch, 1e-3);
+  EXPECT_THROW(evaluate_onnx(cfg, *model, d.file("ssd.onnx"), "tensorrt"), std::runtime_error);
 }

@@ -14,6 +14,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "compress/cli/command.h"
+#include "compress/export/onnx_eval.h"
 #include "compress/model_io.h"
 #include "train/config/config.h"
 #include "train/data/coco_json.h"
@@ -97,6 +98,11 @@ class EvalCommand : public Command {
     app_->add_option("--dets-out", dets_out_, "model mode, one model: write the detections (COCO results JSON) here");
     app_->add_flag("--classwise", classwise_, "also print AP and AP50 per category (and add them to --out)");
     app_->add_option("--plot", plot_, "draw per-category AP into this PNG (one bar per model)");
+    app_->add_option("--onnx", onnx_,
+                     "with -c: score exported files instead of checkpoints (repeat for several), run by --runtime");
+    app_->add_option("--runtime", runtime_, "engine for --onnx: ort (ONNX Runtime) or onednn (compress/runtime)")
+        ->check(CLI::IsMember({"ort", "onednn"}))
+        ->capture_default_str();
   }
   CLI::App* app() const override { return app_; }
   bool data_parallel() const override { return true; }
@@ -113,7 +119,22 @@ class EvalCommand : public Command {
     } else {
       if (flags_.config.empty()) fail("eval needs --gt and --dets, or -c CONFIG [-w WEIGHTS]");
       if (weights_.size() > 1 && !dets_out_.empty()) throw CLI::ValidationError("--dets-out takes one model (-w once)");
-      all = evaluate_models();
+      if (!onnx_.empty()) {
+        if (!weights_.empty()) throw CLI::ValidationError("--onnx scores exported files: give no -w");
+        if (!dets_out_.empty()) throw CLI::ValidationError("--dets-out is for checkpoints, not --onnx");
+        const Config cfg = flags_.load();
+        apply_runtime_settings(cfg);
+        auto model = build_detector(cfg);  // decodes the files' raw maps; no weights needed
+        for (const auto& f : onnx_) {
+          if (!fs::exists(f)) fail("eval --onnx: '", f, "' does not exist");
+          const auto run = evaluate_onnx(cfg, *model, f, runtime_);
+          spdlog::info("{} ({}): {} images in {:.1f} s ({:.1f} img/s), AP {:.4f}", f, runtime_, run.images, run.seconds,
+                       run.images / std::max(run.seconds, 1e-9), run.result.stats.ap());
+          all.push_back({short_name(f), run.result});
+        }
+      } else {
+        all = evaluate_models();
+      }
       if (!rank0_) return 0;  // under a launcher rank 0 reports; the others ran their shards
     }
     disambiguate(all);
@@ -136,6 +157,9 @@ class EvalCommand : public Command {
   }
 
  private:
+  std::vector<std::string> onnx_;
+  std::string runtime_ = "ort";
+
   std::vector<Scored> evaluate_models() {
     const Config cfg = flags_.load();
     apply_runtime_settings(cfg);

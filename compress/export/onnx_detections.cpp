@@ -1,5 +1,7 @@
 #include "compress/export/onnx_detections.h"
 
+#include "train/data/loader.h"
+
 #include <torch/torch.h>
 
 #include "compress/export/architectures.h"
@@ -33,6 +35,23 @@ std::vector<ImageDetections> onnx_detections(DetectorImpl& model, const std::vec
   const auto& detections = architecture_export(model).detections;
   if (detections) return detections(model, outputs, n_raw, H, W);
   return model.postprocess({outputs.begin(), outputs.begin() + static_cast<std::ptrdiff_t>(n_raw)}, H, W);
+}
+
+std::vector<Batch> split_batch(const Batch& b) {
+  std::vector<Batch> out;
+  for (int64_t i = 0; i < b.size(); ++i) {
+    Batch one;
+    one.images = b.images.slice(0, i, i + 1);
+    one.boxes = b.boxes.slice(0, i, i + 1);
+    one.labels = b.labels.slice(0, i, i + 1);
+    one.scores = b.scores.slice(0, i, i + 1);
+    one.num_boxes = b.num_boxes.slice(0, i, i + 1);
+    one.orig_sizes = b.orig_sizes.slice(0, i, i + 1);
+    one.image_ids = {b.image_ids[static_cast<size_t>(i)]};
+    one.index = b.index;
+    out.push_back(std::move(one));
+  }
+  return out;
 }
 
 }  // namespace compress

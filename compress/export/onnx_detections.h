@@ -12,6 +12,10 @@
 namespace compress {
 
 struct DetectorImpl;
+struct Batch;
+
+// One single-image batch per image of b (Cascade R-CNN's files take batch 1).
+std::vector<Batch> split_batch(const Batch& b);
 
 // The number of outputs an ONNX export of `model` has: its n_raw head maps, +2
 // with --with_postprocess (SSD, YOLOv3), +3 for Cascade R-CNN (proposals,

@@ -84,23 +84,6 @@ std::pair<double, double> ap_bracket(const CocoFile& gt, const std::vector<CocoD
 }
 
 namespace {
-// One single-image batch per image of b.
-std::vector<Batch> split_batch(const Batch& b) {
-  std::vector<Batch> out;
-  for (int64_t i = 0; i < b.size(); ++i) {
-    Batch one;
-    one.images = b.images.slice(0, i, i + 1);
-    one.boxes = b.boxes.slice(0, i, i + 1);
-    one.labels = b.labels.slice(0, i, i + 1);
-    one.scores = b.scores.slice(0, i, i + 1);
-    one.num_boxes = b.num_boxes.slice(0, i, i + 1);
-    one.orig_sizes = b.orig_sizes.slice(0, i, i + 1);
-    one.image_ids = {b.image_ids[static_cast<size_t>(i)]};
-    one.index = b.index;
-    out.push_back(std::move(one));
-  }
-  return out;
-}
 // Whether the model's quantized convs put weights on the reduced [-63, 63] grid.
 bool quant_reduce_range(DetectorImpl& model) {
   for (const auto& m : model.modules(/*include_self=*/false))
