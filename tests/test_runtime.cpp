@@ -24,6 +24,7 @@
 #include "tests/train_fixture.h"
 #include "train/config/config.h"
 #include "train/engine/evaluate.h"
+#include "train/models/layers.h"
 #include "train/util/error.h"
 
 using namespace compress;
@@ -122,6 +123,15 @@ TEST(Runtime, Int8SsdliteRunsInt8ConvsWithTheSimulationsCodes) {
   EXPECT_EQ(s.summary().int8_convs, static_cast<int64_t>(rep.quantized.size()));
   EXPECT_EQ(s.summary().float_convs, static_cast<int64_t>(rep.skipped.size()));
   EXPECT_EQ(s.summary().fused_quantize, rounded);
+  // The int8 h-swish after every h-swish conv with a rounded output is one
+  // kernel; the residual adds feeding a quantized conv write codes.
+  int64_t hswish_rounded = 0;
+  for (const auto& m : model->modules())
+    if (auto* l = dynamic_cast<ConvBNLayerImpl*>(m.get()); l && l->act == Act::HardSwish && l->conv_quant)
+      hswish_rounded += dynamic_cast<quant::ConvQuantImpl*>(l->conv_quant.get())->plan(0).round_output;
+  ASSERT_GT(hswish_rounded, 0);
+  EXPECT_EQ(s.summary().int8_hard_swish, hswish_rounded);
+  EXPECT_GT(s.summary().fused_binary_quantize, 0);
   torch::manual_seed(3);
   std::vector<torch::Tensor> images = {torch::randn({2, 3, 96, 96}), torch::randn({2, 3, 96, 96})};
   const auto v = verify_layers(*model, d.file("int8.onnx"), images, 0.9999, "onednn");

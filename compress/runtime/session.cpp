@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "compress/runtime/binary_int8.h"
 #include "compress/runtime/conv.h"
 #include "compress/runtime/hard_swish_int8.h"
 #include "compress/runtime/model.h"
@@ -19,11 +20,13 @@ namespace compress::runtime {
 namespace {
 
 struct Step {
-  const Node* node = nullptr;             // a generic node, or the conv the kernel came from
-  std::unique_ptr<ConvKernel> conv;       // a fused conv
-  std::unique_ptr<Int8HardSwish> hswish;  // the int8 h-swish after an int8 conv
-  std::vector<int> in;                    // slots read (-1: omitted)
-  std::vector<int> out;                   // slots written
+  const Node* node = nullptr;        // a generic node, or the conv the kernel came from
+  std::unique_ptr<ConvKernel> conv;  // a fused conv
+  std::unique_ptr<Int8HardSwish> hswish;
+  std::unique_ptr<QuantizedBinary>
+      qbin;              // Add / Mul with the QuantizeLinear after it  // the int8 h-swish after an int8 conv
+  std::vector<int> in;   // slots read (-1: omitted)
+  std::vector<int> out;  // slots written
   std::string text;
 };
 
@@ -273,6 +276,33 @@ void Session::Impl::plan() {
     } else {
       if (!supported_op(n.op)) bad(n, "the runtime has no kernel for this op");
       for (const auto& i : n.inputs) step.in.push_back(i.empty() ? -1 : slot(i));
+      // A residual Add or an SE Mul whose result a QuantizeLinear rounds: one pass.
+      const Node* q = (n.op == "Add" || n.op == "Mul") && n.inputs.size() == 2 ? only_reader(n.outputs[0]) : nullptr;
+      if (q && q->op == "QuantizeLinear" && q->inputs.size() == 3 && q->inputs[0] == n.outputs[0]) {
+        const Value* qs = const_floats(q->inputs[1]);
+        const Constant* qz = model.constants.count(q->inputs[2]) ? &model.constants.at(q->inputs[2]) : nullptr;
+        const bool scalar = qs && qs->numel() == 1 && qz && qz->numel() == 1;
+        const int zp = scalar ? (qz->type == DType::u8 ? qz->data<uint8_t>()[0] : qz->data<int8_t>()[0]) : -1;
+        if (scalar && qs->data<float>()[0] > 0 &&
+            ((qz->type == DType::u8 && (zp == 0 || zp == 128)) || (qz->type == DType::s8 && zp == 0))) {
+          auto qb = std::make_unique<QuantizedBinary>();
+          qb->op = &n;
+          qb->quantize = q;
+          qb->out_scale = qs->data<float>()[0];
+          qb->out_zp = qz->type == DType::s8 ? 128 : zp;
+          step.qbin = std::move(qb);
+          step.in.push_back(slot(q->inputs[1]));
+          step.in.push_back(slot(q->inputs[2]));
+          step.out.push_back(slot(q->outputs[0]));
+          step.text = n.name + ": " + n.op + " -> codes";
+          fused_away.insert(n.outputs[0]);
+          done[index_of(q)] = true;
+          ++summary.fused_binary_quantize;
+          done[k] = true;
+          steps.push_back(std::move(step));
+          continue;
+        }
+      }
       for (const auto& o : n.outputs) step.out.push_back(slot(o));
       step.text = n.name + ": " + n.op;
     }
@@ -378,6 +408,7 @@ void Session::Impl::plan_int8_hard_swish(const std::string& codes, const OnlyRea
   st.hswish = std::make_unique<Int8HardSwish>(h);
   steps.push_back(std::move(st));
   summary.fused_post_ops += static_cast<int64_t>(absorbed.size());
+  ++summary.int8_hard_swish;
 }
 
 std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<std::string>& expose) {
@@ -422,6 +453,8 @@ std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<st
         env[st.out[0]] = st.conv->run(in[0]);
       } else if (st.hswish) {
         env[st.out[0]] = st.hswish->run(in[0]);
+      } else if (st.qbin) {
+        env[st.out[0]] = st.qbin->run(in[0], in[1], {in[2], in[3]});
       } else {
         auto out = run_node(*st.node, in);
         for (size_t o = 0; o < out.size(); ++o) env[st.out[o]] = out[o];
@@ -429,11 +462,13 @@ std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<st
     } catch (const std::runtime_error& e) {
       throw std::runtime_error(std::string(e.what()) + " (running '" + model.path + "')");
     }
-    if (profiling)
-      profile[st.conv     ? (st.conv->spec().int8 ? "Conv int8" : "Conv f32")
-              : st.hswish ? "HardSwish int8"
-                          : st.node->op] +=
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (profiling) {
+      std::string kind = st.node ? st.node->op : "";
+      if (st.conv) kind = st.conv->spec().int8 ? "Conv int8" : "Conv f32";
+      if (st.hswish) kind = "HardSwish int8";
+      if (st.qbin) kind = st.node->op + " -> codes";
+      profile[kind] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
     for (int s : st.in)  // free what no later step reads
       if (s >= 0 && last_use[s] == static_cast<int>(k) && !kept[s] && !constants[s]) env[s].reset();
   }

@@ -20,12 +20,14 @@ struct Tensor {
 };
 
 struct PlanSummary {
-  int64_t nodes = 0;           // ONNX nodes in the file
-  int64_t int8_convs = 0;      // convs run in int8
-  int64_t float_convs = 0;     // convs run in f32
-  int64_t fused_post_ops = 0;  // activation nodes folded into convs
-  int64_t fused_quantize = 0;  // QuantizeLinear nodes written by their conv
-  int64_t steps = 0;           // kernels per run
+  int64_t nodes = 0;                  // ONNX nodes in the file
+  int64_t int8_convs = 0;             // convs run in int8
+  int64_t float_convs = 0;            // convs run in f32
+  int64_t fused_post_ops = 0;         // activation nodes folded into convs
+  int64_t fused_quantize = 0;         // QuantizeLinear nodes written by their conv
+  int64_t int8_hard_swish = 0;        // the exporter's int8 h-swish (six nodes) run as one kernel
+  int64_t fused_binary_quantize = 0;  // Add / Mul + QuantizeLinear run as one pass over codes
+  int64_t steps = 0;                  // kernels per run
 };
 
 class Session {
