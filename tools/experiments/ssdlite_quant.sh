@@ -8,9 +8,11 @@
 #   qat_all   QAT, every conv int8
 #   ctrl      the same steps in float at the same learning rate: what the extra
 #             steps alone give (QAT's control)
-# Every quantized model is exported and verified layer by layer in ONNX Runtime
-# (`export --verify`); the verification tables go to $OUT/verify_*.md. Float,
-# qat_skip and qat_all are then timed on one thread at the recipe's input.
+# Every model is exported and verified layer by layer in ONNX Runtime and in the
+# oneDNN runtime (`export --verify --runtime ort,onednn`); the verification
+# tables go to $OUT/verify_*.md. Each file is then scored on the whole
+# EvalReader in both engines (`eval --onnx`), and float, qat_skip and qat_all
+# are timed on one thread at 320 px in both.
 #
 #   bash tools/experiments/ssdlite_quant.sh small|large FLOAT_WEIGHTS
 #
@@ -59,13 +61,25 @@ for m in float ptq_skip ptq_all qat_skip qat_all ctrl; do
 done
 ONNX=()
 for m in float ptq_skip ptq_all qat_skip qat_all; do
-  run "export_$m" export -c $CFG "${T[@]}" -w "$(weights $m)" --output "$OUT/$m.onnx" --verify
+  run "export_$m" export -c $CFG "${T[@]}" -w "$(weights $m)" --output "$OUT/$m.onnx" --verify --runtime ort,onednn
   # The verification's Markdown tables (the per-layer summary and its worst rows).
   grep -E '^\|' "$OUT/export_$m.log" > "$OUT/verify_$m.md" || true
   echo
   echo "## $m: export --verify"
   cat "$OUT/verify_$m.md"
-  case $m in float | qat_skip | qat_all) ONNX+=(--onnx "$OUT/$m.onnx") ;; esac
+  case $m in float | qat_skip | qat_all)
+    run "export320_$m" export -c $CFG "${T[@]}" -w "$(weights $m)" --output "$OUT/${m}_320.onnx" --input 320
+    ONNX+=(--onnx "$OUT/${m}_320.onnx") ;;
+  esac
+done
+printf '\n| file | engine | AP (whole EvalReader) |\n| --- | --- | --- |\n'
+for m in float ptq_skip ptq_all qat_skip qat_all; do
+  for rt in ort onednn; do
+    run "eval_onnx_${m}_$rt" eval -c $CFG "${T[@]}" --onnx "$OUT/$m.onnx" --runtime $rt --out "$OUT/$m.$rt.stats.json"
+    ap=$(grep -oE '"AP": [0-9.e-]+' "$OUT/$m.$rt.stats.json" | sed 's/.*: //')
+    awk -v m="$m" -v r="$rt" -v a="$ap" 'BEGIN { printf "| %s | %s | %.2f |\n", m, r, 100 * a }'
+  done
 done
 echo
-build/compress --log-level warn bench onnx "${ONNX[@]}" --threads 1 --runs 50 --json "$OUT/latency.json"
+build/compress --log-level warn bench onnx "${ONNX[@]}" --runtime ort,onednn --threads 1,2 --runs 50 \
+  --json "$OUT/latency.json"
