@@ -46,7 +46,11 @@ class ConvKernel {
 
  private:
   struct Prim;
+  void build(const Value& x, std::unique_ptr<Prim>& prim);
   ConvSpec spec_;
+  Prim* last_ = nullptr;  // the primitive of the last input shape
+  std::vector<int64_t> last_dims_;
+  DType last_type_ = DType::f32;
   std::map<std::vector<int64_t>, std::unique_ptr<Prim>> cache_;  // by input dims and type
 };
 
