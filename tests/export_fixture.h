@@ -9,6 +9,9 @@
 #include <string>
 
 #include "compress/export/verify.h"
+#include "compress/quant/qat.h"
+#include "train/config/config.h"
+#include "train/models/detector.h"
 
 namespace testutil {
 
@@ -48,6 +51,25 @@ inline void expect_verified(const compress::VerifyReport& v, const std::string& 
   EXPECT_LE(v.ap_lo, v.ap_torch);
   EXPECT_GE(v.ap_hi, v.ap_torch);
   if (!v.quantized) EXPECT_LE(v.score_eps, 1e-3) << what;
+}
+
+// The tiny SSDLite with random BN, SE convs kept float, the rest QAT-wrapped,
+// after a few training-mode batches so the observers hold scales; eval mode.
+inline std::pair<compress::Detector, compress::quant::QuantReport> tiny_qat_ssd(const compress::Config& cfg,
+                                                                                bool quantize_outputs = true) {
+  auto model = compress::build_detector(cfg);
+  randomize_bn(*model);
+  compress::quant::QuantOptions qo;
+  qo.not_quant_pattern = {"se_block"};
+  qo.quantize_outputs = quantize_outputs;
+  auto rep = compress::quant::apply_qat(*model, qo);
+  model->train();
+  {
+    torch::NoGradGuard g;
+    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));
+  }
+  model->eval();
+  return {model, rep};
 }
 
 }  // namespace testutil

@@ -34,24 +34,7 @@ Config tiny_config(const testutil::TempDir&, std::vector<std::string> o) { retur
 
 using testutil::expect_verified;
 using testutil::randomize_bn;
-
-// The tiny SSDLite with random BN, SE convs kept float, the rest QAT-wrapped,
-// after a few training-mode batches so the observers hold scales; eval mode.
-std::pair<Detector, quant::QuantReport> tiny_qat_ssd(const Config& cfg, bool quantize_outputs = true) {
-  auto model = build_detector(cfg);
-  randomize_bn(*model);
-  quant::QuantOptions qo;
-  qo.not_quant_pattern = {"se_block"};
-  qo.quantize_outputs = quantize_outputs;
-  auto rep = quant::apply_qat(*model, qo);
-  model->train();
-  {
-    torch::NoGradGuard g;
-    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));
-  }
-  model->eval();
-  return {model, rep};
-}
+using testutil::tiny_qat_ssd;
 
 }  // namespace
 

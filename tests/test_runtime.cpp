@@ -50,21 +50,6 @@ double worst_relative(const std::string& path, const std::vector<torch::Tensor>&
   return worst;
 }
 
-std::pair<Detector, quant::QuantReport> tiny_qat_ssd(const Config& cfg) {
-  auto model = build_detector(cfg);
-  testutil::randomize_bn(*model);
-  quant::QuantOptions qo;
-  qo.not_quant_pattern = {"se_block"};
-  auto rep = quant::apply_qat(*model, qo);
-  model->train();
-  {
-    torch::NoGradGuard g;
-    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));
-  }
-  model->eval();
-  return {model, rep};
-}
-
 }  // namespace
 
 TEST(Runtime, FloatSsdliteMatchesOnnxRuntime) {
@@ -116,7 +101,7 @@ TEST(Runtime, Int8SsdliteRunsInt8ConvsWithTheSimulationsCodes) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 8, 96);
   const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
-  const auto [model, rep] = tiny_qat_ssd(cfg);
+  const auto [model, rep] = testutil::tiny_qat_ssd(cfg);
   ExportOptions o;
   o.height = o.width = 96;
   export_onnx(*model, d.file("int8.onnx"), o);

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <iomanip>
 #include <map>
 #include <sstream>
 
 #include "compress/export/architectures.h"
+#include "compress/export/onednn_runner.h"
 #include "compress/export/onnx_graph.h"
 #include "compress/export/ort_runner.h"
 #include "train/models/detector.h"
@@ -25,26 +27,46 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
-LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int warmup, bool profile) {
+std::vector<int64_t> image_input_dims(const std::string& path, const std::string& what) {
   std::vector<int64_t> dims;
   try {
     dims = onnx_export::read_input_dims(path);
   } catch (const std::exception& e) {
     fail(e.what());
   }
-  if (dims.size() != 4) fail("'", path, "': expected an (N, 3, H, W) input");
+  if (dims.size() != 4) fail(what, ": '", path, "' has no (N, 3, H, W) input");
+  return dims;
+}
+
+namespace {
+// One random (1, 3, H, W) batch for `path`, timed by `engine` (ORT or oneDNN).
+LatencyRow time_engine(const std::string& path, const std::string& engine, int threads, int runs,
+                       const std::function<OrtRun(const torch::Tensor&)>& run) {
+  auto dims = image_input_dims(path, "bench onnx");
   dims[0] = 1;
   torch::manual_seed(0);
-  const auto r = run_onnxruntime(path, {torch::randn(dims)}, threads, runs, warmup, "all", profile);
+  const OrtRun r = run(torch::randn(dims));
   LatencyRow row;
   row.model = path;
-  row.engine = "onnxruntime";
+  row.engine = engine;
   row.threads = threads;
   row.input = dims[2];
   row.median_ms = median(r.timing_ms);
   row.runs = runs;
   row.profile = r.profile;
   return row;
+}
+}  // namespace
+
+LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int warmup, bool profile) {
+  return time_engine(path, "onnxruntime", threads, runs, [&](const torch::Tensor& x) {
+    return run_onnxruntime(path, {x}, threads, runs, warmup, "all", profile);
+  });
+}
+
+LatencyRow time_onednn(const std::string& path, int threads, int runs, int warmup) {
+  return time_engine(path, "onednn", threads, runs,
+                     [&](const torch::Tensor& x) { return run_onednn(path, {x}, threads, runs, warmup); });
 }
 
 LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h, int64_t w, int threads, int runs,

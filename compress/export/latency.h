@@ -23,6 +23,10 @@ struct LatencyRow {
 // profile: ONNX Runtime's profiler runs too (its overhead is in those runs'
 // median, so compare profiles with profiles).
 LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int warmup, bool profile = false);
+// The same in the oneDNN runtime (engine "onednn").
+LatencyRow time_onednn(const std::string& path, int threads, int runs, int warmup);
+// The file's (N, 3, H, W) input dims (-1 where free); fails naming `what` and the file.
+std::vector<int64_t> image_input_dims(const std::string& path, const std::string& what);
 // LibTorch on `model` (eval, no grad) at h x w: forward(), and for Cascade
 // R-CNN also detect(), as its ONNX graph holds the proposals and stages.
 LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h, int64_t w, int threads, int runs,

@@ -35,12 +35,6 @@ torch::Tensor to_torch(const runtime::Tensor& t) {
   return torch::from_blob(const_cast<float*>(t.data.data()), t.dims, torch::kFloat32).clone();
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 }  // namespace
 
 OrtRun run_onednn(const std::string& model, const std::vector<torch::Tensor>& batches, int threads, int repeat,
@@ -68,30 +62,6 @@ OrtRun run_onednn(const std::string& model, const std::vector<torch::Tensor>& ba
     fail(e.what());
   }
   return r;
-}
-
-LatencyRow time_onednn(const std::string& path, int threads, int runs, int warmup) {
-  std::vector<int64_t> dims;
-  {
-    try {
-      runtime::Session s(path, threads);
-      dims = s.input_dims();
-    } catch (const std::runtime_error& e) {
-      fail(e.what());
-    }
-  }
-  if (dims.size() != 4) fail("'", path, "': expected an (N, 3, H, W) input");
-  dims[0] = 1;
-  torch::manual_seed(0);
-  const auto r = run_onednn(path, {torch::randn(dims)}, threads, runs, warmup);
-  LatencyRow row;
-  row.model = path;
-  row.engine = "onednn";
-  row.threads = threads;
-  row.input = dims[2];
-  row.median_ms = median(r.timing_ms);
-  row.runs = runs;
-  return row;
 }
 
 }  // namespace compress

@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "compress/export/latency.h"
 #include "compress/export/ort_runner.h"
 
 namespace compress {
@@ -22,9 +21,5 @@ void check_runtime_name(const std::string& name, const std::string& flag);
 // that many runs of the first batch after `warmup` (wall time, ms).
 OrtRun run_onednn(const std::string& model, const std::vector<torch::Tensor>& batches, int threads = 1, int repeat = 0,
                   int warmup = 0, const std::vector<std::string>& expose = {});
-
-// As time_onnxruntime, in the oneDNN runtime (engine "onednn"); also reports
-// the plan (int8 / float convs).
-LatencyRow time_onednn(const std::string& path, int threads, int runs, int warmup);
 
 }  // namespace compress

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "compress/export/architectures.h"
+#include "compress/export/latency.h"
 #include "compress/export/onednn_runner.h"
 #include "compress/export/onnx_detections.h"
 #include "compress/export/onnx_graph.h"
@@ -22,13 +23,7 @@ OnnxEvalRun evaluate_onnx(const Config& cfg, DetectorImpl& model, const std::str
   check_runtime_name(runtime, "eval --runtime");
   torch::NoGradGuard no_grad;
   model.eval();
-  std::vector<int64_t> dims;
-  try {
-    dims = onnx_export::read_input_dims(onnx_path);
-  } catch (const std::exception& e) {
-    fail(e.what());
-  }
-  if (dims.size() != 4) fail("eval --onnx: '", onnx_path, "' has no (N, 3, H, W) input");
+  const auto dims = image_input_dims(onnx_path, "eval --onnx");
   auto ds = load_dataset(cfg, "EvalReader");
   auto loader = make_loader(cfg, "EvalReader", ds);
   loader->start_epoch(0);

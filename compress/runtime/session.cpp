@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 
 #include "compress/runtime/binary_int8.h"
 #include "compress/runtime/conv.h"
@@ -56,6 +58,10 @@ struct Session::Impl {
     throw std::runtime_error("runtime: '" + model.path + "': node '" + n.name + "' (" + n.op + "): " + why);
   }
   void plan();
+  // A QuantizeLinear a fused kernel can write itself: a constant positive
+  // per-tensor scale and a zero point stored as codes (uint8 0, uint8 128 or
+  // int8 0; absent = uint8 0). Returns {scale, zp in Value's terms} or nothing.
+  std::optional<std::pair<float, int32_t>> codes_grid(const Node* q) const;
   template <class OnlyReader, class Readers, class ConstFloats, class IndexOf>
   void plan_int8_hard_swish(const std::string& codes, const OnlyReader& only_reader, const Readers& readers,
                             const ConstFloats& const_floats, const IndexOf& index_of, std::vector<bool>& done);
@@ -70,6 +76,30 @@ bool is_const(const std::vector<ValuePtr>& consts, const std::map<std::string, i
 }
 
 }  // namespace
+
+std::optional<std::pair<float, int32_t>> Session::Impl::codes_grid(const Node* q) const {
+  if (!q || q->op != "QuantizeLinear" || q->inputs.size() < 2) return std::nullopt;
+  auto sc = slot_of.find(q->inputs[1]);
+  if (sc == slot_of.end() || !constants[sc->second]) return std::nullopt;
+  const auto& sv = *constants[sc->second];
+  if (sv.type != DType::f32 || sv.numel() != 1 || !(sv.data<float>()[0] > 0)) return std::nullopt;
+  int32_t zp = 0;
+  DType type = DType::u8;
+  if (q->inputs.size() > 2 && !q->inputs[2].empty()) {
+    auto z = model.constants.find(q->inputs[2]);
+    if (z == model.constants.end() || z->second.numel() != 1) return std::nullopt;
+    type = z->second.type;
+    if (type == DType::u8)
+      zp = z->second.data<uint8_t>()[0];
+    else if (type == DType::s8)
+      zp = z->second.data<int8_t>()[0];
+    else
+      return std::nullopt;
+  }
+  if (type == DType::u8 && zp != 0 && zp != 128) return std::nullopt;
+  if (type == DType::s8 && zp != 0) return std::nullopt;
+  return std::make_pair(sv.data<float>()[0], type == DType::s8 ? 128 : zp);  // int8 zero point 0 = int8 codes
+}
 
 void Session::Impl::plan() {
   const auto& nodes = model.nodes;
@@ -247,21 +277,13 @@ void Session::Impl::plan() {
       // An int8 conv writes the codes of the QuantizeLinear that rounds it.
       if (s.int8) {
         const Node* q = only_reader(cur);
-        if (q && q->op == "QuantizeLinear" && q->inputs.size() == 3) {
-          const Value* qs = const_floats(q->inputs[1]);
-          const Constant* qz = model.constants.count(q->inputs[2]) ? &model.constants.at(q->inputs[2]) : nullptr;
-          const bool scalar = qs && qs->numel() == 1 && qz && qz->numel() == 1;
-          const int zp = scalar ? (qz->type == DType::u8 ? qz->data<uint8_t>()[0] : qz->data<int8_t>()[0]) : -1;
-          if (scalar && qs->data<float>()[0] > 0 &&
-              ((qz->type == DType::u8 && (zp == 0 || zp == 128)) || (qz->type == DType::s8 && zp == 0))) {
-            s.quantize_output = true;
-            s.out_scale = qs->data<float>()[0];
-            s.out_zp = qz->type == DType::s8 ? 128 : zp;  // int8 zero point 0 = int8 codes
-            done[index_of(q)] = true;
-            fused_away.insert(cur);
-            cur = q->outputs[0];
-            ++summary.fused_quantize;
-          }
+        if (const auto grid = codes_grid(q)) {
+          s.quantize_output = true;
+          std::tie(s.out_scale, s.out_zp) = *grid;
+          done[index_of(q)] = true;
+          fused_away.insert(cur);
+          cur = q->outputs[0];
+          ++summary.fused_quantize;
         }
       }
       step.out.push_back(slot(cur));
@@ -278,30 +300,23 @@ void Session::Impl::plan() {
       for (const auto& i : n.inputs) step.in.push_back(i.empty() ? -1 : slot(i));
       // A residual Add or an SE Mul whose result a QuantizeLinear rounds: one pass.
       const Node* q = (n.op == "Add" || n.op == "Mul") && n.inputs.size() == 2 ? only_reader(n.outputs[0]) : nullptr;
-      if (q && q->op == "QuantizeLinear" && q->inputs.size() == 3 && q->inputs[0] == n.outputs[0]) {
-        const Value* qs = const_floats(q->inputs[1]);
-        const Constant* qz = model.constants.count(q->inputs[2]) ? &model.constants.at(q->inputs[2]) : nullptr;
-        const bool scalar = qs && qs->numel() == 1 && qz && qz->numel() == 1;
-        const int zp = scalar ? (qz->type == DType::u8 ? qz->data<uint8_t>()[0] : qz->data<int8_t>()[0]) : -1;
-        if (scalar && qs->data<float>()[0] > 0 &&
-            ((qz->type == DType::u8 && (zp == 0 || zp == 128)) || (qz->type == DType::s8 && zp == 0))) {
-          auto qb = std::make_unique<QuantizedBinary>();
-          qb->op = &n;
-          qb->quantize = q;
-          qb->out_scale = qs->data<float>()[0];
-          qb->out_zp = qz->type == DType::s8 ? 128 : zp;
-          step.qbin = std::move(qb);
-          step.in.push_back(slot(q->inputs[1]));
-          step.in.push_back(slot(q->inputs[2]));
-          step.out.push_back(slot(q->outputs[0]));
-          step.text = n.name + ": " + n.op + " -> codes";
-          fused_away.insert(n.outputs[0]);
-          done[index_of(q)] = true;
-          ++summary.fused_binary_quantize;
-          done[k] = true;
-          steps.push_back(std::move(step));
-          continue;
-        }
+      const auto grid = q && q->inputs[0] == n.outputs[0] ? codes_grid(q) : std::nullopt;
+      if (grid) {
+        auto qb = std::make_unique<QuantizedBinary>();
+        qb->op = &n;
+        qb->quantize = q;
+        std::tie(qb->out_scale, qb->out_zp) = *grid;
+        step.qbin = std::move(qb);
+        step.in.push_back(slot(q->inputs[1]));
+        step.in.push_back(q->inputs.size() > 2 && !q->inputs[2].empty() ? slot(q->inputs[2]) : -1);
+        step.out.push_back(slot(q->outputs[0]));
+        step.text = n.name + ": " + n.op + " -> codes";
+        fused_away.insert(n.outputs[0]);
+        done[index_of(q)] = true;
+        ++summary.fused_binary_quantize;
+        done[k] = true;
+        steps.push_back(std::move(step));
+        continue;
       }
       for (const auto& o : n.outputs) step.out.push_back(slot(o));
       step.text = n.name + ": " + n.op;
@@ -382,17 +397,11 @@ void Session::Impl::plan_int8_hard_swish(const std::string& codes, const OnlyRea
   if (!(h.relu6_scale > 0)) return;
   std::string out = mul->outputs[0];
   std::vector<const Node*> absorbed = {d1, add, q2, d2, mul};
-  if (const Node* q3 = only_reader(out); q3 && q3->op == "QuantizeLinear" && scalar(q3, 1)) {
-    DType tq;
-    const int zq3 = zero_point(q3, 2, &tq);
-    const float s3 = scalar(q3, 1)->template data<float>()[0];
-    if (s3 > 0 && ((tq == DType::u8 && (zq3 == 0 || zq3 == 128)) || (tq == DType::s8 && zq3 == 0))) {
-      h.quantize_output = true;
-      h.out_scale = s3;
-      h.out_zp = tq == DType::s8 ? 128 : zq3;
-      absorbed.push_back(q3);
-      out = q3->outputs[0];
-    }
+  if (const Node* q3 = only_reader(out); const auto grid = codes_grid(q3)) {
+    h.quantize_output = true;
+    std::tie(h.out_scale, h.out_zp) = *grid;
+    absorbed.push_back(q3);
+    out = q3->outputs[0];
   }
   for (const Node* n : absorbed) {
     done[index_of(n)] = true;
