@@ -10,6 +10,7 @@
 
 #include "compress/export/verify.h"
 #include "compress/quant/qat.h"
+#include "tests/train_fixture.h"
 #include "train/config/config.h"
 #include "train/models/detector.h"
 
@@ -70,6 +71,18 @@ inline std::pair<compress::Detector, compress::quant::QuantReport> tiny_qat_ssd(
   }
   model->eval();
   return {model, rep};
+}
+
+// The recipe's Cascade R-CNN at the tiny test size (64 px): at most 100
+// proposals per FPN level and 120 in all, so that the cut over the levels (TopK
+// with a data-dependent k) has something to cut and P2 alone cannot fill it.
+// Anchors start at 16 px, so P2 proposals pool from RoI level 2 and the rest
+// mostly from level 3 and up.
+inline compress::Config tiny_cascade(const TempDir& d) {
+  auto o = tiny_cascade_overrides(d, 64);
+  o.push_back("FPNRPNHead.anchor_start_size=16");
+  o.push_back("FPNRPNHead.test_proposal={pre_nms_top_n: 100, post_nms_top_n: 120}");
+  return compress::load_config(source_path("configs/fashion/cascade_rcnn_mobilenet_v3_large_fpn.yml"), o);
 }
 
 }  // namespace testutil

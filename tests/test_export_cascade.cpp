@@ -28,16 +28,7 @@ namespace {
 
 constexpr const char* kRecipe = "configs/fashion/cascade_rcnn_mobilenet_v3_large_fpn.yml";
 
-// At most 100 proposals per FPN level and 120 in all: ~150-180 survive the
-// per-level NMS, so the cut over the levels (TopK with a data-dependent k) has
-// something to cut, and P2 alone cannot fill it. Anchors start at 16 px, so P2
-// proposals pool from RoI level 2 and the rest mostly from level 3 and up.
-Config tiny_cascade(const testutil::TempDir& d) {
-  auto o = testutil::tiny_cascade_overrides(d, 64);
-  o.push_back("FPNRPNHead.anchor_start_size=16");
-  o.push_back("FPNRPNHead.test_proposal={pre_nms_top_n: 100, post_nms_top_n: 120}");
-  return load_config(testutil::source_path(kRecipe), o);
-}
+using testutil::tiny_cascade;
 
 int64_t count(const std::vector<std::string>& ops, const std::string& op) {
   return std::count(ops.begin(), ops.end(), op);

@@ -20,6 +20,8 @@ const char* dtype_name(DType t) {
       return "int32";
     case DType::s64:
       return "int64";
+    case DType::b8:
+      return "bool";
   }
   return "?";
 }
@@ -31,6 +33,7 @@ size_t dtype_size(DType t) {
       return 4;
     case DType::u8:
     case DType::s8:
+    case DType::b8:
       return 1;
     case DType::s64:
       return 8;
@@ -86,9 +89,12 @@ Constant read_tensor(const onnx::TensorProto& t, const std::string& path) {
     case onnx::TensorProto::INT64:
       c.type = DType::s64;
       break;
+    case onnx::TensorProto::BOOL:
+      c.type = DType::b8;
+      break;
     default:
       bad(path, "tensor '" + t.name() + "' has ONNX data type " + std::to_string(t.data_type()) +
-                    ", which the runtime does not read (float32, uint8, int8, int32, int64)");
+                    ", which the runtime does not read (float32, uint8, int8, int32, int64, bool)");
   }
   const size_t bytes = static_cast<size_t>(c.numel()) * dtype_size(c.type);
   c.bytes.resize(bytes);
@@ -120,6 +126,7 @@ Constant read_tensor(const onnx::TensorProto& t, const std::string& path) {
       break;
     case DType::u8:
     case DType::s8:
+    case DType::b8:
       check(t.int32_data_size());
       for (int k = 0; k < t.int32_data_size(); ++k) c.bytes[k] = static_cast<uint8_t>(t.int32_data(k));
       break;

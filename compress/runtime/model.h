@@ -9,7 +9,7 @@
 
 namespace compress::runtime {
 
-enum class DType { f32, u8, s8, s32, s64 };
+enum class DType { f32, u8, s8, s32, s64, b8 };  // b8: ONNX bool, one byte 0 / 1
 const char* dtype_name(DType t);
 size_t dtype_size(DType t);
 

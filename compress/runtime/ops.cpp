@@ -1,6 +1,7 @@
 #include "compress/runtime/ops.h"
 
 #include "compress/runtime/hard_swish_int8.h"
+#include "compress/runtime/kernel_util.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,39 +15,6 @@ namespace compress::runtime {
 
 namespace {
 
-[[noreturn]] void bad(const Node& n, const std::string& why) {
-  throw std::runtime_error("runtime: node '" + n.name + "' (" + n.op + "): " + why);
-}
-
-const ValuePtr& need(const Node& n, const std::vector<ValuePtr>& in, size_t k) {
-  if (k >= in.size() || !in[k]) bad(n, "input " + std::to_string(k) + " is missing");
-  return in[k];
-}
-
-ValuePtr floats(const Node& n, const std::vector<ValuePtr>& in, size_t k) {
-  auto v = materialize(need(n, in, k));
-  if (v->type != DType::f32) bad(n, "input " + std::to_string(k) + " is " + dtype_name(v->type) + ", not float32");
-  return v;
-}
-
-std::vector<int64_t> int_list(const Node& n, const ValuePtr& v) {
-  std::vector<int64_t> out(v->numel());
-  if (v->type == DType::s64)
-    std::memcpy(out.data(), v->buf->data(), out.size() * 8);
-  else if (v->type == DType::s32)
-    for (size_t k = 0; k < out.size(); ++k) out[k] = v->data<int32_t>()[k];
-  else
-    bad(n, "an integer list input is " + std::string(dtype_name(v->type)));
-  return out;
-}
-
-float scalar(const Node& n, const std::vector<ValuePtr>& in, size_t k, float dflt) {
-  if (k >= in.size() || !in[k]) return dflt;
-  auto v = floats(n, in, k);
-  if (v->numel() != 1) bad(n, "input " + std::to_string(k) + " must be a scalar");
-  return v->data<float>()[0];
-}
-
 template <class F>
 ValuePtr unary(const Node& n, const std::vector<ValuePtr>& in, F f) {
   auto x = floats(n, in, 0);
@@ -58,10 +26,45 @@ ValuePtr unary(const Node& n, const std::vector<ValuePtr>& in, F f) {
   return y;
 }
 
-std::vector<int64_t> strides_of(const std::vector<int64_t>& d) {
-  std::vector<int64_t> s(d.size(), 1);
-  for (int64_t k = static_cast<int64_t>(d.size()) - 2; k >= 0; --k) s[k] = s[k + 1] * d[k + 1];
-  return s;
+// Numpy broadcasting of two tensors of element type T into one of type R
+// (row-major, any rank): the general path, for small and integer tensors.
+template <class T, class R, class F>
+ValuePtr broadcast(const Node& n, ValuePtr a, ValuePtr b, DType out, F f) {
+  a = to_nchw(a);
+  b = to_nchw(b);
+  const size_t rank = std::max(a->dims.size(), b->dims.size());
+  auto pad = [&](std::vector<int64_t> d) {
+    d.insert(d.begin(), rank - d.size(), 1);
+    return d;
+  };
+  const auto da = pad(a->dims), db = pad(b->dims);
+  std::vector<int64_t> dy(rank);
+  for (size_t k = 0; k < rank; ++k) {
+    if (da[k] != db[k] && da[k] != 1 && db[k] != 1)
+      bad(n, "cannot broadcast " + dims_str(a->dims) + " with " + dims_str(b->dims));
+    dy[k] = da[k] == 1 ? db[k] : da[k];
+  }
+  auto sa = strides_of(da), sb = strides_of(db);
+  for (size_t k = 0; k < rank; ++k) {
+    if (da[k] == 1) sa[k] = 0;
+    if (db[k] == 1) sb[k] = 0;
+  }
+  auto y = make_value(out, dy);
+  const auto sy = strides_of(dy);
+  const T *p = a->data<T>(), *q = b->data<T>();
+  R* r = y->data<R>();
+  const int64_t ny = y->numel();
+  for (int64_t k = 0; k < ny; ++k) {
+    int64_t rem = k, oa = 0, ob = 0;
+    for (size_t d = 0; d < rank; ++d) {
+      const int64_t i = rem / sy[d];
+      rem -= i * sy[d];
+      oa += i * sa[d];
+      ob += i * sb[d];
+    }
+    r[k] = static_cast<R>(f(p[oa], q[ob]));
+  }
+  return y;
 }
 
 // Numpy broadcasting of two float tensors.
@@ -119,41 +122,32 @@ ValuePtr binary(const Node& n, const std::vector<ValuePtr>& in, F f) {
     }
     return y;
   }
-  a = to_nchw(a);
-  b = to_nchw(b);
-  const size_t rank = std::max(a->dims.size(), b->dims.size());
-  auto pad = [&](std::vector<int64_t> d) {
-    d.insert(d.begin(), rank - d.size(), 1);
-    return d;
-  };
-  const auto da = pad(a->dims), db = pad(b->dims);
-  std::vector<int64_t> dy(rank);
-  for (size_t k = 0; k < rank; ++k) {
-    if (da[k] != db[k] && da[k] != 1 && db[k] != 1)
-      bad(n, "cannot broadcast " + dims_str(a->dims) + " with " + dims_str(b->dims));
-    dy[k] = std::max(da[k], db[k]);
-  }
-  auto sa = strides_of(da), sb = strides_of(db);
-  for (size_t k = 0; k < rank; ++k) {
-    if (da[k] == 1) sa[k] = 0;
-    if (db[k] == 1) sb[k] = 0;
-  }
-  auto y = make_value(DType::f32, dy);
-  const auto sy = strides_of(dy);
-  const float *p = a->data<float>(), *q = b->data<float>();
-  float* r = y->data<float>();
-  const int64_t ny = y->numel();
-  for (int64_t k = 0; k < ny; ++k) {
-    int64_t rem = k, oa = 0, ob = 0;
-    for (size_t d = 0; d < rank; ++d) {
-      const int64_t i = rem / sy[d];
-      rem -= i * sy[d];
-      oa += i * sa[d];
-      ob += i * sb[d];
-    }
-    r[k] = f(p[oa], q[ob]);
-  }
-  return y;
+  return broadcast<float, float>(n, a, b, DType::f32, f);
+}
+
+// Inputs 0 and 1, materialized, of one type.
+std::pair<ValuePtr, ValuePtr> same_typed(const Node& n, const std::vector<ValuePtr>& in) {
+  auto a = materialize(need(n, in, 0)), b = materialize(need(n, in, 1));
+  if (a->type != b->type) bad(n, std::string("inputs of types ") + dtype_name(a->type) + " and " + dtype_name(b->type));
+  return {a, b};
+}
+
+// Min / Max: float (with the fast paths) or int64 (the proposal count).
+template <class F>
+ValuePtr min_max(const Node& n, const std::vector<ValuePtr>& in, F f) {
+  if (in.size() != 2) bad(n, "runs with two inputs");
+  auto [a, b] = same_typed(n, in);
+  if (a->type == DType::s64) return broadcast<int64_t, int64_t>(n, a, b, DType::s64, f);
+  return binary(n, in, f);
+}
+
+// Equal / GreaterOrEqual -> bool, on float or int64 inputs.
+template <class F>
+ValuePtr compare(const Node& n, const std::vector<ValuePtr>& in, F f) {
+  auto [a, b] = same_typed(n, in);
+  if (a->type == DType::s64) return broadcast<int64_t, uint8_t>(n, a, b, DType::b8, f);
+  if (a->type != DType::f32) bad(n, std::string("inputs of type ") + dtype_name(a->type));
+  return broadcast<float, uint8_t>(n, a, b, DType::b8, f);
 }
 
 // The hot loops, built for AVX-512, AVX2 and baseline x86-64 (chosen at load).
@@ -307,7 +301,10 @@ ValuePtr max_pool(const Node& n, const std::vector<ValuePtr>& in) {
 
 ValuePtr concat(const Node& n, const std::vector<ValuePtr>& in) {
   std::vector<ValuePtr> xs;
-  for (size_t k = 0; k < in.size(); ++k) xs.push_back(floats(n, in, k));
+  for (size_t k = 0; k < in.size(); ++k) {
+    xs.push_back(materialize(need(n, in, k)));
+    if (xs[k]->type != xs[0]->type) bad(n, "inputs of different types");
+  }
   const int64_t rank = static_cast<int64_t>(xs[0]->dims.size());
   int64_t axis = n.i("axis", 0);
   if (axis < 0) axis += rank;
@@ -323,7 +320,7 @@ ValuePtr concat(const Node& n, const std::vector<ValuePtr>& in) {
       if (d != axis && x->dims[d] != xs[0]->dims[d]) bad(n, "inputs differ off the concat axis");
     dy[axis] += x->dims[axis];
   }
-  auto y = make_value(DType::f32, dy, all_nhwc);
+  auto y = make_value(xs[0]->type, dy, all_nhwc);
   // Channels-last concat on C is a concat on the innermost dim of [N*H*W, C].
   int64_t outer = 1, inner = 1;
   if (all_nhwc) {
@@ -332,13 +329,14 @@ ValuePtr concat(const Node& n, const std::vector<ValuePtr>& in) {
     for (int64_t d = 0; d < axis; ++d) outer *= dy[d];
     for (int64_t d = axis + 1; d < rank; ++d) inner *= dy[d];
   }
-  float* r = y->data<float>();
+  const size_t es = dtype_size(y->type);
+  uint8_t* r = y->buf->data();
   const int64_t row = dy[axis] * inner;
   int64_t off = 0;
   for (const auto& x : xs) {
     const int64_t len = x->dims[axis] * inner;
-    const float* a = x->data<float>();
-    for (int64_t o = 0; o < outer; ++o) std::memcpy(r + o * row + off, a + o * len, len * sizeof(float));
+    const uint8_t* a = x->buf->data();
+    for (int64_t o = 0; o < outer; ++o) std::memcpy(r + (o * row + off) * es, a + o * len * es, len * es);
     off += len;
   }
   return y;
@@ -542,10 +540,14 @@ ValuePtr shape(const Node& n, const std::vector<ValuePtr>& in) {
   return y;
 }
 
-using Kernel = std::function<ValuePtr(const Node&, const std::vector<ValuePtr>&)>;
+// A one-output kernel as a table entry.
+template <class F>
+Kernel one(F f) {
+  return [f](const Node& n, const std::vector<ValuePtr>& in) { return std::vector<ValuePtr>{f(n, in)}; };
+}
 
-const std::map<std::string, Kernel>& kernels() {
-  static const std::map<std::string, Kernel> k = {
+KernelTable make_table() {
+  const std::map<std::string, std::function<ValuePtr(const Node&, const std::vector<ValuePtr>&)>> single = {
       {"Relu", [](const Node& n, const auto& in) { return unary(n, in, [](float x) { return x > 0 ? x : 0.f; }); }},
       {"Sigmoid",
        [](const Node& n, const auto& in) { return unary(n, in, [](float x) { return 1.f / (1.f + std::exp(-x)); }); }},
@@ -584,7 +586,31 @@ const std::map<std::string, Kernel>& kernels() {
       {"Slice", slice},
       {"Gather", gather},
       {"Shape", shape},
+      {"Sqrt", [](const Node& n, const auto& in) { return unary(n, in, [](float x) { return std::sqrt(x); }); }},
+      {"Log", [](const Node& n, const auto& in) { return unary(n, in, [](float x) { return std::log(x); }); }},
+      {"Floor", [](const Node& n, const auto& in) { return unary(n, in, [](float x) { return std::floor(x); }); }},
+      {"Min",
+       [](const Node& n, const auto& in) { return min_max(n, in, [](auto a, auto b) { return std::min(a, b); }); }},
+      {"Max",
+       [](const Node& n, const auto& in) { return min_max(n, in, [](auto a, auto b) { return std::max(a, b); }); }},
+      {"Equal", [](const Node& n, const auto& in) { return compare(n, in, [](auto a, auto b) { return a == b; }); }},
+      {"GreaterOrEqual",
+       [](const Node& n, const auto& in) { return compare(n, in, [](auto a, auto b) { return a >= b; }); }},
+      {"And",
+       [](const Node& n, const auto& in) {
+         auto [a, b] = same_typed(n, in);
+         if (a->type != DType::b8) bad(n, "inputs must be bool");
+         return broadcast<uint8_t, uint8_t>(n, a, b, DType::b8, [](uint8_t x, uint8_t y) { return x && y; });
+       }},
   };
+  KernelTable t;
+  for (const auto& [op, f] : single) t[op] = one(f);
+  add_detection_kernels(t);
+  return t;
+}
+
+const KernelTable& kernels() {
+  static const KernelTable k = make_table();
   return k;
 }
 
@@ -595,8 +621,10 @@ bool supported_op(const std::string& op) { return kernels().count(op) > 0; }
 std::vector<ValuePtr> run_node(const Node& n, const std::vector<ValuePtr>& in) {
   auto it = kernels().find(n.op);
   if (it == kernels().end()) bad(n, "the runtime has no kernel for this op");
-  if (n.outputs.size() != 1) bad(n, "expects one output");
-  return {it->second(n, in)};
+  auto out = it->second(n, in);
+  if (out.size() != n.outputs.size())
+    bad(n, "has " + std::to_string(n.outputs.size()) + " outputs; the kernel writes " + std::to_string(out.size()));
+  return out;
 }
 
 }  // namespace compress::runtime

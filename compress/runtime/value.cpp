@@ -16,9 +16,13 @@ namespace {
 // Freed blocks by size, reused by the next run: a graph allocates the same
 // sizes every run, so after the first one nothing is allocated or faulted in.
 // (Fresh blocks every run cost the int8 SSDLite-Large 2x in page faults.)
+// Graphs with data-dependent shapes (Cascade R-CNN's RoIs) allocate new sizes
+// every run: idle blocks are capped so that the pool cannot grow without end.
+constexpr size_t kIdleCap = size_t{256} << 20;
 struct Pool {
   std::mutex m;
   std::map<size_t, std::vector<uint8_t*>> free;
+  size_t idle = 0;  // bytes in `free`
   ~Pool() {
     for (auto& [n, v] : free)
       for (auto* p : v) std::free(p);
@@ -38,6 +42,7 @@ Buffer::Buffer(size_t n) : p_(nullptr), n_(n) {
     if (it != pl.free.end() && !it->second.empty()) {
       p_ = it->second.back();
       it->second.pop_back();
+      pl.idle -= n;
     }
   }
   if (!p_) p_ = static_cast<uint8_t*>(std::malloc(std::max<size_t>(n, 1)));
@@ -47,7 +52,12 @@ Buffer::Buffer(size_t n) : p_(nullptr), n_(n) {
 Buffer::~Buffer() {
   auto& pl = pool();
   std::lock_guard<std::mutex> g(pl.m);
+  if (pl.idle + n_ > kIdleCap) {
+    std::free(p_);
+    return;
+  }
   pl.free[n_].push_back(p_);
+  pl.idle += n_;
 }
 
 int64_t Value::numel() const {
