@@ -257,6 +257,12 @@ class BenchCommand : public Command {
         nlohmann::json row{{"model", r.model}, {"engine", r.engine},       {"threads", r.threads},
                            {"input", r.input}, {"median_ms", r.median_ms}, {"runs", r.runs}};
         for (const auto& t : r.profile) row["profile"].push_back({{"op", t.op}, {"ms", t.ms}, {"nodes", t.nodes}});
+        if (r.peak_rss_mib > 0) {
+          row["load_ms"] = r.load_ms;
+          row["rss_before_mib"] = r.rss_before_mib;
+          row["peak_rss_mib"] = r.peak_rss_mib;
+          row["peak_added_mib"] = r.added_mib();
+        }
         j.push_back(row);
       }
       write_file_atomic(json_out_, j.dump(1));

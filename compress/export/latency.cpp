@@ -54,6 +54,9 @@ LatencyRow time_engine(const std::string& path, const std::string& engine, int t
   row.median_ms = median(r.timing_ms);
   row.runs = runs;
   row.profile = r.profile;
+  row.load_ms = r.load_ms;
+  row.rss_before_mib = r.rss_before_mib;
+  row.peak_rss_mib = r.peak_rss_mib;
   return row;
 }
 }  // namespace
@@ -100,11 +103,16 @@ std::string latency_table(const std::vector<LatencyRow>& rows) {
   std::map<std::pair<std::string, int>, double> first;  // (engine, threads) -> first model's ms
   for (const auto& r : rows) first.emplace(std::make_pair(r.engine, r.threads), r.median_ms);
   std::ostringstream os;
-  os << "| model | engine | threads | input | median latency (ms) | vs first model |\n|---|---|---|---|---|---|\n";
+  os << "| model | engine | threads | input | median latency (ms) | vs first model | load (ms) | peak memory added "
+        "(MiB) |\n|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : rows) {
     const double base = first[{r.engine, r.threads}];
     os << "| " << r.model << " | " << r.engine << " | " << r.threads << " | " << r.input << " | " << r.median_ms
-       << " | " << (base > 0 ? r.median_ms / base : 0) << "x |\n";
+       << " | " << (base > 0 ? r.median_ms / base : 0) << "x | ";
+    if (r.peak_rss_mib > 0)
+      os << r.load_ms << " | " << r.added_mib() << " |\n";
+    else
+      os << "- | - |\n";
   }
   return os.str();
 }

@@ -17,6 +17,10 @@ struct LatencyRow {
   double median_ms = 0;
   int runs = 0;
   std::vector<OpTime> profile;  // ONNX Runtime with profile: time per op type
+  // ORT and oneDNN: the session's creation, and the engine process's resident
+  // memory (MiB) before it and at its peak over creation and runs.
+  double load_ms = 0, rss_before_mib = 0, peak_rss_mib = 0;
+  double added_mib() const { return peak_rss_mib - rss_before_mib; }
 };
 
 // ONNX Runtime on `path` with a random (1, 3, H, W) input (H, W from the file);
@@ -32,8 +36,9 @@ std::vector<int64_t> image_input_dims(const std::string& path, const std::string
 LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h, int64_t w, int threads, int runs,
                          int warmup);
 
-// Markdown: model, engine, threads, input, median ms, and each row's latency
-// as a fraction of the first model's on the same engine and threads.
+// Markdown: model, engine, threads, input, median ms, each row's latency as a
+// fraction of the first model's on the same engine and threads, load time and
+// the peak memory the engine added for the model.
 std::string latency_table(const std::vector<LatencyRow>& rows);
 
 // Markdown: ms per run of each op type, one column per profiled row, with

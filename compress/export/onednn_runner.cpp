@@ -6,7 +6,9 @@
 #include <chrono>
 
 #include "compress/runtime/session.h"
+#include "compress/runtime/value.h"
 #include "train/util/error.h"
+#include "train/util/process_memory.h"
 
 namespace compress {
 
@@ -41,7 +43,15 @@ OrtRun run_onednn(const std::string& model, const std::vector<torch::Tensor>& ba
                   int warmup, const std::vector<std::string>& expose) {
   OrtRun r;
   try {
+    // Timed: memory counted from an empty buffer pool and a reset peak.
+    if (repeat > 0) {
+      runtime::release_idle_buffers();
+      reset_peak_rss();
+      r.rss_before_mib = rss_mib();
+    }
+    const auto t_load = std::chrono::steady_clock::now();
     runtime::Session s(model, threads);
+    r.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
     r.names = s.output_names();
     r.names.insert(r.names.end(), expose.begin(), expose.end());
     for (const auto& b : batches) {
@@ -57,6 +67,7 @@ OrtRun run_onednn(const std::string& model, const std::vector<torch::Tensor>& ba
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         if (i >= warmup) r.timing_ms.push_back(ms);
       }
+      r.peak_rss_mib = peak_rss_mib();
     }
   } catch (const std::runtime_error& e) {
     fail(e.what());

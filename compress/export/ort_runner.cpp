@@ -112,8 +112,13 @@ OrtRun run_onnxruntime(const std::string& model, const std::vector<torch::Tensor
     }
     r.outputs.push_back(std::move(outs));
   }
-  if (repeat > 0)
+  if (repeat > 0) {
     r.timing_ms = nlohmann::json::parse(read_all(scratch.path / "timing.json")).get<std::vector<double>>();
+    const auto m = nlohmann::json::parse(read_all(scratch.path / "memory.json"));
+    r.load_ms = m["load_ms"].get<double>();
+    r.rss_before_mib = m["rss_before_mib"].get<double>();
+    r.peak_rss_mib = m["peak_rss_mib"].get<double>();
+  }
   if (profile)
     for (const auto& j : nlohmann::json::parse(read_all(scratch.path / "profile.json")))
       r.profile.push_back({j["op"].get<std::string>(), j["ms"].get<double>(), j["nodes"].get<int64_t>()});

@@ -21,6 +21,9 @@ struct OrtRun {
   std::vector<std::vector<torch::Tensor>> outputs;  // per batch, per output
   std::vector<double> timing_ms;                    // per timed run (with repeat > 0)
   std::vector<OpTime> profile;                      // with profile: slowest op type first
+  // With repeat > 0: the session's creation time, and the engine process's
+  // resident memory before it (MiB) and at its peak over creation and runs.
+  double load_ms = 0, rss_before_mib = 0, peak_rss_mib = 0;
 };
 
 // The folder holding run.js and node_modules (COMPRESS_ORT_DIR, or tools/ort

@@ -34,6 +34,15 @@ Pool& pool() {
 }
 }  // namespace
 
+void release_idle_buffers() {
+  auto& pl = pool();
+  std::lock_guard<std::mutex> g(pl.m);
+  for (auto& [n, v] : pl.free)
+    for (auto* p : v) std::free(p);
+  pl.free.clear();
+  pl.idle = 0;
+}
+
 Buffer::Buffer(size_t n) : p_(nullptr), n_(n) {
   auto& pl = pool();
   {

@@ -31,6 +31,10 @@ struct Buffer {
   size_t n_;
 };
 
+// Frees the pool's idle blocks (a benchmark measuring one model's memory
+// starts from an empty pool).
+void release_idle_buffers();
+
 struct Value {
   DType type = DType::f32;
   std::vector<int64_t> dims;

@@ -8,7 +8,10 @@
 // Each batch feeds the model's first input. Outputs are written as
 // DIR/out<i>_<name>.bin (float32, little endian) and DIR/outputs.json lists
 // their shapes; with --repeat, each batch runs W + R times and the per-run
-// milliseconds go to DIR/timing.json. With --profile, ONNX Runtime's profiler
+// milliseconds go to DIR/timing.json, and DIR/memory.json gets the session's
+// creation time and this process's resident memory before it and at its peak
+// (MiB; node's own peak before the session counts in the latter, a few MiB).
+// With --profile, ONNX Runtime's profiler
 // runs too and DIR/profile.json gets the kernel time per op type per timed run
 // ([{op, ms, nodes}], slowest first). COMPRESS_ORT_SAVE_OPTIMIZED=FILE saves the
 // optimized graph there.
@@ -40,7 +43,10 @@ async function main() {
   if (process.env.COMPRESS_ORT_SAVE_OPTIMIZED) options.optimizedModelFilePath = process.env.COMPRESS_ORT_SAVE_OPTIMIZED;
   const profile = process.argv.includes('--profile');
   if (profile) Object.assign(options, {enableProfiling: true, profileFilePrefix: path.join(dir, 'ort_profile')});
+  const rss0 = process.memoryUsage().rss;
+  const t_load = process.hrtime.bigint();
   const session = await ort.InferenceSession.create(model, options);
+  const load_ms = Number(process.hrtime.bigint() - t_load) / 1e6;
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   const outputs = [], timing = [];
   for (let b = 0; b < manifest.batches.length; ++b) {
@@ -64,7 +70,13 @@ async function main() {
     outputs.push(shapes);
   }
   fs.writeFileSync(path.join(dir, 'outputs.json'), JSON.stringify({outputs: session.outputNames, batches: outputs}));
-  if (repeat > 0) fs.writeFileSync(path.join(dir, 'timing.json'), JSON.stringify(timing));
+  if (repeat > 0) {
+    fs.writeFileSync(path.join(dir, 'timing.json'), JSON.stringify(timing));
+    const mib = 1024 * 1024;
+    fs.writeFileSync(path.join(dir, 'memory.json'), JSON.stringify({
+      load_ms, rss_before_mib: rss0 / mib, peak_rss_mib: process.resourceUsage().maxRSS * 1024 / mib,
+    }));
+  }
   if (profile) {
     await session.endProfiling();  // writes <profileFilePrefix>_<date>.json
     const file = fs.readdirSync(dir).find((f) => f.startsWith('ort_profile') && f.endsWith('.json'));
