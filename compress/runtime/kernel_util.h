@@ -66,4 +66,22 @@ inline std::vector<int64_t> strides_of(const std::vector<int64_t>& d) {
   return s;
 }
 
+// y[k] = x[sum_d i_d * src[d]] for every element k = (i_0, ..., i_r) of y
+// (row-major): a transpose (src = x's strides permuted) or a broadcast (src
+// = x's strides, 0 on the broadcast dims), for any element size.
+inline void copy_strided(const Value& x, Value& y, const std::vector<int64_t>& src) {
+  const auto sy = strides_of(y.dims);
+  const size_t es = dtype_size(x.type), rank = y.dims.size();
+  const int64_t N = y.numel();
+  for (int64_t k = 0; k < N; ++k) {
+    int64_t rem = k, o = 0;
+    for (size_t d = 0; d < rank; ++d) {
+      const int64_t i = rem / sy[d];
+      rem -= i * sy[d];
+      o += i * src[d];
+    }
+    std::memcpy(y.buf->data() + k * es, x.buf->data() + o * es, es);
+  }
+}
+
 }  // namespace compress::runtime

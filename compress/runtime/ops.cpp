@@ -389,18 +389,10 @@ ValuePtr transpose(const Node& n, const std::vector<ValuePtr>& in) {
   std::vector<int64_t> dy(rank);
   for (int64_t d = 0; d < rank; ++d) dy[d] = x->dims[perm[d]];
   auto y = make_value(x->type, dy);
-  const auto sx = strides_of(x->dims), sy = strides_of(dy);
-  const size_t es = dtype_size(x->type);
-  const int64_t N = y->numel();
-  for (int64_t k = 0; k < N; ++k) {
-    int64_t rem = k, o = 0;
-    for (int64_t d = 0; d < rank; ++d) {
-      const int64_t i = rem / sy[d];
-      rem -= i * sy[d];
-      o += i * sx[perm[d]];
-    }
-    std::memcpy(y->buf->data() + k * es, x->buf->data() + o * es, es);
-  }
+  const auto sx = strides_of(x->dims);
+  std::vector<int64_t> src(rank);
+  for (int64_t d = 0; d < rank; ++d) src[d] = sx[perm[d]];
+  copy_strided(*x, *y, src);
   return y;
 }
 

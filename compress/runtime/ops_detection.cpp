@@ -359,18 +359,7 @@ std::vector<ValuePtr> expand(const Node& n, const std::vector<ValuePtr>& in) {
   auto sx = strides_of(dx);
   for (size_t d = 0; d < rank; ++d)
     if (dx[d] == 1) sx[d] = 0;
-  const auto sy = strides_of(dy);
-  const size_t es = dtype_size(x->type);
-  const int64_t N = y->numel();
-  for (int64_t k = 0; k < N; ++k) {
-    int64_t rem = k, o = 0;
-    for (size_t d = 0; d < rank; ++d) {
-      const int64_t i = rem / sy[d];
-      rem -= i * sy[d];
-      o += i * sx[d];
-    }
-    std::memcpy(y->buf->data() + k * es, x->buf->data() + o * es, es);
-  }
+  copy_strided(*x, *y, sx);
   return {y};
 }
 
