@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "compress/export/latency.h"
@@ -117,4 +118,38 @@ TEST(Bench, OnnxProfileSumsKernelTimeByOpType) {
   compress::LatencyRow plain = row;
   plain.profile.clear();
   EXPECT_EQ(compress::profile_table({plain}), "");
+}
+
+TEST(Bench, OnednnProfileCountsEachConvUnderItsShapeClass) {
+  // The runtime's own clock, by kernel kind: the float file's convs appear as
+  // "Conv f32 1x1", "Conv f32 dw 3x3", ... with as many steps per run as the
+  // file has convs of that kernel size and grouping (counted here from the
+  // file's nodes), and the kinds' times add up to at most the run's median.
+  testutil::TempDir d;
+  auto model = compress::build_detector(compress::config_from_string("", testutil::tiny_ssd_overrides(d, 64)));
+  compress::ExportOptions eo;
+  eo.height = eo.width = 64;
+  compress::export_onnx(*model, d.file("m.onnx"), eo);
+  const auto row = compress::time_onednn(d.file("m.onnx"), 1, 4, 1, /*profile=*/true);
+  ASSERT_FALSE(row.profile.empty());
+  // SSDLite's grouped convs are all depthwise.
+  std::map<std::string, int64_t> want;
+  for (const auto& n : compress::onnx_export::read_nodes(d.file("m.onnx")))
+    if (n.op == "Conv") ++want[n.ints.count("group") && n.ints.at("group") > 1 ? "Conv f32 dw" : "Conv f32"];
+  ASSERT_GT(want["Conv f32 dw"], 0);
+  std::map<std::string, int64_t> got;
+  double sum = 0;
+  for (const auto& t : row.profile) {
+    sum += t.ms;
+    if (t.op.rfind("Conv", 0) != 0) continue;
+    const bool dw = t.op.rfind("Conv f32 dw ", 0) == 0;
+    got[dw ? "Conv f32 dw" : "Conv f32"] += t.nodes;
+    // ... and the kernel size last: "1x1", "3x3", "5x5".
+    const auto size = t.op.substr(t.op.rfind(' ') + 1);
+    EXPECT_TRUE(size == "1x1" || size == "3x3" || size == "5x5") << t.op;
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_LE(sum, row.median_ms * 1.5);
+  const auto table = compress::profile_table({row});
+  EXPECT_NE(table.find("onednn, 1 thr."), std::string::npos) << table;
 }

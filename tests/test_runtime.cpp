@@ -5,9 +5,11 @@
 // simulation's on >= 99.99% of elements; a corrupted scale named; Cascade
 // R-CNN's proposals and stages, float and int8; bad files.
 #include <gtest/gtest.h>
+#include <omp.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <fstream>
 
@@ -20,6 +22,8 @@
 #include "compress/prune/report.h"
 #include "compress/quant/conv_quant.h"
 #include "compress/quant/qat.h"
+#include "compress/runtime/conv.h"
+#include "compress/runtime/parallel.h"
 #include "compress/runtime/session.h"
 #include "tests/export_fixture.h"
 #include "tests/prune_fixture.h"
@@ -148,6 +152,63 @@ TEST(Runtime, Int8SsdliteRunsInt8ConvsWithTheSimulationsCodes) {
   const auto bad = verify_layers(*model, d.file("int8.onnx"), images, 0.9999, "onednn");
   EXPECT_FALSE(bad.ok);
   EXPECT_EQ(bad.first_bad.rfind(victim + " input:", 0), 0u) << bad.first_bad;
+}
+
+TEST(Runtime, ElementwisePassesSplitIntoAlignedRangesThatCoverEveryElement) {
+  // 100,000 items on 2 threads: two ranges, the first ending on a multiple of
+  // 64, together [0, n) once; below the grain, one range on the caller.
+  runtime::set_threads(2);
+  std::vector<int> seen(100000, 0);
+  std::vector<std::pair<int64_t, int64_t>> ranges(2, {-1, -1});
+  runtime::parallel_ranges(100000, [&](int64_t b, int64_t e) {
+    ranges[omp_get_thread_num()] = {b, e};
+    for (int64_t k = b; k < e; ++k) ++seen[k];
+  });
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 100000);
+  EXPECT_EQ(ranges[0], std::make_pair(int64_t{0}, int64_t{49984}));  // 50,000 rounded down to 64s
+  EXPECT_EQ(ranges[1], std::make_pair(int64_t{49984}, int64_t{100000}));
+  // Items of 300 elements (a pixel's channels): 120 items are 36,000
+  // elements, one range per thread; 50 are 15,000, under the grain: one range.
+  std::atomic<int> calls{0};
+  runtime::parallel_ranges(
+      120, [&](int64_t, int64_t) { ++calls; }, 1, 300);
+  EXPECT_EQ(calls, 2);
+  calls = 0;
+  runtime::parallel_ranges(
+      50, [&](int64_t, int64_t) { ++calls; }, 1, 300);
+  EXPECT_EQ(calls, 1);
+  runtime::set_threads(1);
+}
+
+TEST(Runtime, TwoThreadsGiveTheSameResultAsOne) {
+  // At 192 px the image's codes (110,592) and the stem's h-swish (73,728)
+  // pass the grain and split across the threads: every int8 tensor and
+  // output must be the same bits as on one thread.
+  if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
+  torch::manual_seed(0);
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  const auto [model, rep] = testutil::tiny_qat_ssd(cfg);
+  ExportOptions o;
+  o.height = o.width = 192;
+  export_onnx(*model, d.file("int8.onnx"), o);
+  torch::manual_seed(4);
+  const auto x = torch::randn({1, 3, 192, 192});
+  // Every int8 tensor too (a wrong code need not reach an output).
+  std::vector<std::string> codes;
+  for (const auto& p : onnx_export::expose_activation_qdq(d.file("int8.onnx"), d.file("copy.onnx")))
+    codes.push_back(p.tensor);
+  ASSERT_GT(codes.size(), 20u);
+  const auto one = run_onednn(d.file("int8.onnx"), {x}, 1, 0, 0, codes);
+  // Another image first: the pooled buffers then hold its values, so an
+  // element no thread writes shows as a difference.
+  const auto two = run_onednn(d.file("int8.onnx"), {torch::randn({1, 3, 192, 192}), x}, 2, 0, 0, codes);
+  ASSERT_EQ(one.outputs[0].size(), two.outputs[1].size());
+  for (size_t i = 0; i < one.outputs[0].size(); ++i)
+    EXPECT_TRUE(torch::equal(one.outputs[0][i], two.outputs[1][i])) << one.names[i];
+  // And both are the file's meaning: ONNX Runtime's outputs up to boundary flips.
+  EXPECT_LE(worst_relative(d.file("int8.onnx"), {x}), 0.05);
 }
 
 TEST(Runtime, CascadeRcnnFloatAndInt8MatchOnnxRuntimeAndLibTorch) {

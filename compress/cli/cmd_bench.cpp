@@ -82,8 +82,9 @@ class BenchCommand : public Command {
         ->delimiter(',')
         ->capture_default_str();
     onnx_->add_flag("--profile", profile_,
-                    "also run ONNX Runtime's profiler and print the kernel time per op type (profiled runs are "
-                    "a little slower; the latency table then compares profiled runs)");
+                    "also print the kernel time per op type (ONNX Runtime's profiler) or kernel kind (the oneDNN "
+                    "runtime's clock); profiled runs are a little slower, so the latency table then compares "
+                    "profiled runs");
   }
   CLI::App* app() const override { return app_; }
   int run() override {
@@ -243,14 +244,17 @@ class BenchCommand : public Command {
       for (const auto& r : runtimes_)
         for (const auto& f : onnx_files_)
           rows.push_back(r == "ort" ? time_onnxruntime(f, t, runs_, warmup_, profile_)
-                                    : time_onednn(f, t, runs_, warmup_));
+                                    : time_onednn(f, t, runs_, warmup_, profile_));
       for (size_t i = 0; i < models.size(); ++i) {
         const auto dims = onnx_export::read_input_dims(onnx_files_[i]);
         rows.push_back(time_libtorch(*models[i], onnx_files_[i], dims[2], dims[3], t, runs_, warmup_));
       }
     }
     std::cout << latency_table(rows);
-    if (profile_) std::cout << "\nONNX Runtime kernel time by op type (profiler):\n\n" << profile_table(rows);
+    if (profile_)
+      std::cout << "\nKernel time per run, by op type (ONNX Runtime's profiler) or kernel kind (the oneDNN runtime's "
+                   "own clock):\n\n"
+                << profile_table(rows);
     if (!json_out_.empty()) {
       nlohmann::json j = nlohmann::json::array();
       for (const auto& r : rows) {

@@ -67,9 +67,9 @@ LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int 
   });
 }
 
-LatencyRow time_onednn(const std::string& path, int threads, int runs, int warmup) {
+LatencyRow time_onednn(const std::string& path, int threads, int runs, int warmup, bool profile) {
   return time_engine(path, "onednn", threads, runs,
-                     [&](const torch::Tensor& x) { return run_onednn(path, {x}, threads, runs, warmup); });
+                     [&](const torch::Tensor& x) { return run_onednn(path, {x}, threads, runs, warmup, {}, profile); });
 }
 
 LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h, int64_t w, int threads, int runs,
@@ -128,8 +128,8 @@ std::string profile_table(const std::vector<LatencyRow>& rows) {
   }
   if (cols.empty()) return "";
   std::ostringstream os;
-  os << std::fixed << std::setprecision(2) << "| op type (ms per run, share) |";
-  for (const auto* c : cols) os << " " << c->model << " (" << c->threads << " thr.) |";
+  os << std::fixed << std::setprecision(2) << "| op type or kernel (ms per run, share) |";
+  for (const auto* c : cols) os << " " << c->model << " (" << c->engine << ", " << c->threads << " thr.) |";
   os << "\n|---|";
   for (size_t i = 0; i < cols.size(); ++i) os << "---|";
   os << "\n";

@@ -16,7 +16,7 @@ struct LatencyRow {
   int64_t input = 0;
   double median_ms = 0;
   int runs = 0;
-  std::vector<OpTime> profile;  // ONNX Runtime with profile: time per op type
+  std::vector<OpTime> profile;  // with profile: time per op type (ORT) or kernel kind (oneDNN)
   // ORT and oneDNN: the session's creation, and the engine process's resident
   // memory (MiB) before it and at its peak over creation and runs.
   double load_ms = 0, rss_before_mib = 0, peak_rss_mib = 0;
@@ -27,8 +27,9 @@ struct LatencyRow {
 // profile: ONNX Runtime's profiler runs too (its overhead is in those runs'
 // median, so compare profiles with profiles).
 LatencyRow time_onnxruntime(const std::string& path, int threads, int runs, int warmup, bool profile = false);
-// The same in the oneDNN runtime (engine "onednn").
-LatencyRow time_onednn(const std::string& path, int threads, int runs, int warmup);
+// The same in the oneDNN runtime (engine "onednn"); profile: its own time per
+// kernel kind.
+LatencyRow time_onednn(const std::string& path, int threads, int runs, int warmup, bool profile = false);
 // The file's (N, 3, H, W) input dims (-1 where free); fails naming `what` and the file.
 std::vector<int64_t> image_input_dims(const std::string& path, const std::string& what);
 // LibTorch on `model` (eval, no grad) at h x w: forward(), and for Cascade

@@ -40,7 +40,7 @@ torch::Tensor to_torch(const runtime::Tensor& t) {
 }  // namespace
 
 OrtRun run_onednn(const std::string& model, const std::vector<torch::Tensor>& batches, int threads, int repeat,
-                  int warmup, const std::vector<std::string>& expose) {
+                  int warmup, const std::vector<std::string>& expose, bool profile) {
   OrtRun r;
   try {
     // Timed: memory counted from an empty buffer pool and a reset peak.
@@ -62,12 +62,14 @@ OrtRun run_onednn(const std::string& model, const std::vector<torch::Tensor>& ba
     if (repeat > 0 && !batches.empty()) {
       const auto x = to_runtime(batches[0]);
       for (int i = 0; i < warmup + repeat; ++i) {
+        if (profile && i == warmup) s.set_profiling(true);
         const auto t0 = std::chrono::steady_clock::now();
         s.run(x);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         if (i >= warmup) r.timing_ms.push_back(ms);
       }
       r.peak_rss_mib = peak_rss_mib();
+      for (const auto& k : s.profile()) r.profile.push_back({k.kind, k.ms / repeat, k.steps / repeat});
     }
   } catch (const std::runtime_error& e) {
     fail(e.what());

@@ -4,6 +4,7 @@
 
 #include "compress/runtime/hard_swish_int8.h"
 #include "compress/runtime/ops.h"
+#include "compress/runtime/parallel.h"
 
 namespace compress::runtime {
 
@@ -73,7 +74,7 @@ void same_shape_b(const A* a, const Operand& oa, const Operand& ob, Out* y, int6
 }
 
 template <bool Add, class Out>
-void same_shape_ab(const Operand& oa, const Operand& ob, Out* y, int64_t n, float s) {
+void same_shape_range(const Operand& oa, const Operand& ob, Out* y, int64_t n, float s) {
   switch (oa.type) {
     case DType::s8:
       return same_shape_b<Add>(static_cast<const int8_t*>(oa.p), oa, ob, y, n, s);
@@ -84,22 +85,31 @@ void same_shape_ab(const Operand& oa, const Operand& ob, Out* y, int64_t n, floa
   }
 }
 
-// y[n, h, w, c] = x[n, h, w, c] * g[n, c] (the SE gate; x the Mul's first input when x_first).
+// The operand from element k on.
+Operand offset(Operand o, int64_t k) {
+  o.p = static_cast<const char*>(o.p) + k * dtype_size(o.type);
+  return o;
+}
+
+template <bool Add, class Out>
+void same_shape_ab(const Operand& oa, const Operand& ob, Out* y, int64_t n, float s) {
+  parallel_ranges(n,
+                  [&](int64_t b, int64_t e) { same_shape_range<Add>(offset(oa, b), offset(ob, b), y + b, e - b, s); });
+}
+
+// y[p, c] = x[p, c] * g[c] over P pixels of one NHWC image (the SE gate; x
+// the Mul's first input when x_first).
 template <class X, class Out>
 __attribute__((target_clones("avx512f", "avx2", "default"))) void per_channel_mul(const X* __restrict x, float sx,
                                                                                   int32_t zx, const float* __restrict g,
-                                                                                  bool g_batched, bool x_first,
-                                                                                  Out* __restrict y, int64_t N,
-                                                                                  int64_t HW, int64_t C, float s) {
-  for (int64_t i = 0; i < N; ++i) {
-    const float* gc = g + (g_batched ? i * C : 0);
-    for (int64_t p = 0; p < HW; ++p) {
-      const int64_t o = (i * HW + p) * C;
-      for (int64_t c = 0; c < C; ++c) {
-        const float xv = load(x, o + c, sx, zx);
-        const float v = x_first ? xv * gc[c] : gc[c] * xv;
-        y[o + c] = static_cast<Out>(static_cast<int32_t>(quantize_one(v, s, out_lo<Out>(), out_hi<Out>())));
-      }
+                                                                                  Out* __restrict y, int64_t P,
+                                                                                  int64_t C, bool x_first, float s) {
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t o = p * C;
+    for (int64_t c = 0; c < C; ++c) {
+      const float xv = load(x, o + c, sx, zx);
+      const float v = x_first ? xv * g[c] : g[c] * xv;
+      y[o + c] = static_cast<Out>(static_cast<int32_t>(quantize_one(v, s, out_lo<Out>(), out_hi<Out>())));
     }
   }
 }
@@ -107,13 +117,24 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void per_channel_mu
 template <class Out>
 void per_channel_any(const Operand& ox, const float* g, bool batched, bool x_first, Out* y, int64_t N, int64_t HW,
                      int64_t C, float s) {
-  switch (ox.type) {
-    case DType::s8:
-      return per_channel_mul(static_cast<const int8_t*>(ox.p), ox.scale, ox.zp, g, batched, x_first, y, N, HW, C, s);
-    case DType::u8:
-      return per_channel_mul(static_cast<const uint8_t*>(ox.p), ox.scale, ox.zp, g, batched, x_first, y, N, HW, C, s);
-    default:
-      return per_channel_mul(static_cast<const float*>(ox.p), ox.scale, ox.zp, g, batched, x_first, y, N, HW, C, s);
+  // Image by image, its pixels split across the threads (whole pixels: a range of C-long rows).
+  for (int64_t i = 0; i < N; ++i) {
+    const float* gi = g + (batched ? i * C : 0);
+    parallel_ranges(
+        HW,
+        [&](int64_t b, int64_t e) {
+          const Operand o = offset(ox, (i * HW + b) * C);
+          Out* yo = y + (i * HW + b) * C;
+          switch (o.type) {
+            case DType::s8:
+              return per_channel_mul(static_cast<const int8_t*>(o.p), o.scale, o.zp, gi, yo, e - b, C, x_first, s);
+            case DType::u8:
+              return per_channel_mul(static_cast<const uint8_t*>(o.p), o.scale, o.zp, gi, yo, e - b, C, x_first, s);
+            default:
+              return per_channel_mul(static_cast<const float*>(o.p), o.scale, o.zp, gi, yo, e - b, C, x_first, s);
+          }
+        },
+        1, C);
   }
 }
 

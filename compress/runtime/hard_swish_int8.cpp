@@ -1,5 +1,7 @@
 #include "compress/runtime/hard_swish_int8.h"
 
+#include "compress/runtime/parallel.h"
+
 #include <immintrin.h>
 
 #include <array>
@@ -69,7 +71,9 @@ ValuePtr run_from(const In* x, const Value& c, const Int8HardSwish& h, int32_t z
     for (int v = 0; v < 256; ++v) all[v] = static_cast<In>(static_cast<uint8_t>(v));
     std::array<float, 256> table;
     kernel(all.data(), table.data(), 256, h, zp);
-    lookup_float(reinterpret_cast<const uint8_t*>(x), y->data<float>(), n, table.data());
+    const auto* in = reinterpret_cast<const uint8_t*>(x);
+    float* out = y->data<float>();
+    parallel_ranges(n, [&](int64_t b, int64_t e) { lookup_float(in + b, out + b, e - b, table.data()); });
     return y;
   }
   const bool s8 = h.out_zp != 0;
@@ -91,14 +95,11 @@ ValuePtr run_from(const In* x, const Value& c, const Int8HardSwish& h, int32_t z
     } else {
       kernel(all.data(), table.data(), 256, h, zp);
     }
-    lookup(reinterpret_cast<const uint8_t*>(x), y->buf->data(), n, table.data());
+    const auto* in = reinterpret_cast<const uint8_t*>(x);
+    uint8_t* out = y->buf->data();
+    parallel_ranges(n, [&](int64_t b, int64_t e) { lookup(in + b, out + b, e - b, table.data()); });
     return y;
   }
-  if (s8)
-    kernel(x, y->data<int8_t>(), n, h, zp);
-  else
-    kernel(x, y->data<uint8_t>(), n, h, zp);
-  return y;
 }
 }  // namespace
 

@@ -2,6 +2,7 @@
 
 #include "compress/runtime/hard_swish_int8.h"
 #include "compress/runtime/kernel_util.h"
+#include "compress/runtime/parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <limits>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 
 namespace compress::runtime {
 
@@ -186,9 +188,11 @@ ValuePtr quantize(const Node& n, const std::vector<ValuePtr>& in) {
   const float* a = x->data<float>();
   const int64_t N = x->numel();
   if (as_s8) {
-    quantize_s8(a, y->data<int8_t>(), N, s);
+    int8_t* q = y->data<int8_t>();
+    parallel_ranges(N, [&](int64_t b, int64_t e) { quantize_s8(a + b, q + b, e - b, s); });
   } else {
-    quantize_u8(a, y->data<uint8_t>(), N, s);
+    uint8_t* q = y->data<uint8_t>();
+    parallel_ranges(N, [&](int64_t b, int64_t e) { quantize_u8(a + b, q + b, e - b, s); });
   }
   return y;
 }
@@ -255,21 +259,61 @@ ValuePtr dequantize(const Node& n, const std::vector<ValuePtr>& in) {
   return y;
 }
 
+// Sums of an NHWC image's channels [c0, c1) over its HW pixels, pixel by pixel
+// (each channel's sum in the pixels' order, as a plain loop adds them); codes
+// are dequantized on the fly, s * (q - zp), the value DequantizeLinear gives.
+template <class T>
+__attribute__((target_clones("avx512f", "avx2", "default"))) void channel_sums_nhwc(const T* __restrict x, float s,
+                                                                                    int32_t zp, float* __restrict r,
+                                                                                    int64_t HW, int64_t C, int64_t c0,
+                                                                                    int64_t c1) {
+  for (int64_t c = c0; c < c1; ++c) r[c] = 0.f;
+  for (int64_t p = 0; p < HW; ++p)
+    for (int64_t c = c0; c < c1; ++c) {
+      if constexpr (std::is_same_v<T, float>)
+        r[c] += x[p * C + c];
+      else
+        r[c] += s * static_cast<float>(static_cast<int32_t>(x[p * C + c]) - zp);
+    }
+}
+
 ValuePtr global_average_pool(const Node& n, const std::vector<ValuePtr>& in) {
-  auto x = floats(n, in, 0);
-  if (x->dims.size() != 4) bad(n, "expects a 4-D input");
-  const int64_t N = x->dims[0], C = x->dims[1], HW = x->dims[2] * x->dims[3];
+  const auto& v = need(n, in, 0);
+  if (v->dims.size() != 4) bad(n, "expects a 4-D input");
+  const int64_t N = v->dims[0], C = v->dims[1], HW = v->dims[2] * v->dims[3];
   auto y = make_value(DType::f32, {N, C, 1, 1});
-  const float* a = x->data<float>();
   float* r = y->data<float>();
-  std::fill(r, r + N * C, 0.f);
-  for (int64_t i = 0; i < N; ++i) {
-    if (x->nhwc) {
-      for (int64_t p = 0; p < HW; ++p)
-        for (int64_t c = 0; c < C; ++c) r[i * C + c] += a[(i * HW + p) * C + c];
-    } else {
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t p = 0; p < HW; ++p) r[i * C + c] += a[(i * C + c) * HW + p];
+  // Channels-last codes or floats: channel ranges across the threads, read in place.
+  const bool codes = v->deq_of && !v->buf;
+  const Value* q = codes ? v->deq_of.get() : v.get();
+  if (q->nhwc && (codes ? q->type == DType::s8 || q->type == DType::u8 : q->type == DType::f32)) {
+    const float s = v->scale;
+    const int32_t zp = q->type == DType::s8 ? v->zp - (q->zp == 128 ? 128 : 0) : v->zp;
+    for (int64_t i = 0; i < N; ++i) {
+      parallel_ranges(
+          C,
+          [&](int64_t c0, int64_t c1) {
+            if (q->type == DType::f32)
+              channel_sums_nhwc(q->data<float>() + i * HW * C, s, zp, r + i * C, HW, C, c0, c1);
+            else if (q->type == DType::s8)
+              channel_sums_nhwc(q->data<int8_t>() + i * HW * C, s, zp, r + i * C, HW, C, c0, c1);
+            else
+              channel_sums_nhwc(q->data<uint8_t>() + i * HW * C, s, zp, r + i * C, HW, C, c0, c1);
+          },
+          16, HW);
+    }
+  } else {
+    auto x = floats(n, in, 0);
+    const float* a = x->data<float>();
+    std::fill(r, r + N * C, 0.f);
+    for (int64_t i = 0; i < N; ++i) {
+      if (x->nhwc) {
+        for (int64_t p = 0; p < HW; ++p)
+          for (int64_t c = 0; c < C; ++c) r[i * C + c] += a[(i * HW + p) * C + c];
+      } else {
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t p = 0; p < HW; ++p) r[i * C + c] += a[(i * C + c) * HW + p];
+      }
     }
   }
   for (int64_t k = 0; k < N * C; ++k) r[k] /= static_cast<float>(HW);

@@ -32,6 +32,13 @@ struct Step {
   std::string text;
 };
 
+// A conv's profile row: precision and shape class (pointwise, depthwise, dense).
+std::string conv_kind(const ConvSpec& s) {
+  std::string k = std::string("Conv ") + (s.int8 ? "int8" : "f32");
+  if (s.groups > 1 && s.groups == s.in_channels) k += " dw";
+  return k + " " + std::to_string(s.kh) + "x" + std::to_string(s.kw);
+}
+
 }  // namespace
 
 struct Session::Impl {
@@ -47,7 +54,8 @@ struct Session::Impl {
   std::map<std::string, int> dequantized_alias;  // a fused DequantizeLinear's output -> the codes' slot
   PlanSummary summary;
   bool profiling = false;
-  std::map<std::string, double> profile;  // kernel kind -> ms
+  std::map<std::string, std::pair<double, int64_t>> profile;  // kernel kind -> ms, steps run
+  std::vector<double> step_ms;                                // per step, summed over the profiled runs
 
   int slot(const std::string& name) {
     auto [it, fresh] = slot_of.try_emplace(name, static_cast<int>(constants.size()));
@@ -473,10 +481,15 @@ std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<st
     }
     if (profiling) {
       std::string kind = st.node ? st.node->op : "";
-      if (st.conv) kind = st.conv->spec().int8 ? "Conv int8" : "Conv f32";
+      if (st.conv) kind = conv_kind(st.conv->spec());
       if (st.hswish) kind = "HardSwish int8";
       if (st.qbin) kind = st.node->op + " -> codes";
-      profile[kind] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      auto& p = profile[kind];
+      p.first += ms;
+      ++p.second;
+      step_ms.resize(steps.size());
+      step_ms[k] += ms;
     }
     for (int s : st.in)  // free what no later step reads
       if (s >= 0 && last_use[s] == static_cast<int>(k) && !kept[s] && !constants[s]) env[s].reset();
@@ -528,10 +541,17 @@ const PlanSummary& Session::summary() const { return impl_->summary; }
 void Session::set_profiling(bool on) {
   impl_->profiling = on;
   impl_->profile.clear();
+  impl_->step_ms.clear();
 }
-std::vector<std::pair<std::string, double>> Session::profile_ms() const {
-  std::vector<std::pair<std::string, double>> out(impl_->profile.begin(), impl_->profile.end());
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+std::vector<Session::KernelTime> Session::profile() const {
+  std::vector<KernelTime> out;
+  for (const auto& [kind, p] : impl_->profile) out.push_back({kind, p.first, p.second});
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
+  return out;
+}
+std::vector<Session::KernelTime> Session::profile_steps() const {
+  std::vector<KernelTime> out;
+  for (size_t k = 0; k < impl_->step_ms.size(); ++k) out.push_back({impl_->steps[k].text, impl_->step_ms[k], 1});
   return out;
 }
 std::vector<std::string> Session::describe() const {

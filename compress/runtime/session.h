@@ -48,10 +48,18 @@ class Session {
   // no longer produces is an error.
   std::vector<Tensor> run(const Tensor& input, const std::vector<std::string>& expose);
   const PlanSummary& summary() const;
-  // Time per kernel kind ("Conv int8", "Conv f32", or the op type), summed
-  // over the runs made since set_profiling(true); slowest first.
+  // Time per kernel kind ("Conv int8 dw 3x3", "Conv f32 1x1", the fused
+  // kernels, or the op type), summed over the runs made since
+  // set_profiling(true), with the number of steps run; slowest first.
+  struct KernelTime {
+    std::string kind;
+    double ms = 0;
+    int64_t steps = 0;
+  };
   void set_profiling(bool on);
-  std::vector<std::pair<std::string, double>> profile_ms() const;
+  std::vector<KernelTime> profile() const;
+  // The same per step, in run order (kind: the step's describe() line).
+  std::vector<KernelTime> profile_steps() const;
   // One line per step: what runs (for `--verbose` and tests).
   std::vector<std::string> describe() const;
 

@@ -1,5 +1,7 @@
 #include "compress/runtime/value.h"
 
+#include "compress/runtime/parallel.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -118,9 +120,12 @@ ValuePtr materialize(const ValuePtr& v) {
   const float s = v->scale;
   if (q.type == DType::s8) {  // stored codes are (code - 128) for a uint8 zero point 128
     const int32_t zp = v->zp - (q.zp == 128 ? 128 : 0);
-    dequantize_codes(q.data<int8_t>(), y, n, s, zp);
+    const int8_t* c = q.data<int8_t>();
+    parallel_ranges(n, [&](int64_t b, int64_t e) { dequantize_codes(c + b, y + b, e - b, s, zp); });
   } else if (q.type == DType::u8) {
-    dequantize_codes(q.data<uint8_t>(), y, n, s, v->zp);
+    const uint8_t* c = q.data<uint8_t>();
+    const int32_t zp = v->zp;
+    parallel_ranges(n, [&](int64_t b, int64_t e) { dequantize_codes(c + b, y + b, e - b, s, zp); });
   } else {
     throw std::runtime_error("runtime: a DequantizeLinear input of type " + std::string(dtype_name(q.type)));
   }

@@ -8,7 +8,7 @@
 #   bash tools/bench/latency_table.sh [RUNS]        (default 30; ~25 min on 2 cores)
 #
 # Rows: SSDLite-MobileNetV3 Large / Small (float, and int8 by PTQ), YOLOv3-
-# MobileNetV3 (float, pruned by the reference's head recipe, pruned + int8),
+# MobileNetV3 (float, int8, pruned by the reference's head recipe, pruned + int8),
 # Cascade R-CNN MobileNetV3-FPN at 320 and 640. The models are the fashion
 # recipes (configs/fashion/: the reference's networks with 10 classes, so the
 # class heads are narrower than COCO's 80), exported at 320 px (Cascade R-CNN
@@ -66,6 +66,7 @@ ptq ssd_small_int8 $C/ssdlite_mobilenet_v3_small.yml "$OUT/ssd_small/model_final
 [ -f "$OUT/yolo_prune/model_final.pt" ] ||
   run prune_yolo prune -c $C/yolov3_mobilenet_v3_prune_distill.yml -o "pretrain_weights=$OUT/yolo/model_final.pt" \
     -o prune.max_iters=0 -o max_iters=0 --run-dir "$OUT/yolo_prune"
+ptq yolo_int8 $C/yolov3_mobilenet_v3.yml "$OUT/yolo/model_final.pt"
 ptq yolo_prune_int8 $C/yolov3_mobilenet_v3_prune_distill.yml "$OUT/yolo_prune/model_final.pt"
 
 onnx ssd_large $C/ssdlite_mobilenet_v3_large.yml "$OUT/ssd_large/model_final.pt" 320 "${SSD320[@]}"
@@ -73,12 +74,13 @@ onnx ssd_large_int8 $C/ssdlite_mobilenet_v3_large.yml "$OUT/ssd_large_int8/model
 onnx ssd_small $C/ssdlite_mobilenet_v3_small.yml "$OUT/ssd_small/model_final.pt" 320 "${SSD320[@]}"
 onnx ssd_small_int8 $C/ssdlite_mobilenet_v3_small.yml "$OUT/ssd_small_int8/model_final.pt" 320 "${SSD320[@]}"
 onnx yolo $C/yolov3_mobilenet_v3.yml "$OUT/yolo/model_final.pt" 320
+onnx yolo_int8 $C/yolov3_mobilenet_v3.yml "$OUT/yolo_int8/model_final.pt" 320
 onnx yolo_prune $C/yolov3_mobilenet_v3_prune_distill.yml "$OUT/yolo_prune/model_final.pt" 320
 onnx yolo_prune_int8 $C/yolov3_mobilenet_v3_prune_distill.yml "$OUT/yolo_prune_int8/model_final.pt" 320
 onnx cascade_320 $C/cascade_rcnn_mobilenet_v3_large_fpn.yml "$OUT/cascade/model_final.pt" 320
 onnx cascade_640 $C/cascade_rcnn_mobilenet_v3_large_fpn.yml "$OUT/cascade/model_final.pt" 640
 
-ROWS=(ssd_large ssd_large_int8 ssd_small ssd_small_int8 yolo yolo_prune yolo_prune_int8 cascade_320 cascade_640)
+ROWS=(ssd_large ssd_large_int8 ssd_small ssd_small_int8 yolo yolo_int8 yolo_prune yolo_prune_int8 cascade_320 cascade_640)
 ARGS=()
 for r in "${ROWS[@]}"; do ARGS+=(--onnx "$OUT/$r.onnx"); done
 run bench bench onnx "${ARGS[@]}" --runtime ort,onednn --threads 1,2 --runs "$RUNS" --warmup 3 --json "$OUT/bench.json"
@@ -92,7 +94,8 @@ ms = {(r["model"].split("/")[-1][:-5], r["engine"], r["threads"]): r for r in ro
 layout = [  # (file, the reference's row, its Snapdragon 625 ms at 1 thread)
     ("ssd_large", "SSDLite Large", "289"), ("ssd_large_int8", "SSDLite Large Quant", "-"),
     ("ssd_small", "SSDLite Small", "123"), ("ssd_small_int8", "SSDLite Small Quant", "-"),
-    ("yolo", "YOLOv3 baseline", "1082.5"), ("yolo_prune", "YOLOv3 prune", "253.98"),
+    ("yolo", "YOLOv3 baseline", "1082.5"), ("yolo_int8", "YOLOv3 baseline + int8", "-"),
+    ("yolo_prune", "YOLOv3 prune", "253.98"),
     ("yolo_prune_int8", "YOLOv3 prune + int8", "-"),
     ("cascade_320", "Cascade R-CNN 320", "-"), ("cascade_640", "Cascade R-CNN 640", "-"),
 ]
@@ -109,14 +112,24 @@ for f, name, phone in layout:
 def r(a, b, e, t):
     return ms[(a, e, t)]["median_ms"] / ms[(b, e, t)]["median_ms"]
 print()
-print("Targets (1 thread): int8 SSDLite-Large in oneDNN vs ORT float %.2fx (<= 0.45), vs oneDNN float %.2fx (<= 0.40); "
-      "pruned YOLOv3 int8 (oneDNN) vs the fastest pruned float %.2fx (<= 0.50)." % (
-      r("ssd_large_int8", "ssd_large", "onednn", 1) * ms[("ssd_large", "onednn", 1)]["median_ms"]
-      / ms[("ssd_large", "onnxruntime", 1)]["median_ms"],
-      r("ssd_large_int8", "ssd_large", "onednn", 1),
-      ms[("yolo_prune_int8", "onednn", 1)]["median_ms"]
-      / min(ms[("yolo_prune", "onnxruntime", 1)]["median_ms"], ms[("yolo_prune", "onednn", 1)]["median_ms"])))
-slower = [f for f, _, _ in layout for e in ("onnxruntime", "onednn")
-          if ms[(f, e, 2)]["median_ms"] >= ms[(f, e, 1)]["median_ms"]]
-print("2 threads not faster than 1: " + (", ".join(sorted(set(slower))) if slower else "none") + ".")
+def ms1(f, e, t=1):
+    return ms[(f, e, t)]["median_ms"]
+def fastest_float(f, t=1):
+    return min(ms1(f, "onnxruntime", t), ms1(f, "onednn", t))
+checks = [
+    ("int8 SSDLite-Large (oneDNN) / ORT float", ms1("ssd_large_int8", "onednn") / ms1("ssd_large", "onnxruntime"), 0.45),
+    ("int8 SSDLite-Large (oneDNN) / oneDNN float", ms1("ssd_large_int8", "onednn") / ms1("ssd_large", "onednn"), 0.40),
+    ("int8 YOLOv3 (oneDNN) / fastest float", ms1("yolo_int8", "onednn") / fastest_float("yolo"), 0.50),
+    ("int8 pruned YOLOv3 (oneDNN) / fastest pruned float", ms1("yolo_prune_int8", "onednn") / fastest_float("yolo_prune"), 0.50),
+]
+print()
+print("Targets (1 thread; ratio, target, met):")
+print()
+for name, v, target in checks:
+    print(f"- {name}: {v:.2f}x (<= {target:.2f}) {'yes' if v <= target else 'NO'}")
+for e, label in (("onednn", "oneDNN runtime"), ("onnxruntime", "ONNX Runtime")):
+    slower = [f for f, _, _ in layout if ms1(f, e, 2) >= ms1(f, e, 1)]
+    print(f"- {label}, 2 threads not faster than 1: " + (", ".join(slower) if slower else "none"))
+more = [f for f, _, _ in layout if ms[(f, "onednn", 1)]["peak_added_mib"] > ms[(f, "onnxruntime", 1)]["peak_added_mib"]]
+print("- oneDNN runtime adds more peak memory than ORT: " + (", ".join(more) if more else "none"))
 EOF
