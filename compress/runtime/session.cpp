@@ -127,19 +127,62 @@ void Session::Impl::plan() {
     auto it = producer.find(name);
     return it != producer.end() && it->second->op == op ? it->second : nullptr;
   };
+  // A DequantizeLinear of int8 weights or int32 biases that only convs read is
+  // not folded now: an int8 conv reads the integers themselves, and the float
+  // copy (4x an int8 weight) would only raise the load's peak memory. A float
+  // conv folds it when it is planned (`weight_floats`).
+  std::map<std::string, std::vector<const Node*>> all_readers;
+  for (const auto& n : nodes)
+    for (const auto& i : n.inputs) all_readers[i].push_back(&n);
+  std::set<std::string> deferred;  // outputs of DequantizeLinears left unfolded
+  auto conv_only_integers = [&](const Node& n) {
+    if (n.op != "DequantizeLinear" || !model.constants.count(n.inputs[0])) return false;
+    const DType t = model.constants.at(n.inputs[0]).type;
+    if (t != DType::s8 && t != DType::s32) return false;
+    if (std::count(model.outputs.begin(), model.outputs.end(), n.outputs[0])) return false;
+    const auto it = all_readers.find(n.outputs[0]);
+    if (it == all_readers.end()) return false;
+    for (const Node* r : it->second)
+      if (r->op != "Conv" || r->inputs[0] == n.outputs[0]) return false;
+    return true;
+  };
   std::vector<bool> done(nodes.size(), false);
+  auto fold = [&](size_t k) {
+    const auto& n = nodes[k];
+    std::vector<ValuePtr> in;
+    for (const auto& i : n.inputs) in.push_back(i.empty() ? nullptr : constants[slot(i)]);
+    auto out = run_node(n, in);
+    for (size_t o = 0; o < out.size(); ++o) constants[slot(n.outputs[o])] = materialize(out[o]);
+    done[k] = true;
+  };
   for (size_t k = 0; k < nodes.size(); ++k) {
     const auto& n = nodes[k];
     bool all_const = !n.inputs.empty();
     for (const auto& i : n.inputs) all_const = all_const && (i.empty() || is_const(constants, slot_of, i));
     if (!all_const || n.op == "QuantizeLinear") continue;
     if (!supported_op(n.op)) bad(n, "the runtime has no kernel for this op");
-    std::vector<ValuePtr> in;
-    for (const auto& i : n.inputs) in.push_back(i.empty() ? nullptr : constants[slot(i)]);
-    auto out = run_node(n, in);
-    for (size_t o = 0; o < out.size(); ++o) constants[slot(n.outputs[o])] = materialize(out[o]);
-    done[k] = true;
+    if (conv_only_integers(n)) {
+      deferred.insert(n.outputs[0]);
+      done[k] = true;  // no step: its readers are convs
+      // Nor a second copy of the integers (the convs read the file's own).
+      if (all_readers[n.inputs[0]].size() == 1) constants[slot(n.inputs[0])].reset();
+      continue;
+    }
+    fold(k);
   }
+  // A deferred DequantizeLinear's floats, folded on first use.
+  auto weight_floats = [&](const std::string& name) -> const Value* {
+    if (deferred.count(name)) {
+      deferred.erase(name);
+      const Node* dq = producer.at(name);
+      auto& raw = constants[slot(dq->inputs[0])];
+      if (!raw) raw = from_constant(model.constants.at(dq->inputs[0]));
+      fold(static_cast<size_t>(dq - nodes.data()));
+    }
+    if (!is_const(constants, slot_of, name)) return nullptr;
+    const auto& v = constants[slot_of[name]];
+    return v->type == DType::f32 ? v.get() : nullptr;
+  };
 
   // Who reads each tensor (graph outputs count as readers).
   std::map<std::string, std::vector<size_t>> readers;
@@ -212,7 +255,7 @@ void Session::Impl::plan() {
         }
         step.in.push_back(slot(dx->inputs[0]));
       } else {
-        const Value* w = const_floats(n.inputs[1]);
+        const Value* w = weight_floats(n.inputs[1]);
         if (!w) bad(n, "its weight is not a constant (float, or DequantizeLinear of int8)");
         wdims = w->dims;
         s.weight_f32.assign(w->data<float>(), w->data<float>() + w->numel());
@@ -231,7 +274,7 @@ void Session::Impl::plan() {
           for (int64_t c = 0; c < s.out_channels; ++c)
             s.bias[c] = static_cast<float>(bq->data<int32_t>()[c]) *
                         (bscale->numel() == 1 ? bscale->data<float>()[0] : bscale->data<float>()[c]);
-        } else if (const Value* b = const_floats(n.inputs[2])) {
+        } else if (const Value* b = weight_floats(n.inputs[2])) {
           s.bias.assign(b->data<float>(), b->data<float>() + b->numel());
         } else {
           bad(n, "its bias is not a constant");

@@ -24,7 +24,7 @@ struct Buffer {
   Buffer& operator=(const Buffer&) = delete;
   uint8_t* data() { return p_; }
   const uint8_t* data() const { return p_; }
-  size_t size() const { return n_; }
+  size_t size() const { return n_; }  // the block's size: at least what was asked, its size class
 
  private:
   uint8_t* p_;
