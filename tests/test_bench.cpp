@@ -153,3 +153,37 @@ TEST(Bench, OnednnProfileCountsEachConvUnderItsShapeClass) {
   const auto table = compress::profile_table({row});
   EXPECT_NE(table.find("onednn, 1 thr."), std::string::npos) << table;
 }
+
+TEST(Bench, RoundsPoolEveryRunOfAModelAndKeepTheFirstRoundsOrder) {
+  // Two models, three rounds; round 2 ran during a slow spell (every run 2x).
+  auto row = [](const std::string& m, std::vector<double> ms, double load, double before, double peak) {
+    compress::LatencyRow r;
+    r.model = m;
+    r.engine = "onednn";
+    r.threads = 1;
+    r.samples_ms = ms;
+    r.load_ms = load;
+    r.rss_before_mib = before;
+    r.peak_rss_mib = peak;
+    return r;
+  };
+  const std::vector<std::vector<compress::LatencyRow>> rounds = {
+      {row("a", {10, 11}, 100, 50, 80), row("b", {5, 6}, 40, 60, 70)},
+      {row("a", {20, 22}, 300, 50, 90), row("b", {10, 12}, 20, 60, 65)},
+      {row("a", {10, 12}, 200, 52, 82), row("b", {5, 5}, 30, 61, 71)},
+  };
+  const auto m = compress::merge_rounds(rounds);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].model, "a");
+  EXPECT_EQ(m[1].model, "b");
+  // a: {10, 10, 11, 12, 20, 22} -> the upper middle, 12; b: {5, 5, 5, 6, 10, 12} -> 6.
+  EXPECT_DOUBLE_EQ(m[0].median_ms, 12);
+  EXPECT_DOUBLE_EQ(m[1].median_ms, 6);
+  EXPECT_EQ(m[0].runs, 6);
+  // Load: the median round's (100, 200, 300 -> 200); memory added: median of 30, 40, 30 -> 30.
+  EXPECT_DOUBLE_EQ(m[0].load_ms, 200);
+  EXPECT_DOUBLE_EQ(m[0].added_mib(), 30);
+  EXPECT_DOUBLE_EQ(m[1].added_mib(), 10);  // 10, 5, 10
+  // The slow spell moved both models alike: their ratio stays that of the quiet rounds.
+  EXPECT_DOUBLE_EQ(m[1].median_ms / m[0].median_ms, 0.5);
+}

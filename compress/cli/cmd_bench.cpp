@@ -75,6 +75,12 @@ class BenchCommand : public Command {
         ->capture_default_str();
     onnx_->add_option("--runs", runs_, "timed runs per model")->check(CLI::Range(1, 100000))->capture_default_str();
     onnx_->add_option("--warmup", warmup_, "untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
+    onnx_
+        ->add_option("--rounds", rounds_,
+                     "time every model in this many rounds, --runs split between them, and pool the runs (a machine "
+                     "whose speed drifts then slows every model alike)")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
     onnx_->add_option("--json", json_out_, "write the rows as JSON here");
     onnx_
         ->add_option("--runtime", runtimes_,
@@ -239,17 +245,25 @@ class BenchCommand : public Command {
       for (const auto& w : onnx_weights_) models.push_back(load_detector(cfg, w));
     }
     for (const auto& r : runtimes_) check_runtime_name(r, "bench onnx --runtime");
-    std::vector<LatencyRow> rows;
-    for (int t : threads_) {
-      for (const auto& r : runtimes_)
-        for (const auto& f : onnx_files_)
-          rows.push_back(r == "ort" ? time_onnxruntime(f, t, runs_, warmup_, profile_)
-                                    : time_onednn(f, t, runs_, warmup_, profile_));
-      for (size_t i = 0; i < models.size(); ++i) {
-        const auto dims = onnx_export::read_input_dims(onnx_files_[i]);
-        rows.push_back(time_libtorch(*models[i], onnx_files_[i], dims[2], dims[3], t, runs_, warmup_));
+    // Each round times every model with its share of the runs; the rounds' runs are pooled.
+    std::vector<std::vector<LatencyRow>> rounds(rounds_);
+    for (int k = 0; k < rounds_; ++k) {
+      const int runs = (runs_ + rounds_ - 1) / rounds_;
+      const bool profile = profile_ && k == 0;
+      auto& rows = rounds[k];
+      for (int t : threads_) {
+        for (const auto& r : runtimes_)
+          for (const auto& f : onnx_files_)
+            rows.push_back(r == "ort" ? time_onnxruntime(f, t, runs, warmup_, profile)
+                                      : time_onednn(f, t, runs, warmup_, profile));
+        for (size_t i = 0; i < models.size(); ++i) {
+          const auto dims = onnx_export::read_input_dims(onnx_files_[i]);
+          rows.push_back(time_libtorch(*models[i], onnx_files_[i], dims[2], dims[3], t, runs, warmup_));
+        }
       }
+      if (rounds_ > 1) std::cerr << "bench onnx: round " << k + 1 << " of " << rounds_ << " done\n";
     }
+    const auto rows = merge_rounds(rounds);
     std::cout << latency_table(rows);
     if (profile_)
       std::cout << "\nKernel time per run, by op type (ONNX Runtime's profiler) or kernel kind (the oneDNN runtime's "
@@ -306,6 +320,7 @@ class BenchCommand : public Command {
   int64_t input_ = 0;
   int64_t train_input_ = 0;
   bool profile_ = false;
+  int rounds_ = 1;
   bool random_images_ = false, quant_ = false;
   std::vector<std::string> patterns_;
   std::vector<int> threads_ = {1, 2};

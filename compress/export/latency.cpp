@@ -53,6 +53,7 @@ LatencyRow time_engine(const std::string& path, const std::string& engine, int t
   row.input = dims[2];
   row.median_ms = median(r.timing_ms);
   row.runs = runs;
+  row.samples_ms = r.timing_ms;
   row.profile = r.profile;
   row.load_ms = r.load_ms;
   row.rss_before_mib = r.rss_before_mib;
@@ -96,7 +97,33 @@ LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h
   row.input = h;
   row.median_ms = median(ms);
   row.runs = runs;
+  row.samples_ms = ms;
   return row;
+}
+
+std::vector<LatencyRow> merge_rounds(const std::vector<std::vector<LatencyRow>>& rounds) {
+  if (rounds.empty()) return {};
+  std::vector<LatencyRow> out;
+  for (const auto& first : rounds[0]) {
+    LatencyRow m = first;
+    m.samples_ms.clear();
+    std::vector<double> load, before, peak;
+    for (const auto& round : rounds)
+      for (const auto& r : round)
+        if (r.model == first.model && r.engine == first.engine && r.threads == first.threads) {
+          m.samples_ms.insert(m.samples_ms.end(), r.samples_ms.begin(), r.samples_ms.end());
+          load.push_back(r.load_ms);
+          before.push_back(r.rss_before_mib);
+          peak.push_back(r.peak_rss_mib - r.rss_before_mib);
+        }
+    m.median_ms = median(m.samples_ms);
+    m.runs = static_cast<int>(m.samples_ms.size());
+    m.load_ms = median(load);
+    m.rss_before_mib = median(before);
+    m.peak_rss_mib = m.rss_before_mib + median(peak);  // so that added_mib() is the median round's
+    out.push_back(std::move(m));
+  }
+  return out;
 }
 
 std::string latency_table(const std::vector<LatencyRow>& rows) {

@@ -16,6 +16,7 @@ struct LatencyRow {
   int64_t input = 0;
   double median_ms = 0;
   int runs = 0;
+  std::vector<double> samples_ms;  // every timed run (ms), in order
   std::vector<OpTime> profile;  // with profile: time per op type (ORT) or kernel kind (oneDNN)
   // ORT and oneDNN: the session's creation, and the engine process's resident
   // memory (MiB) before it and at its peak over creation and runs.
@@ -36,6 +37,13 @@ std::vector<int64_t> image_input_dims(const std::string& path, const std::string
 // R-CNN also detect(), as its ONNX graph holds the proposals and stages.
 LatencyRow time_libtorch(DetectorImpl& model, const std::string& name, int64_t h, int64_t w, int threads, int runs,
                          int warmup);
+
+// Rows timed in several rounds (each round every model once, in the same
+// order), merged per (model, engine, threads): the median of all rounds' runs
+// pooled, and the median round's load time and memory. A machine whose speed
+// drifts over minutes then slows every model alike instead of whichever ran
+// during the slow spell. Rows keep the first round's order and profile.
+std::vector<LatencyRow> merge_rounds(const std::vector<std::vector<LatencyRow>>& rounds);
 
 // Markdown: model, engine, threads, input, median ms, each row's latency as a
 // fraction of the first model's on the same engine and threads, load time and

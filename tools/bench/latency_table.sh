@@ -83,7 +83,7 @@ onnx cascade_640 $C/cascade_rcnn_mobilenet_v3_large_fpn.yml "$OUT/cascade/model_
 ROWS=(ssd_large ssd_large_int8 ssd_small ssd_small_int8 yolo yolo_int8 yolo_prune yolo_prune_int8 cascade_320 cascade_640)
 ARGS=()
 for r in "${ROWS[@]}"; do ARGS+=(--onnx "$OUT/$r.onnx"); done
-run bench bench onnx "${ARGS[@]}" --runtime ort,onednn --threads 1,2 --runs "$RUNS" --warmup 3 --json "$OUT/bench.json"
+run bench bench onnx "${ARGS[@]}" --runtime ort,onednn --threads 1,2 --runs "$RUNS" --rounds 5 --warmup 3 --json "$OUT/bench.json"
 
 # The table: one row per model, the reference's layout and phone figures.
 python3 - "$OUT" <<'EOF' | tee "$OUT/table.md"
