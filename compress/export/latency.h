@@ -17,7 +17,7 @@ struct LatencyRow {
   double median_ms = 0;
   int runs = 0;
   std::vector<double> samples_ms;  // every timed run (ms), in order
-  std::vector<OpTime> profile;  // with profile: time per op type (ORT) or kernel kind (oneDNN)
+  std::vector<OpTime> profile;     // with profile: time per op type (ORT) or kernel kind (oneDNN)
   // ORT and oneDNN: the session's creation, and the engine process's resident
   // memory (MiB) before it and at its peak over creation and runs.
   double load_ms = 0, rss_before_mib = 0, peak_rss_mib = 0;
