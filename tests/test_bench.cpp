@@ -38,6 +38,14 @@ nlohmann::json bench_train_rows(const testutil::TempDir& d, const std::string& o
   return r.code == 0 ? read_json(d.file("rows.json")) : nlohmann::json::array();
 }
 
+// An untrained float tiny SSDLite exported at 64 px to `path`.
+void tiny_ssd_onnx(const testutil::TempDir& d, const std::string& path) {
+  auto model = compress::build_detector(compress::config_from_string("", testutil::tiny_ssd_overrides(d, 64)));
+  compress::ExportOptions eo;
+  eo.height = eo.width = 64;
+  compress::export_onnx(*model, path, eo);
+}
+
 }  // namespace
 
 TEST(Bench, TrainStepsAtAFixedInputBesideTheQatModel) {
@@ -95,10 +103,7 @@ TEST(Bench, OnnxProfileSumsKernelTimeByOpType) {
   // ONNX Runtime's profiler, summed by op type over the timed runs: every conv
   // of the file is one conv kernel in it (Conv, FusedConv, ...), slowest first.
   testutil::TempDir d;
-  auto model = compress::build_detector(compress::config_from_string("", testutil::tiny_ssd_overrides(d, 64)));
-  compress::ExportOptions eo;
-  eo.height = eo.width = 64;
-  compress::export_onnx(*model, d.file("m.onnx"), eo);
+  tiny_ssd_onnx(d, d.file("m.onnx"));
   const auto row = compress::time_onnxruntime(d.file("m.onnx"), 1, 3, 1, /*profile=*/true);
   ASSERT_FALSE(row.profile.empty());
   int64_t conv_kernels = 0;
@@ -126,10 +131,7 @@ TEST(Bench, OnednnProfileCountsEachConvUnderItsShapeClass) {
   // file has convs of that kernel size and grouping (counted here from the
   // file's nodes), and the kinds' times add up to at most the run's median.
   testutil::TempDir d;
-  auto model = compress::build_detector(compress::config_from_string("", testutil::tiny_ssd_overrides(d, 64)));
-  compress::ExportOptions eo;
-  eo.height = eo.width = 64;
-  compress::export_onnx(*model, d.file("m.onnx"), eo);
+  tiny_ssd_onnx(d, d.file("m.onnx"));
   const auto row = compress::time_onednn(d.file("m.onnx"), 1, 4, 1, /*profile=*/true);
   ASSERT_FALSE(row.profile.empty());
   // SSDLite's grouped convs are all depthwise.

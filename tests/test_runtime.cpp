@@ -61,6 +61,20 @@ double worst_relative(const std::string& path, const std::vector<torch::Tensor>&
   return worst;
 }
 
+// The tiny QAT SSDLite (seeded: its weights and the observers' batches),
+// exported at `size` px to `path`.
+std::pair<Detector, quant::QuantReport> int8_ssd_onnx(const testutil::TempDir& d, int64_t size,
+                                                      const std::string& path) {
+  torch::manual_seed(0);
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  auto made = testutil::tiny_qat_ssd(cfg);
+  ExportOptions o;
+  o.height = o.width = size;
+  export_onnx(*made.first, path, o);
+  return made;
+}
+
 }  // namespace
 
 TEST(Runtime, FloatSsdliteMatchesOnnxRuntime) {
@@ -108,14 +122,8 @@ TEST(Runtime, Int8SsdliteRunsInt8ConvsWithTheSimulationsCodes) {
   // (as ONNX Runtime's do by default): codes can differ there, and the check
   // would rightly say so (docs/runtime.md).
   if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
-  torch::manual_seed(0);  // the weights and the observers' batches
   testutil::TempDir d;
-  testutil::make_tiny_fashion(d, 8, 96);
-  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
-  const auto [model, rep] = testutil::tiny_qat_ssd(cfg);
-  ExportOptions o;
-  o.height = o.width = 96;
-  export_onnx(*model, d.file("int8.onnx"), o);
+  const auto [model, rep] = int8_ssd_onnx(d, 96, d.file("int8.onnx"));
   runtime::Session s(d.file("int8.onnx"));
   int64_t rounded = 0;
   for (const auto& m : model->modules())
@@ -185,14 +193,8 @@ TEST(Runtime, TwoThreadsGiveTheSameResultAsOne) {
   // pass the grain and split across the threads: every int8 tensor and
   // output must be the same bits as on one thread.
   if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
-  torch::manual_seed(0);
   testutil::TempDir d;
-  testutil::make_tiny_fashion(d, 8, 96);
-  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
-  const auto [model, rep] = testutil::tiny_qat_ssd(cfg);
-  ExportOptions o;
-  o.height = o.width = 192;
-  export_onnx(*model, d.file("int8.onnx"), o);
+  int8_ssd_onnx(d, 192, d.file("int8.onnx"));
   torch::manual_seed(4);
   const auto x = torch::randn({1, 3, 192, 192});
   // Every int8 tensor too (a wrong code need not reach an output).

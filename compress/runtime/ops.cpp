@@ -302,19 +302,13 @@ ValuePtr global_average_pool(const Node& n, const std::vector<ValuePtr>& in) {
           },
           16, HW);
     }
-  } else {
-    auto x = floats(n, in, 0);
+  } else {  // NCHW (channels-last codes and floats took the branch above)
+    const auto x = to_nchw(floats(n, in, 0));
     const float* a = x->data<float>();
     std::fill(r, r + N * C, 0.f);
-    for (int64_t i = 0; i < N; ++i) {
-      if (x->nhwc) {
-        for (int64_t p = 0; p < HW; ++p)
-          for (int64_t c = 0; c < C; ++c) r[i * C + c] += a[(i * HW + p) * C + c];
-      } else {
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t p = 0; p < HW; ++p) r[i * C + c] += a[(i * C + c) * HW + p];
-      }
-    }
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t p = 0; p < HW; ++p) r[i * C + c] += a[(i * C + c) * HW + p];
   }
   for (int64_t k = 0; k < N * C; ++k) r[k] /= static_cast<float>(HW);
   return y;

@@ -55,7 +55,6 @@ struct Session::Impl {
   PlanSummary summary;
   bool profiling = false;
   std::map<std::string, std::pair<double, int64_t>> profile;  // kernel kind -> ms, steps run
-  std::vector<double> step_ms;                                // per step, summed over the profiled runs
 
   int slot(const std::string& name) {
     auto [it, fresh] = slot_of.try_emplace(name, static_cast<int>(constants.size()));
@@ -170,20 +169,6 @@ void Session::Impl::plan() {
     }
     fold(k);
   }
-  // A deferred DequantizeLinear's floats, folded on first use.
-  auto weight_floats = [&](const std::string& name) -> const Value* {
-    if (deferred.count(name)) {
-      deferred.erase(name);
-      const Node* dq = producer.at(name);
-      auto& raw = constants[slot(dq->inputs[0])];
-      if (!raw) raw = from_constant(model.constants.at(dq->inputs[0]));
-      fold(static_cast<size_t>(dq - nodes.data()));
-    }
-    if (!is_const(constants, slot_of, name)) return nullptr;
-    const auto& v = constants[slot_of[name]];
-    return v->type == DType::f32 ? v.get() : nullptr;
-  };
-
   // Who reads each tensor (graph outputs count as readers).
   std::map<std::string, std::vector<size_t>> readers;
   for (size_t k = 0; k < nodes.size(); ++k)
@@ -201,6 +186,16 @@ void Session::Impl::plan() {
     if (!is_const(constants, slot_of, name)) return nullptr;
     const auto& v = constants[slot_of[name]];
     return v->type == DType::f32 ? v.get() : nullptr;
+  };
+  // A deferred DequantizeLinear's floats, folded on first use.
+  auto weight_floats = [&](const std::string& name) -> const Value* {
+    if (deferred.erase(name)) {
+      const Node* dq = producer.at(name);
+      auto& raw = constants[slot(dq->inputs[0])];
+      if (!raw) raw = from_constant(model.constants.at(dq->inputs[0]));
+      fold(static_cast<size_t>(dq - nodes.data()));
+    }
+    return const_floats(name);
   };
   // The raw constant behind a DequantizeLinear (int8 weights, int32 biases).
   auto dq_const = [&](const std::string& name, DType type) -> std::pair<const Constant*, const Value*> {
@@ -531,8 +526,6 @@ std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<st
       auto& p = profile[kind];
       p.first += ms;
       ++p.second;
-      step_ms.resize(steps.size());
-      step_ms[k] += ms;
     }
     for (int s : st.in)  // free what no later step reads
       if (s >= 0 && last_use[s] == static_cast<int>(k) && !kept[s] && !constants[s]) env[s].reset();
@@ -584,17 +577,11 @@ const PlanSummary& Session::summary() const { return impl_->summary; }
 void Session::set_profiling(bool on) {
   impl_->profiling = on;
   impl_->profile.clear();
-  impl_->step_ms.clear();
 }
 std::vector<Session::KernelTime> Session::profile() const {
   std::vector<KernelTime> out;
   for (const auto& [kind, p] : impl_->profile) out.push_back({kind, p.first, p.second});
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
-  return out;
-}
-std::vector<Session::KernelTime> Session::profile_steps() const {
-  std::vector<KernelTime> out;
-  for (size_t k = 0; k < impl_->step_ms.size(); ++k) out.push_back({impl_->steps[k].text, impl_->step_ms[k], 1});
   return out;
 }
 std::vector<std::string> Session::describe() const {

@@ -58,8 +58,6 @@ class Session {
   };
   void set_profiling(bool on);
   std::vector<KernelTime> profile() const;
-  // The same per step, in run order (kind: the step's describe() line).
-  std::vector<KernelTime> profile_steps() const;
   // One line per step: what runs (for `--verbose` and tests).
   std::vector<std::string> describe() const;
 
