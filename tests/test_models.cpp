@@ -121,3 +121,32 @@ TEST(ModelFlops, HandComputedLayersAndTotals) {
   for (const auto& mod : m->modules(false)) convs += mod->as<torch::nn::Conv2dImpl>() != nullptr;
   EXPECT_EQ(static_cast<int64_t>(flops.size()), convs);
 }
+
+// MobileNetV3.reduced_tail with torchvision's priors (6 per cell on every map)
+// is torchvision's from-scratch ssdlite320_mobilenet_v3_large, parameter for
+// parameter. Counts from torchvision 0.14 (Debian python3-torchvision):
+//   m = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=11)
+//   m.backbone.features: 1,620,512; m.backbone.extra: 452,160; m.head: 258,588.
+TEST(SSDLite, ReducedTailWithSixPriorsPerCellHasTorchvisionsParameterCounts) {
+  const auto m = build_detector(config_from_string(
+      "", {"num_classes=10", "MobileNetV3.reduced_tail=true",
+           "SSDLiteMultiBoxHead.aspect_ratios=[[2, 3], [2, 3], [2, 3], [2, 3], [2, 3], [2, 3]]"}));
+  auto* ssd = dynamic_cast<SSDLiteImpl*>(m.get());
+  ASSERT_NE(ssd, nullptr);
+  // The stride-16 tap keeps its 672 channels; the stride-32 stage is halved.
+  EXPECT_EQ(ssd->backbone->out_channels, (std::vector<int64_t>{672, 480}));
+  std::map<std::string, int64_t> count;
+  for (const auto& p : m->named_parameters()) {
+    const std::string& n = p.key();
+    const std::string part = n.rfind("backbone.", 0) == 0 ? "backbone" : n.rfind("extra_blocks.", 0) == 0 ? "extra" : "head";
+    count[part] += p.value().numel();
+  }
+  // The reference's first unit keeps its 16 -> 16 expand conv + BN, which
+  // torchvision drops when the expansion is 1: 16 * 16 + 2 * 16 more.
+  EXPECT_EQ(count["backbone"], 1620512 + 16 * 16 + 2 * 16);
+  EXPECT_EQ(count["extra"], 452160);
+  EXPECT_EQ(count["head"], 258588);
+  // Without it, the reference's full-width tail: 160 / 960 channels.
+  const auto full = ssdlite("large", 10);
+  EXPECT_EQ(dynamic_cast<SSDLiteImpl*>(full.get())->backbone->out_channels, (std::vector<int64_t>{672, 960}));
+}

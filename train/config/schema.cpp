@@ -122,9 +122,8 @@ Field build_root() {
       {"WeightInit",
        Section({{"scheme", Str("default", {"default", "torchvision"},
                                "default: LibTorch's init; torchvision: as ssdlite320_mobilenet_v3_large from "
-                               "scratch (backbone kaiming_normal fan_out, extra blocks and heads N(0, head_std), "
-                               "biases 0; SSD only)")},
-                {"head_std", Float(0.03, "std of the non-backbone convs under scheme torchvision").at_least(0)}})},
+                               "scratch (every conv, backbone included, N(0, std), biases 0; SSD only)")},
+                {"std", Float(0.03, "std of every conv under scheme torchvision").at_least(0)}})},
       {"BatchNorm",
        Section({{"momentum", Float(0.1,
                                    "every BN's running-statistics update, LibTorch's sense (the reference's Paddle "
@@ -149,6 +148,9 @@ Field build_root() {
        Section(
            {{"model_name", Str("large", {"large", "small"})},
             {"scale", Float(1.0, "width multiplier of every layer (0.5, 0.75, 1.0, ...)")},
+            {"reduced_tail", Bool(false,
+                                  "halve the stride-32 stage (MobileNetV3 paper Table 6; torchvision's "
+                                  "from-scratch SSDLite): Large 160/960 -> 80/480 channels")},
             {"conv_decay", Float(4e-5, "L2 on conv weights of backbone and head; 0 = the global factor")},
             {"lr_mult_list", FloatList({1.0, 1.0, 1.0, 1.0, 1.0}, "LR multipliers, one per 3 backbone units")},
             {"extra_block_filters", IntListList({{256, 512}, {128, 256}, {128, 256}, {64, 128}})},

@@ -13,6 +13,7 @@ BackboneSpec backbone_spec_from_config(const Config& cfg) {
   if (arch == "YOLOv3") s.type = cfg.get<std::string>("YOLOv3.backbone");
   s.model_name = cfg.get<std::string>("MobileNetV3.model_name");
   s.scale = cfg.get<double>("MobileNetV3.scale");
+  s.reduced_tail = cfg.get<bool>("MobileNetV3.reduced_tail");
   if (arch == "CascadeRCNN") {
     const auto fm = cfg.get<std::vector<int64_t>>("MobileNetV3.feature_maps");
     if (fm.empty() || fm.back() < 2 || fm.back() > 5)
@@ -28,7 +29,7 @@ BackboneClassifierImpl::BackboneClassifierImpl(const BackboneSpec& s, int64_t nu
   TORCH_CHECK(num_classes > 0, "classifier: num_classes must be positive, got ", num_classes);
   int64_t channels = 0;
   if (s.type == "MobileNetV3") {
-    mobilenet = register_module("backbone", MobileNetV3(s.model_name, s.scale, s.max_stride));
+    mobilenet = register_module("backbone", MobileNetV3(s.model_name, s.scale, s.max_stride, s.reduced_tail));
     // Full backbone: conv_last (map 6). A truncated one (Cascade R-CNN): its last unit.
     deepest_map = s.max_stride == 32 ? 6 : 0;
     if (deepest_map == 0)

@@ -50,7 +50,7 @@ torch::Tensor ResidualUnitImpl::forward_rest(const torch::Tensor& expanded, cons
 
 torch::Tensor ResidualUnitImpl::forward(const torch::Tensor& x) { return forward_rest(forward_expand(x), x); }
 
-MobileNetV3Impl::MobileNetV3Impl(const std::string& model_name, double scale, int64_t max_stride) {
+MobileNetV3Impl::MobileNetV3Impl(const std::string& model_name, double scale, int64_t max_stride, bool reduced_tail) {
   if (!(scale > 0)) fail("MobileNetV3.scale must be positive, got ", scale);
   const auto& specs = mobilenet_v3_blocks(model_name);
   int64_t in = make_divisible(16 * scale);
@@ -60,7 +60,12 @@ MobileNetV3Impl::MobileNetV3Impl(const std::string& model_name, double scale, in
   for (size_t i = 0; i < specs.size(); ++i) {
     if (stride * specs[i].stride > max_stride) break;  // a truncated backbone (Cascade R-CNN's stops at 16)
     if (specs[i].stride == 2 && stride == 16 && tap_block < 0) tap_block = static_cast<int64_t>(i);
-    auto unit = ResidualUnit(in, specs[i], scale);
+    BlockSpec spec = specs[i];
+    if (reduced_tail && stride * spec.stride == 32) {
+      spec.out /= 2;
+      if (stride == 32) spec.expand /= 2;  // the s16->s32 unit keeps its expand: it is SSDLite's tap
+    }
+    auto unit = ResidualUnit(in, spec, scale);
     in = unit->out_channels;
     stride *= specs[i].stride;
     block_stride.push_back(stride);
@@ -70,7 +75,8 @@ MobileNetV3Impl::MobileNetV3Impl(const std::string& model_name, double scale, in
   }
   if (max_stride < 32) return;  // no conv_last, no SSD/YOLO taps: forward_maps() only
   TORCH_CHECK(tap_block >= 0, "MobileNetV3: no stride-16 to 32 unit");
-  const int64_t last = make_divisible(scale * specs.back().expand);  // 960 (large) / 576 (small) at scale 1
+  // 960 (large) / 576 (small) at scale 1; halved with the reduced tail (6x its 80 / 48 outputs).
+  const int64_t last = make_divisible(scale * specs.back().expand / (reduced_tail ? 2 : 1));
   conv_last = register_module("conv_last", ConvBNLayer(ConvBNOptions(in, last, 1, 1, 1, Act::HardSwish)));
   TORCH_CHECK(s8_block >= 0 && s16_block >= 0, "MobileNetV3: no units at stride 8 and 16");
   out_channels = {blocks[tap_block]->as<ResidualUnit>()->mid_channels, last};

@@ -44,7 +44,10 @@ TORCH_MODULE(ResidualUnit);
 struct MobileNetV3Impl : torch::nn::Module {
   // max_stride < 32 builds only the units up to that output stride, and no
   // conv_last: a backbone for forward_maps() (Cascade R-CNN's FPN taps).
-  MobileNetV3Impl(const std::string& model_name, double scale, int64_t max_stride = 32);
+  // reduced_tail halves the stride-32 stage (the paper's Table 6, torchvision's
+  // from-scratch SSDLite): the s16->s32 unit's output, the later units' expand and
+  // output, and conv_last (Large 160/960 -> 80/480); the stride-16 taps keep their width.
+  MobileNetV3Impl(const std::string& model_name, double scale, int64_t max_stride = 32, bool reduced_tail = false);
   // (N, 3, H, W) -> {stride-16 expand output of the first s16->s32 unit (N, C16, H/16, W/16),
   //                  conv_last output (N, C32, H/32, W/32)}
   std::vector<torch::Tensor> forward(const torch::Tensor& x);

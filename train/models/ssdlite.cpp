@@ -16,6 +16,7 @@ SSDOptions ssd_options_from_config(const Config& cfg) {
   o.num_classes = cfg.get<int64_t>("num_classes");
   o.model_name = cfg.get<std::string>("MobileNetV3.model_name");
   o.scale = cfg.get<double>("MobileNetV3.scale");
+  o.reduced_tail = cfg.get<bool>("MobileNetV3.reduced_tail");
   o.extra_block_filters.clear();
   for (const auto& f : cfg.get<std::vector<std::vector<int>>>("MobileNetV3.extra_block_filters")) {
     if (f.size() != 2) fail("MobileNetV3.extra_block_filters: each entry needs [mid, out], got ", f.size(), " values");
@@ -79,7 +80,7 @@ torch::Tensor ExtraBlockImpl::forward(const torch::Tensor& x) { return conv2->fo
 SSDLiteImpl::SSDLiteImpl(const SSDOptions& o) : opt(o) {
   num_classes = o.num_classes;
   if (o.num_classes < 1) fail("num_classes must be >= 1, got ", o.num_classes);
-  backbone = register_module("backbone", MobileNetV3(o.model_name, o.scale));
+  backbone = register_module("backbone", MobileNetV3(o.model_name, o.scale, 32, o.reduced_tail));
   extra_blocks = register_module("extra_blocks", torch::nn::ModuleList());
   std::vector<int64_t> channels = backbone->out_channels;
   int64_t in = channels.back();

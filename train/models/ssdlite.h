@@ -20,6 +20,7 @@ namespace compress {
 struct SSDOptions {
   std::string model_name = "large";
   double scale = 1.0;
+  bool reduced_tail = false;  // MobileNetV3's halved stride-32 stage
   int64_t num_classes = 80;
   std::vector<std::vector<int64_t>> extra_block_filters = {{256, 512}, {128, 256}, {128, 256}, {64, 128}};
   PriorBoxOptions prior;

@@ -10,7 +10,7 @@ namespace compress {
 InitOptions init_options_from_config(const Config& cfg) {
   InitOptions o;
   o.scheme = cfg.get<std::string>("WeightInit.scheme");
-  o.head_std = cfg.get<double>("WeightInit.head_std");
+  o.conv_std = cfg.get<double>("WeightInit.std");
   o.bn_momentum = cfg.get<double>("BatchNorm.momentum");
   o.bn_epsilon = cfg.get<double>("BatchNorm.epsilon");
   return o;
@@ -25,14 +25,10 @@ void apply_init(torch::nn::Module& model, const std::string& arch, const InitOpt
   // YOLOv3 and Cascade R-CNN set some output biases on purpose (objectness
   // priors); torchvision's scheme is SSDLite's, so it is refused elsewhere.
   if (arch != "SSD") fail("WeightInit.scheme: torchvision is SSDLite's from-scratch init; ", arch, " keeps default");
-  if (!(o.head_std > 0)) fail("WeightInit.head_std must be > 0, got ", o.head_std);
+  if (!(o.conv_std > 0)) fail("WeightInit.std must be > 0, got ", o.conv_std);
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
-    const bool backbone = item.key().rfind("backbone.", 0) == 0;
     if (auto* c = item.value()->as<torch::nn::Conv2d>()) {
-      if (backbone)
-        torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
-      else
-        torch::nn::init::normal_(c->weight, 0.0, o.head_std);
+      torch::nn::init::normal_(c->weight, 0.0, o.conv_std);
       if (c->bias.defined()) c->bias.zero_();
     } else if (auto* bn = item.value()->as<torch::nn::BatchNorm2d>()) {
       bn->weight.fill_(1.0);

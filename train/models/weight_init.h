@@ -15,11 +15,12 @@ class Config;
 
 struct InitOptions {
   // "default": as built (LibTorch's kaiming_uniform(a = sqrt 5) for every conv).
-  // "torchvision": as torchvision's ssdlite320_mobilenet_v3_large from scratch:
-  // backbone convs kaiming_normal (fan_out, ReLU gain), every other conv (extra
-  // blocks and heads, depthwise included) ~ N(0, head_std); biases 0; BN scale 1, shift 0.
+  // "torchvision": as torchvision's ssdlite320_mobilenet_v3_large from scratch
+  // (weights_backbone=None): every conv ~ N(0, std), backbone included, since
+  // its _normal_init(backbone) overwrites MobileNetV3's own kaiming init; depthwise
+  // and SE convs too; biases 0; BN scale 1, shift 0.
   std::string scheme = "default";
-  double head_std = 0.03;
+  double conv_std = 0.03;
   double bn_momentum = 0.1;  // LibTorch's sense: running = (1 - m) running + m batch
   double bn_epsilon = 1e-5;
 };

@@ -15,6 +15,7 @@ YOLOv3Options yolov3_options_from_config(const Config& cfg) {
   o.backbone = cfg.get<std::string>("YOLOv3.backbone");
   o.model_name = cfg.get<std::string>("MobileNetV3.model_name");
   o.scale = cfg.get<double>("MobileNetV3.scale");
+  o.reduced_tail = cfg.get<bool>("MobileNetV3.reduced_tail");
   o.depth = cfg.get<int64_t>("ResNet.depth");
   o.zero_init_residual = cfg.get<bool>("ResNet.zero_init_residual");
   o.loss.num_classes = cfg.get<int64_t>("num_classes");
@@ -70,7 +71,7 @@ YOLOv3Impl::YOLOv3Impl(const YOLOv3Options& o) : opt(o) {
   if (num_classes < 1) fail("num_classes must be >= 1, got ", num_classes);
   std::vector<int64_t> taps;  // channels at strides 8, 16, 32
   if (o.backbone == "MobileNetV3") {
-    mobilenet = register_module("backbone", MobileNetV3(o.model_name, o.scale));
+    mobilenet = register_module("backbone", MobileNetV3(o.model_name, o.scale, 32, o.reduced_tail));
     taps = mobilenet->stride_channels;
   } else if (o.backbone == "ResNet") {
     resnet = register_module("backbone", ResNet(o.depth, o.zero_init_residual));

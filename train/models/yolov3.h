@@ -34,6 +34,7 @@ struct YOLOv3Options {
   MultiClassNmsOptions nms{0.01, 0.45, 1000, 100};
   bool zero_init_residual = false;  // ResNet
   double obj_prior = 0.0;           // initial objectness probability; 0 = default bias init
+  bool reduced_tail = false;        // MobileNetV3's halved stride-32 stage
 };
 
 YOLOv3Options yolov3_options_from_config(const Config& cfg);
