@@ -128,9 +128,9 @@ TEST(ModelFlops, HandComputedLayersAndTotals) {
 //   m = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=11)
 //   m.backbone.features: 1,620,512; m.backbone.extra: 452,160; m.head: 258,588.
 TEST(SSDLite, ReducedTailWithSixPriorsPerCellHasTorchvisionsParameterCounts) {
-  const auto m = build_detector(config_from_string(
-      "", {"num_classes=10", "MobileNetV3.reduced_tail=true",
-           "SSDLiteMultiBoxHead.aspect_ratios=[[2, 3], [2, 3], [2, 3], [2, 3], [2, 3], [2, 3]]"}));
+  const auto m = build_detector(
+      config_from_string("", {"num_classes=10", "MobileNetV3.reduced_tail=true",
+                              "SSDLiteMultiBoxHead.aspect_ratios=[[2, 3], [2, 3], [2, 3], [2, 3], [2, 3], [2, 3]]"}));
   auto* ssd = dynamic_cast<SSDLiteImpl*>(m.get());
   ASSERT_NE(ssd, nullptr);
   // The stride-16 tap keeps its 672 channels; the stride-32 stage is halved.
@@ -138,7 +138,9 @@ TEST(SSDLite, ReducedTailWithSixPriorsPerCellHasTorchvisionsParameterCounts) {
   std::map<std::string, int64_t> count;
   for (const auto& p : m->named_parameters()) {
     const std::string& n = p.key();
-    const std::string part = n.rfind("backbone.", 0) == 0 ? "backbone" : n.rfind("extra_blocks.", 0) == 0 ? "extra" : "head";
+    const std::string part = n.rfind("backbone.", 0) == 0       ? "backbone"
+                             : n.rfind("extra_blocks.", 0) == 0 ? "extra"
+                                                                : "head";
     count[part] += p.value().numel();
   }
   // The reference's first unit keeps its 16 -> 16 expand conv + BN, which

@@ -35,9 +35,9 @@ TEST(WeightInit, TorchvisionSchemeDrawsEveryConvAtItsStd) {
   // torchvision's from-scratch SSDLite overwrites MobileNetV3's kaiming init with
   // N(0, 0.03) everywhere: backbone 1x1, depthwise and SE convs as well as the
   // extra blocks and heads (kaiming fan_out would give conv_last sqrt(2 / 576) = 0.059).
-  for (const std::string p : {"backbone.blocks.3.expand.conv", "backbone.conv_last.conv", "backbone.blocks.3.res_conv1.conv",
-                              "backbone.blocks.3.se_block.conv1", "conf.0.pw.conv", "loc.3.pw.conv", "conf.2.dw.conv",
-                              "extra_blocks.0.conv1.conv"}) {
+  for (const std::string p : {"backbone.blocks.3.expand.conv", "backbone.conv_last.conv",
+                              "backbone.blocks.3.res_conv1.conv", "backbone.blocks.3.se_block.conv1", "conf.0.pw.conv",
+                              "loc.3.pw.conv", "conf.2.dw.conv", "extra_blocks.0.conv1.conv"}) {
     auto c = conv_at(d, p);
     ASSERT_TRUE(c) << p;
     EXPECT_NEAR(std_of(c->weight), 0.05, 0.1 * 0.05) << p;

@@ -19,7 +19,7 @@ struct BackboneSpec {
   std::string type = "MobileNetV3";  // or "ResNet"
   std::string model_name = "large";  // MobileNetV3
   double scale = 1.0;                // MobileNetV3
-  bool reduced_tail = false;  // MobileNetV3's halved stride-32 stage
+  bool reduced_tail = false;         // MobileNetV3's halved stride-32 stage
   int64_t max_stride = 32;           // MobileNetV3: Cascade R-CNN's backbone stops at its last FPN tap
   int64_t depth = 34;                // ResNet
   bool zero_init_residual = false;   // ResNet
