@@ -38,6 +38,77 @@ TEST(PriorBox, MinMaxSizesMatchTheReferenceFormula) {
   }
 }
 
+// size_rule linspace is torchvision's DefaultBoxGenerator([[2, 3]] * 6, min_ratio=0.2,
+// max_ratio=0.95), the priors of ssdlite320_mobilenet_v3_large. Golden rows from
+// torchvision 0.14 (Debian python3-torchvision), xyxy pixels at 320 px, for the
+// cell (f / 2, f / 2) of each f x f map, the priors inside the image (torchvision
+// clamps only w and h, compress clips corners: they agree there):
+//   g(ImageList(zeros(1, 3, 320, 320), [(320, 320)]), [zeros(1, 1, f, f) for f in sizes])[0]
+// torchvision orders a cell's priors s_k, s', ars; the reference s_k, ars, s': compared as sets.
+TEST(PriorBox, LinspaceRuleGivesTorchvisionsSsdlitePriors) {
+  PriorBoxOptions o;
+  o.aspect_ratios = {{2, 3}, {2, 3}, {2, 3}, {2, 3}, {2, 3}, {2, 3}};
+  o.base_size = 320;
+  o.size_rule = "linspace";
+  const auto [mins, maxs] = ssd_min_max_sizes(o, 6);
+  // Hand-computed: 20 + 15 k percent of 320, partner the next, 100% last.
+  EXPECT_EQ(mins, (std::vector<double>{64, 112, 160, 208, 256, 304}));
+  EXPECT_EQ(maxs, (std::vector<double>{112, 160, 208, 256, 304, 320}));
+  const std::vector<int64_t> sizes = {20, 10, 5, 3, 2, 1};
+  std::vector<std::pair<int64_t, int64_t>> fmaps;
+  for (int64_t f : sizes) fmaps.push_back({f, f});
+  const auto p = make_priors(o, fmaps, 320, 320);
+  ASSERT_EQ(p.size(0), 3234);
+  const std::vector<std::vector<std::array<double, 4>>> golden = {
+      {{136, 136, 200, 200},
+       {125.667969, 125.667969, 210.332016, 210.332016},
+       {122.745148, 145.372574, 213.254837, 190.627411},
+       {145.372574, 122.745148, 190.627411, 213.254837},
+       {112.574371, 149.524780, 223.425613, 186.475204},
+       {149.524780, 112.574371, 186.475204, 223.425613}},
+      {{120, 120, 232, 232},
+       {109.067200, 109.067200, 242.932816, 242.932816},
+       {96.804047, 136.402023, 255.195953, 215.597992},
+       {136.402023, 96.804047, 215.597992, 255.195953},
+       {79.005157, 143.668381, 272.994843, 208.331619},
+       {143.668381, 79.005157, 208.331619, 272.994843}},
+      {{80, 80, 240, 240},
+       {68.785965, 68.785965, 251.214020, 251.214020},
+       {46.862915, 103.431458, 273.137085, 216.568542},
+       {103.431458, 46.862915, 216.568542, 273.137085},
+       {21.435938, 113.811981, 298.564087, 206.188019},
+       {113.811981, 21.435938, 206.188019, 298.564087}},
+      {{56.000004, 56.000004, 264, 264},
+       {44.622353, 44.622353, 275.377655, 275.377655},
+       {12.921791, 86.460892, 307.078217, 233.539108},
+       {86.460892, 12.921791, 233.539108, 307.078217},
+       {0, 99.955582, 320, 220.044418},
+       {99.955582, 0, 220.044418, 320}},
+      {},
+      {{8.000002, 8.000002, 312, 312},
+       {4.051294, 4.051294, 315.948730, 315.948730},
+       {0, 52.519768, 320, 267.480225},
+       {52.519768, 0, 267.480225, 320},
+       {0, 72.242752, 320, 247.757248},
+       {72.242752, 0, 247.757248, 320}}};
+  int64_t offset = 0;
+  for (size_t m = 0; m < sizes.size(); ++m) {
+    const int64_t f = sizes[m], cell = offset + ((f / 2) * f + f / 2) * 6;
+    for (const auto& g : golden[m]) {
+      double best = 1e9;  // the nearest of the cell's six priors, max-abs over coordinates, pixels
+      for (int64_t k = 0; k < 6; ++k) {
+        double d = 0;
+        for (int c = 0; c < 4; ++c) d = std::max(d, std::fabs(p[cell + k][c].item<double>() * 320 - g[c]));
+        best = std::min(best, d);
+      }
+      EXPECT_LT(best, 1e-3) << "map " << m << " golden box " << g[0] << " " << g[1] << " " << g[2] << " " << g[3];
+    }
+    offset += f * f * 6;
+  }
+  o.size_rule = "caffe";
+  EXPECT_THROW(ssd_min_max_sizes(o, 6), std::exception);
+}
+
 TEST(PriorBox, CountsAndHandComputedBoxes) {
   const auto o = reference_ssdlite_priors();
   EXPECT_EQ(expand_aspect_ratios({2, 3}, true), (std::vector<double>{1, 2, 0.5, 3, 1.0 / 3}));

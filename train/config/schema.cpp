@@ -256,6 +256,10 @@ Field build_root() {
                 {"flip", Bool(true, "add the reciprocal of every aspect ratio")},
                 {"min_ratio", Float(20, "smallest prior, percent of base_size")},
                 {"max_ratio", Float(95, "largest prior, percent of base_size")},
+                {"size_rule", Str("reference", {"reference", "linspace"},
+                                  "min_ratio/max_ratio to sizes: reference = first map 10%/20%, then floor steps "
+                                  "(PaddleDetection); linspace = evenly over every map, the SSD paper's eq. 4 "
+                                  "(torchvision's SSDLite: 20/95 gives 64-304 px at 320)")},
                 {"min_sizes", FloatList({}, "prior sizes in input pixels, one per map; [] = from min_ratio/max_ratio")},
                 {"max_sizes", FloatList({}, "with min_sizes: the sqrt(min * max) square's partner, pixels")},
                 {"offset", Float(0.5, "prior centres at (i + offset) * step")},

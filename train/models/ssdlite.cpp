@@ -47,6 +47,7 @@ SSDOptions ssd_options_from_config(const Config& cfg) {
   o.prior.flip = cfg.get<bool>(h + "flip");
   o.prior.min_ratio = cfg.get<double>(h + "min_ratio");
   o.prior.max_ratio = cfg.get<double>(h + "max_ratio");
+  o.prior.size_rule = cfg.get<std::string>(h + "size_rule");
   o.prior.min_sizes = cfg.get<std::vector<double>>(h + "min_sizes");
   o.prior.max_sizes = cfg.get<std::vector<double>>(h + "max_sizes");
   o.prior.offset = cfg.get<double>(h + "offset");

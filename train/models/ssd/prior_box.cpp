@@ -32,6 +32,19 @@ std::pair<std::vector<double>, std::vector<double>> ssd_min_max_sizes(const Prio
     return {o.min_sizes, o.max_sizes};
   }
   if (num_maps < 3) fail("SSD prior boxes need at least 3 feature maps, got ", num_maps);
+  if (o.size_rule == "linspace") {
+    // torchvision: scales = linspace(min, max, m) + [1.0]; map k: s_k and s_{k+1}.
+    std::vector<double> ratio;
+    for (int k = 0; k < num_maps; ++k) ratio.push_back(o.min_ratio + (o.max_ratio - o.min_ratio) * k / (num_maps - 1));
+    ratio.push_back(100.0);
+    std::vector<double> mins, maxs;
+    for (int k = 0; k < num_maps; ++k) {
+      mins.push_back(o.base_size * ratio[k] / 100.0);
+      maxs.push_back(o.base_size * ratio[k + 1] / 100.0);
+    }
+    return {mins, maxs};
+  }
+  if (o.size_rule != "reference") fail("SSDLiteMultiBoxHead.size_rule '", o.size_rule, "': use reference or linspace");
   const int step = static_cast<int>(std::floor((o.max_ratio - o.min_ratio) / (num_maps - 2)));
   std::vector<double> mins = {o.base_size * 0.10}, maxs = {o.base_size * 0.20};
   for (int r = static_cast<int>(o.min_ratio); r <= static_cast<int>(o.max_ratio); r += step) {

@@ -2,6 +2,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -13,6 +14,12 @@ struct PriorBoxOptions {
   std::vector<double> steps;  // per feature map, pixels; empty: image size / feature map size
   bool flip = true;
   double min_ratio = 20, max_ratio = 95;  // percent of base_size
+  // How min_ratio / max_ratio become sizes. "reference": PaddleDetection's (Caffe
+  // SSD's) rule, the first map at 10% / 20% of base_size, then floor steps.
+  // "linspace": the SSD paper's eq. 4 as torchvision's DefaultBoxGenerator has it,
+  // s_k = min + (max - min) k / (m - 1) for every map (the first included), the
+  // partner size s_{k+1}, and 100% after the last.
+  std::string size_rule = "reference";
   // Explicit prior sizes in input pixels, one per feature map (the reference's
   // min_sizes / max_sizes); empty: derived from min_ratio / max_ratio.
   std::vector<double> min_sizes, max_sizes;
@@ -23,8 +30,9 @@ struct PriorBoxOptions {
 // [1, ar1, 1/ar1, ar2, 1/ar2, ...] without near-duplicates (prior_box's ExpandAspectRatios).
 std::vector<double> expand_aspect_ratios(const std::vector<double>& ars, bool flip);
 
-// min/max sizes in pixels for `num_maps` maps: min_sizes / max_sizes when given; else base*0.1 / base*0.2 for the first
-// map, then ratios min_ratio, min_ratio + step, ... with step = floor((max - min) / (num_maps - 2)).
+// min/max sizes in pixels for `num_maps` maps: min_sizes / max_sizes when given; else by size_rule: "reference",
+// base*0.1 / base*0.2 for the first map, then ratios min_ratio, min_ratio + step, ... with
+// step = floor((max - min) / (num_maps - 2)); "linspace", ratios evenly from min_ratio to max_ratio.
 std::pair<std::vector<double>, std::vector<double>> ssd_min_max_sizes(const PriorBoxOptions& o, int num_maps);
 
 // Priors per feature-map location: expanded aspect ratios + 1 (the sqrt(min*max) square).
