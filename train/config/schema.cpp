@@ -150,7 +150,8 @@ Field build_root() {
             {"scale", Float(1.0, "width multiplier of every layer (0.5, 0.75, 1.0, ...)")},
             {"reduced_tail", Bool(false,
                                   "halve the stride-32 stage (MobileNetV3 paper Table 6; torchvision's "
-                                  "from-scratch SSDLite): Large 160/960 -> 80/480 channels")},
+                                  "from-scratch SSDLite): Large 160/960 -> 80/480 channels; no effect on Cascade "
+                                  "R-CNN, whose backbone stops at stride 16")},
             {"conv_decay", Float(4e-5, "L2 on conv weights of backbone and head; 0 = the global factor")},
             {"lr_mult_list", FloatList({1.0, 1.0, 1.0, 1.0, 1.0}, "LR multipliers, one per 3 backbone units")},
             {"extra_block_filters", IntListList({{256, 512}, {128, 256}, {128, 256}, {64, 128}})},
