@@ -298,11 +298,40 @@ TEST(PriorBox, RecipesSizePriorsForTheirOwnInput) {
   // The fashion recipes run at 192 px on top of the COCO recipes' 320: their
   // priors must follow their own EvalReader size, not inherit 320 (which once
   // slipped through, sizing every prior for a 320 px image).
+  //
+  // Which sizes, by hand. The fashion recipes use the SSD paper's eq. 4
+  // (linspace, as torchvision): 20 + 15 k percent of 192 px, partner the next,
+  // 100% last, with [2, 3] on every map (6 priors per cell). The COCO recipes
+  // keep the reference's rule: a 10% / 20% first map, then 20 + 18 k percent
+  // (step floor(75 / 4) = 18), partner + 18, and [2] alone on the first map.
   for (const char* r :
        {"configs/fashion/ssdlite_mobilenet_v3_small.yml", "configs/fashion/ssdlite_mobilenet_v3_large.yml"}) {
     // Their readers resize to 192 px.
-    EXPECT_EQ(ssd_options_from_config(load_config(testutil::source_path(r))).prior.base_size, 192.0) << r;
+    const auto o = ssd_options_from_config(load_config(testutil::source_path(r))).prior;
+    EXPECT_EQ(o.base_size, 192.0) << r;
+    const auto [mins, maxs] = ssd_min_max_sizes(o, 6);
+    const std::vector<double> want_min = {38.4, 67.2, 96.0, 124.8, 153.6, 182.4};
+    const std::vector<double> want_max = {67.2, 96.0, 124.8, 153.6, 182.4, 192.0};
+    ASSERT_EQ(mins.size(), 6u) << r;
+    ASSERT_EQ(maxs.size(), 6u) << r;
+    for (size_t k = 0; k < 6; ++k) {
+      EXPECT_NEAR(mins[k], want_min[k], 1e-6) << r << " map " << k;
+      EXPECT_NEAR(maxs[k], want_max[k], 1e-6) << r << " map " << k;
+      EXPECT_EQ(o.aspect_ratios.at(k), (std::vector<double>{2, 3})) << r << " map " << k;
+    }
   }
-  for (const char* r : {"configs/ssdlite_mobilenet_v3_small.yml", "configs/ssdlite_mobilenet_v3_large.yml"})
-    EXPECT_EQ(ssd_options_from_config(load_config(testutil::source_path(r))).prior.base_size, 320.0) << r;
+  for (const char* r : {"configs/ssdlite_mobilenet_v3_small.yml", "configs/ssdlite_mobilenet_v3_large.yml"}) {
+    const auto o = ssd_options_from_config(load_config(testutil::source_path(r))).prior;
+    EXPECT_EQ(o.base_size, 320.0) << r;
+    const auto [mins, maxs] = ssd_min_max_sizes(o, 6);
+    const std::vector<double> want_min = {32.0, 64.0, 121.6, 179.2, 236.8, 294.4};
+    const std::vector<double> want_max = {64.0, 121.6, 179.2, 236.8, 294.4, 352.0};
+    ASSERT_EQ(mins.size(), 6u) << r;
+    ASSERT_EQ(maxs.size(), 6u) << r;
+    for (size_t k = 0; k < 6; ++k) {
+      EXPECT_NEAR(mins[k], want_min[k], 1e-6) << r << " map " << k;
+      EXPECT_NEAR(maxs[k], want_max[k], 1e-6) << r << " map " << k;
+    }
+    EXPECT_EQ(o.aspect_ratios.at(0), (std::vector<double>{2})) << r;
+  }
 }
