@@ -10,11 +10,17 @@ A benchmark baseline only, never a runtime dependency.
 
   /usr/bin/python3 tools/bench/vs_torchvision.py --data output/vs/data --iters 800 --out output/vs
       [--compress-opt KEY=VALUE ...] [--config configs/fashion/ssdlite_mobilenet_v3_large.yml]
+  /usr/bin/python3 tools/bench/vs_torchvision.py --data output/vs/data --budget-min 30 --out output/vs30
+
+--budget-min gives both sides the same wall time instead of the same
+iterations: a probe runs both together for --probe-iters steps, measures each
+side's seconds per step (steps after the fifth), and each side then trains for
+budget / its own s/iter iterations (its schedule sized to that length).
 
 The torchvision side is the recipe the issue measured: SGD momentum 0.9,
 weight decay 4e-5, OneCycle to max_lr 0.1 with 5% warm-up, horizontal flip.
 """
-import argparse, json, os, random, subprocess, sys, time
+import argparse, json, os, random, shutil, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLI = os.path.join(ROOT, "build", "compress")
@@ -50,7 +56,9 @@ def same_allocator_as_compress():
         sys.exit("vs_torchvision: mallopt refused the allocator settings")
 
 
-def run_torchvision(a, log):
+def run_torchvision(a, log, iters, evaluate=True):
+    """Trains for `iters` steps; returns (wall s, detections file or None, time
+    stamp after each step)."""
     same_allocator_as_compress()
     import torch
     import torchvision
@@ -73,10 +81,10 @@ def run_torchvision(a, log):
         weights=None, weights_backbone=None, num_classes=len(cats) + 1)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=a.tv_lr, momentum=0.9, weight_decay=4e-5)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.tv_lr, total_steps=a.iters, pct_start=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.tv_lr, total_steps=iters, pct_start=0.05)
     model.train()
-    order, pos, t0 = [], 0, time.time()
-    for it in range(a.iters):
+    order, pos, t0, stamps = [], 0, time.time(), []
+    for it in range(iters):
         batch_x, batch_y = [], []
         for _ in range(a.batch):
             if pos == len(order):
@@ -98,11 +106,14 @@ def run_torchvision(a, log):
         loss.backward()
         opt.step()
         sched.step()
-        if (it + 1) % 50 == 0 or it + 1 == a.iters:
+        stamps.append(time.time())
+        if (it + 1) % 50 == 0 or it + 1 == iters:
             el = time.time() - t0
-            print(f"[torchvision] iter {it + 1}/{a.iters} loss {loss.item():.4f} {el / (it + 1):.2f} s/it", file=log,
+            print(f"[torchvision] iter {it + 1}/{iters} loss {loss.item():.4f} {el / (it + 1):.2f} s/it", file=log,
                   flush=True)
     wall = time.time() - t0
+    if not evaluate:
+        return wall, None, stamps
     model.eval()
     val = json.load(open(os.path.join(a.data, "annotations", "instances_val.json")))
     cat_of = {v: k for k, v in label_of.items()}
@@ -116,7 +127,7 @@ def run_torchvision(a, log):
                              "bbox": [bb[0], bb[1], bb[2] - bb[0], bb[3] - bb[1]], "score": s})
     path = os.path.join(a.out, "torchvision_dets.json")
     json.dump(dets, open(path, "w"))
-    return wall, path
+    return wall, path, stamps
 
 
 def score(a, dets):
@@ -124,6 +135,57 @@ def score(a, dets):
     subprocess.run([CLI, "eval", "--gt", os.path.join(a.data, "annotations", "instances_val.json"), "--dets", dets,
                     "--out", stats], check=True, stdout=subprocess.DEVNULL)
     return json.load(open(stats))
+
+
+def compress_cmd(a, run_dir, iters, extra=()):
+    s = str(a.size)
+    opts = [f"TrainReader.dataset.dataset_dir={a.data}", f"EvalReader.dataset.dataset_dir={a.data}",
+            f"TrainReader.sample_transforms.ResizeImage.target_size={s}",
+            f"EvalReader.sample_transforms.ResizeImage.target_size={s}",
+            f"TrainReader.batch_size={a.batch}", f"max_iters={iters}", f"snapshot_iter={iters}",
+            "threads=1", "num_classes=10", f"seed={a.seed}"] + list(extra) + a.compress_opt
+    return [CLI, "train", "-c", a.config, "--run-dir", run_dir] + [x for o in opts for x in ("-o", o)], opts
+
+
+def compress_elapsed(run_dir):
+    """{iteration: training seconds so far} from a compress run's metrics.jsonl
+    (training only, like torchvision's wall here: no start-up, no evaluation)."""
+    path = os.path.join(run_dir, "metrics.jsonl")
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    el = {r["iter"]: r["elapsed_s"] for r in rows if r.get("kind") == "train" and "elapsed_s" in r}
+    if not el:
+        sys.exit(f"vs_torchvision: {path} has no training rows with elapsed_s")
+    return el
+
+
+def probe(a, env):
+    """Both sides together for a.probe_iters steps, as they will run; returns
+    (torchvision s/iter, compress s/iter) over the steps after the fifth."""
+    skip, n = 5, a.probe_iters
+    if n < skip + 5:
+        sys.exit(f"vs_torchvision: --probe-iters must be at least {skip + 5}, not {n}")
+    d = os.path.join(a.out, "probe")
+    shutil.rmtree(d, ignore_errors=True)  # a left-over run would resume instead of being timed
+    os.makedirs(d)
+    cmd, _ = compress_cmd(a, os.path.join(d, "compress_run"), n, ["log_iter=" + str(skip)])
+    proc = None
+    if a.only != "torchvision":
+        proc = subprocess.Popen(cmd, env=env, stdout=open(os.path.join(d, "compress.log"), "w"),
+                                stderr=subprocess.STDOUT)
+    tv = None
+    if a.only != "compress":
+        with open(os.path.join(d, "torchvision.log"), "w") as log:
+            _, _, st = run_torchvision(a, log, n, evaluate=False)
+        tv = (st[-1] - st[skip - 1]) / (n - skip)
+    c = None
+    if proc:
+        if proc.wait() != 0:
+            sys.exit(f"compress probe failed: see {d}/compress.log")
+        el = compress_elapsed(os.path.join(d, "compress_run"))
+        if skip not in el or n not in el:
+            sys.exit(f"compress probe: {d}/compress_run/metrics.jsonl has no elapsed_s at steps {skip} and {n}")
+        c = (el[n] - el[skip]) / (n - skip)
+    return tv, c
 
 
 def main():
@@ -138,6 +200,8 @@ def main():
     p.add_argument("--config", default=os.path.join(ROOT, "configs/fashion/ssdlite_mobilenet_v3_large.yml"))
     p.add_argument("--compress-opt", action="append", default=[], help="extra -o for the compress side (ablations)")
     p.add_argument("--only", choices=["torchvision", "compress"], help="run one side")
+    p.add_argument("--budget-min", type=float, help="equal wall time instead of equal --iters: minutes of training per side")
+    p.add_argument("--probe-iters", type=int, default=25, help="steps of the --budget-min probe")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
     if a.only != "compress":
@@ -145,38 +209,45 @@ def main():
     if not os.path.exists(os.path.join(a.data, "annotations", "instances_val.json")):
         subprocess.run([CLI, "data", "fashion-det", "--out", a.data, "--image-size", str(a.size), "--train", "4000",
                         "--val", "500", "--seed", "0"], check=True)
-    run_dir = os.path.join(a.out, "compress_run")
-    s = str(a.size)
-    opts = [f"TrainReader.dataset.dataset_dir={a.data}", f"EvalReader.dataset.dataset_dir={a.data}",
-            f"TrainReader.sample_transforms.ResizeImage.target_size={s}",
-            f"EvalReader.sample_transforms.ResizeImage.target_size={s}",
-            f"TrainReader.batch_size={a.batch}", f"max_iters={a.iters}", f"snapshot_iter={a.iters}",
-            "threads=1", "num_classes=10", f"seed={a.seed}"] + a.compress_opt
-    cmd = [CLI, "train", "-c", a.config, "--run-dir", run_dir] + [x for o in opts for x in ("-o", o)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    tv_iters = c_iters = a.iters
+    if a.budget_min is not None:
+        if a.budget_min <= 0:
+            sys.exit(f"vs_torchvision: --budget-min must be positive, not {a.budget_min}")
+        tv_s, c_s = probe(a, env)
+        budget = 60 * a.budget_min
+        tv_iters = max(1, int(budget / tv_s)) if tv_s else 0
+        c_iters = max(1, int(budget / c_s)) if c_s else 0
+        print(f"[vs] probe ({a.probe_iters} steps together): torchvision {tv_s or 0:.2f} s/iter, "
+              f"compress {c_s or 0:.2f} s/iter; {a.budget_min:g} min = {tv_iters} / {c_iters} iterations", flush=True)
+    run_dir = os.path.join(a.out, "compress_run")
+    cmd, opts = compress_cmd(a, run_dir, c_iters)
     rows = []
-    proc, t0 = None, time.time()
+    proc = None
     if a.only != "torchvision":
         proc = subprocess.Popen(cmd, env=env, stdout=open(os.path.join(a.out, "compress.log"), "w"),
                                 stderr=subprocess.STDOUT)
     if a.only != "compress":
         with open(os.path.join(a.out, "torchvision.log"), "w") as log:
-            wall, dets = run_torchvision(a, log)
-        rows.append(("torchvision ssdlite320_mobilenet_v3_large", wall, score(a, dets)))
+            wall, dets, _ = run_torchvision(a, log, tv_iters)
+        rows.append(("torchvision ssdlite320_mobilenet_v3_large", tv_iters, wall, score(a, dets)))
     if proc:
         if proc.wait() != 0:
             sys.exit(f"compress train failed: see {a.out}/compress.log")
-        wall = time.time() - t0
+        # Its own training time: time.time() - t0 here would also count
+        # torchvision's evaluation whenever compress finished first.
+        wall = compress_elapsed(run_dir)[c_iters]
         dets = os.path.join(a.out, "compress_dets.json")
         subprocess.run([CLI, "eval", "-c", a.config, "-w", os.path.join(run_dir, "model_final.pt"), "--dets-out",
                         dets] + [x for o in opts for x in ("-o", o)], check=True, env=env, stdout=subprocess.DEVNULL)
-        rows.append(("compress " + os.path.basename(a.config) + " " + " ".join(a.compress_opt), wall, score(a, dets)))
+        rows.append(("compress " + os.path.basename(a.config) + " " + " ".join(a.compress_opt), c_iters, wall,
+                     score(a, dets)))
     print(f"| side | iterations | wall (s) | s/iter | AP | AP50 | APs | APm | APl |")
     print(f"|---|---|---|---|---|---|---|---|---|")
-    for name, wall, st in rows:
-        print(f"| {name} | {a.iters} | {wall:.0f} | {wall / a.iters:.2f} | {100 * st['AP']:.1f} | "
+    for name, n, wall, st in rows:
+        print(f"| {name} | {n} | {wall:.0f} | {wall / n:.2f} | {100 * st['AP']:.1f} | "
               f"{100 * st['AP50']:.1f} | {100 * st['APs']:.1f} | {100 * st['APm']:.1f} | {100 * st['APl']:.1f} |")
-    json.dump([{"side": n, "iters": a.iters, "wall_s": w, "stats": st} for n, w, st in rows],
+    json.dump([{"side": name, "iters": n, "wall_s": w, "stats": st} for name, n, w, st in rows],
               open(os.path.join(a.out, "table.json"), "w"), indent=1)
 
 
