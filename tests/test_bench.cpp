@@ -6,8 +6,8 @@
 #include <torch/torch.h>
 
 #include <map>
-#include <numeric>
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 #include "compress/export/latency.h"
 #include "compress/export/onnx_export.h"
