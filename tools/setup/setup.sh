@@ -9,6 +9,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git clang-format
       libcli11-dev libspdlog-dev libyaml-cpp-dev nlohmann-json3-dev
       libgtest-dev libopencv-dev dataset-fashion-mnist
       libonnx-dev libprotobuf-dev libgloo-dev libdnnl-dev
+      ocl-icd-opencl-dev  # dnnl-config.cmake find_package(OpenCL REQUIRED)s: libdnnl-dev only recommends it
       python3)
 
 missing=()
