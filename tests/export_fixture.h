@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "compress/export/verify.h"
 #include "compress/quant/qat.h"
@@ -56,6 +57,20 @@ inline void expect_verified(const compress::VerifyReport& v, const std::string& 
 
 // The tiny SSDLite with random BN, SE convs kept float, the rest QAT-wrapped,
 // after a few training-mode batches so the observers hold scales; eval mode.
+// Training-mode forwards of `batches` random images of `shape` (N, 3, H, W),
+// so that every QAT observer has a step before export. Tiny models need
+// several images: one batch of two 64 px images left an SE squeeze conv's
+// ReLU output all zero about 1 run in 30 (output step 0, export refused).
+template <class M>
+void observe_random_batches(M& model, const std::vector<int64_t>& shape, int batches = 3) {
+  model->train();
+  {
+    torch::NoGradGuard g;
+    for (int i = 0; i < batches; ++i) model->forward(torch::randn(shape));
+  }
+  model->eval();
+}
+
 inline std::pair<compress::Detector, compress::quant::QuantReport> tiny_qat_ssd(const compress::Config& cfg,
                                                                                 bool quantize_outputs = true) {
   auto model = compress::build_detector(cfg);
@@ -64,12 +79,7 @@ inline std::pair<compress::Detector, compress::quant::QuantReport> tiny_qat_ssd(
   qo.not_quant_pattern = {"se_block"};
   qo.quantize_outputs = quantize_outputs;
   auto rep = compress::quant::apply_qat(*model, qo);
-  model->train();
-  {
-    torch::NoGradGuard g;
-    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));
-  }
-  model->eval();
+  observe_random_batches(model, {2, 3, 96, 96});
   return {model, rep};
 }
 

@@ -33,20 +33,9 @@ namespace {
 Config tiny_config(const testutil::TempDir&, std::vector<std::string> o) { return config_from_string("", o); }
 
 using testutil::expect_verified;
+using testutil::observe_random_batches;
 using testutil::randomize_bn;
 using testutil::tiny_qat_ssd;
-
-// Seeded batches of random images in training mode, so that every observer
-// has a step: one batch of two 64 px images left a tiny model's SE squeeze conv
-// (ReLU after it) all zero in about 1 run in 30, and its output step at 0.
-template <class M>
-void observe_random_batches(M& model) {
-  torch::manual_seed(0);
-  model->train();
-  torch::NoGradGuard g;
-  for (int i = 0; i < 3; ++i) model->forward(torch::randn({4, 3, 64, 64}));
-  model->eval();
-}
 
 }  // namespace
 
@@ -218,7 +207,8 @@ TEST(Export, WhatQdqCannotHoldIsRefusedNamingTheKey) {
     quant::QuantOptions qo;
     c.set(qo);
     quant::apply_qat(*model, qo);
-    observe_random_batches(model);
+    torch::manual_seed(0);
+    observe_random_batches(model, {4, 3, 64, 64});
     try {
       export_onnx(*model, d.file("x.onnx"), o);
       ADD_FAILURE() << c.key << " exported";
@@ -233,7 +223,8 @@ TEST(Export, WhatQdqCannotHoldIsRefusedNamingTheKey) {
   quant::QuantOptions qo;
   qo.weight_bits = 4;
   quant::apply_qat(*model, qo);
-  observe_random_batches(model);
+  torch::manual_seed(0);
+  observe_random_batches(model, {4, 3, 64, 64});
   export_onnx(*model, d.file("w4.onnx"), o);
   const auto init = onnx_export::read_float_initializers(d.file("w4.onnx"));
   const auto wf = model->named_modules()["backbone.conv1"]->as<ConvBNLayer>()->folded_weight_bias().first.detach();
@@ -245,7 +236,8 @@ TEST(Export, WhatQdqCannotHoldIsRefusedNamingTheKey) {
   quant::QuantOptions ro;
   ro.reduce_range = true;
   quant::apply_qat(*rr, ro);
-  observe_random_batches(rr);
+  torch::manual_seed(0);
+  observe_random_batches(rr, {4, 3, 64, 64});
   export_onnx(*rr, d.file("rr.onnx"), o);
   const auto ri = onnx_export::read_float_initializers(d.file("rr.onnx"));
   const auto conv1 = rr->named_modules()["backbone.conv1"]->as<ConvBNLayer>();
@@ -268,12 +260,7 @@ TEST(Export, SkippedLayersGetFloatInputsInTheFile) {
   quant::QuantOptions qo;
   qo.not_quant_pattern = {"res_conv1", "se_block"};
   quant::apply_qat(*model, qo);
-  model->train();
-  {
-    torch::NoGradGuard g;
-    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 96, 96}));
-  }
-  model->eval();
+  observe_random_batches(model, {2, 3, 96, 96});
   ExportOptions o;
   o.height = o.width = 96;
   export_onnx(*model, d.file("skip.onnx"), o);

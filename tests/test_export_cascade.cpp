@@ -102,12 +102,7 @@ TEST(ExportCascade, QatInt8AsQdqInOnnxRuntime) {
   auto model = build_detector(cfg);
   testutil::randomize_bn(*model);
   const auto rep = quant::apply_qat(*model, quant::QuantOptions{});
-  model->train();
-  {
-    torch::NoGradGuard g;
-    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 64, 64}));
-  }
-  model->eval();
+  testutil::observe_random_batches(model, {2, 3, 64, 64});
   ExportOptions o;
   o.height = o.width = 64;
   const auto r = export_onnx(*model, d.file("q.onnx"), o);

@@ -267,12 +267,7 @@ TEST(Runtime, CascadeRcnnFloatAndInt8MatchOnnxRuntimeAndLibTorch) {
   // QAT int8: the quantized convs run as int8 oneDNN convs (the shared RPN
   // conv once per FPN level), the box heads' Gemms in float.
   const auto rep = quant::apply_qat(*model, quant::QuantOptions{});
-  model->train();
-  {
-    torch::NoGradGuard g;
-    for (int i = 0; i < 3; ++i) model->forward(torch::randn({2, 3, 64, 64}));
-  }
-  model->eval();
+  testutil::observe_random_batches(model, {2, 3, 64, 64});
   export_onnx(*model, d.file("q.onnx"), o);
   runtime::Session s(d.file("q.onnx"));
   const auto ops = onnx_export::read_op_types(d.file("q.onnx"));
