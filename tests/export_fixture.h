@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compress/export/verify.h"
@@ -71,16 +72,25 @@ void observe_random_batches(M& model, const std::vector<int64_t>& shape, int bat
   model->eval();
 }
 
-inline std::pair<compress::Detector, compress::quant::QuantReport> tiny_qat_ssd(const compress::Config& cfg,
-                                                                                bool quantize_outputs = true) {
+// The recipe's SSDLite with random BN statistics, wrapped for QAT with
+// `not_quant` left float, before any observation (steps still 0).
+inline std::pair<compress::Detector, compress::quant::QuantReport> tiny_qat_ssd_unobserved(
+    const compress::Config& cfg, std::vector<std::string> not_quant, bool quantize_outputs = true) {
   auto model = compress::build_detector(cfg);
   randomize_bn(*model);
   compress::quant::QuantOptions qo;
-  qo.not_quant_pattern = {"se_block"};
+  qo.not_quant_pattern = std::move(not_quant);
   qo.quantize_outputs = quantize_outputs;
   auto rep = compress::quant::apply_qat(*model, qo);
-  observe_random_batches(model, {2, 3, 96, 96});
   return {model, rep};
+}
+
+// The same with se_block float, observed on random 96 px batches.
+inline std::pair<compress::Detector, compress::quant::QuantReport> tiny_qat_ssd(const compress::Config& cfg,
+                                                                                bool quantize_outputs = true) {
+  auto r = tiny_qat_ssd_unobserved(cfg, {"se_block"}, quantize_outputs);
+  observe_random_batches(r.first, {2, 3, 96, 96});
+  return r;
 }
 
 // The recipe's Cascade R-CNN at the tiny test size (64 px): at most 100

@@ -143,6 +143,48 @@ TEST(Export, QatSsdliteAsQdqWithTheLearnedScales) {
   expect_verified(verify_export(*model, d.file("int8.onnx"), cfg, 8), "SSDLite QAT int8");
 }
 
+TEST(Export, AnOutputThatWasAlwaysZeroShipsAtTheFloorStep) {
+  // A ReLU conv that never fires on the observed data (here forced: gamma 0,
+  // beta -1, so every output is 0; the last such conv, inside a residual unit,
+  // so that the layers after it still see varied data) was observed, unlike a quantizer that never
+  // saw data: its output step is float32's epsilon (torch.ao's floor), the
+  // same in the simulation and the file, and the export verifies. Before the
+  // floor it kept step 0 and export refused it as "never saw data".
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  auto model = testutil::tiny_qat_ssd_unobserved(cfg, {"se_block"}).first;
+  std::string dead;
+  const quant::ConvQuantImpl* dead_q = nullptr;
+  for (const auto& m : model->named_modules()) {
+    auto* l = dynamic_cast<ConvBNLayerImpl*>(m.value().get());
+    if (!l || l->act != Act::ReLU || !l->bn) continue;
+    auto* q = dynamic_cast<quant::ConvQuantImpl*>(l->conv_quant.get());
+    if (!q || !q->plan(0).round_output) continue;
+    dead = m.key();
+    dead_q = q;
+  }
+  ASSERT_FALSE(dead.empty()) << "no ReLU conv with a rounded output in the tiny SSDLite";
+  {
+    auto l = model->named_modules()[dead]->as<ConvBNLayer>();
+    torch::NoGradGuard g;
+    l->bn->weight.zero_();
+    l->bn->bias.fill_(-1.0);
+  }
+  dead += ".conv";
+  torch::manual_seed(0);
+  observe_random_batches(model, {2, 3, 96, 96});
+  ExportOptions o;
+  o.height = o.width = 96;
+  export_onnx(*model, d.file("dead.onnx"), o);
+  const auto init = onnx_export::read_float_initializers(d.file("dead.onnx"));
+  constexpr float eps = 1.1920928955078125e-07f;
+  EXPECT_EQ(dead_q->output_step(), eps) << dead << ": the simulation's step";
+  ASSERT_TRUE(init.count(dead + ".output_scale")) << dead;
+  EXPECT_EQ(init.at(dead + ".output_scale")[0], eps) << dead << ": the file's step";
+  expect_verified(verify_export(*model, d.file("dead.onnx"), cfg, 8), "SSDLite QAT with an all-zero layer");
+}
+
 TEST(Export, VerifyNamesTheOneLayerWhoseScaleIsTwoPercentOff) {
   // The mutation check of `export --verify`: the file's input scale of one conv
   // in the middle of the network, 2% off. Layer by layer, every other int8
@@ -255,11 +297,7 @@ TEST(Export, SkippedLayersGetFloatInputsInTheFile) {
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 8, 96);
   const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
-  auto model = build_detector(cfg);
-  randomize_bn(*model);
-  quant::QuantOptions qo;
-  qo.not_quant_pattern = {"res_conv1", "se_block"};
-  quant::apply_qat(*model, qo);
+  auto model = testutil::tiny_qat_ssd_unobserved(cfg, {"res_conv1", "se_block"}).first;
   observe_random_batches(model, {2, 3, 96, 96});
   ExportOptions o;
   o.height = o.width = 96;

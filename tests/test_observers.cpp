@@ -47,6 +47,15 @@ TEST(Observers, DispatchByTypeAndBatchMax) {
   EXPECT_NEAR(observe_range(ActivationQuantizeType::RangeAbsMax, s, one(1), 0.9).item<double>(), 9.0, 0);
 }
 
+TEST(Observers, StepIsRangeOverLevelsFlooredAtFloatEpsilon) {
+  EXPECT_FLOAT_EQ(step_of_range(one(12.7), 127).item<float>(), 0.1f);
+  EXPECT_FLOAT_EQ(step_of_range(one(6.0), 255).item<float>(), 6.0f / 255);
+  // An observed range of 0 (a ReLU that never fired) gets torch.ao's floor, not
+  // step 0, which means "never observed" to the exporter.
+  EXPECT_EQ(step_of_range(one(0.0), 127).item<float>(), 1.1920928955078125e-07f);
+  EXPECT_EQ(step_of_range(one(1e-6), 127).item<float>(), 1.1920928955078125e-07f);  // 7.9e-9 floored
+}
+
 TEST(QuantizeTypes, NamesRoundTripAndUnknownOnesListTheValid) {
   for (const auto& n : weight_quantize_types()) EXPECT_EQ(name_of(parse_weight_quantize_type(n)), n);
   for (const auto& n : activation_quantize_types()) EXPECT_EQ(name_of(parse_activation_quantize_type(n)), n);

@@ -99,7 +99,7 @@ void ConvQuantImpl::observe_output(const torch::Tensor& y, bool non_negative, in
   const int64_t levels = non_negative ? (int64_t{1} << opt.activation_bits) - 1 : qmax_for_bits(opt.activation_bits);
   const auto range = moving_average_range(out_state.narrow(0, k, 1), out_accum.narrow(0, k, 1),
                                           batch_abs_max(y, /*all_ranks=*/true), opt.moving_rate);
-  out_scale.narrow(0, k, 1).copy_(range / static_cast<double>(levels));
+  out_scale.narrow(0, k, 1).copy_(step_of_range(range, levels));
 }
 
 torch::Tensor int8_hard_swish(const torch::Tensor& y) {
@@ -139,7 +139,7 @@ void ConvQuantImpl::observe(const torch::Tensor& x, int64_t k) {
   if (act_window.defined()) st.window = act_window[k], st.iter = act_iter.narrow(0, k, 1);
   const auto range =
       observe_range(opt.activation_quantize_type, st, batch_abs_max(x, /*all_ranks=*/true), opt.moving_rate);
-  act_scale.narrow(0, k, 1).copy_(range / static_cast<double>(qmax_for_bits(opt.activation_bits)));
+  act_scale.narrow(0, k, 1).copy_(step_of_range(range, qmax_for_bits(opt.activation_bits)));
 }
 
 torch::Tensor ConvQuantImpl::input(const torch::Tensor& x) {
@@ -151,7 +151,7 @@ torch::Tensor ConvQuantImpl::input(const torch::Tensor& x) {
   if (!learning && opt.activation_quantize_type == ActivationQuantizeType::AbsMax) {
     // Dynamic: this batch's own max in evaluation too (the reference's rule),
     // local to this process and not stored.
-    const auto s = batch_abs_max(x, /*all_ranks=*/false) / static_cast<double>(qmax_for_bits(opt.activation_bits));
+    const auto s = step_of_range(batch_abs_max(x, /*all_ranks=*/false), qmax_for_bits(opt.activation_bits));
     return fake_quant_act(x, s, opt.activation_bits, /*non_negative=*/false);
   }
   const auto q = fake_quant_act(x, act_scale.narrow(0, k, 1), opt.activation_bits, /*non_negative=*/false);

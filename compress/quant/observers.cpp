@@ -30,6 +30,11 @@ at::Tensor window_range(at::Tensor window, at::Tensor iter, const at::Tensor& m)
   return window.max().reshape({1});
 }
 
+at::Tensor step_of_range(const at::Tensor& range, int64_t levels) {
+  TORCH_CHECK(levels > 0, "step_of_range: levels must be positive, got ", levels);
+  return (range / static_cast<double>(levels)).clamp_min(kMinObservedStep);
+}
+
 at::Tensor observe_range(ActivationQuantizeType type, ObserverState& s, const at::Tensor& m, double moving_rate) {
   switch (type) {
     case ActivationQuantizeType::MovingAverageAbsMax:

@@ -26,6 +26,16 @@ at::Tensor moving_average_range(at::Tensor state, at::Tensor accum, const at::Te
 // and returns the window's max (1).
 at::Tensor window_range(at::Tensor window, at::Tensor iter, const at::Tensor& m);
 
+// The smallest step an observed activation gets: float32's epsilon, as
+// torch.ao's observers floor their scales. A site whose every observed value
+// was 0 (a ReLU that never fired on the calibration data) thus gets a real,
+// exportable step instead of 0, and 0 keeps meaning "never observed".
+constexpr double kMinObservedStep = 1.1920928955078125e-07;
+
+// The step (1) for an observed range (1): range / levels, floored at
+// kMinObservedStep.
+at::Tensor step_of_range(const at::Tensor& range, int64_t levels);
+
 // The per-site state an observer keeps (views of one site's entries).
 struct ObserverState {
   at::Tensor state, accum;  // moving_average_abs_max (1) each
