@@ -44,6 +44,7 @@ if [ "$STEPS" != 1000 ]; then
   steps=(-o prune.max_iters="$STEPS" -o distill.max_iters="$STEPS"
          -o "LearningRate.schedulers=[{type: PiecewiseDecay, gamma: 0.1, milestones: [$((STEPS * 4 / 5))]}, {type: LinearWarmup, start_factor: 0.1, steps: 50}]")
 fi
+pairs=()
 for s in "$@"; do
   finished "$OUT/ft_seed$s.log" ||
     build/compress prune -c $C --eval "${steps[@]}" -o pretrain_weights="$STUDENT" -o seed="$s" -o save_dir="$OUT/ft_seed$s" \
@@ -52,4 +53,20 @@ for s in "$@"; do
     build/compress distill -c $C --eval --teacher_config "$TEACHER_CONFIG" --teacher_weights "$TEACHER" "${weight[@]}" "${steps[@]}" \
       -o pretrain_weights="$STUDENT" -o seed="$s" -o save_dir="$OUT/distill_seed$s" > "$OUT/distill_seed$s.log" 2>&1
   echo "seed $s: fine-tuned AP $(final_ap "$OUT/ft_seed$s.log"), distilled AP $(final_ap "$OUT/distill_seed$s.log")"
+  pairs+=("$(final_ap "$OUT/ft_seed$s.log")" "$(final_ap "$OUT/distill_seed$s.log")")
 done
+# The issue's test: distillation ahead on the mean by more than twice the
+# paired standard error, and in every seed.
+python3 - "${pairs[@]}" <<'PY'
+import math, sys
+v = list(map(float, sys.argv[1:]))
+ft, di = v[0::2], v[1::2]
+d = [b - a for a, b in zip(ft, di)]
+n = len(d)
+mean = sum(d) / n
+se = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1) / n) if n > 1 else float("nan")
+print(f"{n} seeds: fine-tuned mean {100 * sum(ft) / n:.2f}, distilled mean {100 * sum(di) / n:.2f}, "
+      f"distilled minus fine-tuned {100 * mean:+.2f} (paired SE {100 * se:.2f}); "
+      f"ahead by more than 2 SE: {'yes' if n > 1 and mean > 2 * se else 'no'}; "
+      f"ahead in every seed: {'yes' if all(x > 0 for x in d) else 'no'}")
+PY
