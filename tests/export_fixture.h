@@ -56,12 +56,11 @@ inline void expect_verified(const compress::VerifyReport& v, const std::string& 
   if (!v.quantized) EXPECT_LE(v.score_eps, 1e-3) << what;
 }
 
-// The tiny SSDLite with random BN, SE convs kept float, the rest QAT-wrapped,
-// after a few training-mode batches so the observers hold scales; eval mode.
 // Training-mode forwards of `batches` random images of `shape` (N, 3, H, W),
-// so that every QAT observer has a step before export. Tiny models need
-// several images: one batch of two 64 px images left an SE squeeze conv's
-// ReLU output all zero about 1 run in 30 (output step 0, export refused).
+// so that every QAT observer has a step before export; eval mode after. Tiny
+// models need several images: one batch of two 64 px images left an SE
+// squeeze conv's ReLU output all zero about 1 run in 30 (then step 0 and a
+// refused export; observed steps are now floored at float32's epsilon).
 template <class M>
 void observe_random_batches(M& model, const std::vector<int64_t>& shape, int batches = 3) {
   model->train();
@@ -85,7 +84,8 @@ inline std::pair<compress::Detector, compress::quant::QuantReport> tiny_qat_ssd_
   return {model, rep};
 }
 
-// The same with se_block float, observed on random 96 px batches.
+// The tiny SSDLite with se_block float, the rest QAT-wrapped, observed on
+// random 96 px batches; eval mode.
 inline std::pair<compress::Detector, compress::quant::QuantReport> tiny_qat_ssd(const compress::Config& cfg,
                                                                                 bool quantize_outputs = true) {
   auto r = tiny_qat_ssd_unobserved(cfg, {"se_block"}, quantize_outputs);
