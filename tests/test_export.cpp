@@ -145,11 +145,12 @@ TEST(Export, QatSsdliteAsQdqWithTheLearnedScales) {
 
 TEST(Export, AnOutputThatWasAlwaysZeroShipsAtTheFloorStep) {
   // A ReLU conv that never fires on the observed data (here forced: gamma 0,
-  // beta -1, so every output is 0; the last such conv, inside a residual unit,
-  // so that the layers after it still see varied data) was observed, unlike a quantizer that never
-  // saw data: its output step is float32's epsilon (torch.ao's floor), the
-  // same in the simulation and the file, and the export verifies. Before the
-  // floor it kept step 0 and export refused it as "never saw data".
+  // beta -1, so every output is 0; the last such conv, inside a residual
+  // unit, so that the layers after it still see varied data) was observed,
+  // unlike a quantizer that never saw data: its output step is float32's
+  // epsilon (torch.ao's floor), the same in the simulation and the file, and
+  // the export verifies. Before the floor it kept step 0 and export refused
+  // it as "never saw data".
   testutil::TempDir d;
   testutil::make_tiny_fashion(d, 8, 96);
   const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
