@@ -162,6 +162,61 @@ TEST(Runtime, Int8SsdliteRunsInt8ConvsWithTheSimulationsCodes) {
   EXPECT_EQ(bad.first_bad.rfind(victim + " input:", 0), 0u) << bad.first_bad;
 }
 
+TEST(Runtime, HardSwishFeatureMapsWriteEachHeadsCodesFromTheirOwnTable) {
+  // The feature maps SSDLite's heads read are h-swish outputs that three
+  // convs quantize: the next block's and the loc and conf heads' depthwise
+  // convs. Each grid gets one table over the conv's bytes and one tensor of
+  // codes; no QuantizeLinear step reads the h-swish's floats.
+  if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
+  testutil::TempDir d;
+  const auto [model, rep] = int8_ssd_onnx(d, 96, d.file("int8.onnx"));
+  auto step_for = [](const runtime::Session& s, const std::string& what) {
+    int64_t n = 0;
+    for (const auto& t : s.describe()) n += t.find(what) != std::string::npos;
+    return n;
+  };
+  const std::vector<std::string> heads = {"loc.0.dw", "conf.0.dw"};
+  {
+    // As trained, the three observers saw the same tensor: one grid, so the
+    // heads' QuantizeLinears are the block's codes, with no step of their own.
+    const auto init = onnx_export::read_float_initializers(d.file("int8.onnx"));
+    runtime::Session s(d.file("int8.onnx"));
+    for (const auto& h : heads) {
+      ASSERT_TRUE(init.count(h + ".conv.input_scale")) << h;
+      EXPECT_EQ(step_for(s, h + ".conv.input_q"), 0) << h;
+    }
+  }
+  // Three grids: the heads' input steps set 1.5x and 0.7x in the model (so
+  // the simulation and the file agree), then each head's codes must come
+  // from its own table, identical to the simulation's.
+  {
+    torch::NoGradGuard g;
+    const float factor[] = {1.5f, 0.7f};
+    for (size_t i = 0; i < heads.size(); ++i) {
+      auto l = model->named_modules()[heads[i]]->as<ConvBNLayer>();
+      ASSERT_TRUE(l && l->conv_quant) << heads[i];
+      dynamic_cast<quant::ConvQuantImpl*>(l->conv_quant.get())->act_scale.mul_(factor[i]);
+    }
+  }
+  ExportOptions o;
+  o.height = o.width = 96;
+  export_onnx(*model, d.file("grids.onnx"), o);
+  runtime::Session s(d.file("grids.onnx"));
+  for (const auto& h : heads)
+    EXPECT_EQ(step_for(s, "hswish/Mul -> " + h + ".conv.input_q/QuantizeLinear: int8 h-swish -> codes"), 1) << h;
+  torch::manual_seed(5);
+  const auto v = verify_layers(*model, d.file("grids.onnx"), {torch::randn({2, 3, 96, 96})}, 0.9999, "onednn");
+  EXPECT_TRUE(v.ok) << v.table(200);
+  int64_t checked = 0;
+  for (const auto& r : v.rows)
+    for (const auto& h : heads)
+      if (r.conv == h + ".conv" && r.kind == "input") {
+        EXPECT_GE(r.same[0], 0.9999) << h;
+        ++checked;
+      }
+  EXPECT_EQ(checked, 2);
+}
+
 TEST(Runtime, ElementwisePassesSplitIntoAlignedRangesThatCoverEveryElement) {
   // 100,000 items on 2 threads: two ranges, the first ending on a multiple of
   // 64, together [0, n) once; below the grain, one range on the caller.

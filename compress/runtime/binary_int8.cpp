@@ -5,39 +5,19 @@
 #include "compress/runtime/hard_swish_int8.h"
 #include "compress/runtime/ops.h"
 #include "compress/runtime/parallel.h"
+#include "compress/runtime/simd_int8.h"
 
 namespace compress::runtime {
 
 namespace {
 
-// One operand: its codes with the DequantizeLinear's scale and zero point, or floats.
-struct Operand {
-  const void* p = nullptr;
-  DType type = DType::f32;
-  float scale = 1;
-  int32_t zp = 0;
-};
-
+// Element k as a float: the code dequantized, as a DequantizeLinear does.
 template <class T>
 inline float load(const T* p, int64_t k, float s, int32_t zp) {
   if constexpr (std::is_same_v<T, float>)
     return p[k];
   else
     return s * static_cast<float>(static_cast<int32_t>(p[k]) - zp);
-}
-
-Operand operand(const ValuePtr& v) {
-  Operand o;
-  if (v->deq_of && !v->buf) {
-    const auto& q = *v->deq_of;
-    o.p = q.buf->data();
-    o.type = q.type;
-    o.scale = v->scale;
-    o.zp = q.type == DType::s8 ? v->zp - (q.zp == 128 ? 128 : 0) : v->zp;
-  } else {
-    o.p = v->buf->data();
-  }
-  return o;
 }
 
 template <class Out>
@@ -85,14 +65,14 @@ void same_shape_range(const Operand& oa, const Operand& ob, Out* y, int64_t n, f
   }
 }
 
-// The operand from element k on.
-Operand offset(Operand o, int64_t k) {
-  o.p = static_cast<const char*>(o.p) + k * dtype_size(o.type);
-  return o;
-}
-
 template <bool Add, class Out>
 void same_shape_ab(const Operand& oa, const Operand& ob, Out* y, int64_t n, float s) {
+  if (simd::avx512()) {
+    parallel_ranges(n, [&](int64_t b, int64_t e) {
+      simd::binary(Add, offset(oa, b), offset(ob, b), y + b, std::is_same_v<Out, int8_t>, e - b, s);
+    });
+    return;
+  }
   parallel_ranges(n,
                   [&](int64_t b, int64_t e) { same_shape_range<Add>(offset(oa, b), offset(ob, b), y + b, e - b, s); });
 }
@@ -125,6 +105,8 @@ void per_channel_any(const Operand& ox, const float* g, bool batched, bool x_fir
         [&](int64_t b, int64_t e) {
           const Operand o = offset(ox, (i * HW + b) * C);
           Out* yo = y + (i * HW + b) * C;
+          if (simd::avx512())
+            return simd::per_channel_mul(o, gi, x_first, yo, std::is_same_v<Out, int8_t>, e - b, C, s);
           switch (o.type) {
             case DType::s8:
               return per_channel_mul(static_cast<const int8_t*>(o.p), o.scale, o.zp, gi, yo, e - b, C, x_first, s);
@@ -155,7 +137,7 @@ ValuePtr QuantizedBinary::run(const ValuePtr& a, const ValuePtr& b, const std::v
     if (a->dims == b->dims && a->nhwc == b->nhwc) {
       auto y = make_out(a);
       const int64_t n = a->numel();
-      const Operand oa = operand(a), ob = operand(b);
+      const Operand oa = operand_of(a), ob = operand_of(b);
       if (add && s8)
         same_shape_ab<true>(oa, ob, y->data<int8_t>(), n, out_scale);
       else if (add)
@@ -179,9 +161,9 @@ ValuePtr QuantizedBinary::run(const ValuePtr& a, const ValuePtr& b, const std::v
       const int64_t N = x->dims[0], C = x->dims[1], HW = x->dims[2] * x->dims[3];
       const bool batched = g->dims[0] != 1;
       if (s8)
-        per_channel_any(operand(x), g->data<float>(), batched, x_first, y->data<int8_t>(), N, HW, C, out_scale);
+        per_channel_any(operand_of(x), g->data<float>(), batched, x_first, y->data<int8_t>(), N, HW, C, out_scale);
       else
-        per_channel_any(operand(x), g->data<float>(), batched, x_first, y->data<uint8_t>(), N, HW, C, out_scale);
+        per_channel_any(operand_of(x), g->data<float>(), batched, x_first, y->data<uint8_t>(), N, HW, C, out_scale);
       return y;
     }
   }

@@ -3,6 +3,7 @@
 #include "compress/runtime/hard_swish_int8.h"
 #include "compress/runtime/kernel_util.h"
 #include "compress/runtime/parallel.h"
+#include "compress/runtime/simd_int8.h"
 
 #include <algorithm>
 #include <cmath>
@@ -127,6 +128,22 @@ ValuePtr binary(const Node& n, const std::vector<ValuePtr>& in, F f) {
   return broadcast<float, float>(n, a, b, DType::f32, f);
 }
 
+// Add / Mul of two same-shape, same-layout float inputs (a residual sum that
+// stays float) in one AVX-512 pass that reads lazy DequantizeLinear outputs
+// as codes; nullptr where that does not apply (the general path then runs).
+ValuePtr same_shape_simd(bool add, const Node& n, const std::vector<ValuePtr>& in) {
+  if (!simd::avx512() || in.size() != 2 || !in[0] || !in[1]) return nullptr;
+  const auto &a = in[0], &b = in[1];
+  auto is_float = [](const ValuePtr& v) { return v->type == DType::f32 && (v->buf || v->deq_of); };
+  if (!is_float(a) || !is_float(b) || a->dims != b->dims || a->nhwc != b->nhwc) return nullptr;
+  auto y = make_value(DType::f32, a->dims, a->nhwc);
+  const Operand oa = operand_of(a), ob = operand_of(b);
+  float* r = y->data<float>();
+  parallel_ranges(a->numel(),
+                  [&](int64_t s, int64_t e) { simd::binary_float(add, offset(oa, s), offset(ob, s), r + s, e - s); });
+  return y;
+}
+
 // Inputs 0 and 1, materialized, of one type.
 std::pair<ValuePtr, ValuePtr> same_typed(const Node& n, const std::vector<ValuePtr>& in) {
   auto a = materialize(need(n, in, 0)), b = materialize(need(n, in, 1));
@@ -187,7 +204,11 @@ ValuePtr quantize(const Node& n, const std::vector<ValuePtr>& in) {
   y->zp = zp;
   const float* a = x->data<float>();
   const int64_t N = x->numel();
-  if (as_s8) {
+  if (simd::avx512()) {
+    void* q = y->buf->data();
+    parallel_ranges(N,
+                    [&](int64_t b, int64_t e) { simd::quantize(a + b, static_cast<char*>(q) + b, as_s8, e - b, s); });
+  } else if (as_s8) {
     int8_t* q = y->data<int8_t>();
     parallel_ranges(N, [&](int64_t b, int64_t e) { quantize_s8(a + b, q + b, e - b, s); });
   } else {
@@ -599,9 +620,17 @@ KernelTable make_table() {
          return unary(n, in, [lo, hi](float x) { return std::clamp(x, lo, hi); });
        }},
       {"Identity", [](const Node& n, const auto& in) { return materialize(need(n, in, 0)); }},
-      {"Add", [](const Node& n, const auto& in) { return binary(n, in, [](float a, float b) { return a + b; }); }},
+      {"Add",
+       [](const Node& n, const auto& in) {
+         if (auto y = same_shape_simd(true, n, in)) return y;
+         return binary(n, in, [](float a, float b) { return a + b; });
+       }},
       {"Sub", [](const Node& n, const auto& in) { return binary(n, in, [](float a, float b) { return a - b; }); }},
-      {"Mul", [](const Node& n, const auto& in) { return binary(n, in, [](float a, float b) { return a * b; }); }},
+      {"Mul",
+       [](const Node& n, const auto& in) {
+         if (auto y = same_shape_simd(false, n, in)) return y;
+         return binary(n, in, [](float a, float b) { return a * b; });
+       }},
       {"Div", [](const Node& n, const auto& in) { return binary(n, in, [](float a, float b) { return a / b; }); }},
       {"QuantizeLinear", quantize},
       {"DequantizeLinear", dequantize},

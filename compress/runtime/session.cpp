@@ -54,6 +54,7 @@ struct Session::Impl {
   std::map<std::string, int> dequantized_alias;  // a fused DequantizeLinear's output -> the codes' slot
   PlanSummary summary;
   bool profiling = false;
+  bool profile_steps = false;  // one row per step (its describe() text) rather than per kind
   std::map<std::string, std::pair<double, int64_t>> profile;  // kernel kind -> ms, steps run
 
   int slot(const std::string& name) {
@@ -211,6 +212,7 @@ void Session::Impl::plan() {
     return {&c, const_floats(dq->inputs[1])};
   };
 
+  std::map<std::tuple<std::string, float, int32_t>, std::string> quantized_once;  // (input, grid) -> codes
   for (size_t k = 0; k < nodes.size(); ++k) {
     if (done[k]) continue;
     const auto& n = nodes[k];
@@ -343,6 +345,18 @@ void Session::Impl::plan() {
       continue;
     } else {
       if (!supported_op(n.op)) bad(n, "the runtime has no kernel for this op");
+      // A tensor several convs read is quantized once per grid: the
+      // exporter writes a QuantizeLinear per reading conv, and their grids
+      // agree when the convs' input observers saw the same tensor.
+      if (const auto grid = n.op == "QuantizeLinear" ? codes_grid(&n) : std::nullopt) {
+        const auto key = std::make_tuple(n.inputs[0], grid->first, grid->second);
+        if (auto it = quantized_once.find(key); it != quantized_once.end()) {
+          slot_of[n.outputs[0]] = slot(it->second);
+          done[k] = true;
+          continue;
+        }
+        quantized_once[key] = n.outputs[0];
+      }
       for (const auto& i : n.inputs) step.in.push_back(i.empty() ? -1 : slot(i));
       // A residual Add or an SE Mul whose result a QuantizeLinear rounds: one pass.
       const Node* q = (n.op == "Add" || n.op == "Mul") && n.inputs.size() == 2 ? only_reader(n.outputs[0]) : nullptr;
@@ -441,27 +455,58 @@ void Session::Impl::plan_int8_hard_swish(const std::string& codes, const OnlyRea
   h.relu6_scale = scalar(q2, 1)->template data<float>()[0];
   h.hsigmoid_scale = scalar(d2, 1)->template data<float>()[0];
   if (!(h.relu6_scale > 0)) return;
-  std::string out = mul->outputs[0];
+  // Every QuantizeLinear that reads the h-swish's floats is a function of
+  // the input byte too: each grid gets its own table and writes its codes
+  // straight from the conv's (SSDLite's feature maps feed the next block and
+  // the loc and conf heads). The floats are made only when
+  // something else reads them (the SE pool and gate, a graph output).
+  const std::string y = mul->outputs[0];
   std::vector<const Node*> absorbed = {d1, add, q2, d2, mul};
-  if (const Node* q3 = only_reader(out); const auto grid = codes_grid(q3)) {
-    h.quantize_output = true;
-    std::tie(h.out_scale, h.out_zp) = *grid;
-    absorbed.push_back(q3);
-    out = q3->outputs[0];
-  }
+  std::vector<std::pair<const Node*, std::pair<float, int32_t>>> quantized;
+  bool floats_read = std::count(model.outputs.begin(), model.outputs.end(), y) > 0;
+  if (auto it = readers.find(y); it != readers.end())
+    for (size_t r : it->second) {
+      const Node* q3 = &model.nodes[r];
+      const auto grid = q3->inputs[0] == y ? codes_grid(q3) : std::nullopt;
+      if (grid && std::none_of(quantized.begin(), quantized.end(), [&](const auto& e) { return e.first == q3; }))
+        quantized.emplace_back(q3, *grid);
+      else if (!grid)
+        floats_read = true;
+    }
   for (const Node* n : absorbed) {
     done[index_of(n)] = true;
-    if (n->outputs[0] != out) fused_away.insert(n->outputs[0]);
+    if (n != mul || !floats_read) fused_away.insert(n->outputs[0]);
   }
   dequantized_alias[d1->outputs[0]] = slot(codes);
   fused_away.erase(d1->outputs[0]);
-  Step st;
-  st.node = mul;
-  st.in.push_back(slot(codes));
-  st.out.push_back(slot(out));
-  st.text = h.name + ": int8 h-swish" + (h.quantize_output ? " -> codes" : "");
-  st.hswish = std::make_unique<Int8HardSwish>(h);
-  steps.push_back(std::move(st));
+  auto emit = [&](const Int8HardSwish& k, const std::string& out) {
+    Step st;
+    st.node = mul;
+    st.in.push_back(slot(codes));
+    st.out.push_back(slot(out));
+    st.text = k.name + ": int8 h-swish" + (k.quantize_output ? " -> codes" : "");
+    st.hswish = std::make_unique<Int8HardSwish>(k);
+    steps.push_back(std::move(st));
+  };
+  if (floats_read) emit(h, y);
+  // QuantizeLinears on one grid (the usual case: each reading conv's input
+  // observer saw the same tensor) share one table and one tensor of codes.
+  std::vector<std::pair<std::pair<float, int32_t>, std::string>> written;  // grid -> codes
+  for (const auto& [q3, grid] : quantized) {
+    done[index_of(q3)] = true;
+    absorbed.push_back(q3);
+    auto same = std::find_if(written.begin(), written.end(), [&](const auto& w) { return w.first == grid; });
+    if (same != written.end()) {
+      slot_of[q3->outputs[0]] = slot(same->second);
+      continue;
+    }
+    Int8HardSwish hq = h;
+    hq.quantize_output = true;
+    std::tie(hq.out_scale, hq.out_zp) = grid;
+    hq.name = written.empty() ? h.name : h.name + " -> " + q3->name;
+    written.emplace_back(grid, q3->outputs[0]);
+    emit(hq, q3->outputs[0]);
+  }
   summary.fused_post_ops += static_cast<int64_t>(absorbed.size());
   ++summary.int8_hard_swish;
 }
@@ -522,6 +567,7 @@ std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<st
       if (st.conv) kind = conv_kind(st.conv->spec());
       if (st.hswish) kind = "HardSwish int8";
       if (st.qbin) kind = st.node->op + " -> codes";
+      if (profile_steps) kind = std::to_string(k) + " " + st.text;
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       auto& p = profile[kind];
       p.first += ms;
@@ -574,8 +620,9 @@ std::vector<Tensor> Session::run(const Tensor& input, const std::vector<std::str
   return impl_->run(input, expose);
 }
 const PlanSummary& Session::summary() const { return impl_->summary; }
-void Session::set_profiling(bool on) {
+void Session::set_profiling(bool on, bool per_step) {
   impl_->profiling = on;
+  impl_->profile_steps = per_step;
   impl_->profile.clear();
 }
 std::vector<Session::KernelTime> Session::profile() const {

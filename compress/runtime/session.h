@@ -56,7 +56,8 @@ class Session {
     double ms = 0;
     int64_t steps = 0;
   };
-  void set_profiling(bool on);
+  // per_step: one row per step instead, named by its index and describe() text.
+  void set_profiling(bool on, bool per_step = false);
   std::vector<KernelTime> profile() const;
   // One line per step: what runs (for `--verbose` and tests).
   std::vector<std::string> describe() const;

@@ -121,6 +121,25 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void dequantize_cod
 }
 }  // namespace
 
+Operand operand_of(const ValuePtr& v) {
+  Operand o;
+  if (v->deq_of && !v->buf) {
+    const auto& q = *v->deq_of;
+    o.p = q.buf->data();
+    o.type = q.type;
+    o.scale = v->scale;
+    o.zp = q.type == DType::s8 ? v->zp - (q.zp == 128 ? 128 : 0) : v->zp;
+  } else {
+    o.p = v->buf->data();
+  }
+  return o;
+}
+
+Operand offset(Operand o, int64_t k) {
+  o.p = static_cast<const char*>(o.p) + k * dtype_size(o.type);
+  return o;
+}
+
 ValuePtr materialize(const ValuePtr& v) {
   if (!v->deq_of) return v;
   if (v->buf) return v;

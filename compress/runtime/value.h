@@ -67,6 +67,21 @@ ValuePtr make_value(DType t, std::vector<int64_t> dims, bool nhwc = false);
 ValuePtr from_constant(const Constant& c);
 std::string dims_str(const std::vector<int64_t>& d);
 
+// A float tensor's elements as a kernel reads them: the codes behind a lazy
+// DequantizeLinear with its scale and zero point (for s8 storage of a uint8
+// zero point 128, the zero point of the stored codes), or the floats (type
+// f32; scale and zp unused). Fused kernels read codes this way without
+// making the floats first.
+struct Operand {
+  const void* p = nullptr;
+  DType type = DType::f32;
+  float scale = 1;
+  int32_t zp = 0;
+};
+Operand operand_of(const ValuePtr& v);
+// The operand from element k on.
+Operand offset(Operand o, int64_t k);
+
 // The float data of v (dequantizing a lazy DequantizeLinear output once).
 ValuePtr materialize(const ValuePtr& v);
 // v in plain row-major (NCHW) order: v itself, or a reordered copy.

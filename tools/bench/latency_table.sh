@@ -21,6 +21,7 @@
 #
 # Needs the bundled data (data/fashion_det; see README). Writes under OUT
 # (default output/latency_table): the exported files, bench.json, table.md.
+# PREPARE_ONLY=1 makes the files and stops before timing them.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 need_build
@@ -79,6 +80,13 @@ onnx yolo_prune $C/yolov3_mobilenet_v3_prune_distill.yml "$OUT/yolo_prune/model_
 onnx yolo_prune_int8 $C/yolov3_mobilenet_v3_prune_distill.yml "$OUT/yolo_prune_int8/model_final.pt" 320
 onnx cascade_320 $C/cascade_rcnn_mobilenet_v3_large_fpn.yml "$OUT/cascade/model_final.pt" 320
 onnx cascade_640 $C/cascade_rcnn_mobilenet_v3_large_fpn.yml "$OUT/cascade/model_final.pt" 640
+
+# PREPARE_ONLY=1: stop here, with every file made (the timing can then wait
+# for a quiet machine; a second run skips what exists and only times).
+if [ "${PREPARE_ONLY:-0}" = 1 ]; then
+  echo "files ready under $OUT; timing skipped (PREPARE_ONLY=1)"
+  exit 0
+fi
 
 ROWS=(ssd_large ssd_large_int8 ssd_small ssd_small_int8 yolo yolo_int8 yolo_prune yolo_prune_int8 cascade_320 cascade_640)
 ARGS=()

@@ -1,0 +1,150 @@
+// The runtime's AVX-512 elementwise passes (compress/runtime/simd_int8.h)
+// against a naive scalar reference written from ONNX's definitions:
+// DequantizeLinear s * (q - zp), the Add / Mul, QuantizeLinear
+// saturate(round_half_even(x / s)). Every input type (int8 codes, uint8 codes,
+// floats), both output grids, lengths that leave every tail (1 to 70), exact
+// x.5 ties and values beyond the grid. The codes must be identical: the
+// runtime's int8 tensors are checked code for code against the simulation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "compress/runtime/simd_int8.h"
+
+namespace compress::runtime {
+namespace {
+
+// ONNX QuantizeLinear, one element: std::nearbyint rounds half to even in the
+// default rounding mode.
+int32_t q_ref(float x, float s, bool s8) {
+  const float lo = s8 ? -128.f : 0.f, hi = s8 ? 127.f : 255.f;
+  const float v = std::nearbyint(x / s);
+  return static_cast<int32_t>(std::min(hi, std::max(lo, v)));
+}
+
+// One operand of n elements of the given type: codes spread over the whole
+// byte range, or floats that land on x.5 ties of the output grid (scale 0.25),
+// well past both ends of it, and in between.
+struct Data {
+  std::vector<int8_t> s8;
+  std::vector<uint8_t> u8;
+  std::vector<float> f32;
+  Operand op;
+  float at(int64_t k) const {
+    switch (op.type) {
+      case DType::s8:
+        return op.scale * static_cast<float>(static_cast<int32_t>(s8[k]) - op.zp);
+      case DType::u8:
+        return op.scale * static_cast<float>(static_cast<int32_t>(u8[k]) - op.zp);
+      default:
+        return f32[k];
+    }
+  }
+};
+
+Data make(DType t, int64_t n, std::mt19937& rng) {
+  Data d;
+  d.op.type = t;
+  std::uniform_int_distribution<int> byte(0, 255);
+  if (t == DType::s8) {
+    for (int64_t k = 0; k < n; ++k) d.s8.push_back(static_cast<int8_t>(byte(rng) - 128));
+    d.op = {d.s8.data(), t, 0.0625f, 3};
+  } else if (t == DType::u8) {
+    for (int64_t k = 0; k < n; ++k) d.u8.push_back(static_cast<uint8_t>(byte(rng)));
+    d.op = {d.u8.data(), t, 0.125f, 128};
+  } else {
+    std::uniform_real_distribution<float> u(-80.f, 80.f);
+    for (int64_t k = 0; k < n; ++k) {
+      // Every third a tie at scale 0.25 (k + 0.5 steps), the rest anywhere.
+      const float v = k % 3 == 0 ? (std::floor(u(rng)) + 0.5f) * 0.25f * (k % 2 ? 1 : 8) : u(rng);
+      d.f32.push_back(v);
+    }
+    d.op = {d.f32.data(), t, 1.f, 0};
+  }
+  return d;
+}
+
+class RuntimeSimd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!simd::avx512()) GTEST_SKIP() << "this CPU has no AVX-512 BW/VL: the runtime runs its portable loops";
+  }
+};
+
+TEST_F(RuntimeSimd, QuantizeGivesOnnxCodesWithTiesToEvenAndSaturation) {
+  std::mt19937 rng(1);
+  int64_t ties = 0, saturated = 0;
+  for (int64_t n = 1; n <= 70; ++n) {
+    const Data x = make(DType::f32, n, rng);
+    for (bool s8 : {true, false}) {
+      std::vector<uint8_t> y(n + 16, 0xAB);  // the bytes past n must stay untouched
+      simd::quantize(x.f32.data(), y.data(), s8, n, 0.25f);
+      for (int64_t k = 0; k < n; ++k) {
+        const int32_t want = q_ref(x.f32[k], 0.25f, s8);
+        const int32_t got = s8 ? static_cast<int8_t>(y[k]) : y[k];
+        ASSERT_EQ(got, want) << "n " << n << " k " << k << " x " << x.f32[k] << (s8 ? " int8" : " uint8");
+        ties += std::fabs(x.f32[k] / 0.25f - std::trunc(x.f32[k] / 0.25f)) == 0.5f;
+        saturated += std::fabs(x.f32[k] / 0.25f) > 128;
+      }
+      for (int64_t k = n; k < n + 16; ++k) ASSERT_EQ(y[k], 0xAB) << "wrote past the end: n " << n;
+    }
+  }
+  // The data did exercise what the test is about.
+  EXPECT_GT(ties, 500);
+  EXPECT_GT(saturated, 500);
+}
+
+TEST_F(RuntimeSimd, BinaryOpsOnCodesAndFloatsGiveTheNodesCodes) {
+  std::mt19937 rng(2);
+  const DType types[] = {DType::s8, DType::u8, DType::f32};
+  for (DType ta : types)
+    for (DType tb : types)
+      for (int64_t n : {1, 15, 16, 17, 64, 70}) {
+        const Data a = make(ta, n, rng), b = make(tb, n, rng);
+        for (bool add : {true, false}) {
+          for (bool s8 : {true, false}) {
+            const float s = add ? 0.5f : 3.f;
+            std::vector<uint8_t> y(n);
+            simd::binary(add, a.op, b.op, y.data(), s8, n, s);
+            for (int64_t k = 0; k < n; ++k) {
+              const float v = add ? a.at(k) + b.at(k) : a.at(k) * b.at(k);
+              ASSERT_EQ(s8 ? static_cast<int8_t>(y[k]) : y[k], q_ref(v, s, s8))
+                  << dtype_name(ta) << (add ? " + " : " * ") << dtype_name(tb) << " n " << n << " k " << k;
+            }
+          }
+          std::vector<float> f(n);
+          simd::binary_float(add, a.op, b.op, f.data(), n);
+          for (int64_t k = 0; k < n; ++k)
+            ASSERT_EQ(f[k], add ? a.at(k) + b.at(k) : a.at(k) * b.at(k)) << dtype_name(ta) << " " << dtype_name(tb);
+        }
+      }
+}
+
+TEST_F(RuntimeSimd, SeGateScalesEachChannelOfEveryPixel) {
+  // P pixels x C channels, NHWC; C = 17 and 120 leave a tail in every pixel.
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> gate(0.f, 1.f);
+  for (DType t : {DType::s8, DType::u8, DType::f32})
+    for (int64_t C : {1, 17, 120}) {
+      const int64_t P = 5;
+      const Data x = make(t, P * C, rng);
+      std::vector<float> g(C);
+      for (auto& v : g) v = gate(rng);
+      for (bool s8 : {true, false}) {
+        std::vector<uint8_t> y(P * C);
+        simd::per_channel_mul(x.op, g.data(), true, y.data(), s8, P, C, 0.1f);
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t c = 0; c < C; ++c) {
+            const int64_t k = p * C + c;
+            ASSERT_EQ(s8 ? static_cast<int8_t>(y[k]) : y[k], q_ref(x.at(k) * g[c], 0.1f, s8))
+                << dtype_name(t) << " C " << C << " pixel " << p << " channel " << c;
+          }
+      }
+    }
+}
+
+}  // namespace
+}  // namespace compress::runtime
