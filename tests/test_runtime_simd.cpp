@@ -1,9 +1,10 @@
 // The runtime's AVX-512 elementwise passes (compress/runtime/simd_int8.h)
 // against a naive scalar reference written from ONNX's definitions:
 // DequantizeLinear s * (q - zp), the Add / Mul, QuantizeLinear
-// saturate(round_half_even(x / s)). Every input type (int8 codes, uint8 codes,
-// floats), both output grids, lengths that leave every tail (1 to 70), exact
-// x.5 ties and values beyond the grid. The codes must be identical: the
+// saturate(round_half_even(x / s)), and the byte -> float table lookup.
+// Every input type (int8 codes, uint8 codes, floats), both output grids,
+// lengths that leave every tail (1 to 70), exact x.5 ties and values beyond
+// the grid. The codes must be identical: the
 // runtime's int8 tensors are checked code for code against the simulation.
 #include <gtest/gtest.h>
 
@@ -124,11 +125,12 @@ TEST_F(RuntimeSimd, BinaryOpsOnCodesAndFloatsGiveTheNodesCodes) {
 }
 
 TEST_F(RuntimeSimd, SeGateScalesEachChannelOfEveryPixel) {
-  // P pixels x C channels, NHWC; C = 17 and 120 leave a tail in every pixel.
+  // P pixels x C channels, NHWC: under 16 channels a pixel at a time, from 16
+  // on one flat run whose gate wraps round mid-vector (17, 72, 120).
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> gate(0.f, 1.f);
   for (DType t : {DType::s8, DType::u8, DType::f32})
-    for (int64_t C : {1, 17, 120}) {
+    for (int64_t C : {1, 15, 16, 17, 72, 120}) {
       const int64_t P = 5;
       const Data x = make(t, P * C, rng);
       std::vector<float> g(C);
@@ -144,6 +146,23 @@ TEST_F(RuntimeSimd, SeGateScalesEachChannelOfEveryPixel) {
           }
       }
     }
+}
+
+TEST_F(RuntimeSimd, FloatTableLookupReadsEveryEntryOfTheTable) {
+  // The int8 h-swish's float output: table[x] for every byte (each of the
+  // eight 32-entry pairs and every top-bit choice), and every tail length.
+  std::vector<float> table(256);
+  for (int v = 0; v < 256; ++v) table[v] = 0.37f * static_cast<float>(v) - 10.f + (v % 7 == 0 ? 1e-3f : 0.f);
+  std::mt19937 rng(4);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (int64_t n : {1, 15, 16, 17, 70, 256, 1000}) {
+    std::vector<uint8_t> x(n);
+    for (int64_t k = 0; k < n; ++k) x[k] = n == 256 ? static_cast<uint8_t>(k) : static_cast<uint8_t>(byte(rng));
+    std::vector<float> y(n + 16, -7.f);
+    simd::lookup_float(x.data(), y.data(), n, table.data());
+    for (int64_t k = 0; k < n; ++k) ASSERT_EQ(y[k], table[x[k]]) << "n " << n << " byte " << int(x[k]);
+    for (int64_t k = n; k < n + 16; ++k) ASSERT_EQ(y[k], -7.f) << "wrote past the end: n " << n;
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <cstdlib>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -50,8 +51,23 @@ std::string ConvSpec::describe() const {
   return s.str();
 }
 
+// Convs smaller than this many multiply-adds run on one thread whatever the
+// session's count: splitting them costs more in OpenMP fork and join than
+// the second core gives back (SSDLite's SE convs and its head's 5x5 to 1x1
+// maps; measured in docs/runtime.md).
+// COMPRESS_ONE_THREAD_MACS overrides it (0: every conv on all threads), for
+// tuning on another CPU.
+int64_t one_thread_macs() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("COMPRESS_ONE_THREAD_MACS");
+    return e && *e ? std::atoll(e) : int64_t{1} << 20;
+  }();
+  return v;
+}
+
 struct ConvKernel::Prim {
   dnnl::convolution_forward conv;
+  bool one_thread = false;
   memory weights, bias, src, dst;
   std::unordered_map<int, memory> args;
   memory::desc src_md, dst_md;
@@ -105,8 +121,11 @@ ValuePtr ConvKernel::run(const ValuePtr& x_in) {
   // Memory objects made once per primitive; each run only points them at its buffers.
   prim->src.set_data_handle(x->buf->data());
   prim->dst.set_data_handle(y->buf->data());
+  const int threads = omp_get_max_threads();
+  if (prim->one_thread) omp_set_num_threads(1);
   prim->conv.execute(stream(), prim->args);
   stream().wait();
+  if (prim->one_thread) omp_set_num_threads(threads);
   return y;
 }
 
@@ -121,6 +140,8 @@ void ConvKernel::build(const Value& xv, std::unique_ptr<Prim>& prim) {
     if (OH <= 0 || OW <= 0)
       throw std::runtime_error("runtime: conv '" + s.name + "' gets an input too small: " + dims_str(x->dims));
     prim->out_dims = {N, s.out_channels, OH, OW};
+    const int64_t macs = N * OH * OW * s.out_channels * (s.in_channels / s.groups) * s.kh * s.kw;
+    prim->one_thread = omp_get_max_threads() > 1 && macs < one_thread_macs();
     prim->out_type = s.quantize_output ? (s.out_zp == 0 ? DType::u8 : DType::s8) : DType::f32;
     const dt wdt = s.int8 ? dt::s8 : dt::f32;
     prim->src_md = memory::desc({N, s.in_channels, H, W}, dnnl_type(x->type), tag::nhwc);
@@ -184,6 +205,17 @@ void ConvKernel::build(const Value& xv, std::unique_ptr<Prim>& prim) {
                                               prim->src_md, w_any, b_md, prim->dst_md, strides, dil, pl, pr)
             : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                               prim->src_md, w_any, prim->dst_md, strides, dil, pl, pr);
+    // Built for the threads it will run on (oneDNN's kernels split their
+    // work for the thread count at creation).
+    const int threads = omp_get_max_threads();
+    if (prim->one_thread) omp_set_num_threads(1);
+    struct Restore {
+      int n;
+      bool on;
+      ~Restore() {
+        if (on) omp_set_num_threads(n);
+      }
+    } restore{threads, prim->one_thread};
     dnnl::convolution_forward::primitive_desc pd;
     try {
       pd = dnnl::convolution_forward::primitive_desc(d, attr, engine());

@@ -1,6 +1,7 @@
 #include "compress/runtime/hard_swish_int8.h"
 
 #include "compress/runtime/parallel.h"
+#include "compress/runtime/simd_int8.h"
 
 #include <immintrin.h>
 
@@ -73,7 +74,12 @@ ValuePtr run_from(const In* x, const Value& c, const Int8HardSwish& h, int32_t z
     kernel(all.data(), table.data(), 256, h, zp);
     const auto* in = reinterpret_cast<const uint8_t*>(x);
     float* out = y->data<float>();
-    parallel_ranges(n, [&](int64_t b, int64_t e) { lookup_float(in + b, out + b, e - b, table.data()); });
+    parallel_ranges(n, [&](int64_t b, int64_t e) {
+      if (simd::avx512())
+        simd::lookup_float(in + b, out + b, e - b, table.data());
+      else
+        lookup_float(in + b, out + b, e - b, table.data());
+    });
     return y;
   }
   const bool s8 = h.out_zp != 0;

@@ -2,7 +2,9 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <type_traits>
+#include <vector>
 
 // GCC 12 warns inside its own AVX-512 headers (the `undefined` passthrough
 // vectors of the masked conversions): a known false positive.
@@ -13,8 +15,8 @@ namespace compress::runtime::simd {
 #define COMPRESS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
 bool avx512() {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vl");
+  static const bool ok =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   return ok;
 }
 
@@ -53,6 +55,15 @@ COMPRESS_AVX512 inline void store16(Out* p, __mmask16 m, __m512 v, __m512 s) {
 
 inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1); }
 
+// 16 floats, masked only for the tail: a masked store to memory is several
+// times slower than a plain one on AMD's cores.
+COMPRESS_AVX512 inline void store16f(float* p, __mmask16 m, __m512 v) {
+  if (m == 0xFFFF)
+    _mm512_storeu_ps(p, v);
+  else
+    _mm512_mask_storeu_ps(p, m, v);
+}
+
 template <class Out>
 COMPRESS_AVX512 void quantize_t(const float* x, Out* y, int64_t n, float s) {
   const __m512 vs = _mm512_set1_ps(s);
@@ -76,14 +87,13 @@ COMPRESS_AVX512 void binary_t(const A* a, const Operand& oa, const B* b, const O
 }
 
 template <bool Add, class A, class B>
-COMPRESS_AVX512 void binary_float_t(const A* a, const Operand& oa, const B* b, const Operand& ob, float* y,
-                                    int64_t n) {
+COMPRESS_AVX512 void binary_float_t(const A* a, const Operand& oa, const B* b, const Operand& ob, float* y, int64_t n) {
   const __m512 sa = _mm512_set1_ps(oa.scale), sb = _mm512_set1_ps(ob.scale);
   const __m512i za = _mm512_set1_epi32(oa.zp), zb = _mm512_set1_epi32(ob.zp);
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 m = tail_mask(n - k);
     const __m512 u = load16(a + k, m, sa, za), w = load16(b + k, m, sb, zb);
-    _mm512_mask_storeu_ps(y + k, m, Add ? _mm512_add_ps(u, w) : _mm512_mul_ps(u, w));
+    store16f(y + k, m, Add ? _mm512_add_ps(u, w) : _mm512_mul_ps(u, w));
   }
 }
 
@@ -92,14 +102,49 @@ COMPRESS_AVX512 void per_channel_t(const X* x, const Operand& ox, const float* g
                                    int64_t C, float s) {
   const __m512 sx = _mm512_set1_ps(ox.scale), vs = _mm512_set1_ps(s);
   const __m512i zx = _mm512_set1_epi32(ox.zp);
+  if (C >= 16) {
+    // The P x C block as one flat run of 16-lane steps, each lane's gate read
+    // from the gate written twice (g, g) at the step's channel phase: one
+    // masked tail for the block instead of one per pixel where 16 does not
+    // divide C (72, 120 channels).
+    std::vector<float> gg(2 * C);
+    std::copy(g, g + C, gg.begin());
+    std::copy(g, g + C, gg.begin() + C);
+    const int64_t n = P * C;
+    int64_t phase = 0;
+    for (int64_t k = 0; k < n; k += 16) {
+      const __mmask16 m = tail_mask(n - k);
+      const __m512 xv = load16(x + k, m, sx, zx), gv = _mm512_loadu_ps(gg.data() + phase);
+      store16(y + k, m, x_first ? _mm512_mul_ps(xv, gv) : _mm512_mul_ps(gv, xv), vs);
+      phase += 16;
+      if (phase >= C) phase -= C;
+    }
+    return;
+  }
   for (int64_t p = 0; p < P; ++p) {
     const X* xp = x + p * C;
     Out* yp = y + p * C;
-    for (int64_t c = 0; c < C; c += 16) {
-      const __mmask16 m = tail_mask(C - c);
-      const __m512 xv = load16(xp + c, m, sx, zx), gv = _mm512_maskz_loadu_ps(m, g + c);
-      store16(yp + c, m, x_first ? _mm512_mul_ps(xv, gv) : _mm512_mul_ps(gv, xv), vs);
-    }
+    const __mmask16 m = tail_mask(C);
+    const __m512 xv = load16(xp, m, sx, zx), gv = _mm512_maskz_loadu_ps(m, g);
+    store16(yp, m, x_first ? _mm512_mul_ps(xv, gv) : _mm512_mul_ps(gv, xv), vs);
+  }
+}
+
+COMPRESS_AVX512 void lookup_float_t(const uint8_t* x, float* y, int64_t n, const float* table) {
+  __m512 t[16];
+  for (int i = 0; i < 16; ++i) t[i] = _mm512_loadu_ps(table + 16 * i);
+  const __m512i bit5 = _mm512_set1_epi32(32), bit6 = _mm512_set1_epi32(64), bit7 = _mm512_set1_epi32(128);
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 m = tail_mask(n - k);
+    // Each permute reads entries [32 j, 32 j + 32) by the index's low 5 bits.
+    const __m512i idx = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, x + k));
+    __m512 r[8];
+    for (int j = 0; j < 8; ++j) r[j] = _mm512_permutex2var_ps(t[2 * j], idx, t[2 * j + 1]);
+    const __mmask16 b5 = _mm512_test_epi32_mask(idx, bit5), b6 = _mm512_test_epi32_mask(idx, bit6),
+                    b7 = _mm512_test_epi32_mask(idx, bit7);
+    for (int j = 0; j < 4; ++j) r[j] = _mm512_mask_blend_ps(b5, r[2 * j], r[2 * j + 1]);
+    for (int j = 0; j < 2; ++j) r[j] = _mm512_mask_blend_ps(b6, r[2 * j], r[2 * j + 1]);
+    store16f(y + k, m, _mm512_mask_blend_ps(b7, r[0], r[1]));
   }
 }
 
@@ -147,8 +192,9 @@ void binary_float(bool add, const Operand& a, const Operand& b, float* y, int64_
   });
 }
 
-void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bool s8, int64_t P, int64_t C,
-                     float s) {
+void lookup_float(const uint8_t* x, float* y, int64_t n, const float* table) { lookup_float_t(x, y, n, table); }
+
+void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bool s8, int64_t P, int64_t C, float s) {
   typed(x, [&](auto px) {
     if (s8)
       per_channel_t(px, x, g, x_first, static_cast<int8_t*>(y), P, C, s);

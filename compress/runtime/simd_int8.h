@@ -26,9 +26,13 @@ void binary(bool add, const Operand& a, const Operand& b, void* y, bool s8, int6
 // y[k] = a[k] + b[k] (add) or a[k] * b[k] in float: a residual sum that
 // stays float, its operands read as codes without making their floats first.
 void binary_float(bool add, const Operand& a, const Operand& b, float* y, int64_t n);
+// y[k] = table[x[k]] over bytes into floats (the int8 h-swish's float
+// output): the 256-entry table held in 16 registers and looked up with eight
+// two-register permutes chosen by the index's top three bits, 1.6x faster than
+// gathers on this machine.
+void lookup_float(const uint8_t* x, float* y, int64_t n, const float* table);
 // The SE gate over P pixels of one NHWC image: y[p, c] = Q(x[p, c] * g[c])
 // (Q(g[c] * x[p, c]) when !x_first: the same product).
-void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bool s8, int64_t P, int64_t C,
-                     float s);
+void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bool s8, int64_t P, int64_t C, float s);
 
 }  // namespace compress::runtime::simd
