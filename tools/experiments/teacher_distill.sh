@@ -61,5 +61,6 @@ print(f"student AP {100 * s:.2f}, teacher AP {100 * t:.2f}: teacher / student {t
 PY
 
 read -r -a seeds <<< "${SEEDS:-0 1 2}"
-OUT="$OUT/seeds" STUDENT="$OUT/student/model_final.pt" TEACHER="$OUT/teacher/model_final.pt" \
+# (bash performs prefix assignments left to right: the paths are named before OUT changes.)
+STUDENT="$OUT/student/model_final.pt" TEACHER="$OUT/teacher/model_final.pt" OUT="$OUT/seeds" \
   TEACHER_CONFIG=$T_CFG bash tools/experiments/distill_seeds.sh "${seeds[@]}"
