@@ -81,6 +81,24 @@ TEST(DistillLoss, OneCellByHand) {
   EXPECT_NEAR(l2_distill_loss({s}, {t}).item<double>(), (0.25 + 4 + 0.09 + 0.04 + 9 + 9) / 6, kTol);
 }
 
+TEST(DistillLoss, ObjectnessTargetHardSoftOrOff) {
+  // The same cell: the reference's hard target 1[t_obj > 0] = 0, the soft
+  // one sig(t_obj), or no objectness term; box and class terms unchanged.
+  const auto s = torch::tensor({0.5, -1.0, 0.2, 0.3, 1.0, 2.0}, torch::kDouble).view({1, 6, 1, 1});
+  const auto t = torch::tensor({0.0, 1.0, -0.1, 0.5, -2.0, -1.0}, torch::kDouble).view({1, 6, 1, 1});
+  const auto hard = yolov3_distill_loss({s}, {t}, 1, "hard");
+  const auto soft = yolov3_distill_loss({s}, {t}, 1, "soft");
+  const auto off = yolov3_distill_loss({s}, {t}, 1, "off");
+  EXPECT_NEAR(hard.obj.item<double>(), sce(1.0, 0.0), kTol);
+  EXPECT_NEAR(soft.obj.item<double>(), sce(1.0, sig(-2.0)), kTol);
+  EXPECT_EQ(off.obj.item<double>(), 0.0);
+  for (const auto* d : {&soft, &off}) {
+    EXPECT_NEAR(d->box.item<double>(), hard.box.item<double>(), kTol);
+    EXPECT_NEAR(d->cls.item<double>(), hard.cls.item<double>(), kTol);
+  }
+  EXPECT_THROW(yolov3_distill_loss({s}, {t}, 1, "hint"), c10::Error);
+}
+
 TEST(DistillLoss, MatchesNaiveReferenceOnThreeScales) {
   torch::manual_seed(2);
   std::vector<torch::Tensor> s, t;

@@ -12,7 +12,8 @@
 namespace compress::distill {
 
 std::function<void(const std::vector<at::Tensor>&, const Batch&, LossTerms&)> make_distill_loss(
-    std::shared_ptr<DetectorImpl> teacher, const std::string& type, double weight, int64_t anchors_per_scale) {
+    std::shared_ptr<DetectorImpl> teacher, const std::string& type, double weight, int64_t anchors_per_scale,
+    const std::string& obj_target) {
   const auto& types = distill_types();
   if (std::find(types.begin(), types.end(), type) == types.end())
     fail("distill.type '", type, "' is not one of: yolov3, l2");
@@ -26,7 +27,7 @@ std::function<void(const std::vector<at::Tensor>&, const Batch&, LossTerms&)> ma
       t = teacher->forward(batch.images.to(dev));
     }
     if (type == "yolov3") {
-      const DistillTerms d = yolov3_distill_loss(outputs, t, anchors_per_scale);
+      const DistillTerms d = yolov3_distill_loss(outputs, t, anchors_per_scale, obj_target);
       const auto box = d.box * weight, cls = d.cls * weight, obj = d.obj * weight;
       // The terms do not fall to 0: soft targets have entropy, and the hard
       // objectness target is not the teacher's own logit. Their floor on this
@@ -37,7 +38,7 @@ std::function<void(const std::vector<at::Tensor>&, const Batch&, LossTerms&)> ma
       torch::Tensor gap;
       {
         torch::NoGradGuard no_grad;
-        const DistillTerms f = yolov3_distill_loss(t, t, anchors_per_scale);
+        const DistillTerms f = yolov3_distill_loss(t, t, anchors_per_scale, obj_target);
         gap = ((d.box + d.cls + d.obj).detach() - (f.box + f.cls + f.obj)) * weight;
       }
       terms.terms.push_back({"distill_box", box});

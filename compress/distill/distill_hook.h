@@ -22,6 +22,7 @@ namespace compress::distill {
 // logs "distill_gap": the three terms minus the teacher scored against itself
 // on the batch, the part a student matching the teacher would not pay.
 std::function<void(const std::vector<at::Tensor>&, const Batch&, LossTerms&)> make_distill_loss(
-    std::shared_ptr<DetectorImpl> teacher, const std::string& type, double weight, int64_t anchors_per_scale);
+    std::shared_ptr<DetectorImpl> teacher, const std::string& type, double weight, int64_t anchors_per_scale,
+    const std::string& obj_target = "hard");
 
 }  // namespace compress::distill

@@ -21,8 +21,10 @@ void check_pair(const std::vector<at::Tensor>& s, const std::vector<at::Tensor>&
 }  // namespace
 
 DistillTerms yolov3_distill_loss(const std::vector<at::Tensor>& student, const std::vector<at::Tensor>& teacher,
-                                 int64_t num_anchors_per_scale) {
+                                 int64_t num_anchors_per_scale, const std::string& obj_target) {
   check_pair(student, teacher);
+  TORCH_CHECK(obj_target == "hard" || obj_target == "soft" || obj_target == "off", "distill.obj_target '",
+              obj_target, "' is not one of: hard, soft, off");
   DistillTerms r{torch::zeros({}), torch::zeros({}), torch::zeros({})};
   for (size_t i = 0; i < student.size(); ++i) {
     const auto& s0 = student[i];
@@ -39,7 +41,10 @@ DistillTerms yolov3_distill_loss(const std::vector<at::Tensor>& student, const s
     r.box = r.box + (reg * t_obj).mean();
     const auto s_cls = s.narrow(2, 5, k - 5), t_cls = t.narrow(2, 5, k - 5);  // (N, A, C, H, W)
     r.cls = r.cls + (sce(s_cls, torch::sigmoid(t_cls)) * t_obj.unsqueeze(2)).mean();
-    r.obj = r.obj + sce(s.select(2, 4), (t.select(2, 4) > 0).to(s.scalar_type())).mean();
+    if (obj_target != "off") {
+      const auto target = obj_target == "hard" ? (t.select(2, 4) > 0).to(s.scalar_type()) : t_obj;
+      r.obj = r.obj + sce(s.select(2, 4), target).mean();
+    }
   }
   return r;
 }

@@ -19,8 +19,11 @@ struct DistillTerms {
 //   box = mean_{n,a,h,w}( sig(t_obj) * [SCE(s_x, sig(t_x)) + SCE(s_y, sig(t_y)) + |s_w - t_w| + |s_h - t_h|] )
 //   cls = mean_{n,a,c,h,w}( SCE(s_cls, sig(t_cls)) * sig(t_obj) )
 //   obj = mean_{n,a,h,w}( SCE(s_obj, 1[t_obj > 0]) )
+// obj_target (`distill.obj_target`): "hard" is the reference's 1[t_obj > 0];
+// "soft" uses sig(t_obj), the teacher's own confidence (a teacher that is
+// often wrong then says how sure it is); "off" drops the term (obj = 0).
 DistillTerms yolov3_distill_loss(const std::vector<at::Tensor>& student, const std::vector<at::Tensor>& teacher,
-                                 int64_t num_anchors_per_scale);
+                                 int64_t num_anchors_per_scale, const std::string& obj_target = "hard");
 
 // L2 between head maps: sum over scales of mean((s - t)^2).
 at::Tensor l2_distill_loss(const std::vector<at::Tensor>& student, const std::vector<at::Tensor>& teacher);

@@ -50,13 +50,15 @@ DistillRunResult run_distill(Config cfg, DistillRunOptions o) {
   if (weight <= 0) weight = type == "yolov3" ? 1000.0 : 100.0;
   const auto masks = cfg.at("YOLOv3Head.anchor_masks");
   const int64_t anchors_per_scale = static_cast<int64_t>(masks[0].size());
-  spdlog::info("distillation: {} loss, weight {}", type, weight);
+  const std::string obj_target = cfg.get<std::string>("distill.obj_target");
+  spdlog::info("distillation: {} loss, weight {}{}", type, weight,
+               type == "yolov3" ? ", objectness target " + obj_target : std::string());
 
   StageRun run;
   run.run_dir = res.run_dir;
   run.eval = o.eval;
   run.attach = [&](Trainer& trainer) {
-    trainer.extra_loss = make_distill_loss(teacher, type, weight, anchors_per_scale);
+    trainer.extra_loss = make_distill_loss(teacher, type, weight, anchors_per_scale, obj_target);
   };
   res.ap = run_stage(cfg, start, run);
   return res;

@@ -11,8 +11,9 @@
 # fashion checkpoints (`compress train -c configs/fashion/yolov3_*.yml --eval`);
 # TEACHER_CONFIG (default configs/fashion/yolov3_r34.yml) is the recipe that
 # builds the teacher: an unpruned MobileNetV3 student trained longer works too
-# (configs/fashion/yolov3_mobilenet_v3.yml). DISTILL_WEIGHT and DISTILL_TYPE
-# (yolov3 or l2) override the recipe's distill.weight and distill.type. STEPS
+# (configs/fashion/yolov3_mobilenet_v3.yml). DISTILL_WEIGHT, DISTILL_TYPE
+# (yolov3 or l2) and DISTILL_OBJ (hard, soft or off) override the recipe's
+# distill.weight, distill.type and distill.obj_target. STEPS
 # (default the recipe's 1,000) lengthens both runs alike, the learning-rate
 # decay staying at 80% of them. Runs go under OUT (default
 # output/distill_seeds); a seed whose run already logged its final evaluation
@@ -39,6 +40,7 @@ finished() { [ -f "$1" ] && grep -qE "eval @ $STEPS:" "$1"; }
 weight=()
 [ -n "${DISTILL_WEIGHT:-}" ] && weight=(-o distill.weight="$DISTILL_WEIGHT")
 [ -n "${DISTILL_TYPE:-}" ] && weight+=(-o distill.type="$DISTILL_TYPE")
+[ -n "${DISTILL_OBJ:-}" ] && weight+=(-o distill.obj_target="$DISTILL_OBJ")
 steps=()
 if [ "$STEPS" != 1000 ]; then
   steps=(-o prune.max_iters="$STEPS" -o distill.max_iters="$STEPS"
