@@ -23,8 +23,8 @@ void check_pair(const std::vector<at::Tensor>& s, const std::vector<at::Tensor>&
 DistillTerms yolov3_distill_loss(const std::vector<at::Tensor>& student, const std::vector<at::Tensor>& teacher,
                                  int64_t num_anchors_per_scale, const std::string& obj_target) {
   check_pair(student, teacher);
-  TORCH_CHECK(obj_target == "hard" || obj_target == "soft" || obj_target == "off", "distill.obj_target '",
-              obj_target, "' is not one of: hard, soft, off");
+  TORCH_CHECK(obj_target == "hard" || obj_target == "soft" || obj_target == "off", "distill.obj_target '", obj_target,
+              "' is not one of: hard, soft, off");
   DistillTerms r{torch::zeros({}), torch::zeros({}), torch::zeros({})};
   for (size_t i = 0; i < student.size(); ++i) {
     const auto& s0 = student[i];
