@@ -218,40 +218,42 @@ TEST(Runtime, HardSwishFeatureMapsWriteEachHeadsCodesFromTheirOwnTable) {
 }
 
 TEST(Runtime, ElementwisePassesSplitIntoAlignedRangesThatCoverEveryElement) {
-  // 100,000 items on 2 threads: two ranges, the first ending on a multiple of
-  // 64, together [0, n) once; below the grain, one range on the caller.
+  // 300,001 items on 2 threads (each over the grain of 131,072): two ranges,
+  // the first ending on a multiple of 64 (150,000 rounded down: 149,952),
+  // together [0, n) once; below the grain, one range on the caller.
+  ASSERT_EQ(runtime::parallel_grain(), 131072);
   runtime::set_threads(2);
-  std::vector<int> seen(100000, 0);
+  std::vector<int> seen(300001, 0);
   std::vector<std::pair<int64_t, int64_t>> ranges(2, {-1, -1});
-  runtime::parallel_ranges(100000, [&](int64_t b, int64_t e) {
+  runtime::parallel_ranges(300001, [&](int64_t b, int64_t e) {
     ranges[omp_get_thread_num()] = {b, e};
     for (int64_t k = b; k < e; ++k) ++seen[k];
   });
-  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 100000);
-  EXPECT_EQ(ranges[0], std::make_pair(int64_t{0}, int64_t{49984}));  // 50,000 rounded down to 64s
-  EXPECT_EQ(ranges[1], std::make_pair(int64_t{49984}, int64_t{100000}));
-  // Items of 300 elements (a pixel's channels): 120 items are 36,000
-  // elements, one range per thread; 50 are 15,000, under the grain: one range.
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 300001);
+  EXPECT_EQ(ranges[0], std::make_pair(int64_t{0}, int64_t{149952}));
+  EXPECT_EQ(ranges[1], std::make_pair(int64_t{149952}, int64_t{300001}));
+  // Items of 300 elements (a pixel's channels): 1,000 items are 300,000
+  // elements, one range per thread; 400 are 120,000, under the grain: one range.
   std::atomic<int> calls{0};
   runtime::parallel_ranges(
-      120, [&](int64_t, int64_t) { ++calls; }, 1, 300);
+      1000, [&](int64_t, int64_t) { ++calls; }, 1, 300);
   EXPECT_EQ(calls, 2);
   calls = 0;
   runtime::parallel_ranges(
-      50, [&](int64_t, int64_t) { ++calls; }, 1, 300);
+      400, [&](int64_t, int64_t) { ++calls; }, 1, 300);
   EXPECT_EQ(calls, 1);
   runtime::set_threads(1);
 }
 
 TEST(Runtime, TwoThreadsGiveTheSameResultAsOne) {
-  // At 192 px the image's codes (110,592) and the stem's h-swish (73,728)
-  // pass the grain and split across the threads: every int8 tensor and
+  // At 320 px the image's codes (307,200) and the stem's h-swish (409,600)
+  // pass twice the grain and split across the threads: every int8 tensor and
   // output must be the same bits as on one thread.
   if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
   testutil::TempDir d;
-  int8_ssd_onnx(d, 192, d.file("int8.onnx"));
+  int8_ssd_onnx(d, 320, d.file("int8.onnx"));
   torch::manual_seed(4);
-  const auto x = torch::randn({1, 3, 192, 192});
+  const auto x = torch::randn({1, 3, 320, 320});
   // Every int8 tensor too (a wrong code need not reach an output).
   std::vector<std::string> codes;
   for (const auto& p : onnx_export::expose_activation_qdq(d.file("int8.onnx"), d.file("copy.onnx")))
@@ -260,7 +262,7 @@ TEST(Runtime, TwoThreadsGiveTheSameResultAsOne) {
   const auto one = run_onednn(d.file("int8.onnx"), {x}, 1, 0, 0, codes);
   // Another image first: the pooled buffers then hold its values, so an
   // element no thread writes shows as a difference.
-  const auto two = run_onednn(d.file("int8.onnx"), {torch::randn({1, 3, 192, 192}), x}, 2, 0, 0, codes);
+  const auto two = run_onednn(d.file("int8.onnx"), {torch::randn({1, 3, 320, 320}), x}, 2, 0, 0, codes);
   ASSERT_EQ(one.outputs[0].size(), two.outputs[1].size());
   for (size_t i = 0; i < one.outputs[0].size(); ++i)
     EXPECT_TRUE(torch::equal(one.outputs[0][i], two.outputs[1][i])) << one.names[i];

@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <sstream>
@@ -73,9 +75,93 @@ struct ConvKernel::Prim {
   memory::desc src_md, dst_md;
   std::vector<int64_t> out_dims;
   DType out_type = DType::f32;
+  // Autotuning (see conv_autotune()): the same conv built for one thread,
+  // timed against this one over the first runs, then kept or dropped.
+  std::unique_ptr<Prim> solo;
+  std::vector<double> ms_many, ms_solo;
 };
 
+namespace {
+// A conv big enough to split runs its first 2 * kTrialRuns runs alternating
+// between a primitive built for all threads and one built for one, and keeps
+// the faster (median). Why: this machine's two vCPUs share vector units, so
+// a second thread gains 1.1-2x on AVX-512-bound work depending on the other
+// vCPU's load, and 1.7-2x on latency-bound work (build/bench_thread_scaling);
+// which a conv is depends on its shape, and splitting a small one costs a
+// 3 us fork and join. COMPRESS_CONV_AUTOTUNE=0
+// turns it off (the MAC threshold alone decides).
+constexpr size_t kTrialRuns = 5;
+bool conv_autotune() {
+  static const bool v = [] {
+    const char* e = std::getenv("COMPRESS_CONV_AUTOTUNE");
+    return !(e && std::string(e) == "0");
+  }();
+  return v;
+}
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+}  // namespace
+
 ConvKernel::ConvKernel(ConvSpec spec) : spec_(std::move(spec)) {}
+
+namespace {
+// The weights as the spec holds them: [O, I / groups, kh, kw], or with the
+// groups split out ([G, O / G, I / G, kh, kw]) for a grouped conv.
+memory::desc user_weights_desc(const ConvSpec& s) {
+  const bool grouped = s.groups > 1;
+  const memory::dims wdims =
+      grouped ? memory::dims{s.groups, s.out_channels / s.groups, s.in_channels / s.groups, s.kh, s.kw}
+              : memory::dims{s.out_channels, s.in_channels, s.kh, s.kw};
+  return memory::desc(wdims, s.int8 ? dt::s8 : dt::f32, grouped ? tag::goihw : tag::oihw);
+}
+}  // namespace
+
+// The spec's own copy of the weights goes once a primitive holds them in its
+// format: keeping both doubled the weights' memory (YOLOv3 int8: 24 MB more
+// than ONNX Runtime's peak). A later input shape gets them back from that
+// primitive by the reverse reorder, which is exact; where oneDNN has no such
+// reorder, the copy stays.
+const memory* ConvKernel::held_weights() const {
+  for (const auto& [key, prim] : cache_)
+    if (prim) return &prim->weights;
+  return nullptr;
+}
+
+void ConvKernel::release_plain_weights() {
+  auto& s = spec_;
+  const memory* held_p = held_weights();
+  if (!held_p || plain_released_) return;
+  const memory& held = *held_p;
+  try {
+    dnnl::reorder::primitive_desc(engine(), held.get_desc(), engine(), user_weights_desc(s));
+  } catch (const dnnl::error&) {
+    return;
+  }
+  std::vector<int8_t>().swap(s.weight_s8);
+  std::vector<float>().swap(s.weight_f32);
+  plain_released_ = true;
+}
+
+void ConvKernel::restore_plain_weights() {
+  auto& s = spec_;
+  if (!plain_released_) return;
+  const memory& held = *held_weights();  // released only while a primitive holds them
+  const int64_t n = s.out_channels * (s.in_channels / s.groups) * s.kh * s.kw;
+  void* dst = nullptr;
+  if (s.int8) {
+    s.weight_s8.resize(n);
+    dst = s.weight_s8.data();
+  } else {
+    s.weight_f32.resize(n);
+    dst = s.weight_f32.data();
+  }
+  memory plain(user_weights_desc(s), engine(), dst);
+  dnnl::reorder(held, plain).execute(stream(), const_cast<memory&>(held), plain);
+  stream().wait();
+  plain_released_ = false;
+}
 ConvKernel::~ConvKernel() = default;
 
 ValuePtr ConvKernel::run(const ValuePtr& x_in) {
@@ -106,12 +192,20 @@ ValuePtr ConvKernel::run(const ValuePtr& x_in) {
     std::vector<int64_t> key = x->dims;
     key.push_back(static_cast<int64_t>(x->type));
     auto& slot = cache_[key];
-    if (!slot) build(*x, slot);
+    if (!slot) {
+      restore_plain_weights();
+      build(*x, slot, false, nullptr);
+      if (conv_autotune() && !slot->one_thread && omp_get_max_threads() > 1)
+        build(*x, slot->solo, true, &slot->weights);
+      release_plain_weights();
+    }
     last_ = slot.get();
     last_dims_ = x->dims;
     last_type_ = x->type;
   }
   Prim* prim = last_;
+  // While a trial runs, the primitive with fewer timed runs goes next.
+  Prim* exec = prim->solo && prim->ms_solo.size() < prim->ms_many.size() ? prim->solo.get() : prim;
   auto y = make_value(prim->out_type, prim->out_dims, true);
   if (s.quantize_output) {
     y->quantized = true;
@@ -119,17 +213,33 @@ ValuePtr ConvKernel::run(const ValuePtr& x_in) {
     y->zp = s.out_zp;
   }
   // Memory objects made once per primitive; each run only points them at its buffers.
-  prim->src.set_data_handle(x->buf->data());
-  prim->dst.set_data_handle(y->buf->data());
-  const int threads = omp_get_max_threads();
-  if (prim->one_thread) omp_set_num_threads(1);
-  prim->conv.execute(stream(), prim->args);
-  stream().wait();
-  if (prim->one_thread) omp_set_num_threads(threads);
+  exec->src.set_data_handle(x->buf->data());
+  exec->dst.set_data_handle(y->buf->data());
+  const auto t0 = std::chrono::steady_clock::now();
+  if (exec->one_thread) {
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    exec->conv.execute(stream(), exec->args);
+    stream().wait();
+    omp_set_num_threads(threads);
+  } else {
+    exec->conv.execute(stream(), exec->args);
+    stream().wait();
+  }
+  if (prim->solo) {
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    (exec == prim ? prim->ms_many : prim->ms_solo).push_back(ms);
+    if (prim->ms_solo.size() == kTrialRuns) {
+      auto solo = std::move(prim->solo);
+      if (median_of(prim->ms_solo) < median_of(prim->ms_many)) *prim = std::move(*solo);
+      prim->ms_many.clear();
+      prim->ms_solo.clear();
+    }
+  }
   return y;
 }
 
-void ConvKernel::build(const Value& xv, std::unique_ptr<Prim>& prim) {
+void ConvKernel::build(const Value& xv, std::unique_ptr<Prim>& prim, bool solo, const dnnl::memory* weights) {
   const auto& s = spec_;
   const Value* x = &xv;
   {
@@ -141,17 +251,13 @@ void ConvKernel::build(const Value& xv, std::unique_ptr<Prim>& prim) {
       throw std::runtime_error("runtime: conv '" + s.name + "' gets an input too small: " + dims_str(x->dims));
     prim->out_dims = {N, s.out_channels, OH, OW};
     const int64_t macs = N * OH * OW * s.out_channels * (s.in_channels / s.groups) * s.kh * s.kw;
-    prim->one_thread = omp_get_max_threads() > 1 && macs < one_thread_macs();
+    prim->one_thread = omp_get_max_threads() > 1 && (solo || macs < one_thread_macs());
     prim->out_type = s.quantize_output ? (s.out_zp == 0 ? DType::u8 : DType::s8) : DType::f32;
     const dt wdt = s.int8 ? dt::s8 : dt::f32;
     prim->src_md = memory::desc({N, s.in_channels, H, W}, dnnl_type(x->type), tag::nhwc);
     prim->dst_md = memory::desc({N, s.out_channels, OH, OW}, dnnl_type(prim->out_type), tag::nhwc);
-    const bool grouped = s.groups > 1;
-    const memory::dims wdims =
-        grouped ? memory::dims{s.groups, s.out_channels / s.groups, s.in_channels / s.groups, s.kh, s.kw}
-                : memory::dims{s.out_channels, s.in_channels, s.kh, s.kw};
-    const memory::desc w_user(wdims, wdt, grouped ? tag::goihw : tag::oihw);
-    const memory::desc w_any(wdims, wdt, tag::any);
+    const memory::desc w_user = user_weights_desc(s);
+    const memory::desc w_any(w_user.dims(), wdt, tag::any);
     const memory::desc b_md({s.out_channels}, dt::f32, tag::x);
 
     dnnl::primitive_attr attr;
@@ -224,12 +330,16 @@ void ConvKernel::build(const Value& xv, std::unique_ptr<Prim>& prim) {
                                "): " + e.what());
     }
     prim->conv = dnnl::convolution_forward(pd);
-    // Weights reordered once into the kernel's own format.
-    void* wsrc = s.int8 ? static_cast<void*>(const_cast<int8_t*>(s.weight_s8.data()))
-                        : static_cast<void*>(const_cast<float*>(s.weight_f32.data()));
-    memory w_user_mem(w_user, engine(), wsrc);
-    prim->weights = memory(pd.weights_desc(), engine());
-    dnnl::reorder(w_user_mem, prim->weights).execute(stream(), w_user_mem, prim->weights);
+    if (weights && pd.weights_desc() == weights->get_desc()) {
+      prim->weights = *weights;  // the other primitive's, shared
+    } else {
+      // Weights reordered once into the kernel's own format.
+      void* wsrc = s.int8 ? static_cast<void*>(const_cast<int8_t*>(s.weight_s8.data()))
+                          : static_cast<void*>(const_cast<float*>(s.weight_f32.data()));
+      memory w_user_mem(w_user, engine(), wsrc);
+      prim->weights = memory(pd.weights_desc(), engine());
+      dnnl::reorder(w_user_mem, prim->weights).execute(stream(), w_user_mem, prim->weights);
+    }
     if (has_bias) {
       prim->bias = memory(b_md, engine());
       std::copy(bias.begin(), bias.end(), static_cast<float*>(prim->bias.get_data_handle()));

@@ -9,6 +9,10 @@
 
 #include "compress/runtime/value.h"
 
+namespace dnnl {
+struct memory;
+}
+
 namespace compress::runtime {
 
 // An activation fused after the conv (float, before any output rounding).
@@ -46,8 +50,14 @@ class ConvKernel {
 
  private:
   struct Prim;
-  void build(const Value& x, std::unique_ptr<Prim>& prim);
-  ConvSpec spec_;
+  // solo: built for one thread whatever its size; weights: another
+  // primitive's weights memory, shared when its format is the one wanted.
+  void build(const Value& x, std::unique_ptr<Prim>& prim, bool solo, const dnnl::memory* weights);
+  const dnnl::memory* held_weights() const;  // a built primitive's weights, if any
+  void release_plain_weights();
+  void restore_plain_weights();
+  ConvSpec spec_;  // its weights released once a primitive holds them
+  bool plain_released_ = false;
   Prim* last_ = nullptr;  // the primitive of the last input shape
   std::vector<int64_t> last_dims_;
   DType last_type_ = DType::f32;

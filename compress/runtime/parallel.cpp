@@ -3,12 +3,21 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace compress::runtime {
 
+int64_t parallel_grain() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("COMPRESS_PARALLEL_GRAIN");
+    return e && *e ? std::atoll(e) : int64_t{131072};
+  }();
+  return v;
+}
+
 void parallel_ranges(int64_t n, const std::function<void(int64_t, int64_t)>& f, int64_t align, int64_t item_elements) {
   const int threads = omp_get_max_threads();
-  const int64_t parts = std::min<int64_t>(threads, n * item_elements / kParallelGrain);
+  const int64_t parts = std::min<int64_t>(threads, n * item_elements / parallel_grain());
   if (parts <= 1 || omp_in_parallel()) {
     f(0, n);
     return;

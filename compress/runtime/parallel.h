@@ -7,9 +7,8 @@
 
 namespace compress::runtime {
 
-// Below this many elements per thread a pass runs on one thread (a pass over
-// 16 K bytes takes a few microseconds, about what waking a thread costs).
-constexpr int64_t kParallelGrain = 16384;
+// Below this many elements per thread a pass runs on one thread.
+int64_t parallel_grain();
 
 // f(begin, end) over n items in ranges of whole multiples of `align` items
 // (the vector loops' width, so every range but the last has no scalar tail);

@@ -1,0 +1,153 @@
+// One oneDNN conv of the runtime (compress/runtime/conv.h) on its own: the
+// spec's weights released once a primitive holds them and restored exactly
+// for a new input shape, and the one-thread / all-threads trial that picks a
+// primitive per conv, which must never change a result. Each output is
+// compared code for code with a fresh kernel's (and, for one case, with a
+// naive int8 conv written here from ONNX's definitions).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "compress/runtime/conv.h"
+#include "compress/runtime/value.h"
+
+namespace compress::runtime {
+namespace {
+
+// An int8 conv with per-channel weight scales, a bias and a ReLU, writing
+// uint8 codes; or the same shapes in float.
+ConvSpec make_spec(bool int8, int64_t in_c, int64_t out_c, int64_t k, int64_t groups, std::mt19937& rng) {
+  ConvSpec s;
+  s.name = "test.conv";
+  s.in_channels = in_c;
+  s.out_channels = out_c;
+  s.kh = s.kw = k;
+  s.groups = groups;
+  s.pads = {k / 2, k / 2, k / 2, k / 2};
+  s.int8 = int8;
+  const int64_t n = out_c * (in_c / groups) * k * k;
+  std::uniform_int_distribution<int> w(-127, 127);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (int64_t i = 0; i < n; ++i) {
+    if (int8)
+      s.weight_s8.push_back(static_cast<int8_t>(w(rng)));
+    else
+      s.weight_f32.push_back(u(rng));
+  }
+  for (int64_t c = 0; c < out_c; ++c) {
+    s.bias.push_back(u(rng));
+    if (int8) s.weight_scale.push_back(0.002f + 0.001f * static_cast<float>(c % 5));
+  }
+  s.post.push_back({PostOp::relu});
+  if (int8) {
+    s.in_scale = 0.05f;
+    s.quantize_output = true;
+    s.out_scale = 0.04f;
+  }
+  return s;
+}
+
+ValuePtr make_input(bool int8, int64_t c, int64_t h, int64_t w, std::mt19937& rng) {
+  auto x = make_value(int8 ? DType::u8 : DType::f32, {1, c, h, w}, true);
+  if (int8) {
+    x->quantized = true;
+    x->scale = 0.05f;
+    std::uniform_int_distribution<int> b(0, 255);
+    for (int64_t i = 0; i < x->numel(); ++i) x->data<uint8_t>()[i] = static_cast<uint8_t>(b(rng));
+  } else {
+    std::uniform_real_distribution<float> u(-2.f, 2.f);
+    for (int64_t i = 0; i < x->numel(); ++i) x->data<float>()[i] = u(rng);
+  }
+  return x;
+}
+
+bool same_bytes(const Value& a, const Value& b) {
+  return a.dims == b.dims && a.type == b.type && a.bytes() == b.bytes() &&
+         std::memcmp(a.buf->data(), b.buf->data(), a.bytes()) == 0;
+}
+
+// ONNX's int8 conv, one output code: the int32 sum of codes x int8 weights,
+// times s_x * s_w[c], plus the bias, ReLU, divided by s_y, rounded half to
+// even, saturated to uint8. NHWC input, pads k / 2, stride 1.
+int naive_code(const ConvSpec& s, const Value& x, int64_t c, int64_t oh, int64_t ow) {
+  const int64_t H = x.dims[2], W = x.dims[3], C = x.dims[1], k = s.kh;
+  int32_t acc = 0;
+  for (int64_t i = 0; i < C; ++i)
+    for (int64_t a = 0; a < k; ++a)
+      for (int64_t b = 0; b < k; ++b) {
+        const int64_t ih = oh + a - k / 2, iw = ow + b - k / 2;
+        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+        acc += static_cast<int32_t>(x.data<uint8_t>()[(ih * W + iw) * C + i]) *
+               static_cast<int32_t>(s.weight_s8[((c * C + i) * k + a) * k + b]);
+      }
+  const double v = std::max(0.0, static_cast<double>(acc) * s.in_scale * s.weight_scale[c] + s.bias[c]);
+  return static_cast<int>(std::min(255.0, std::nearbyint(v / s.out_scale)));
+}
+
+}  // namespace
+
+TEST(RuntimeConv, ReleasesItsWeightCopyAndRestoresItExactlyForANewShape) {
+  // The kernel runs 12x12, then 9x7 (a new primitive, built from weights read
+  // back out of the first one), then 12x12 again; every output must equal a
+  // fresh kernel's, int8 and float, dense, 1x1 and depthwise.
+  std::mt19937 rng(3);
+  struct Case {
+    bool int8;
+    int64_t in_c, out_c, k, groups;
+  };
+  for (const Case& c : {Case{true, 24, 40, 3, 1}, Case{true, 32, 64, 1, 1}, Case{true, 48, 48, 5, 48},
+                        Case{false, 24, 40, 3, 1}, Case{false, 48, 48, 3, 48}}) {
+    const ConvSpec spec = make_spec(c.int8, c.in_c, c.out_c, c.k, c.groups, rng);
+    ConvKernel kept(spec);
+    const auto a = make_input(c.int8, c.in_c, 12, 12, rng);
+    const auto b = make_input(c.int8, c.in_c, 9, 7, rng);
+    const auto ya = kept.run(a);
+    const auto yb = kept.run(b);
+    const auto ya2 = kept.run(a);
+    ConvKernel fresh_a(spec), fresh_b(spec);
+    const std::string what = std::string(c.int8 ? "int8 " : "f32 ") + spec.describe();
+    EXPECT_TRUE(same_bytes(*ya, *fresh_a.run(a))) << what;
+    EXPECT_TRUE(same_bytes(*yb, *fresh_b.run(b))) << what;
+    EXPECT_TRUE(same_bytes(*ya2, *ya)) << what;
+  }
+  // And the restored weights are the spec's: the second shape's codes
+  // against the naive conv (ReLU'd uint8; a tie at .5 of the grid could
+  // round either way in float, so at most a few differ by one).
+  const ConvSpec spec = make_spec(true, 16, 24, 3, 1, rng);
+  ConvKernel k(spec);
+  k.run(make_input(true, 16, 10, 10, rng));
+  const auto x = make_input(true, 16, 6, 5, rng);
+  const auto y = k.run(x);
+  int64_t off_by_one = 0;
+  for (int64_t oh = 0; oh < 6; ++oh)
+    for (int64_t ow = 0; ow < 5; ++ow)
+      for (int64_t c = 0; c < 24; ++c) {
+        const int got = y->data<uint8_t>()[(oh * 5 + ow) * 24 + c];
+        const int want = naive_code(spec, *x, c, oh, ow);
+        ASSERT_LE(std::abs(got - want), 1) << "at " << oh << "," << ow << " channel " << c;
+        off_by_one += got != want;
+      }
+  EXPECT_LE(off_by_one, 2);
+}
+
+TEST(RuntimeConv, ThreadTrialNeverChangesAResult) {
+  // On 2 threads a conv above the one-thread size runs its first runs
+  // alternating between two primitives (all threads / one), then keeps one:
+  // 14 runs span the trial and after it. Every output must be the same
+  // bits, and equal to a kernel made and run on one thread.
+  std::mt19937 rng(5);
+  const ConvSpec spec = make_spec(true, 64, 128, 3, 1, rng);  // 64 x 128 x 9 x 40 x 40: 118M MACs
+  const auto x = make_input(true, 64, 40, 40, rng);
+  set_threads(1);
+  ConvKernel solo(spec);
+  const auto want = solo.run(x);
+  set_threads(2);
+  ConvKernel k(spec);
+  for (int r = 0; r < 14; ++r) EXPECT_TRUE(same_bytes(*k.run(x), *want)) << "run " << r;
+  set_threads(1);
+}
+
+}  // namespace compress::runtime
