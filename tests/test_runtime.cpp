@@ -162,6 +162,43 @@ TEST(Runtime, Int8SsdliteRunsInt8ConvsWithTheSimulationsCodes) {
   EXPECT_EQ(bad.first_bad.rfind(victim + " input:", 0), 0u) << bad.first_bad;
 }
 
+TEST(Runtime, Int8Yolov3RunsEachLeakyReluAsOneTableWithTheSimulationsCodes) {
+  // YOLOv3-MobileNetV3 in int8: after each conv whose output is rounded,
+  // DequantizeLinear -> LeakyRelu -> QuantizeLinear (one per reading conv's
+  // grid) is one table lookup from the conv's codes; the upsample's input
+  // (a float reader) gets the floats. Every int8 tensor's codes must stay the
+  // simulation's, and the outputs ONNX Runtime's.
+  if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
+  testutil::TempDir d;
+  testutil::make_tiny_fashion(d, 8, 96);
+  torch::manual_seed(0);
+  const Config cfg = config_from_string("", testutil::tiny_yolo_overrides(d, 64));
+  auto model = build_detector(cfg);
+  testutil::randomize_bn(*model);
+  quant::QuantOptions qo;
+  qo.not_quant_pattern = {"se_block"};
+  const auto rep = quant::apply_qat(*model, qo);
+  testutil::observe_random_batches(model, {2, 3, 64, 64});
+  ExportOptions eo;
+  eo.height = eo.width = 64;
+  export_onnx(*model, d.file("int8.onnx"), eo);
+  runtime::Session s(d.file("int8.onnx"));
+  int64_t leaky_rounded = 0;
+  for (const auto& m : model->modules())
+    if (auto* l = dynamic_cast<ConvBNLayerImpl*>(m.get()); l && l->act == Act::LeakyReLU && l->conv_quant)
+      leaky_rounded += dynamic_cast<quant::ConvQuantImpl*>(l->conv_quant.get())->plan(0).round_output;
+  ASSERT_GT(leaky_rounded, 10);
+  EXPECT_EQ(s.summary().int8_leaky_relu, leaky_rounded);
+  EXPECT_EQ(s.summary().int8_convs, static_cast<int64_t>(rep.quantized.size()));
+  torch::manual_seed(3);
+  std::vector<torch::Tensor> images = {torch::randn({2, 3, 64, 64}), torch::randn({2, 3, 64, 64})};
+  const auto v = verify_layers(*model, d.file("int8.onnx"), images, 0.9999, "onednn");
+  EXPECT_TRUE(v.ok) << v.table(200);
+  ASSERT_GT(v.rows.size(), 40u);
+  for (const auto& r : v.rows) EXPECT_GE(r.same[0], 0.9999) << r.conv << " " << r.kind;
+  EXPECT_LE(worst_relative(d.file("int8.onnx"), {images[0]}), 0.05);
+}
+
 TEST(Runtime, HardSwishFeatureMapsWriteEachHeadsCodesFromTheirOwnTable) {
   // The feature maps SSDLite's heads read are h-swish outputs that three
   // convs quantize: the next block's and the loc and conf heads' depthwise

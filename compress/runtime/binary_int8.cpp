@@ -2,7 +2,7 @@
 
 #include <type_traits>
 
-#include "compress/runtime/hard_swish_int8.h"
+#include "compress/runtime/activation_int8.h"
 #include "compress/runtime/ops.h"
 #include "compress/runtime/parallel.h"
 #include "compress/runtime/simd_int8.h"

@@ -1,6 +1,6 @@
 #include "compress/runtime/ops.h"
 
-#include "compress/runtime/hard_swish_int8.h"
+#include "compress/runtime/activation_int8.h"
 #include "compress/runtime/kernel_util.h"
 #include "compress/runtime/parallel.h"
 #include "compress/runtime/simd_int8.h"

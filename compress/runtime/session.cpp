@@ -12,7 +12,7 @@
 
 #include "compress/runtime/binary_int8.h"
 #include "compress/runtime/conv.h"
-#include "compress/runtime/hard_swish_int8.h"
+#include "compress/runtime/activation_int8.h"
 #include "compress/runtime/model.h"
 #include "compress/runtime/ops.h"
 #include "compress/runtime/value.h"
@@ -24,7 +24,7 @@ namespace {
 struct Step {
   const Node* node = nullptr;        // a generic node, or the conv the kernel came from
   std::unique_ptr<ConvKernel> conv;  // a fused conv
-  std::unique_ptr<Int8HardSwish> hswish;
+  std::unique_ptr<Int8Activation> act;  // an int8 h-swish or LeakyRelu
   std::unique_ptr<QuantizedBinary>
       qbin;              // Add / Mul with the QuantizeLinear after it  // the int8 h-swish after an int8 conv
   std::vector<int> in;   // slots read (-1: omitted)
@@ -71,7 +71,7 @@ struct Session::Impl {
   // int8 0; absent = uint8 0). Returns {scale, zp in Value's terms} or nothing.
   std::optional<std::pair<float, int32_t>> codes_grid(const Node* q) const;
   template <class OnlyReader, class Readers, class ConstFloats, class IndexOf>
-  void plan_int8_hard_swish(const std::string& codes, const OnlyReader& only_reader, const Readers& readers,
+  void plan_int8_activation(const std::string& codes, const OnlyReader& only_reader, const Readers& readers,
                             const ConstFloats& const_floats, const IndexOf& index_of, std::vector<bool>& done);
   std::vector<Tensor> run(const Tensor& input, const std::vector<std::string>& expose);
 };
@@ -341,7 +341,7 @@ void Session::Impl::plan() {
       step.conv = std::make_unique<ConvKernel>(std::move(s));
       done[k] = true;
       steps.push_back(std::move(step));
-      if (codes_out) plan_int8_hard_swish(cur, only_reader, readers, const_floats, index_of, done);
+      if (codes_out) plan_int8_activation(cur, only_reader, readers, const_floats, index_of, done);
       continue;
     } else {
       if (!supported_op(n.op)) bad(n, "the runtime has no kernel for this op");
@@ -402,10 +402,11 @@ void Session::Impl::plan() {
   summary.steps = static_cast<int64_t>(steps.size());
 }
 
-// After an int8 conv that writes codes: DQ -> Add(3) -> Q(6/255) -> DQ(1/255)
-// -> Mul(x, .) [-> Q], the exporter's int8 h-swish, becomes one kernel.
+// After an int8 conv that writes codes, one kernel (activation_int8.h) for
+// DQ -> Add(3) -> Q(6/255) -> DQ(1/255) -> Mul(x, .) [-> Q], the exporter's
+// int8 h-swish, or for DQ -> LeakyRelu [-> Q], YOLOv3's.
 template <class OnlyReader, class Readers, class ConstFloats, class IndexOf>
-void Session::Impl::plan_int8_hard_swish(const std::string& codes, const OnlyReader& only_reader,
+void Session::Impl::plan_int8_activation(const std::string& codes, const OnlyReader& only_reader,
                                          const Readers& readers, const ConstFloats& const_floats,
                                          const IndexOf& index_of, std::vector<bool>& done) {
   auto scalar = [&](const Node* n, size_t i) -> const Value* {
@@ -430,38 +431,52 @@ void Session::Impl::plan_int8_hard_swish(const std::string& codes, const OnlyRea
     d1 = &model.nodes[it->second[0]];
   }
   if (d1->op != "DequantizeLinear" || !scalar(d1, 1) || d1->inputs[0] != codes) return;
-  auto rit = readers.find(d1->outputs[0]);
-  if (rit == readers.end() || rit->second.size() != 2) return;
-  const Node* add = &model.nodes[rit->second[0]];
-  const Node* mul = &model.nodes[rit->second[1]];
-  if (add->op == "Mul") std::swap(add, mul);
-  if (add->op != "Add" || mul->op != "Mul" || add->inputs.size() != 2 || add->inputs[0] != d1->outputs[0]) return;
-  const Value* three = scalar(add, 1);
-  const Node* q2 = only_reader(add->outputs[0]);
-  if (!three || !q2 || q2->op != "QuantizeLinear" || !scalar(q2, 1)) return;
-  const Node* d2 = only_reader(q2->outputs[0]);
-  if (!d2 || d2->op != "DequantizeLinear" || !scalar(d2, 1)) return;
-  if (only_reader(d2->outputs[0]) != mul || mul->inputs.size() != 2 || mul->inputs[0] != d1->outputs[0] ||
-      mul->inputs[1] != d2->outputs[0])
-    return;
-  DType t1, t2, t3;
-  const int z1 = zero_point(d1, 2, &t1), zq = zero_point(q2, 2, &t2), zd = zero_point(d2, 2, &t3);
-  if (z1 < 0 || zq != 0 || zd != 0 || t2 != DType::u8 || t3 != DType::u8) return;
-  Int8HardSwish h;
-  h.name = mul->name;
+  DType t1;
+  const int z1 = zero_point(d1, 2, &t1);
+  if (z1 < 0) return;
+  Int8Activation h;
   h.in_scale = scalar(d1, 1)->template data<float>()[0];
   h.in_zp = z1;
-  h.three = three->template data<float>()[0];
-  h.relu6_scale = scalar(q2, 1)->template data<float>()[0];
-  h.hsigmoid_scale = scalar(d2, 1)->template data<float>()[0];
-  if (!(h.relu6_scale > 0)) return;
-  // Every QuantizeLinear that reads the h-swish's floats is a function of
+  const Node* last = nullptr;  // the node whose output is the activation's floats
+  std::vector<const Node*> absorbed = {d1};
+  auto rit = readers.find(d1->outputs[0]);
+  if (rit == readers.end()) return;
+  if (const Node* leaky = only_reader(d1->outputs[0]); leaky && leaky->op == "LeakyRelu") {
+    h.kind = Int8Activation::Kind::leaky_relu;
+    h.alpha = leaky->f("alpha", 0.01f);
+    last = leaky;
+  } else {
+    if (rit->second.size() != 2) return;
+    const Node* add = &model.nodes[rit->second[0]];
+    const Node* mul = &model.nodes[rit->second[1]];
+    if (add->op == "Mul") std::swap(add, mul);
+    if (add->op != "Add" || mul->op != "Mul" || add->inputs.size() != 2 || add->inputs[0] != d1->outputs[0]) return;
+    const Value* three = scalar(add, 1);
+    const Node* q2 = only_reader(add->outputs[0]);
+    if (!three || !q2 || q2->op != "QuantizeLinear" || !scalar(q2, 1)) return;
+    const Node* d2 = only_reader(q2->outputs[0]);
+    if (!d2 || d2->op != "DequantizeLinear" || !scalar(d2, 1)) return;
+    if (only_reader(d2->outputs[0]) != mul || mul->inputs.size() != 2 || mul->inputs[0] != d1->outputs[0] ||
+        mul->inputs[1] != d2->outputs[0])
+      return;
+    DType t2, t3;
+    const int zq = zero_point(q2, 2, &t2), zd = zero_point(d2, 2, &t3);
+    if (zq != 0 || zd != 0 || t2 != DType::u8 || t3 != DType::u8) return;
+    h.three = three->template data<float>()[0];
+    h.relu6_scale = scalar(q2, 1)->template data<float>()[0];
+    h.hsigmoid_scale = scalar(d2, 1)->template data<float>()[0];
+    if (!(h.relu6_scale > 0)) return;
+    absorbed.insert(absorbed.end(), {add, q2, d2});
+    last = mul;
+  }
+  absorbed.push_back(last);
+  h.name = last->name;
+  // Every QuantizeLinear that reads the activation's floats is a function of
   // the input byte too: each grid gets its own table and writes its codes
   // straight from the conv's (SSDLite's feature maps feed the next block and
-  // the loc and conf heads). The floats are made only when
-  // something else reads them (the SE pool and gate, a graph output).
-  const std::string y = mul->outputs[0];
-  std::vector<const Node*> absorbed = {d1, add, q2, d2, mul};
+  // the loc and conf heads). The floats are made only when something else
+  // reads them (the SE pool and gate, YOLOv3's upsample, a graph output).
+  const std::string y = last->outputs[0];
   std::vector<std::pair<const Node*, std::pair<float, int32_t>>> quantized;
   bool floats_read = std::count(model.outputs.begin(), model.outputs.end(), y) > 0;
   if (auto it = readers.find(y); it != readers.end())
@@ -475,17 +490,18 @@ void Session::Impl::plan_int8_hard_swish(const std::string& codes, const OnlyRea
     }
   for (const Node* n : absorbed) {
     done[index_of(n)] = true;
-    if (n != mul || !floats_read) fused_away.insert(n->outputs[0]);
+    if (n != last || !floats_read) fused_away.insert(n->outputs[0]);
   }
   dequantized_alias[d1->outputs[0]] = slot(codes);
   fused_away.erase(d1->outputs[0]);
-  auto emit = [&](const Int8HardSwish& k, const std::string& out) {
+  const bool leaky = h.kind == Int8Activation::Kind::leaky_relu;
+  auto emit = [&](const Int8Activation& k, const std::string& out) {
     Step st;
-    st.node = mul;
+    st.node = last;
     st.in.push_back(slot(codes));
     st.out.push_back(slot(out));
-    st.text = k.name + ": int8 h-swish" + (k.quantize_output ? " -> codes" : "");
-    st.hswish = std::make_unique<Int8HardSwish>(k);
+    st.text = k.name + (leaky ? ": int8 LeakyRelu" : ": int8 h-swish") + (k.quantize_output ? " -> codes" : "");
+    st.act = std::make_unique<Int8Activation>(k);
     steps.push_back(std::move(st));
   };
   if (floats_read) emit(h, y);
@@ -500,7 +516,7 @@ void Session::Impl::plan_int8_hard_swish(const std::string& codes, const OnlyRea
       slot_of[q3->outputs[0]] = slot(same->second);
       continue;
     }
-    Int8HardSwish hq = h;
+    Int8Activation hq = h;
     hq.quantize_output = true;
     std::tie(hq.out_scale, hq.out_zp) = grid;
     hq.name = written.empty() ? h.name : h.name + " -> " + q3->name;
@@ -508,7 +524,7 @@ void Session::Impl::plan_int8_hard_swish(const std::string& codes, const OnlyRea
     emit(hq, q3->outputs[0]);
   }
   summary.fused_post_ops += static_cast<int64_t>(absorbed.size());
-  ++summary.int8_hard_swish;
+  ++(leaky ? summary.int8_leaky_relu : summary.int8_hard_swish);
 }
 
 std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<std::string>& expose) {
@@ -551,8 +567,8 @@ std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<st
     try {
       if (st.conv) {
         env[st.out[0]] = st.conv->run(in[0]);
-      } else if (st.hswish) {
-        env[st.out[0]] = st.hswish->run(in[0]);
+      } else if (st.act) {
+        env[st.out[0]] = st.act->run(in[0]);
       } else if (st.qbin) {
         env[st.out[0]] = st.qbin->run(in[0], in[1], {in[2], in[3]});
       } else {
@@ -565,7 +581,7 @@ std::vector<Tensor> Session::Impl::run(const Tensor& input, const std::vector<st
     if (profiling) {
       std::string kind = st.node ? st.node->op : "";
       if (st.conv) kind = conv_kind(st.conv->spec());
-      if (st.hswish) kind = "HardSwish int8";
+      if (st.act) kind = st.act->kind == Int8Activation::Kind::leaky_relu ? "LeakyRelu int8" : "HardSwish int8";
       if (st.qbin) kind = st.node->op + " -> codes";
       if (profile_steps) kind = std::to_string(k) + " " + st.text;
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -26,6 +26,7 @@ struct PlanSummary {
   int64_t fused_post_ops = 0;         // activation nodes folded into convs
   int64_t fused_quantize = 0;         // QuantizeLinear nodes written by their conv
   int64_t int8_hard_swish = 0;        // the exporter's int8 h-swish (six nodes) run as one kernel
+  int64_t int8_leaky_relu = 0;        // DQ -> LeakyRelu after an int8 conv run as one table lookup
   int64_t fused_binary_quantize = 0;  // Add / Mul + QuantizeLinear run as one pass over codes
   int64_t steps = 0;                  // kernels per run
 };

@@ -1,4 +1,4 @@
-#include "compress/runtime/hard_swish_int8.h"
+#include "compress/runtime/activation_int8.h"
 
 #include "compress/runtime/parallel.h"
 #include "compress/runtime/simd_int8.h"
@@ -15,13 +15,18 @@ namespace {
 // binary stays portable; this machine's AVX-512 does 16 lanes).
 template <class In, class Out>
 __attribute__((target_clones("avx512f", "avx2", "default"))) void kernel(const In* __restrict x, Out* __restrict out,
-                                                                         int64_t n, const Int8HardSwish& h,
+                                                                         int64_t n, const Int8Activation& h,
                                                                          int32_t zp) {
   for (int64_t k = 0; k < n; ++k) {
     const float y = h.in_scale * static_cast<float>(static_cast<int32_t>(x[k]) - zp);
-    const float q = quantize_one(y + h.three, h.relu6_scale, 0.f, 255.f);
-    const float hs = h.hsigmoid_scale * static_cast<float>(static_cast<int32_t>(q));
-    const float o = y * hs;
+    float o;
+    if (h.kind == Int8Activation::Kind::leaky_relu) {
+      o = y >= 0 ? y : h.alpha * y;  // as the float LeakyRelu (ops.cpp)
+    } else {
+      const float q = quantize_one(y + h.three, h.relu6_scale, 0.f, 255.f);
+      const float hs = h.hsigmoid_scale * static_cast<float>(static_cast<int32_t>(q));
+      o = y * hs;
+    }
     if constexpr (std::is_same_v<Out, float>) {
       out[k] = o;
     } else if constexpr (std::is_same_v<Out, int8_t>) {
@@ -63,7 +68,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void lookup_float(c
 }
 
 template <class In>
-ValuePtr run_from(const In* x, const Value& c, const Int8HardSwish& h, int32_t zp) {
+ValuePtr run_from(const In* x, const Value& c, const Int8Activation& h, int32_t zp) {
   const int64_t n = c.numel();
   if (!h.quantize_output) {
     // Float out: also a function of the input byte alone (see below).
@@ -109,9 +114,9 @@ ValuePtr run_from(const In* x, const Value& c, const Int8HardSwish& h, int32_t z
 }
 }  // namespace
 
-ValuePtr Int8HardSwish::run(const ValuePtr& codes) const {
+ValuePtr Int8Activation::run(const ValuePtr& codes) const {
   const auto& c = *codes;
-  if (!c.quantized) throw std::runtime_error("runtime: int8 h-swish '" + name + "' got a float input");
+  if (!c.quantized) throw std::runtime_error("runtime: int8 activation '" + name + "' got a float input");
   // Stored int8 codes of a uint8 zero point 128 are code - 128.
   if (c.type == DType::s8) return run_from(c.data<int8_t>(), c, *this, in_zp - (c.zp == 128 ? 128 : 0));
   return run_from(c.data<uint8_t>(), c, *this, in_zp);

@@ -1,9 +1,13 @@
-// The int8 h-swish the exporter writes after a conv whose output is rounded
-// (compress/export/emitter.cpp, int8_hard_swish), run as one pass over the
-// conv's codes instead of six nodes:
-//   y = DQ(codes); h = Q(y + 3; 6/255, uint8); out = y * DQ(h; 1/255) [-> Q(out)]
-// with the same float operations in the same order as the nodes, so the
-// result is bit-identical to running them one by one.
+// An activation between an int8 conv's codes and the next QuantizeLinear,
+// run as one pass over the codes instead of its nodes. Its output is a
+// function of the input byte alone, so it is computed once per byte value,
+// with the same float operations in the same order as the nodes (hence
+// bit-identical to running them one by one), and the tensor is a table
+// lookup. Two activations:
+// - the int8 h-swish the exporter writes (compress/export/emitter.cpp,
+//   int8_hard_swish), six nodes:
+//     y = DQ(codes); h = Q(y + 3; 6/255, uint8); out = y * DQ(h; 1/255) [-> Q(out)]
+// - YOLOv3's LeakyRelu: y = DQ(codes); out = y >= 0 ? y : alpha * y [-> Q(out)].
 #pragma once
 #include <string>
 
@@ -11,8 +15,10 @@
 
 namespace compress::runtime {
 
-struct Int8HardSwish {
+struct Int8Activation {
+  enum class Kind { hard_swish, leaky_relu } kind = Kind::hard_swish;
   std::string name;
+  float alpha = 0.01f;  // leaky_relu's slope
   float in_scale = 1;  // the DequantizeLinear of the conv's codes
   int32_t in_zp = 0;
   float three = 3, relu6_scale = 6.f / 255, hsigmoid_scale = 1.f / 255;
