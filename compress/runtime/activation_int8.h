@@ -19,7 +19,7 @@ struct Int8Activation {
   enum class Kind { hard_swish, leaky_relu } kind = Kind::hard_swish;
   std::string name;
   float alpha = 0.01f;  // leaky_relu's slope
-  float in_scale = 1;  // the DequantizeLinear of the conv's codes
+  float in_scale = 1;   // the DequantizeLinear of the conv's codes
   int32_t in_zp = 0;
   float three = 3, relu6_scale = 6.f / 255, hsigmoid_scale = 1.f / 255;
   bool quantize_output = false;  // the next conv's input QuantizeLinear, folded in

@@ -10,9 +10,9 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "compress/runtime/activation_int8.h"
 #include "compress/runtime/binary_int8.h"
 #include "compress/runtime/conv.h"
-#include "compress/runtime/activation_int8.h"
 #include "compress/runtime/model.h"
 #include "compress/runtime/ops.h"
 #include "compress/runtime/value.h"
@@ -22,8 +22,8 @@ namespace compress::runtime {
 namespace {
 
 struct Step {
-  const Node* node = nullptr;        // a generic node, or the conv the kernel came from
-  std::unique_ptr<ConvKernel> conv;  // a fused conv
+  const Node* node = nullptr;           // a generic node, or the conv the kernel came from
+  std::unique_ptr<ConvKernel> conv;     // a fused conv
   std::unique_ptr<Int8Activation> act;  // an int8 h-swish or LeakyRelu
   std::unique_ptr<QuantizedBinary>
       qbin;              // Add / Mul with the QuantizeLinear after it  // the int8 h-swish after an int8 conv
