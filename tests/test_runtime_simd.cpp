@@ -165,5 +165,23 @@ TEST_F(RuntimeSimd, FloatTableLookupReadsEveryEntryOfTheTable) {
   }
 }
 
+TEST_F(RuntimeSimd, ThreePlanesBecomePixelsInOrder) {
+  // An image's codes NCHW -> NHWC: dst[3 p + c] = src[c P + p] for every
+  // pixel count around the 64-pixel step (the scalar tail included), and
+  // nothing written past 3 P.
+  if (!simd::avx512_vbmi()) GTEST_SKIP() << "this CPU has no AVX-512 VBMI";
+  std::mt19937 rng(6);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (int64_t P : {1, 63, 64, 65, 128, 200, 4113}) {
+    std::vector<uint8_t> src(3 * P), dst(3 * P + 64, 0xAB);
+    for (auto& b : src) b = static_cast<uint8_t>(byte(rng));
+    simd::planes3_to_pixels(src.data(), dst.data(), P);
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t c = 0; c < 3; ++c)
+        ASSERT_EQ(dst[3 * p + c], src[c * P + p]) << "P " << P << " pixel " << p << " channel " << c;
+    for (int64_t k = 3 * P; k < 3 * P + 64; ++k) ASSERT_EQ(dst[k], 0xAB) << "wrote past the end: P " << P;
+  }
+}
+
 }  // namespace
 }  // namespace compress::runtime

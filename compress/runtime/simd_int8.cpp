@@ -203,4 +203,46 @@ void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bo
   });
 }
 
+bool avx512_vbmi() {
+  static const bool ok = avx512() && __builtin_cpu_supports("avx512vbmi");
+  return ok;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void planes3_to_pixels(const uint8_t* src, uint8_t* dst,
+                                                                            int64_t P) {
+  // Output byte j of a 192-byte block (64 pixels) is pixel j / 3's channel
+  // j % 3. Channels 0 and 1 come from one two-register permute over planes
+  // 0 and 1 (index 64 + p reads plane 1); channel 2 from a permute of plane 2,
+  // blended in where j % 3 == 2.
+  alignas(64) uint8_t idx01[3][64], idx2[3][64];
+  __mmask64 from2[3];
+  for (int k = 0; k < 3; ++k) {
+    uint64_t m = 0;
+    for (int i = 0; i < 64; ++i) {
+      const int j = 64 * k + i, p = j / 3, ch = j % 3;
+      idx01[k][i] = static_cast<uint8_t>(ch == 1 ? 64 + p : p);
+      idx2[k][i] = static_cast<uint8_t>(p);
+      if (ch == 2) m |= uint64_t{1} << i;
+    }
+    from2[k] = m;
+  }
+  __m512i i01[3], i2[3];
+  for (int k = 0; k < 3; ++k) {
+    i01[k] = _mm512_load_si512(idx01[k]);
+    i2[k] = _mm512_load_si512(idx2[k]);
+  }
+  int64_t p = 0;
+  for (; p + 64 <= P; p += 64) {
+    const __m512i a = _mm512_loadu_si512(src + p), b = _mm512_loadu_si512(src + P + p);
+    const __m512i c = _mm512_loadu_si512(src + 2 * P + p);
+    for (int k = 0; k < 3; ++k) {
+      const __m512i ab = _mm512_permutex2var_epi8(a, i01[k], b);
+      const __m512i cc = _mm512_permutexvar_epi8(i2[k], c);
+      _mm512_storeu_si512(dst + 3 * p + 64 * k, _mm512_mask_blend_epi8(from2[k], ab, cc));
+    }
+  }
+  for (; p < P; ++p)
+    for (int ch = 0; ch < 3; ++ch) dst[3 * p + ch] = src[ch * P + p];
+}
+
 }  // namespace compress::runtime::simd

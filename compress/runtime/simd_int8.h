@@ -35,4 +35,13 @@ void lookup_float(const uint8_t* x, float* y, int64_t n, const float* table);
 // (Q(g[c] * x[p, c]) when !x_first: the same product).
 void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bool s8, int64_t P, int64_t C, float s);
 
+// AVX-512 VBMI (byte permutes) on this CPU, checked once.
+bool avx512_vbmi();
+// One image's three planes of bytes [3, P] to pixels [P, 3] (an image's
+// codes NCHW -> NHWC, for the first conv): 64 pixels per step, three byte
+// permutes per 64 output bytes, where the portable loop stores byte by byte
+// at a stride of 3 (100 us for a 320x320 image on this machine). Needs
+// avx512_vbmi().
+void planes3_to_pixels(const uint8_t* src, uint8_t* dst, int64_t P);
+
 }  // namespace compress::runtime::simd

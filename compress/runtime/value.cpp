@@ -1,6 +1,7 @@
 #include "compress/runtime/value.h"
 
 #include "compress/runtime/parallel.h"
+#include "compress/runtime/simd_int8.h"
 
 #include <algorithm>
 #include <cmath>
@@ -221,6 +222,12 @@ ValuePtr to_nhwc(const ValuePtr& v) {
   out->nhwc = true;
   if (v->dims[1] == 1 || v->dims[2] * v->dims[3] == 1) return out;
   out->buf = std::make_shared<Buffer>(v->bytes());
+  if (dtype_size(v->type) == 1 && v->dims[1] == 3 && simd::avx512_vbmi()) {  // an image's codes
+    const int64_t P = v->dims[2] * v->dims[3];
+    for (int64_t n = 0; n < v->dims[0]; ++n)
+      simd::planes3_to_pixels(v->buf->data() + n * 3 * P, out->buf->data() + n * 3 * P, P);
+    return out;
+  }
   permute4(v->buf->data(), out->buf->data(), v->dims, dtype_size(v->type), true);
   return out;
 }
