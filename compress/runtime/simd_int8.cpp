@@ -209,7 +209,7 @@ bool avx512_vbmi() {
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void planes3_to_pixels(const uint8_t* src, uint8_t* dst,
-                                                                            int64_t P) {
+                                                                              int64_t P) {
   // Output byte j of a 192-byte block (64 pixels) is pixel j / 3's channel
   // j % 3. Channels 0 and 1 come from one two-register permute over planes
   // 0 and 1 (index 64 + p reads plane 1); channel 2 from a permute of plane 2,
