@@ -84,12 +84,12 @@ struct ConvKernel::Prim {
 namespace {
 // A conv big enough to split runs its first 2 * kTrialRuns runs alternating
 // between a primitive built for all threads and one built for one, and keeps
-// the faster (median). Why: this machine's two vCPUs share vector units, so
-// a second thread gains 1.1-2x on AVX-512-bound work depending on the other
-// vCPU's load, and 1.7-2x on latency-bound work (build/bench_thread_scaling);
-// which a conv is depends on its shape, and splitting a small one costs a
-// 3 us fork and join. COMPRESS_CONV_AUTOTUNE=0
-// turns it off (the MAC threshold alone decides).
+// the faster (median). Why: whether oneDNN's split of a conv over two
+// threads pays depends on the conv's shape and the machine: on this one an
+// FMA-bound loop of 35 us gains 1.6x from a second thread and one of 3.5 us
+// loses (a fork and join costs 3.3 us; build/bench_thread_scaling), and
+// SSDLite-Small's 10-60 us convs went either way. COMPRESS_CONV_AUTOTUNE=0
+// turns the trial off (the MAC threshold alone decides).
 constexpr size_t kTrialRuns = 5;
 bool conv_autotune() {
   static const bool v = [] {

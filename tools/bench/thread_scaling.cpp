@@ -5,11 +5,13 @@
 //
 //   build/bench_thread_scaling
 //
-// Why it exists: on the 2-vCPU machine this project is measured on, the two
-// vCPUs share vector units. The FMA loop on one thread runs twice as fast when
-// the other vCPU is idle as when it is busy, so a second thread gains from
-// 1.1x to 2x on vector-bound work depending on what else the machine runs,
-// while the scalar chain gains 1.7-2x always (docs/runtime.md).
+// Why it exists: it bounds what 2 threads can give a small conv here. On the
+// 2-vCPU machine this project is measured on (2026-12-07, idle): an FMA loop
+// of 35 us per run gains 1.6x from a second thread, one of 3.5 us loses
+// (0.65x), one OpenMP fork and join costs 3.3 us; and the speed of one
+// thread drifts by up to 2x over minutes with the machine's other load, so
+// 1- and 2-thread timings are only comparable interleaved (docs/runtime.md).
+
 #include <immintrin.h>
 #include <omp.h>
 
