@@ -14,8 +14,8 @@ namespace {
 // One run's metrics.jsonl: a training record, an early evaluation that must
 // be ignored, then the final one at `iter`.
 std::string metrics(double final_ap, int iter = 500) {
-  return "{\"iter\":250,\"kind\":\"train\",\"loss\":3.5}\n{\"AP\":0.9,\"iter\":250}\n{\"AP\":" + std::to_string(final_ap) +
-         ",\"iter\":" + std::to_string(iter) + "}\n";
+  return "{\"iter\":250,\"kind\":\"train\",\"loss\":3.5}\n{\"AP\":0.9,\"iter\":250}\n{\"AP\":" +
+         std::to_string(final_ap) + ",\"iter\":" + std::to_string(iter) + "}\n";
 }
 
 testutil::CliResult paired_ap(const std::string& dir) {
@@ -41,7 +41,8 @@ TEST(PairedAp, RecomputesTheMeanDifferenceAndItsStandardErrorFromEitherLayout) {
   EXPECT_NE(r.output.find("| 1 | 6.00 | 6.10 | +0.10 |"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("| 2 | 7.00 | 7.40 | +0.40 |"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("| mean | 6.00 | 6.27 | +0.27 (paired SE 0.09) |"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("3 seeds: ahead by more than 2 SE: yes; ahead in every seed: yes"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("3 seeds: ahead by more than 2 SE: yes; ahead in every seed: yes"), std::string::npos)
+      << r.output;
 }
 
 TEST(PairedAp, ASeedBehindOrASpreadWiderThanTheMeanFailsTheTest) {
@@ -54,7 +55,8 @@ TEST(PairedAp, ASeedBehindOrASpreadWiderThanTheMeanFailsTheTest) {
   auto r = paired_ap(d.path().string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("| mean | 5.50 | 5.70 | +0.20 (paired SE 0.30) |"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("2 seeds: ahead by more than 2 SE: no; ahead in every seed: no"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("2 seeds: ahead by more than 2 SE: no; ahead in every seed: no"), std::string::npos)
+      << r.output;
 }
 
 TEST(PairedAp, RunsOnDifferentSchedulesOrWithoutAnEvaluationAreRefusedByName) {
@@ -65,7 +67,8 @@ TEST(PairedAp, RunsOnDifferentSchedulesOrWithoutAnEvaluationAreRefusedByName) {
   testutil::write_text(d.file("distill_seed1.metrics.jsonl"), metrics(0.053));
   auto r = paired_ap(d.path().string());
   EXPECT_NE(r.code, 0);
-  EXPECT_NE(r.output.find("seed 0: fine-tuned evaluated at step 1000, distilled at 500"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("seed 0: fine-tuned evaluated at step 1000, distilled at 500"), std::string::npos)
+      << r.output;
 
   testutil::write_text(d.file("ft_seed0.metrics.jsonl"), "{\"iter\":50,\"loss\":3.0}\n");
   r = paired_ap(d.path().string());
