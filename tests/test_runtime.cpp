@@ -307,6 +307,60 @@ TEST(Runtime, TwoThreadsGiveTheSameResultAsOne) {
   EXPECT_LE(worst_relative(d.file("int8.onnx"), {x}), 0.05);
 }
 
+TEST(Runtime, RunIntoTheCallersTensorsKeepsTheirStorageAndLeavesTheInputAsItWas) {
+  // run(x, outs) must give what run(x) gives, write into the vectors it was
+  // handed without reallocating them on the next run, and read the image in
+  // place without writing into it (float and int8 files: their first kernels
+  // differ, a float conv and a QuantizeLinear).
+  testutil::TempDir d;
+  int8_ssd_onnx(d, 96, d.file("int8.onnx"));
+  {
+    const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+    auto model = build_detector(cfg);
+    testutil::randomize_bn(*model);
+    ExportOptions o;
+    o.height = o.width = 96;
+    export_onnx(*model, d.file("float.onnx"), o);
+  }
+  auto image = [](int seed) {
+    torch::manual_seed(seed);
+    const auto t = torch::randn({1, 3, 96, 96});
+    runtime::Tensor r;
+    r.dims = t.sizes().vec();
+    r.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+    return r;
+  };
+  for (const std::string file : {"float.onnx", "int8.onnx"}) {
+    SCOPED_TRACE(file);
+    runtime::Session s(d.file(file), 1);
+    const auto x = image(5), y = image(6);
+    const auto x_before = x.data;
+    std::vector<runtime::Tensor> outs;
+    s.run(x, outs);
+    EXPECT_EQ(x.data, x_before) << "the runtime wrote into its input";
+    const auto fresh_x = s.run(x);
+    ASSERT_EQ(outs.size(), fresh_x.size());
+    ASSERT_GE(outs.size(), 2u);
+    std::vector<const float*> storage;
+    for (size_t i = 0; i < outs.size(); ++i) {
+      EXPECT_EQ(outs[i].dims, fresh_x[i].dims);
+      EXPECT_EQ(outs[i].data, fresh_x[i].data) << "output " << i;
+      storage.push_back(outs[i].data.data());
+    }
+    // Another image into the same tensors: its own values (the box and class
+    // maps change; the priors do not), in the same storage.
+    s.run(y, outs);
+    const auto fresh_y = s.run(y);
+    int changed = 0;
+    for (size_t i = 0; i < outs.size(); ++i) {
+      EXPECT_EQ(outs[i].data, fresh_y[i].data) << "output " << i;
+      EXPECT_EQ(outs[i].data.data(), storage[i]) << "output " << i << " was reallocated";
+      changed += fresh_y[i].data != fresh_x[i].data;
+    }
+    EXPECT_GE(changed, 2);
+  }
+}
+
 TEST(Runtime, CascadeRcnnFloatAndInt8MatchOnnxRuntimeAndLibTorch) {
   // The sparse part (TopK, NonZero, NonMaxSuppression, RoiAlign on levels 2-5,
   // ScatterND, Gemm): the same proposals in the same order as ONNX Runtime, and

@@ -44,6 +44,11 @@ class Session {
   std::vector<int64_t> input_dims() const;  // -1 where the file leaves a dim free
   // One batch; returns the graph's outputs in order.
   std::vector<Tensor> run(const Tensor& input);
+  // The same into `outputs` (resized to the outputs' count), reusing their
+  // storage: a caller running the model again and again allocates nothing
+  // per run (ONNX Runtime's outputs come from its arena the same way).
+  // `input` is read in place and must not change during the call.
+  void run(const Tensor& input, std::vector<Tensor>& outputs);
   // `expose`: also return these intermediate tensors (by ONNX name), as
   // float, after the outputs (for per-layer checks). A name a fused kernel
   // no longer produces is an error.

@@ -72,7 +72,16 @@ Buffer::Buffer(size_t bytes) : p_(nullptr), n_(size_class(bytes)) {
   if (!p_) throw std::bad_alloc();
 }
 
+std::shared_ptr<Buffer> Buffer::borrow(const void* p, size_t n) {
+  std::shared_ptr<Buffer> b(new Buffer());
+  b->p_ = const_cast<uint8_t*>(static_cast<const uint8_t*>(p));
+  b->n_ = n;
+  b->borrowed_ = true;
+  return b;
+}
+
 Buffer::~Buffer() {
+  if (borrowed_) return;
   auto& pl = pool();
   std::lock_guard<std::mutex> g(pl.m);
   if (pl.idle + n_ > kIdleCap) {

@@ -19,6 +19,10 @@ namespace compress::runtime {
 // slower convs, measured).
 struct Buffer {
   explicit Buffer(size_t n);
+  // n bytes at p that the caller owns and keeps alive while the buffer lives
+  // (a run's input image, read where it lies rather than copied: no kernel
+  // writes into its inputs); never freed or pooled.
+  static std::shared_ptr<Buffer> borrow(const void* p, size_t n);
   ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
@@ -27,8 +31,10 @@ struct Buffer {
   size_t size() const { return n_; }  // the block's size: at least what was asked, its size class
 
  private:
-  uint8_t* p_;
-  size_t n_;
+  Buffer() = default;
+  uint8_t* p_ = nullptr;
+  size_t n_ = 0;
+  bool borrowed_ = false;
 };
 
 // Frees the pool's idle blocks (a benchmark measuring one model's memory
