@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cmath>
 #include <fstream>
+#include <map>
 
 #include "compress/export/onednn_runner.h"
 #include "compress/export/onnx_eval.h"
@@ -23,6 +24,7 @@
 #include "compress/quant/conv_quant.h"
 #include "compress/quant/qat.h"
 #include "compress/runtime/conv.h"
+#include "compress/runtime/model.h"
 #include "compress/runtime/parallel.h"
 #include "compress/runtime/session.h"
 #include "tests/export_fixture.h"
@@ -359,6 +361,52 @@ TEST(Runtime, RunIntoTheCallersTensorsKeepsTheirStorageAndLeavesTheInputAsItWas)
     }
     EXPECT_GE(changed, 2);
   }
+}
+
+TEST(Runtime, StepsWhoseOutputsNothingReadsAreSkippedWithoutChangingAResult) {
+  // The DequantizeLinear in front of an int8 conv makes a tensor no step
+  // reads (the conv reads the codes): such steps are skipped unless a caller
+  // asks for tensors. Counted here from the file, independently of the plan:
+  // an activation's DequantizeLinear whose every reader is a Conv with an
+  // int8 weight.
+  if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
+  testutil::TempDir d;
+  int8_ssd_onnx(d, 96, d.file("int8.onnx"));
+  const auto m = runtime::load_model(d.file("int8.onnx"));
+  std::map<std::string, const runtime::Node*> producer;
+  std::map<std::string, std::vector<const runtime::Node*>> readers;
+  for (const auto& n : m.nodes) {
+    for (const auto& o : n.outputs) producer[o] = &n;
+    for (const auto& i : n.inputs) readers[i].push_back(&n);
+  }
+  auto int8_weight = [&](const std::string& w) {
+    auto it = producer.find(w);
+    return it != producer.end() && it->second->op == "DequantizeLinear" && m.constants.count(it->second->inputs[0]) &&
+           m.constants.at(it->second->inputs[0]).type == runtime::DType::s8;
+  };
+  int64_t expected = 0;
+  for (const auto& n : m.nodes) {
+    if (n.op != "DequantizeLinear" || m.constants.count(n.inputs[0])) continue;
+    const auto& r = readers[n.outputs[0]];
+    expected += !r.empty() && std::all_of(r.begin(), r.end(), [&](const runtime::Node* c) {
+      return c->op == "Conv" && c->inputs[0] == n.outputs[0] && int8_weight(c->inputs[1]);
+    });
+  }
+  ASSERT_GT(expected, 10);
+  runtime::Session s(d.file("int8.onnx"), 1);
+  EXPECT_EQ(s.summary().unread_steps, expected);
+  // Skipped (no tensor asked for) or run (one asked for): the same outputs.
+  torch::manual_seed(8);
+  const auto t = torch::randn({1, 3, 96, 96});
+  runtime::Tensor x;
+  x.dims = t.sizes().vec();
+  x.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+  const auto skipped = s.run(x);
+  const auto all = s.run(x, {m.outputs[0]});
+  ASSERT_EQ(all.size(), skipped.size() + 1);
+  for (size_t i = 0; i < skipped.size(); ++i) EXPECT_EQ(skipped[i].data, all[i].data) << "output " << i;
+  // And both are the file's meaning.
+  EXPECT_LE(worst_relative(d.file("int8.onnx"), {t}), 0.05);
 }
 
 TEST(Runtime, CascadeRcnnFloatAndInt8MatchOnnxRuntimeAndLibTorch) {

@@ -22,14 +22,16 @@ namespace compress::runtime {
 namespace {
 
 struct Step {
-  const Node* node = nullptr;           // a generic node, or the conv the kernel came from
-  std::unique_ptr<ConvKernel> conv;     // a fused conv
-  std::unique_ptr<Int8Activation> act;  // an int8 h-swish or LeakyRelu
-  std::unique_ptr<QuantizedBinary>
-      qbin;              // Add / Mul with the QuantizeLinear after it  // the int8 h-swish after an int8 conv
-  std::vector<int> in;   // slots read (-1: omitted)
-  std::vector<int> out;  // slots written
+  const Node* node = nullptr;             // a generic node, or the conv the kernel came from
+  std::unique_ptr<ConvKernel> conv;       // a fused conv
+  std::unique_ptr<Int8Activation> act;    // an int8 h-swish or LeakyRelu
+  std::unique_ptr<QuantizedBinary> qbin;  // Add / Mul with the QuantizeLinear after it
+  std::vector<int> in;                    // slots read (-1: omitted)
+  std::vector<int> out;                   // slots written
   std::string text;
+  // Nothing reads what it writes (the DequantizeLinear in front of an int8
+  // conv, which reads the codes): run only when a caller asks for tensors.
+  bool unread = false;
 };
 
 // A conv's profile row: precision and shape class (pointwise, depthwise, dense).
@@ -393,6 +395,22 @@ void Session::Impl::plan() {
   for (size_t k = 0; k < steps.size(); ++k)
     for (int s : steps[k].in)
       if (s >= 0) last_use[s] = static_cast<int>(k);
+  // Steps whose outputs no step reads and no graph output is; from the back,
+  // so that a step read only by unread ones is unread too.
+  std::vector<int> readers_left(constants.size(), 0);
+  for (const auto& st : steps)
+    for (int s : st.in)
+      if (s >= 0) ++readers_left[s];
+  for (int s : output_slots) ++readers_left[s];
+  for (size_t k = steps.size(); k-- > 0;) {
+    auto& st = steps[k];
+    st.unread =
+        !st.out.empty() && std::all_of(st.out.begin(), st.out.end(), [&](int s) { return readers_left[s] == 0; });
+    if (st.unread)
+      for (int s : st.in)
+        if (s >= 0) --readers_left[s];
+  }
+  summary.unread_steps = std::count_if(steps.begin(), steps.end(), [](const Step& st) { return st.unread; });
   // Constants no step reads (folded weights an int8 conv holds as codes) go.
   for (size_t s = 0; s < constants.size(); ++s)
     if (constants[s] && last_use[s] < 0 &&
@@ -563,8 +581,14 @@ void Session::Impl::run(const Tensor& input, const std::vector<std::string>& exp
                              dims_str(input.dims));
   x->buf = Buffer::borrow(input.data.data(), x->bytes());
   env[input_slot] = x;
+  const bool all_steps = !expose.empty();
   for (size_t k = 0; k < steps.size(); ++k) {
     auto& st = steps[k];
+    if (st.unread && !all_steps) {
+      for (int s : st.in)  // free what no later step reads
+        if (s >= 0 && last_use[s] == static_cast<int>(k) && !kept[s] && !constants[s]) env[s].reset();
+      continue;
+    }
     std::vector<ValuePtr> in;
     for (int s : st.in) in.push_back(s < 0 ? nullptr : env[s]);
     const auto t0 = std::chrono::steady_clock::now();
