@@ -168,7 +168,8 @@ TEST(Runtime, Int8Yolov3RunsEachLeakyReluAsOneTableWithTheSimulationsCodes) {
   // YOLOv3-MobileNetV3 in int8: after each conv whose output is rounded,
   // DequantizeLinear -> LeakyRelu -> QuantizeLinear (one per reading conv's
   // grid) is one table lookup from the conv's codes; the upsample's input
-  // (a float reader) gets the floats. Every int8 tensor's codes must stay the
+  // (a float reader) gets the floats. The routes' Concat -> QuantizeLinear
+  // runs on codes (the Resize too). Every int8 tensor's codes must stay the
   // simulation's, and the outputs ONNX Runtime's.
   if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
   testutil::TempDir d;
@@ -191,6 +192,20 @@ TEST(Runtime, Int8Yolov3RunsEachLeakyReluAsOneTableWithTheSimulationsCodes) {
       leaky_rounded += dynamic_cast<quant::ConvQuantImpl*>(l->conv_quant.get())->plan(0).round_output;
   ASSERT_GT(leaky_rounded, 10);
   EXPECT_EQ(s.summary().int8_leaky_relu, leaky_rounded);
+  // Each route (upsampled map + backbone map, then the next conv's
+  // QuantizeLinear) runs on codes: counted from the file.
+  const auto m = runtime::load_model(d.file("int8.onnx"));
+  int64_t routes = 0;
+  for (const auto& n : m.nodes)
+    if (n.op == "Concat") {
+      int64_t readers = 0, quantizers = 0;
+      for (const auto& r : m.nodes)
+        for (const auto& i : r.inputs)
+          if (i == n.outputs[0]) ++readers, quantizers += r.op == "QuantizeLinear";
+      routes += readers == 1 && quantizers == 1;
+    }
+  ASSERT_EQ(routes, 2);
+  EXPECT_EQ(s.summary().concat_on_codes, routes);
   EXPECT_EQ(s.summary().int8_convs, static_cast<int64_t>(rep.quantized.size()));
   torch::manual_seed(3);
   std::vector<torch::Tensor> images = {torch::randn({2, 3, 64, 64}), torch::randn({2, 3, 64, 64})};

@@ -380,6 +380,15 @@ ValuePtr concat(const Node& n, const std::vector<ValuePtr>& in) {
     dy[axis] += x->dims[axis];
   }
   auto y = make_value(xs[0]->type, dy, all_nhwc);
+  // Codes on one grid concatenate into codes on that grid (a Concat whose
+  // QuantizeLinear was moved in front of its inputs).
+  if (xs[0]->quantized) {
+    for (const auto& x : xs)
+      if (!x->quantized || x->scale != xs[0]->scale || x->zp != xs[0]->zp) bad(n, "inputs of different grids");
+    y->quantized = true;
+    y->scale = xs[0]->scale;
+    y->zp = xs[0]->zp;
+  }
   // Channels-last concat on C is a concat on the innermost dim of [N*H*W, C].
   int64_t outer = 1, inner = 1;
   if (all_nhwc) {
@@ -481,7 +490,10 @@ ValuePtr softmax(const Node& n, const std::vector<ValuePtr>& in) {
 
 // Nearest-neighbour Resize (asymmetric, floor), the YOLOv3 upsample.
 ValuePtr resize(const Node& n, const std::vector<ValuePtr>& in) {
-  auto x = floats(n, in, 0);
+  // Floats, or codes (a Concat's input quantized in front of it): a nearest
+  // resize only moves elements, so it moves codes as well.
+  const auto& raw = need(n, in, 0);
+  auto x = raw->quantized ? raw : floats(n, in, 0);
   if (n.s("mode", "nearest") != "nearest") bad(n, "only mode 'nearest' runs");
   if (n.s("coordinate_transformation_mode", "half_pixel") != "asymmetric" ||
       n.s("nearest_mode", "round_prefer_floor") != "floor")
@@ -501,19 +513,24 @@ ValuePtr resize(const Node& n, const std::vector<ValuePtr>& in) {
     }
   }
   if (dy[0] != x->dims[0] || dy[1] != x->dims[1]) bad(n, "only spatial resizing runs");
-  auto y = make_value(DType::f32, dy, x->nhwc);
+  auto y = make_value(x->type, dy, x->nhwc);
+  y->quantized = x->quantized;
+  y->scale = x->scale;
+  y->zp = x->zp;
   const int64_t N = dy[0], C = dy[1], H = x->dims[2], W = x->dims[3], OH = dy[2], OW = dy[3];
-  const float* a = x->data<float>();
-  float* r = y->data<float>();
+  const size_t es = dtype_size(x->type);
+  const uint8_t* a = x->buf->data();
+  uint8_t* r = y->buf->data();
   for (int64_t i = 0; i < N; ++i)
     for (int64_t oh = 0; oh < OH; ++oh) {
       const int64_t h = std::min<int64_t>(H - 1, static_cast<int64_t>(std::floor(oh / sc[2])));
       for (int64_t ow = 0; ow < OW; ++ow) {
         const int64_t w = std::min<int64_t>(W - 1, static_cast<int64_t>(std::floor(ow / sc[3])));
         if (x->nhwc)
-          std::memcpy(r + ((i * OH + oh) * OW + ow) * C, a + ((i * H + h) * W + w) * C, C * sizeof(float));
+          std::memcpy(r + ((i * OH + oh) * OW + ow) * C * es, a + ((i * H + h) * W + w) * C * es, C * es);
         else
-          for (int64_t c = 0; c < C; ++c) r[((i * C + c) * OH + oh) * OW + ow] = a[((i * C + c) * H + h) * W + w];
+          for (int64_t c = 0; c < C; ++c)
+            std::memcpy(r + (((i * C + c) * OH + oh) * OW + ow) * es, a + (((i * C + c) * H + h) * W + w) * es, es);
       }
     }
   return y;

@@ -214,12 +214,70 @@ void Session::Impl::plan() {
     return {&c, const_floats(dq->inputs[1])};
   };
 
+  // A Concat whose result a QuantizeLinear rounds, its inputs perhaps through
+  // nearest Resizes read by nothing else (YOLOv3's route: the upsampled
+  // transition map and a backbone map, quantized for the next conv): the
+  // QuantizeLinear moves in front of each input and the Resize and Concat
+  // move codes. Quantizing is elementwise and they only move elements, so
+  // the codes are the same; the Resize then moves a quarter of the bytes
+  // (one per element, before the upsampling) and the Concat a quarter.
+  std::map<const Node*, std::vector<const Node*>> concat_on_codes;  // Concat -> per input, its folded Resize or null
+  for (const auto& n : nodes) {
+    if (n.op != "Concat") continue;
+    const Node* q = only_reader(n.outputs[0]);
+    if (!q || q->inputs[0] != n.outputs[0] || !codes_grid(q)) continue;
+    auto& resizes = concat_on_codes[&n];
+    for (const auto& i : n.inputs) {
+      const Node* r = producer_op(i, "Resize");
+      resizes.push_back(r && only_reader(r->outputs[0]) == &n ? r : nullptr);
+    }
+    for (const Node* r : resizes)
+      if (r) done[index_of(r)] = true;
+  }
+
   std::map<std::tuple<std::string, float, int32_t>, std::string> quantized_once;  // (input, grid) -> codes
   for (size_t k = 0; k < nodes.size(); ++k) {
     if (done[k]) continue;
     const auto& n = nodes[k];
     Step step;
     step.node = &n;
+    if (auto cq = concat_on_codes.find(&n); cq != concat_on_codes.end()) {
+      const Node* q = only_reader(n.outputs[0]);
+      auto in_or_none = [&](const Node& m, size_t i) {
+        return i < m.inputs.size() && !m.inputs[i].empty() ? slot(m.inputs[i]) : -1;
+      };
+      Step cat;
+      cat.node = &n;
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        const Node* r = cq->second[i];
+        Step qs;
+        qs.node = q;
+        qs.in = {slot(r ? r->inputs[0] : n.inputs[i]), in_or_none(*q, 1), in_or_none(*q, 2)};
+        const std::string codes = q->outputs[0] + "#" + std::to_string(i);  // the runtime's own tensor
+        qs.out = {slot(codes)};
+        qs.text = q->name + ": QuantizeLinear of " + n.name + "'s input " + std::to_string(i);
+        steps.push_back(std::move(qs));
+        if (r) {
+          Step rs;
+          rs.node = r;
+          rs.in = {slot(codes), in_or_none(*r, 1), in_or_none(*r, 2), in_or_none(*r, 3)};
+          rs.out = {slot(codes + "#resized")};
+          rs.text = r->name + ": Resize of codes";
+          fused_away.insert(r->outputs[0]);
+          steps.push_back(std::move(rs));
+          cat.in.push_back(slot(codes + "#resized"));
+        } else {
+          cat.in.push_back(slot(codes));
+        }
+      }
+      cat.out = {slot(q->outputs[0])};
+      cat.text = n.name + ": Concat of codes";
+      fused_away.insert(n.outputs[0]);
+      done[k] = done[index_of(q)] = true;
+      ++summary.concat_on_codes;
+      steps.push_back(std::move(cat));
+      continue;
+    }
     if (n.op == "Conv") {
       ConvSpec s;
       s.name = n.name;
@@ -562,7 +620,7 @@ void Session::Impl::run(const Tensor& input, const std::vector<std::string>& exp
       continue;
     }
     if (fused_away.count(e))
-      throw std::runtime_error("runtime: tensor '" + e + "' lives inside a fused conv of '" + model.path + "'");
+      throw std::runtime_error("runtime: tensor '" + e + "' lives inside a fused kernel of '" + model.path + "'");
     auto it = slot_of.find(e);
     if (it == slot_of.end()) throw std::runtime_error("runtime: '" + model.path + "' has no tensor '" + e + "'");
     keep.push_back(it->second);

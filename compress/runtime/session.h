@@ -28,6 +28,7 @@ struct PlanSummary {
   int64_t int8_hard_swish = 0;        // the exporter's int8 h-swish (six nodes) run as one kernel
   int64_t int8_leaky_relu = 0;        // DQ -> LeakyRelu after an int8 conv run as one table lookup
   int64_t fused_binary_quantize = 0;  // Add / Mul + QuantizeLinear run as one pass over codes
+  int64_t concat_on_codes = 0;        // Concat (+ nearest Resizes) -> QuantizeLinear run on codes
   int64_t steps = 0;                  // kernels per run
   int64_t unread_steps = 0;           // of them, skipped unless tensors are exposed (nothing reads their outputs)
 };
