@@ -518,21 +518,24 @@ ValuePtr resize(const Node& n, const std::vector<ValuePtr>& in) {
   y->scale = x->scale;
   y->zp = x->zp;
   const int64_t N = dy[0], C = dy[1], H = x->dims[2], W = x->dims[3], OH = dy[2], OW = dy[3];
-  const size_t es = dtype_size(x->type);
-  const uint8_t* a = x->buf->data();
-  uint8_t* r = y->buf->data();
-  for (int64_t i = 0; i < N; ++i)
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      const int64_t h = std::min<int64_t>(H - 1, static_cast<int64_t>(std::floor(oh / sc[2])));
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const int64_t w = std::min<int64_t>(W - 1, static_cast<int64_t>(std::floor(ow / sc[3])));
-        if (x->nhwc)
-          std::memcpy(r + ((i * OH + oh) * OW + ow) * C * es, a + ((i * H + h) * W + w) * C * es, C * es);
-        else
-          for (int64_t c = 0; c < C; ++c)
-            std::memcpy(r + (((i * C + c) * OH + oh) * OW + ow) * es, a + (((i * C + c) * H + h) * W + w) * es, es);
+  // Typed, so that the NCHW path copies one element with a plain load and store.
+  auto gather = [&](auto* r, const auto* a) {
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const int64_t h = std::min<int64_t>(H - 1, static_cast<int64_t>(std::floor(oh / sc[2])));
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const int64_t w = std::min<int64_t>(W - 1, static_cast<int64_t>(std::floor(ow / sc[3])));
+          if (x->nhwc)
+            std::copy_n(a + ((i * H + h) * W + w) * C, C, r + ((i * OH + oh) * OW + ow) * C);
+          else
+            for (int64_t c = 0; c < C; ++c) r[((i * C + c) * OH + oh) * OW + ow] = a[((i * C + c) * H + h) * W + w];
+        }
       }
-    }
+  };
+  if (dtype_size(x->type) == 1)
+    gather(y->buf->data(), static_cast<const uint8_t*>(x->buf->data()));
+  else
+    gather(y->data<float>(), x->data<float>());
   return y;
 }
 

@@ -221,12 +221,16 @@ void Session::Impl::plan() {
   // move codes. Quantizing is elementwise and they only move elements, so
   // the codes are the same; the Resize then moves a quarter of the bytes
   // (one per element, before the upsampling) and the Concat a quarter.
-  std::map<const Node*, std::vector<const Node*>> concat_on_codes;  // Concat -> per input, its folded Resize or null
+  struct ConcatOnCodes {
+    const Node* quantize;
+    std::vector<const Node*> resizes;  // per input: its folded Resize, or null
+  };
+  std::map<const Node*, ConcatOnCodes> concat_on_codes;
   for (const auto& n : nodes) {
     if (n.op != "Concat") continue;
     const Node* q = only_reader(n.outputs[0]);
     if (!q || q->inputs[0] != n.outputs[0] || !codes_grid(q)) continue;
-    auto& resizes = concat_on_codes[&n];
+    auto& resizes = concat_on_codes.emplace(&n, ConcatOnCodes{q, {}}).first->second.resizes;
     for (const auto& i : n.inputs) {
       const Node* r = producer_op(i, "Resize");
       resizes.push_back(r && only_reader(r->outputs[0]) == &n ? r : nullptr);
@@ -242,14 +246,14 @@ void Session::Impl::plan() {
     Step step;
     step.node = &n;
     if (auto cq = concat_on_codes.find(&n); cq != concat_on_codes.end()) {
-      const Node* q = only_reader(n.outputs[0]);
+      const Node* q = cq->second.quantize;
       auto in_or_none = [&](const Node& m, size_t i) {
         return i < m.inputs.size() && !m.inputs[i].empty() ? slot(m.inputs[i]) : -1;
       };
       Step cat;
       cat.node = &n;
       for (size_t i = 0; i < n.inputs.size(); ++i) {
-        const Node* r = cq->second[i];
+        const Node* r = cq->second.resizes[i];
         Step qs;
         qs.node = q;
         qs.in = {slot(r ? r->inputs[0] : n.inputs[i]), in_or_none(*q, 1), in_or_none(*q, 2)};
@@ -639,12 +643,15 @@ void Session::Impl::run(const Tensor& input, const std::vector<std::string>& exp
                              dims_str(input.dims));
   x->buf = Buffer::borrow(input.data.data(), x->bytes());
   env[input_slot] = x;
+  auto free_inputs = [&](size_t k) {  // what no later step reads
+    for (int s : steps[k].in)
+      if (s >= 0 && last_use[s] == static_cast<int>(k) && !kept[s] && !constants[s]) env[s].reset();
+  };
   const bool all_steps = !expose.empty();
   for (size_t k = 0; k < steps.size(); ++k) {
     auto& st = steps[k];
     if (st.unread && !all_steps) {
-      for (int s : st.in)  // free what no later step reads
-        if (s >= 0 && last_use[s] == static_cast<int>(k) && !kept[s] && !constants[s]) env[s].reset();
+      free_inputs(k);
       continue;
     }
     std::vector<ValuePtr> in;
@@ -675,8 +682,7 @@ void Session::Impl::run(const Tensor& input, const std::vector<std::string>& exp
       p.first += ms;
       ++p.second;
     }
-    for (int s : st.in)  // free what no later step reads
-      if (s >= 0 && last_use[s] == static_cast<int>(k) && !kept[s] && !constants[s]) env[s].reset();
+    free_inputs(k);
   }
   // Into the caller's tensors, keeping their storage: fresh vectors every run
   // cost page faults (glibc gives the freed heap top back to the system).
@@ -719,11 +725,7 @@ Session::~Session() = default;
 
 const std::vector<std::string>& Session::output_names() const { return impl_->model.outputs; }
 std::vector<int64_t> Session::input_dims() const { return impl_->model.input_dims.at(0); }
-std::vector<Tensor> Session::run(const Tensor& input) {
-  std::vector<Tensor> out;
-  impl_->run(input, {}, out);
-  return out;
-}
+std::vector<Tensor> Session::run(const Tensor& input) { return run(input, std::vector<std::string>{}); }
 std::vector<Tensor> Session::run(const Tensor& input, const std::vector<std::string>& expose) {
   std::vector<Tensor> out;
   impl_->run(input, expose, out);
