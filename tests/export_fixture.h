@@ -74,12 +74,14 @@ void observe_random_batches(M& model, const std::vector<int64_t>& shape, int bat
 // The recipe's SSDLite with random BN statistics, wrapped for QAT with
 // `not_quant` left float, before any observation (steps still 0).
 inline std::pair<compress::Detector, compress::quant::QuantReport> tiny_qat_ssd_unobserved(
-    const compress::Config& cfg, std::vector<std::string> not_quant, bool quantize_outputs = true) {
+    const compress::Config& cfg, std::vector<std::string> not_quant, bool quantize_outputs = true,
+    bool round_after_activation = false) {
   auto model = compress::build_detector(cfg);
   randomize_bn(*model);
   compress::quant::QuantOptions qo;
   qo.not_quant_pattern = std::move(not_quant);
   qo.quantize_outputs = quantize_outputs;
+  qo.round_after_activation = round_after_activation;
   auto rep = compress::quant::apply_qat(*model, qo);
   return {model, rep};
 }

@@ -225,6 +225,43 @@ TEST(Observer, Int8HardSwishByHand) {
   EXPECT_TRUE(torch::allclose(f.output(y, Act::HardSwish), y * torch::clamp(y + 3, 0, 6) / 6));
 }
 
+TEST(Observer, RoundAfterActivationRoundsTheActivationsOutputOnItsGrid) {
+  // quant.round_after_activation: h-swish, leaky ReLU and hard-sigmoid are
+  // part of the conv and the rounding comes after them, once: h-swish and
+  // leaky ReLU on the signed grid [-128, 127] x s, hard-sigmoid (never
+  // negative) on the unsigned one [0, 255] x s. Step 0.1 here.
+  QuantOptions o;
+  o.round_after_activation = true;
+  ConvQuantImpl q(o, 1);
+  q.set_plan({{false, true}});
+  q.out_scale.fill_(0.1);
+  q.eval();
+  const auto y = torch::tensor({-2.0f, 0.26f, 1.0f, 20.0f});
+  // h-swish: -2 * 1/6 = -0.3333 -> -3 steps; 0.26 * 3.26 / 6 = 0.14127 -> 1;
+  // 1 * 4/6 = 0.6667 -> 7; 20 -> 200 steps, saturating at 127.
+  const double hs[] = {-0.3, 0.1, 0.7, 12.7};
+  const auto h = q.output(y, Act::HardSwish);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(h[i].item<double>(), hs[i], 1e-6) << i;
+  // leaky ReLU (slope 0.1): -0.2 -> -2 steps; 0.26 -> 3 (2.6); 1 -> 10; 20 -> 127.
+  const double lk[] = {-0.2, 0.3, 1.0, 12.7};
+  const auto l = q.output(y, Act::LeakyReLU);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(l[i].item<double>(), lk[i], 1e-6) << i;
+  // hard-sigmoid: 1/6 -> 2 steps (1.667); 0.5433 -> 5; 0.6667 -> 7; 1 -> 10.
+  const double hsg[] = {0.2, 0.5, 0.7, 1.0};
+  const auto g = q.output(y, Act::HardSigmoid);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(g[i].item<double>(), hsg[i], 1e-6) << i;
+  // The unsigned grid holds 255 steps: at step 0.0045, hard-sigmoid's 1 is
+  // 222 steps, which the signed grid would clamp to 127 x 0.0045 = 0.5715.
+  q.out_scale.fill_(0.0045);
+  EXPECT_NEAR(q.output(torch::tensor({20.0f}), Act::HardSigmoid).item<double>(), 222 * 0.0045, 1e-6);
+  // The default contract rounds before the h-swish (its int8 form) instead.
+  ConvQuantImpl d(QuantOptions{}, 1);
+  d.set_plan({{false, true}});
+  d.out_scale.fill_(0.1);
+  d.eval();
+  EXPECT_NEAR(d.output(torch::tensor({0.26f}), Act::HardSwish).item<double>(), 0.3 * 140 / 255.0, 1e-6);
+}
+
 TEST(Observer, AbsMaxAndRangeAbsMax) {
   QuantOptions a;
   a.activation_quantize_type = ActivationQuantizeType::AbsMax;

@@ -64,13 +64,16 @@ double worst_relative(const std::string& path, const std::vector<torch::Tensor>&
 }
 
 // The tiny QAT SSDLite (seeded: its weights and the observers' batches),
-// exported at `size` px to `path`.
-std::pair<Detector, quant::QuantReport> int8_ssd_onnx(const testutil::TempDir& d, int64_t size,
-                                                      const std::string& path) {
+// exported at `size` px to `path`. `all_convs`: the SE convs quantized too
+// (else se_block stays float), with quant.round_after_activation.
+std::pair<Detector, quant::QuantReport> int8_ssd_onnx(const testutil::TempDir& d, int64_t size, const std::string& path,
+                                                      bool all_convs_round_after_activation = false) {
   torch::manual_seed(0);
   testutil::make_tiny_fashion(d, 8, 96);
   const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
-  auto made = testutil::tiny_qat_ssd(cfg);
+  auto made = all_convs_round_after_activation ? testutil::tiny_qat_ssd_unobserved(cfg, {}, true, true)
+                                               : testutil::tiny_qat_ssd(cfg);
+  if (all_convs_round_after_activation) testutil::observe_random_batches(made.first, {2, 3, 96, 96});
   ExportOptions o;
   o.height = o.width = size;
   export_onnx(*made.first, path, o);
@@ -162,6 +165,81 @@ TEST(Runtime, Int8SsdliteRunsInt8ConvsWithTheSimulationsCodes) {
   const auto bad = verify_layers(*model, d.file("int8.onnx"), images, 0.9999, "onednn");
   EXPECT_FALSE(bad.ok);
   EXPECT_EQ(bad.first_bad.rfind(victim + " input:", 0), 0u) << bad.first_bad;
+}
+
+TEST(Runtime, RoundAfterActivationMakesEachActivationPartOfItsInt8Conv) {
+  // quant.round_after_activation: the file has Conv -> h-swish / LeakyRelu /
+  // HardSigmoid -> QuantizeLinear, and the runtime runs each as one int8 conv
+  // with the activation as a post-op writing the codes: no int8 h-swish or
+  // LeakyRelu tables are left, every rounded output is written by its conv,
+  // and every int8 tensor's codes are still the simulation's.
+  if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
+  torch::manual_seed(3);
+  const std::vector<torch::Tensor> images = {torch::randn({2, 3, 96, 96})};
+  auto rounded_of = [](DetectorImpl& model, bool non_relu_only) {
+    int64_t n = 0;
+    for (const auto& m : model.modules())
+      if (auto* q = dynamic_cast<quant::ConvQuantImpl*>(m.get())) n += q->plan(0).round_output;
+    if (!non_relu_only) return n;
+    n = 0;  // only the convs whose activation the default contract rounds before
+    for (const auto& m : model.modules())
+      if (auto* l = dynamic_cast<ConvBNLayerImpl*>(m.get());
+          l && l->conv_quant && (l->act == Act::HardSwish || l->act == Act::LeakyReLU))
+        n += dynamic_cast<quant::ConvQuantImpl*>(l->conv_quant.get())->plan(0).round_output;
+    return n;
+  };
+  {
+    testutil::TempDir d;
+    const auto [model, rep] = int8_ssd_onnx(d, 96, d.file("int8.onnx"), /*all_convs_round_after_activation=*/true);
+    ASSERT_TRUE(rep.skipped.empty());
+    ASSERT_GT(rounded_of(*model, true), 10);
+    runtime::Session s(d.file("int8.onnx"));
+    EXPECT_EQ(s.summary().int8_hard_swish, 0);
+    EXPECT_EQ(s.summary().int8_convs, static_cast<int64_t>(rep.quantized.size()));
+    EXPECT_EQ(s.summary().fused_quantize, rounded_of(*model, false));
+    // The SE gates (hard-sigmoid, never negative) are on the unsigned grid:
+    // zero point 0 in the file for each se_block.conv2's output.
+    const auto m = runtime::load_model(d.file("int8.onnx"));
+    int64_t gates = 0;
+    for (const auto& n : m.nodes)
+      if (n.op == "QuantizeLinear" && n.name.find("se_block.conv2") != std::string::npos &&
+          n.name.find("output") != std::string::npos) {
+        ++gates;
+        const auto& zp = m.constants.at(n.inputs[2]);
+        EXPECT_EQ(zp.type, runtime::DType::u8) << n.name;
+        EXPECT_EQ(zp.data<uint8_t>()[0], 0) << n.name;
+      }
+    EXPECT_GT(gates, 0);
+    const auto v = verify_layers(*model, d.file("int8.onnx"), images, 0.9999, "onednn");
+    EXPECT_TRUE(v.ok) << v.table(200);
+    for (const auto& r : v.rows) EXPECT_GE(r.same[0], 0.9999) << r.conv << " " << r.kind;
+    EXPECT_LE(worst_relative(d.file("int8.onnx"), {images[0]}), 0.05);
+  }
+  {
+    testutil::TempDir d;
+    testutil::make_tiny_fashion(d, 8, 96);
+    torch::manual_seed(0);
+    auto model = build_detector(config_from_string("", testutil::tiny_yolo_overrides(d, 64)));
+    testutil::randomize_bn(*model);
+    quant::QuantOptions qo;
+    qo.not_quant_pattern = {"se_block"};
+    qo.round_after_activation = true;
+    const auto rep = quant::apply_qat(*model, qo);
+    testutil::observe_random_batches(model, {2, 3, 64, 64});
+    ExportOptions eo;
+    eo.height = eo.width = 64;
+    export_onnx(*model, d.file("int8.onnx"), eo);
+    runtime::Session s(d.file("int8.onnx"));
+    ASSERT_GT(rounded_of(*model, true), 10);
+    EXPECT_EQ(s.summary().int8_leaky_relu, 0);
+    EXPECT_EQ(s.summary().int8_hard_swish, 0);
+    EXPECT_EQ(s.summary().fused_quantize, rounded_of(*model, false));
+    const std::vector<torch::Tensor> small = {torch::randn({2, 3, 64, 64})};
+    const auto v = verify_layers(*model, d.file("int8.onnx"), small, 0.9999, "onednn");
+    EXPECT_TRUE(v.ok) << v.table(200);
+    for (const auto& r : v.rows) EXPECT_GE(r.same[0], 0.9999) << r.conv << " " << r.kind;
+    EXPECT_LE(worst_relative(d.file("int8.onnx"), {small[0]}), 0.05);
+  }
 }
 
 TEST(Runtime, Int8Yolov3RunsEachLeakyReluAsOneTableWithTheSimulationsCodes) {

@@ -150,4 +150,65 @@ TEST(RuntimeConv, ThreadTrialNeverChangesAResult) {
   set_threads(1);
 }
 
+TEST(RuntimeConv, EachActivationBeforeTheRoundingWritesItsOwnCodes) {
+  // Conv -> activation -> QuantizeLinear as one int8 conv (what
+  // quant.round_after_activation exports), for every activation the runtime
+  // folds, 1x1 (brgemm) and 3x3, against the naive conv with the activation
+  // in double: h-swish and leaky ReLU on the signed grid, the rest unsigned.
+  // oneDNN 2.6's brgemm kernels apply the first eltwise_linear's parameters
+  // to every eltwise_linear of a chain, which made every hard-sigmoid code
+  // wrong before the rounding was folded into the hard-sigmoid's own linear.
+  std::mt19937 rng(5);
+  struct Act {
+    PostOp op;
+    bool is_signed;
+    double (*f)(double);
+  };
+  const Act acts[] = {
+      {{PostOp::relu, 0, 0}, false, [](double v) { return std::max(0.0, v); }},
+      {{PostOp::clip, 0, 6}, false, [](double v) { return std::min(6.0, std::max(0.0, v)); }},
+      {{PostOp::leaky_relu, 0.1f, 0}, true, [](double v) { return v < 0 ? 0.1 * v : v; }},
+      {{PostOp::hard_sigmoid, 1.f / 6, 0.5f},
+       false,
+       [](double v) { return std::min(1.0, std::max(0.0, v / 6 + 0.5)); }},
+      {{PostOp::hard_swish, 0, 0}, true, [](double v) { return v * std::min(6.0, std::max(0.0, v + 3)) / 6; }},
+  };
+  for (const int64_t k : {1, 3})
+    for (const Act& a : acts) {
+      ConvSpec s = make_spec(true, 32, 48, k, 1, rng);
+      s.post = {a.op};
+      s.out_scale = a.op.kind == PostOp::hard_sigmoid ? 1.f / 255 : 0.03f;
+      s.out_zp = a.is_signed ? 128 : 0;
+      ConvKernel kernel(s);
+      const auto x = make_input(true, 32, 5, 6, rng);
+      const auto y = kernel.run(x);
+      ASSERT_EQ(y->type, a.is_signed ? DType::s8 : DType::u8);
+      int64_t off = 0, worst = 0, nonzero = 0;
+      for (int64_t p = 0; p < 30; ++p)
+        for (int64_t c = 0; c < 48; ++c) {
+          const int64_t oh = p / 6, ow = p % 6, C = 32;
+          int32_t acc = 0;
+          for (int64_t i = 0; i < C; ++i)
+            for (int64_t u = 0; u < k; ++u)
+              for (int64_t v = 0; v < k; ++v) {
+                const int64_t ih = oh + u - k / 2, iw = ow + v - k / 2;
+                if (ih < 0 || ih >= 5 || iw < 0 || iw >= 6) continue;
+                acc += static_cast<int32_t>(x->data<uint8_t>()[(ih * 6 + iw) * C + i]) *
+                       static_cast<int32_t>(s.weight_s8[((c * C + i) * k + u) * k + v]);
+              }
+          const double val = a.f(static_cast<double>(acc) * s.in_scale * s.weight_scale[c] + s.bias[c]);
+          const double lo = a.is_signed ? -128 : 0, hi = a.is_signed ? 127 : 255;
+          const int64_t want = static_cast<int64_t>(std::min(hi, std::max(lo, std::nearbyint(val / s.out_scale))));
+          const int64_t got = a.is_signed ? y->data<int8_t>()[p * 48 + c] : y->data<uint8_t>()[p * 48 + c];
+          off += got != want;
+          worst = std::max<int64_t>(worst, std::abs(got - want));
+          nonzero += want != 0;
+        }
+      const std::string what = std::to_string(k) + "x" + std::to_string(k) + " " + s.describe();
+      EXPECT_LE(worst, 1) << what;  // a tie at .5 of the grid may round either way in float
+      EXPECT_LE(off, 3) << what;
+      EXPECT_GT(nonzero, 300) << what;  // the codes say something
+    }
+}
+
 }  // namespace compress::runtime

@@ -169,7 +169,7 @@ std::string Emitter::conv_output(const std::string& y, Act a, const quant::ConvQ
   if (!(out_step > 0))
     fail("export: '", conv_name, "' has an output quantizer that never saw data (step 0): ",
          "train or calibrate it (compress quant) before exporting");
-  if (quant::rounds_after_act(a)) {
+  if (quant::rounds_after_act(a, q->opt)) {
     // ReLU6 goes out as Relu: the uint8 range (255 steps of at most 6/255, the
     // observed max of a ReLU6 output being at most 6) saturates by 6 anyway,
     // so the result is the same, and ONNX Runtime always folds a Relu before a
@@ -177,7 +177,7 @@ std::string Emitter::conv_output(const std::string& y, Act a, const quant::ConvQ
     // it then fuses that Conv twice (int8 and Conv + Clip) into a model it
     // rejects ("two nodes with same node name").
     const Act a2 = a == Act::ReLU6 ? Act::ReLU : a;
-    return qdq(act(y, a2, act_name), out_step, a != Act::None, conv_name, "output");
+    return qdq(act(y, a2, act_name), out_step, quant::non_negative_act(a), conv_name, "output");
   }
   const auto yq = qdq(y, out_step, false, conv_name, "output");
   return a == Act::HardSwish ? int8_hard_swish(yq, act_name) : act(yq, a, act_name);

@@ -55,6 +55,7 @@ nlohmann::json run_key(const std::string& weights, const QuantOptions& qo, const
           {"window_size", qo.window_size},
           {"quantize_outputs", qo.quantize_outputs},
           {"reduce_range", qo.reduce_range},
+          {"round_after_activation", qo.round_after_activation},
           {"calib_batches", cfg.get<int64_t>("quant.calib_batches")},
           {"calib_data", YAML::Dump(cfg.at("TrainReader.dataset"))},
           {"eval_reader", reader_identity(cfg, "EvalReader")}};

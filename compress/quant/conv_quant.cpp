@@ -114,11 +114,11 @@ torch::Tensor int8_hard_swish(const torch::Tensor& y) {
 }
 
 torch::Tensor ConvQuantImpl::output(const torch::Tensor& y, Act act) {
-  const bool after = rounds_after_act(act);
+  const bool after = rounds_after_act(act, opt);
   if (recorder) return record_output(*recorder, *this, apply_act(y, act), after);
   const int64_t k = checked_site();
   const torch::Tensor pre = after ? apply_act(y, act) : y;  // where the rounding sits
-  const bool non_negative = after && act != Act::None;
+  const bool non_negative = after && non_negative_act(act);
   // Calibration observes every site, so that --analyze's re-plans find the
   // steps ready; training only the outputs it rounds (one pass less elsewhere).
   const bool rounds = plan(k).round_output;

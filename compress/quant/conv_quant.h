@@ -39,8 +39,14 @@ struct QuantPlanRecorder;  // compress/quant/plan.cpp
 
 // Where an int8 conv's output rounding sits: after the activation for None,
 // ReLU and ReLU6 (an int8 conv's output range holds them), before any other
-// (h-swish runs in its int8 form, the rest in float on the rounded values).
-inline bool rounds_after_act(Act a) { return a == Act::None || a == Act::ReLU || a == Act::ReLU6; }
+// (h-swish runs in its int8 form, the rest in float on the rounded values),
+// unless quant.round_after_activation puts it after every activation.
+inline bool rounds_after_act(Act a, const QuantOptions& o) {
+  return o.round_after_activation || a == Act::None || a == Act::ReLU || a == Act::ReLU6;
+}
+// Whether an output rounded after `a` is on the unsigned grid [0, 255]
+// (ReLU, ReLU6, hard-sigmoid: never negative) or the signed one.
+inline bool non_negative_act(Act a) { return a == Act::ReLU || a == Act::ReLU6 || a == Act::HardSigmoid; }
 
 struct ConvQuantImpl;
 

@@ -14,7 +14,8 @@ nlohmann::json options_to_json(const QuantOptions& o) {
           {"not_quant_pattern", o.not_quant_pattern},
           {"freeze_bn_iter", o.freeze_bn_iter},
           {"quantize_outputs", o.quantize_outputs},
-          {"reduce_range", o.reduce_range}};
+          {"reduce_range", o.reduce_range},
+          {"round_after_activation", o.round_after_activation}};
 }
 
 QuantOptions options_from_json(const nlohmann::json& j) {
@@ -31,6 +32,7 @@ QuantOptions options_from_json(const nlohmann::json& j) {
   o.freeze_bn_iter = j.value("freeze_bn_iter", int64_t{-1});
   o.quantize_outputs = j.value("quantize_outputs", false);  // checkpoints from before output scales
   o.reduce_range = j.value("reduce_range", false);
+  o.round_after_activation = j.value("round_after_activation", false);
   validate(o);
   return o;
 }

@@ -65,6 +65,7 @@ QuantOptions quant_options_from_config(const Config& cfg) {
   o.freeze_bn_iter = cfg.get<int64_t>("quant.freeze_bn_iter");
   o.quantize_outputs = cfg.get<bool>("quant.quantize_outputs");
   o.reduce_range = cfg.get<bool>("quant.reduce_range");
+  o.round_after_activation = cfg.get<bool>("quant.round_after_activation");
   validate(o);
   return o;
 }

@@ -41,6 +41,14 @@ struct QuantOptions {
   // VNNI sum u8 x s8 products pairwise into saturating int16 (vpmaddubsw), which
   // full-range weights can overflow; halved weights cannot (torch.ao's reduce_range).
   bool reduce_range = false;
+  // Where a rounded conv output is rounded when its activation is h-swish,
+  // leaky ReLU or hard-sigmoid. false (the default contract): before it, then
+  // h-swish in its int8 form and the others in float on the rounded values.
+  // true: after it, as after ReLU; the activation is part of the conv (one
+  // int8 kernel with the activation as a post-op, as mobile int8 runtimes
+  // fuse it), and what the next conv reads is float h-swish(conv) rounded
+  // once, as in the reference's input-only simulation.
+  bool round_after_activation = false;
 
   // The bits the weight grid uses: weight_bits, or one less with reduce_range.
   int64_t weight_grid_bits() const { return reduce_range ? weight_bits - 1 : weight_bits; }

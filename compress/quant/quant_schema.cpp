@@ -22,6 +22,10 @@ config::Field quant_schema() {
        {"reduce_range", Bool(false,
                              "weights on [-63, 63] for x86 CPUs without VNNI (their u8s8 int16 sums "
                              "saturate otherwise)")},
+       {"round_after_activation",
+        Bool(false,
+             "round a conv's output after its h-swish / leaky ReLU / hard-sigmoid (fused into the int8 conv) "
+             "instead of before it (h-swish then in its int8 form)")},
        {"max_iters", Int(0, "QAT steps; 0 = the recipe's max_iters").at_least(0)},
        {"base_lr", Float(0.0, "QAT learning rate; 0 = the recipe's").at_least(0)},
        {"calib_batches", Int(10, "PTQ (--post): batches that calibrate activation scales").at_least(1)}},

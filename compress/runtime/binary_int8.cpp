@@ -148,15 +148,17 @@ ValuePtr QuantizedBinary::run(const ValuePtr& a, const ValuePtr& b, const std::v
         same_shape_ab<false>(oa, ob, y->data<uint8_t>(), n, out_scale);
       return y;
     }
-    // SE: an NHWC image times its [N or 1, C, 1, 1] float gate.
+    // SE: an NHWC image times its [N or 1, C, 1, 1] gate: floats, or codes
+    // (a gate rounded after its hard-sigmoid, quant.round_after_activation),
+    // whose C floats are made once, as the DequantizeLinear makes them.
     auto gate = [](const ValuePtr& x, const ValuePtr& g) {
-      return x->nhwc && g->buf && !g->deq_of && g->dims.size() == 4 && g->dims[1] == x->dims[1] && g->dims[2] == 1 &&
-             g->dims[3] == 1 && (g->dims[0] == x->dims[0] || g->dims[0] == 1);
+      return x->nhwc && g->dims.size() == 4 && g->dims[1] == x->dims[1] && g->dims[2] == 1 && g->dims[3] == 1 &&
+             (g->dims[0] == x->dims[0] || g->dims[0] == 1);
     };
     if (!add && (gate(a, b) || gate(b, a))) {
       const bool x_first = gate(a, b);
       const auto& x = x_first ? a : b;
-      const auto& g = x_first ? b : a;
+      const auto g = materialize(x_first ? b : a);
       auto y = make_out(x);
       const int64_t N = x->dims[0], C = x->dims[1], HW = x->dims[2] * x->dims[3];
       const bool batched = g->dims[0] != 1;

@@ -274,7 +274,20 @@ void ConvKernel::build(const Value& xv, std::unique_ptr<Prim>& prim, bool solo, 
       attr.set_output_scales(1 << 1, scales);
     }
     dnnl::post_ops po;
-    for (const auto& p : s.post) {
+    // oneDNN 2.6's brgemm convs apply the first eltwise_linear's alpha and
+    // beta to every eltwise_linear of the chain (a standalone int8 1x1 conv
+    // with linear(1/6, 1/2) then linear(255): every code wrong), so a chain
+    // holds at most one: a hard-sigmoid whose output the conv rounds takes
+    // the 1 / s_y in its own linear and clip.
+    const bool fold_quantize = s.quantize_output && !s.post.empty() && s.post.back().kind == PostOp::hard_sigmoid;
+    for (size_t i = 0; i < s.post.size(); ++i) {
+      const auto& p = s.post[i];
+      if (fold_quantize && i + 1 == s.post.size()) {
+        const float q = 1.f / s.out_scale;
+        po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.alpha * q, p.beta * q);
+        po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, q);
+        break;
+      }
       switch (p.kind) {
         case PostOp::relu:
           po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
@@ -298,7 +311,8 @@ void ConvKernel::build(const Value& xv, std::unique_ptr<Prim>& prim, bool solo, 
       }
     }
     // Writing codes: y / s_y, then oneDNN's saturating round to nearest even.
-    if (s.quantize_output) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / s.out_scale, 0.f);
+    if (s.quantize_output && !fold_quantize)
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / s.out_scale, 0.f);
     attr.set_post_ops(po);
 
     const memory::dims strides{s.strides[0], s.strides[1]};

@@ -69,6 +69,11 @@ ptq ssd_small_int8 $C/ssdlite_mobilenet_v3_small.yml "$OUT/ssd_small/model_final
     -o prune.max_iters=0 -o max_iters=0 --run-dir "$OUT/yolo_prune"
 ptq yolo_int8 $C/yolov3_mobilenet_v3.yml "$OUT/yolo/model_final.pt"
 ptq yolo_prune_int8 $C/yolov3_mobilenet_v3_prune_distill.yml "$OUT/yolo_prune/model_final.pt"
+# The named option quant.round_after_activation (h-swish / leaky ReLU part of
+# the int8 conv, rounded after it): the same calibration, its own rows.
+RAA=(-o quant.round_after_activation=true)
+ptq ssd_large_int8_raa $C/ssdlite_mobilenet_v3_large.yml "$OUT/ssd_large/model_final.pt" "${SSD320[@]}" "${RAA[@]}"
+ptq yolo_prune_int8_raa $C/yolov3_mobilenet_v3_prune_distill.yml "$OUT/yolo_prune/model_final.pt" "${RAA[@]}"
 
 onnx ssd_large $C/ssdlite_mobilenet_v3_large.yml "$OUT/ssd_large/model_final.pt" 320 "${SSD320[@]}"
 onnx ssd_large_int8 $C/ssdlite_mobilenet_v3_large.yml "$OUT/ssd_large_int8/model_final.pt" 320 "${SSD320[@]}"
@@ -78,6 +83,8 @@ onnx yolo $C/yolov3_mobilenet_v3.yml "$OUT/yolo/model_final.pt" 320
 onnx yolo_int8 $C/yolov3_mobilenet_v3.yml "$OUT/yolo_int8/model_final.pt" 320
 onnx yolo_prune $C/yolov3_mobilenet_v3_prune_distill.yml "$OUT/yolo_prune/model_final.pt" 320
 onnx yolo_prune_int8 $C/yolov3_mobilenet_v3_prune_distill.yml "$OUT/yolo_prune_int8/model_final.pt" 320
+onnx ssd_large_int8_raa $C/ssdlite_mobilenet_v3_large.yml "$OUT/ssd_large_int8_raa/model_final.pt" 320 "${SSD320[@]}"
+onnx yolo_prune_int8_raa $C/yolov3_mobilenet_v3_prune_distill.yml "$OUT/yolo_prune_int8_raa/model_final.pt" 320
 onnx cascade_320 $C/cascade_rcnn_mobilenet_v3_large_fpn.yml "$OUT/cascade/model_final.pt" 320
 onnx cascade_640 $C/cascade_rcnn_mobilenet_v3_large_fpn.yml "$OUT/cascade/model_final.pt" 640
 
@@ -88,7 +95,8 @@ if [ "${PREPARE_ONLY:-0}" = 1 ]; then
   exit 0
 fi
 
-ROWS=(ssd_large ssd_large_int8 ssd_small ssd_small_int8 yolo yolo_int8 yolo_prune yolo_prune_int8 cascade_320 cascade_640)
+ROWS=(ssd_large ssd_large_int8 ssd_large_int8_raa ssd_small ssd_small_int8 yolo yolo_int8 yolo_prune yolo_prune_int8
+  yolo_prune_int8_raa cascade_320 cascade_640)
 ARGS=()
 for r in "${ROWS[@]}"; do ARGS+=(--onnx "$OUT/$r.onnx"); done
 run bench bench onnx "${ARGS[@]}" --runtime ort,onednn --threads 1,2 --runs "$RUNS" --rounds 5 --warmup 3 --json "$OUT/bench.json"
@@ -101,10 +109,12 @@ rows = json.load(open(f"{out}/bench.json"))
 ms = {(r["model"].split("/")[-1][:-5], r["engine"], r["threads"]): r for r in rows}
 layout = [  # (file, the reference's row, its Snapdragon 625 ms at 1 thread)
     ("ssd_large", "SSDLite Large", "289"), ("ssd_large_int8", "SSDLite Large Quant", "-"),
+    ("ssd_large_int8_raa", "SSDLite Large Quant, round after activation", "-"),
     ("ssd_small", "SSDLite Small", "123"), ("ssd_small_int8", "SSDLite Small Quant", "-"),
     ("yolo", "YOLOv3 baseline", "1082.5"), ("yolo_int8", "YOLOv3 baseline + int8", "-"),
     ("yolo_prune", "YOLOv3 prune", "253.98"),
     ("yolo_prune_int8", "YOLOv3 prune + int8", "-"),
+    ("yolo_prune_int8_raa", "YOLOv3 prune + int8, round after activation", "-"),
     ("cascade_320", "Cascade R-CNN 320", "-"), ("cascade_640", "Cascade R-CNN 640", "-"),
 ]
 print("| model | precision | ORT 1 thr. (ms) | ORT 2 thr. | oneDNN 1 thr. | oneDNN 2 thr. | oneDNN vs ORT (1 thr.) "
@@ -112,7 +122,7 @@ print("| model | precision | ORT 1 thr. (ms) | ORT 2 thr. | oneDNN 1 thr. | oneD
 print("|---|---|---|---|---|---|---|---|---|---|")
 for f, name, phone in layout:
     g = lambda e, t: ms[(f, e, t)]
-    prec = "int8" if f.endswith("int8") else "float"
+    prec = "int8" if "int8" in f else "float"
     o1, o2, d1, d2 = g("onnxruntime", 1), g("onnxruntime", 2), g("onednn", 1), g("onednn", 2)
     print(f"| {name} | {prec} | {o1['median_ms']:.2f} | {o2['median_ms']:.2f} | {d1['median_ms']:.2f} | "
           f"{d2['median_ms']:.2f} | {d1['median_ms'] / o1['median_ms']:.2f}x | "
@@ -129,6 +139,12 @@ checks = [
     ("int8 SSDLite-Large (oneDNN) / oneDNN float", ms1("ssd_large_int8", "onednn") / ms1("ssd_large", "onednn"), 0.40),
     ("int8 YOLOv3 (oneDNN) / fastest float", ms1("yolo_int8", "onednn") / fastest_float("yolo"), 0.50),
     ("int8 pruned YOLOv3 (oneDNN) / fastest pruned float", ms1("yolo_prune_int8", "onednn") / fastest_float("yolo_prune"), 0.50),
+    ("round_after_activation: int8 SSDLite-Large (oneDNN) / ORT float",
+     ms1("ssd_large_int8_raa", "onednn") / ms1("ssd_large", "onnxruntime"), 0.45),
+    ("round_after_activation: int8 SSDLite-Large (oneDNN) / oneDNN float",
+     ms1("ssd_large_int8_raa", "onednn") / ms1("ssd_large", "onednn"), 0.40),
+    ("round_after_activation: int8 pruned YOLOv3 (oneDNN) / fastest pruned float",
+     ms1("yolo_prune_int8_raa", "onednn") / fastest_float("yolo_prune"), 0.50),
 ]
 print()
 print("Targets (1 thread; ratio, target, met):")
