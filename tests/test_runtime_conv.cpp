@@ -173,42 +173,58 @@ TEST(RuntimeConv, EachActivationBeforeTheRoundingWritesItsOwnCodes) {
        [](double v) { return std::min(1.0, std::max(0.0, v / 6 + 0.5)); }},
       {{PostOp::hard_swish, 0, 0}, true, [](double v) { return v * std::min(6.0, std::max(0.0, v + 3)) / 6; }},
   };
-  for (const int64_t k : {1, 3})
-    for (const Act& a : acts) {
-      ConvSpec s = make_spec(true, 32, 48, k, 1, rng);
-      s.post = {a.op};
-      s.out_scale = a.op.kind == PostOp::hard_sigmoid ? 1.f / 255 : 0.03f;
-      s.out_zp = a.is_signed ? 128 : 0;
-      ConvKernel kernel(s);
-      const auto x = make_input(true, 32, 5, 6, rng);
-      const auto y = kernel.run(x);
-      ASSERT_EQ(y->type, a.is_signed ? DType::s8 : DType::u8);
-      int64_t off = 0, worst = 0, nonzero = 0;
-      for (int64_t p = 0; p < 30; ++p)
-        for (int64_t c = 0; c < 48; ++c) {
-          const int64_t oh = p / 6, ow = p % 6, C = 32;
-          int32_t acc = 0;
-          for (int64_t i = 0; i < C; ++i)
-            for (int64_t u = 0; u < k; ++u)
-              for (int64_t v = 0; v < k; ++v) {
-                const int64_t ih = oh + u - k / 2, iw = ow + v - k / 2;
-                if (ih < 0 || ih >= 5 || iw < 0 || iw >= 6) continue;
-                acc += static_cast<int32_t>(x->data<uint8_t>()[(ih * 6 + iw) * C + i]) *
-                       static_cast<int32_t>(s.weight_s8[((c * C + i) * k + u) * k + v]);
-              }
-          const double val = a.f(static_cast<double>(acc) * s.in_scale * s.weight_scale[c] + s.bias[c]);
-          const double lo = a.is_signed ? -128 : 0, hi = a.is_signed ? 127 : 255;
-          const int64_t want = static_cast<int64_t>(std::min(hi, std::max(lo, std::nearbyint(val / s.out_scale))));
-          const int64_t got = a.is_signed ? y->data<int8_t>()[p * 48 + c] : y->data<uint8_t>()[p * 48 + c];
-          off += got != want;
-          worst = std::max<int64_t>(worst, std::abs(got - want));
-          nonzero += want != 0;
+  struct Shape {
+    int64_t k, h, w;
+  };
+  // 1x1 and 3x3 over a 5x6 map (oneDNN), and 1x1 over a 1x1 map (an SE conv:
+  // the runtime's own loop, conv_1x1_map.h), with both input grids there.
+  for (const Shape sh : {Shape{1, 5, 6}, Shape{3, 5, 6}, Shape{1, 1, 1}})
+    for (const bool x_s8 : {false, true})
+      for (const Act& a : acts) {
+        if (x_s8 && sh.h > 1) continue;
+        const int64_t k = sh.k, H = sh.h, W = sh.w, C = sh.h > 1 ? 32 : 200, O = sh.h > 1 ? 48 : 72;
+        ConvSpec s = make_spec(true, C, O, k, 1, rng);
+        s.post = {a.op};
+        s.out_scale = a.op.kind == PostOp::hard_sigmoid ? 1.f / 255 : 0.03f;
+        s.out_zp = a.is_signed ? 128 : 0;
+        auto x = make_input(true, C, H, W, rng);
+        if (x_s8) {  // int8 storage of zero point 128 codes: the stored byte is the value / s
+          s.in_zp = 128;
+          x->type = DType::s8;
+          x->zp = 128;
         }
-      const std::string what = std::to_string(k) + "x" + std::to_string(k) + " " + s.describe();
-      EXPECT_LE(worst, 1) << what;  // a tie at .5 of the grid may round either way in float
-      EXPECT_LE(off, 3) << what;
-      EXPECT_GT(nonzero, 300) << what;  // the codes say something
-    }
+        ConvKernel kernel(s);
+        const auto y = kernel.run(x);
+        ASSERT_EQ(y->type, a.is_signed ? DType::s8 : DType::u8);
+        EXPECT_EQ(kernel.map_runs(), H == 1 ? 1 : 0);
+        int64_t off = 0, worst = 0, nonzero = 0;
+        for (int64_t p = 0; p < H * W; ++p)
+          for (int64_t c = 0; c < O; ++c) {
+            const int64_t oh = p / W, ow = p % W;
+            int32_t acc = 0;
+            for (int64_t i = 0; i < C; ++i)
+              for (int64_t u = 0; u < k; ++u)
+                for (int64_t v = 0; v < k; ++v) {
+                  const int64_t ih = oh + u - k / 2, iw = ow + v - k / 2;
+                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                  const uint8_t b = x->data<uint8_t>()[(ih * W + iw) * C + i];
+                  acc += (x_s8 ? static_cast<int32_t>(static_cast<int8_t>(b)) : static_cast<int32_t>(b)) *
+                         static_cast<int32_t>(s.weight_s8[((c * C + i) * k + u) * k + v]);
+                }
+            const double val = a.f(static_cast<double>(acc) * s.in_scale * s.weight_scale[c] + s.bias[c]);
+            const double lo = a.is_signed ? -128 : 0, hi = a.is_signed ? 127 : 255;
+            const int64_t want = static_cast<int64_t>(std::min(hi, std::max(lo, std::nearbyint(val / s.out_scale))));
+            const int64_t got = a.is_signed ? y->data<int8_t>()[p * O + c] : y->data<uint8_t>()[p * O + c];
+            off += got != want;
+            worst = std::max<int64_t>(worst, std::abs(got - want));
+            nonzero += want != 0;
+          }
+        const std::string what = std::to_string(k) + "x" + std::to_string(k) + " over " + std::to_string(H) + "x" +
+                                 std::to_string(W) + (x_s8 ? " int8 input " : " ") + s.describe();
+        EXPECT_LE(worst, 1) << what;  // a tie at .5 of the grid may round either way in float
+        EXPECT_LE(off, 3) << what;
+        EXPECT_GT(nonzero, H * W * O / 5) << what;  // the codes say something
+      }
 }
 
 }  // namespace compress::runtime

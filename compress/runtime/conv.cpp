@@ -1,5 +1,7 @@
 #include "compress/runtime/conv.h"
 
+#include "compress/runtime/conv_1x1_map.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -104,6 +106,51 @@ double median_of(std::vector<double> v) {
 }
 }  // namespace
 
+namespace {
+std::vector<Eltwise> eltwise_chain(const ConvSpec& s) {
+  std::vector<Eltwise> chain;
+  // oneDNN 2.6's brgemm convs apply the first eltwise_linear's alpha and
+  // beta to every eltwise_linear of the chain (a standalone int8 1x1 conv
+  // with linear(1/6, 1/2) then linear(255): every code wrong), so a chain
+  // holds at most one: a hard-sigmoid whose output the conv rounds takes
+  // the 1 / s_y in its own linear and clip.
+  const bool fold_quantize = s.quantize_output && !s.post.empty() && s.post.back().kind == PostOp::hard_sigmoid;
+  for (size_t i = 0; i < s.post.size(); ++i) {
+    const auto& p = s.post[i];
+    if (fold_quantize && i + 1 == s.post.size()) {
+      const float q = 1.f / s.out_scale;
+      chain.push_back({Eltwise::linear, p.alpha * q, p.beta * q});
+      chain.push_back({Eltwise::clip, 0.f, q});
+      return chain;
+    }
+    switch (p.kind) {
+      case PostOp::relu:
+        chain.push_back({Eltwise::relu, 0.f, 0.f});
+        break;
+      case PostOp::clip:
+        chain.push_back({Eltwise::clip, p.alpha, p.beta});
+        break;
+      case PostOp::leaky_relu:
+        chain.push_back({Eltwise::relu, p.alpha, 0.f});
+        break;
+      case PostOp::hard_sigmoid:
+        chain.push_back({Eltwise::linear, p.alpha, p.beta});
+        chain.push_back({Eltwise::clip, 0.f, 1.f});
+        break;
+      case PostOp::hard_swish:
+        chain.push_back({Eltwise::hard_swish, 0.f, 0.f});
+        break;
+      case PostOp::sigmoid:
+        chain.push_back({Eltwise::logistic, 0.f, 0.f});
+        break;
+    }
+  }
+  // Writing codes: y / s_y, then the saturating round to nearest even.
+  if (s.quantize_output) chain.push_back({Eltwise::linear, 1.f / s.out_scale, 0.f});
+  return chain;
+}
+}  // namespace
+
 ConvKernel::ConvKernel(ConvSpec spec) : spec_(std::move(spec)) {}
 
 namespace {
@@ -186,6 +233,35 @@ ValuePtr ConvKernel::run(const ValuePtr& x_in) {
     throw std::runtime_error("runtime: conv '" + s.name + "' expects [N," + std::to_string(s.in_channels) +
                              ",H,W] input, got " + dims_str(x->dims));
   x = to_nhwc(x);
+  // One image's 1x1 map through a 1x1 int8 conv (SE): the shared plain loop.
+  if (s.int8 && s.groups == 1 && s.kh == 1 && s.kw == 1 && x->dims[0] == 1 && x->dims[2] == 1 && x->dims[3] == 1 &&
+      s.strides[0] == 1 && s.strides[1] == 1 && s.pads == std::vector<int64_t>{0, 0, 0, 0} && !plain_released_) {
+    if (!map_) {
+      map_ = std::make_unique<Conv1x1MapInt8>();
+      map_->in_channels = s.in_channels;
+      map_->out_channels = s.out_channels;
+      map_->weights = s.weight_s8;
+      for (int64_t c = 0; c < s.out_channels; ++c) {
+        map_->scale.push_back(s.in_scale * s.weight_scale[c]);
+        if (!s.bias.empty()) map_->bias_acc.push_back(s.bias[c] / map_->scale.back());
+      }
+      map_->post = eltwise_chain(s);
+      map_->out = !s.quantize_output ? 0 : s.out_zp == 0 ? 1 : 2;
+      map_->pack();
+    }
+    auto y = make_value(!s.quantize_output ? DType::f32
+                        : s.out_zp == 0    ? DType::u8
+                                           : DType::s8,
+                        {1, s.out_channels, 1, 1}, true);
+    if (s.quantize_output) {
+      y->quantized = true;
+      y->scale = s.out_scale;
+      y->zp = s.out_zp;
+    }
+    map_->run(x->buf->data(), x->type == DType::s8, y->buf->data());
+    ++map_runs_;
+    return y;
+  }
   // The primitive for this input shape and type: the last one, or from the cache.
   const bool same = last_ && last_dims_ == x->dims && last_type_ == x->type;
   if (!same) {
@@ -274,45 +350,12 @@ void ConvKernel::build(const Value& xv, std::unique_ptr<Prim>& prim, bool solo, 
       attr.set_output_scales(1 << 1, scales);
     }
     dnnl::post_ops po;
-    // oneDNN 2.6's brgemm convs apply the first eltwise_linear's alpha and
-    // beta to every eltwise_linear of the chain (a standalone int8 1x1 conv
-    // with linear(1/6, 1/2) then linear(255): every code wrong), so a chain
-    // holds at most one: a hard-sigmoid whose output the conv rounds takes
-    // the 1 / s_y in its own linear and clip.
-    const bool fold_quantize = s.quantize_output && !s.post.empty() && s.post.back().kind == PostOp::hard_sigmoid;
-    for (size_t i = 0; i < s.post.size(); ++i) {
-      const auto& p = s.post[i];
-      if (fold_quantize && i + 1 == s.post.size()) {
-        const float q = 1.f / s.out_scale;
-        po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.alpha * q, p.beta * q);
-        po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, q);
-        break;
-      }
-      switch (p.kind) {
-        case PostOp::relu:
-          po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-          break;
-        case PostOp::clip:
-          po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, p.alpha, p.beta);
-          break;
-        case PostOp::leaky_relu:
-          po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, p.alpha, 0.f);
-          break;
-        case PostOp::hard_sigmoid:
-          po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.alpha, p.beta);
-          po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 1.f);
-          break;
-        case PostOp::hard_swish:
-          po.append_eltwise(1.f, dnnl::algorithm::eltwise_hardswish, 0.f, 0.f);
-          break;
-        case PostOp::sigmoid:
-          po.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f);
-          break;
-      }
+    for (const auto& e : eltwise_chain(s)) {
+      static const dnnl::algorithm alg[] = {dnnl::algorithm::eltwise_relu, dnnl::algorithm::eltwise_clip,
+                                            dnnl::algorithm::eltwise_linear, dnnl::algorithm::eltwise_hardswish,
+                                            dnnl::algorithm::eltwise_logistic};
+      po.append_eltwise(1.f, alg[e.alg], e.alpha, e.beta);
     }
-    // Writing codes: y / s_y, then oneDNN's saturating round to nearest even.
-    if (s.quantize_output && !fold_quantize)
-      po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / s.out_scale, 0.f);
     attr.set_post_ops(po);
 
     const memory::dims strides{s.strides[0], s.strides[1]};

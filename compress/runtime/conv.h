@@ -16,6 +16,8 @@ struct memory;
 namespace compress::runtime {
 
 // An activation fused after the conv (float, before any output rounding).
+struct Conv1x1MapInt8;  // conv_1x1_map.h
+
 struct PostOp {
   enum Kind { relu, clip, leaky_relu, hard_sigmoid, hard_swish, sigmoid } kind;
   float alpha = 0, beta = 0;  // clip: [alpha, beta]; leaky: slope alpha; hard_sigmoid: alpha x + beta
@@ -47,6 +49,9 @@ class ConvKernel {
   // x: float (any layout) for a float conv, quantized codes for an int8 one.
   ValuePtr run(const ValuePtr& x);
   const ConvSpec& spec() const { return spec_; }
+  // Runs that took the plain loop for an int8 1x1 conv over one 1x1 map
+  // (conv_1x1_map.h) instead of a oneDNN primitive.
+  int64_t map_runs() const { return map_runs_; }
 
  private:
   struct Prim;
@@ -62,6 +67,8 @@ class ConvKernel {
   std::vector<int64_t> last_dims_;
   DType last_type_ = DType::f32;
   std::map<std::vector<int64_t>, std::unique_ptr<Prim>> cache_;  // by input dims and type
+  std::unique_ptr<Conv1x1MapInt8> map_;
+  int64_t map_runs_ = 0;
 };
 
 // Sets the threads oneDNN (OpenMP) uses in this process.
