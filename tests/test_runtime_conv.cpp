@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "compress/runtime/conv.h"
@@ -225,6 +227,18 @@ TEST(RuntimeConv, EachActivationBeforeTheRoundingWritesItsOwnCodes) {
         EXPECT_LE(off, 3) << what;
         EXPECT_GT(nonzero, H * W * O / 5) << what;  // the codes say something
       }
+  // A chain that would need two linear post-ops (a hard-sigmoid that is not
+  // the last activation of a conv writing codes) is refused, naming the conv.
+  ConvSpec two = make_spec(true, 32, 48, 1, 1, rng);
+  two.name = "head.gate";
+  two.post = {{PostOp::hard_sigmoid, 1.f / 6, 0.5f}, {PostOp::relu, 0, 0}};
+  ConvKernel refused(two);
+  try {
+    refused.run(make_input(true, 32, 5, 6, rng));
+    ADD_FAILURE() << "a chain with two linear post-ops ran";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("head.gate"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace compress::runtime

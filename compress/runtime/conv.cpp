@@ -147,6 +147,9 @@ std::vector<Eltwise> eltwise_chain(const ConvSpec& s) {
   }
   // Writing codes: y / s_y, then the saturating round to nearest even.
   if (s.quantize_output) chain.push_back({Eltwise::linear, 1.f / s.out_scale, 0.f});
+  if (std::count_if(chain.begin(), chain.end(), [](const Eltwise& e) { return e.alg == Eltwise::linear; }) > 1)
+    throw std::runtime_error("runtime: conv '" + s.name + "' (" + s.describe() +
+                             ") needs two linear post-ops, which oneDNN 2.6 would run wrongly");
   return chain;
 }
 }  // namespace
