@@ -63,6 +63,25 @@ double worst_relative(const std::string& path, const std::vector<torch::Tensor>&
   return worst;
 }
 
+// The tiny QAT YOLOv3-MobileNetV3 (se_block float, seeded), observed on
+// random 64 px batches and exported at 64 px to `path`.
+std::pair<Detector, quant::QuantReport> int8_yolo_onnx(const testutil::TempDir& d, const std::string& path,
+                                                       bool round_after_activation) {
+  testutil::make_tiny_fashion(d, 8, 96);
+  torch::manual_seed(0);
+  auto model = build_detector(config_from_string("", testutil::tiny_yolo_overrides(d, 64)));
+  testutil::randomize_bn(*model);
+  quant::QuantOptions qo;
+  qo.not_quant_pattern = {"se_block"};
+  qo.round_after_activation = round_after_activation;
+  auto rep = quant::apply_qat(*model, qo);
+  testutil::observe_random_batches(model, {2, 3, 64, 64});
+  ExportOptions eo;
+  eo.height = eo.width = 64;
+  export_onnx(*model, path, eo);
+  return {model, rep};
+}
+
 // The tiny QAT SSDLite (seeded: its weights and the observers' batches),
 // exported at `size` px to `path`. `all_convs`: the SE convs quantized too
 // (else se_block stays float), with quant.round_after_activation.
@@ -217,18 +236,7 @@ TEST(Runtime, RoundAfterActivationMakesEachActivationPartOfItsInt8Conv) {
   }
   {
     testutil::TempDir d;
-    testutil::make_tiny_fashion(d, 8, 96);
-    torch::manual_seed(0);
-    auto model = build_detector(config_from_string("", testutil::tiny_yolo_overrides(d, 64)));
-    testutil::randomize_bn(*model);
-    quant::QuantOptions qo;
-    qo.not_quant_pattern = {"se_block"};
-    qo.round_after_activation = true;
-    const auto rep = quant::apply_qat(*model, qo);
-    testutil::observe_random_batches(model, {2, 3, 64, 64});
-    ExportOptions eo;
-    eo.height = eo.width = 64;
-    export_onnx(*model, d.file("int8.onnx"), eo);
+    const auto [model, rep] = int8_yolo_onnx(d, d.file("int8.onnx"), /*round_after_activation=*/true);
     runtime::Session s(d.file("int8.onnx"));
     ASSERT_GT(rounded_of(*model, true), 10);
     EXPECT_EQ(s.summary().int8_leaky_relu, 0);
@@ -251,18 +259,7 @@ TEST(Runtime, Int8Yolov3RunsEachLeakyReluAsOneTableWithTheSimulationsCodes) {
   // simulation's, and the outputs ONNX Runtime's.
   if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
   testutil::TempDir d;
-  testutil::make_tiny_fashion(d, 8, 96);
-  torch::manual_seed(0);
-  const Config cfg = config_from_string("", testutil::tiny_yolo_overrides(d, 64));
-  auto model = build_detector(cfg);
-  testutil::randomize_bn(*model);
-  quant::QuantOptions qo;
-  qo.not_quant_pattern = {"se_block"};
-  const auto rep = quant::apply_qat(*model, qo);
-  testutil::observe_random_batches(model, {2, 3, 64, 64});
-  ExportOptions eo;
-  eo.height = eo.width = 64;
-  export_onnx(*model, d.file("int8.onnx"), eo);
+  const auto [model, rep] = int8_yolo_onnx(d, d.file("int8.onnx"), /*round_after_activation=*/false);
   runtime::Session s(d.file("int8.onnx"));
   int64_t leaky_rounded = 0;
   for (const auto& m : model->modules())

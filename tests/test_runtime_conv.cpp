@@ -71,10 +71,9 @@ bool same_bytes(const Value& a, const Value& b) {
          std::memcmp(a.buf->data(), b.buf->data(), a.bytes()) == 0;
 }
 
-// ONNX's int8 conv, one output code: the int32 sum of codes x int8 weights,
-// times s_x * s_w[c], plus the bias, ReLU, divided by s_y, rounded half to
-// even, saturated to uint8. NHWC input, pads k / 2, stride 1.
-int naive_code(const ConvSpec& s, const Value& x, int64_t c, int64_t oh, int64_t ow) {
+// The int32 sum of codes x int8 weights for output channel c at (oh, ow):
+// NHWC input, pads k / 2, stride 1; the input's bytes read as int8 codes when x_s8.
+int32_t naive_acc(const ConvSpec& s, const Value& x, int64_t c, int64_t oh, int64_t ow, bool x_s8 = false) {
   const int64_t H = x.dims[2], W = x.dims[3], C = x.dims[1], k = s.kh;
   int32_t acc = 0;
   for (int64_t i = 0; i < C; ++i)
@@ -82,9 +81,17 @@ int naive_code(const ConvSpec& s, const Value& x, int64_t c, int64_t oh, int64_t
       for (int64_t b = 0; b < k; ++b) {
         const int64_t ih = oh + a - k / 2, iw = ow + b - k / 2;
         if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-        acc += static_cast<int32_t>(x.data<uint8_t>()[(ih * W + iw) * C + i]) *
+        const uint8_t v = x.data<uint8_t>()[(ih * W + iw) * C + i];
+        acc += (x_s8 ? static_cast<int32_t>(static_cast<int8_t>(v)) : static_cast<int32_t>(v)) *
                static_cast<int32_t>(s.weight_s8[((c * C + i) * k + a) * k + b]);
       }
+  return acc;
+}
+
+// ONNX's int8 conv, one output code: naive_acc times s_x * s_w[c], plus the
+// bias, ReLU, divided by s_y, rounded half to even, saturated to uint8.
+int naive_code(const ConvSpec& s, const Value& x, int64_t c, int64_t oh, int64_t ow) {
+  const int32_t acc = naive_acc(s, x, c, oh, ow);
   const double v = std::max(0.0, static_cast<double>(acc) * s.in_scale * s.weight_scale[c] + s.bias[c]);
   return static_cast<int>(std::min(255.0, std::nearbyint(v / s.out_scale)));
 }
@@ -207,17 +214,7 @@ TEST(RuntimeConv, EachActivationBeforeTheRoundingWritesItsOwnCodes) {
         int64_t off = 0, worst = 0, nonzero = 0;
         for (int64_t p = 0; p < H * W; ++p)
           for (int64_t c = 0; c < O; ++c) {
-            const int64_t oh = p / W, ow = p % W;
-            int32_t acc = 0;
-            for (int64_t i = 0; i < C; ++i)
-              for (int64_t u = 0; u < k; ++u)
-                for (int64_t v = 0; v < k; ++v) {
-                  const int64_t ih = oh + u - k / 2, iw = ow + v - k / 2;
-                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                  const uint8_t b = x->data<uint8_t>()[(ih * W + iw) * C + i];
-                  acc += (x_s8 ? static_cast<int32_t>(static_cast<int8_t>(b)) : static_cast<int32_t>(b)) *
-                         static_cast<int32_t>(s.weight_s8[((c * C + i) * k + u) * k + v]);
-                }
+            const int32_t acc = naive_acc(s, *x, c, p / W, p % W, x_s8);
             const double val = a.f(static_cast<double>(acc) * s.in_scale * s.weight_scale[c] + s.bias[c]);
             const double lo = a.is_signed ? -128 : 0, hi = a.is_signed ? 127 : 255;
             const int64_t want = static_cast<int64_t>(std::min(hi, std::max(lo, std::nearbyint(val / s.out_scale))));

@@ -83,8 +83,10 @@ void Conv1x1MapInt8::pack() {
 
 void Conv1x1MapInt8::run(const void* x, bool x_s8, void* y) const {
   const int64_t C = in_channels, G = (C + 3) / 4;
-  // The codes padded to whole groups of 4 (their weights are 0).
-  std::vector<uint8_t> xs(static_cast<size_t>(G * 4), 0);
+  // The codes padded to whole groups of 4 (their weights are 0); the
+  // buffer is kept per thread, so a run allocates nothing.
+  thread_local std::vector<uint8_t> xs;
+  xs.assign(static_cast<size_t>(G * 4), 0);
   std::memcpy(xs.data(), x, static_cast<size_t>(C));
   const bool vnni = has_vnni() && !packed.empty();
   int32_t acc16[16];
