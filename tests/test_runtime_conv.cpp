@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "compress/runtime/conv.h"
+#include "compress/runtime/conv_1x1_int8.h"
 #include "compress/runtime/value.h"
 
 namespace compress::runtime {
@@ -210,7 +212,7 @@ TEST(RuntimeConv, EachActivationBeforeTheRoundingWritesItsOwnCodes) {
         ConvKernel kernel(s);
         const auto y = kernel.run(x);
         ASSERT_EQ(y->type, a.is_signed ? DType::s8 : DType::u8);
-        EXPECT_EQ(kernel.map_runs(), H == 1 ? 1 : 0);
+        EXPECT_EQ(kernel.own_runs(), H == 1 ? 1 : 0);
         int64_t off = 0, worst = 0, nonzero = 0;
         for (int64_t p = 0; p < H * W; ++p)
           for (int64_t c = 0; c < O; ++c) {
@@ -241,6 +243,118 @@ TEST(RuntimeConv, EachActivationBeforeTheRoundingWritesItsOwnCodes) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("head.gate"), std::string::npos) << e.what();
   }
+}
+
+TEST(RuntimeConv, OwnOneByOneLoopWritesOneDnnsCodes) {
+  // The runtime's own int8 1x1 loop (conv_1x1_int8.h) against oneDNN's
+  // primitive for the same spec, code for code: every fixed epilogue (none,
+  // ReLU, leaky ReLU, h-swish), the op-by-op one (clip, a folded
+  // hard-sigmoid) and float outputs; both input grids; output channels in
+  // 1 to 13 blocks of 16 with tails; input channels not a multiple of 4; and
+  // more pixels than one 280-pixel chunk, with a tail of single pixels.
+  // COMPRESS_OWN_1X1 is read when a kernel is made: 0 makes the oneDNN one,
+  // all the loop's.
+  if (!__builtin_cpu_supports("avx512vnni") || !__builtin_cpu_supports("avx512bw"))
+    GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+  std::mt19937 rng(11);
+  struct Case {
+    int64_t C, O, H, W;
+    bool x_s8;
+    std::vector<PostOp> post;
+    int out;  // 0 float, 1 uint8, 2 int8 codes
+  };
+  const std::vector<Case> cases = {
+      {72, 24, 9, 10, false, {{PostOp::relu}}, 1},
+      {16, 64, 13, 11, true, {}, 2},
+      {18, 72, 5, 7, true, {{PostOp::hard_swish}}, 2},
+      {40, 200, 3, 3, false, {{PostOp::leaky_relu, 0.1f, 0}}, 2},
+      {120, 40, 17, 17, true, {{PostOp::clip, 0, 6}}, 1},
+      {32, 48, 6, 6, false, {{PostOp::hard_sigmoid, 1.f / 6, 0.5f}}, 1},
+      {64, 45, 4, 5, true, {}, 0},
+      {64, 45, 4, 5, false, {{PostOp::relu}}, 0},
+  };
+  for (const Case& c : cases) {
+    ConvSpec s = make_spec(true, c.C, c.O, 1, 1, rng);
+    s.post = c.post;
+    s.quantize_output = c.out != 0;
+    s.out_zp = c.out == 2 ? 128 : 0;
+    s.out_scale = c.post.size() == 1 && c.post[0].kind == PostOp::hard_sigmoid ? 1.f / 255 : 0.03f;
+    auto x = make_input(true, c.C, c.H, c.W, rng);
+    if (c.x_s8) {
+      s.in_zp = 128;
+      x->type = DType::s8;
+      x->zp = 128;
+    }
+    setenv("COMPRESS_OWN_1X1", "0", 1);
+    ConvKernel onednn(s);
+    setenv("COMPRESS_OWN_1X1", "all", 1);
+    ConvKernel own(s);
+    unsetenv("COMPRESS_OWN_1X1");
+    const auto want = onednn.run(x);
+    const auto got = own.run(x);
+    const std::string what =
+        std::to_string(c.H) + "x" + std::to_string(c.W) + (c.x_s8 ? " int8 input " : " ") + s.describe();
+    ASSERT_EQ(onednn.own_runs(), 0) << what;
+    ASSERT_EQ(own.own_runs(), 1) << what;
+    ASSERT_EQ(got->type, want->type) << what;
+    const int64_t n = want->numel();
+    int64_t differ = 0, nonzero = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (c.out == 0) {
+        differ += got->data<float>()[i] != want->data<float>()[i];
+        nonzero += want->data<float>()[i] != 0;
+      } else {
+        differ += got->data<uint8_t>()[i] != want->data<uint8_t>()[i];
+        nonzero += want->data<uint8_t>()[i] != 0;
+      }
+    }
+    EXPECT_EQ(differ, 0) << what << ": " << differ << " of " << n << " outputs differ";
+    EXPECT_GT(nonzero, n / 5) << what;  // the outputs say something
+  }
+}
+
+TEST(RuntimeConv, OwnOneByOneLoopsVectorAndScalarFormsAgree) {
+  // Without AVX512-VNNI (or with a sigmoid after the conv) the loop runs
+  // its scalar form; both must write the same bits. Here the scalar form is
+  // the same conv never packed for VNNI.
+  if (!__builtin_cpu_supports("avx512vnni") || !__builtin_cpu_supports("avx512bw"))
+    GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+  std::mt19937 rng(13);
+  std::uniform_int_distribution<int> w(-127, 127), b(0, 255);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  const std::vector<std::vector<Eltwise>> chains = {
+      {{Eltwise::linear, 1 / 0.03f, 0}},
+      {{Eltwise::relu, 0, 0}, {Eltwise::linear, 1 / 0.03f, 0}},
+      {{Eltwise::relu, 0.1f, 0}, {Eltwise::linear, 1 / 0.03f, 0}},
+      {{Eltwise::hard_swish, 0, 0}, {Eltwise::linear, 1 / 0.03f, 0}},
+      {{Eltwise::linear, 1 / 0.6f, 0.5f / 0.01f}, {Eltwise::clip, 0, 100}},
+  };
+  for (size_t k = 0; k < chains.size(); ++k)
+    for (const bool x_s8 : {false, true}) {
+      Conv1x1Int8 v;
+      v.in_channels = 36 + 2 * static_cast<int64_t>(k);  // 36, 38, ...: padded to groups of 4 where odd
+      v.out_channels = 40 + 9 * static_cast<int64_t>(k);
+      for (int64_t i = 0; i < v.in_channels * v.out_channels; ++i) v.weights.push_back(static_cast<int8_t>(w(rng)));
+      for (int64_t o = 0; o < v.out_channels; ++o) {
+        v.scale.push_back(1e-4f * (1 + o % 5));
+        v.bias_acc.push_back(u(rng) / v.scale.back());
+      }
+      v.post = chains[k];
+      v.out = k == 2 || k == 3 ? 2 : 1;
+      Conv1x1Int8 scalar = v;
+      v.pack();
+      ASSERT_TRUE(v.vectorized());
+      ASSERT_FALSE(scalar.vectorized());
+      const int64_t P = 293;
+      std::vector<uint8_t> x(static_cast<size_t>(P * v.in_channels));
+      for (auto& e : x) e = static_cast<uint8_t>(b(rng));
+      std::vector<uint8_t> a(static_cast<size_t>(P * v.out_channels)), c(a.size());
+      v.run(x.data(), P, x_s8, a.data());
+      scalar.run(x.data(), P, x_s8, c.data());
+      int64_t differ = 0;
+      for (size_t i = 0; i < a.size(); ++i) differ += a[i] != c[i];
+      EXPECT_EQ(differ, 0) << "chain " << k << (x_s8 ? " int8 input" : "") << ": " << differ << " of " << a.size();
+    }
 }
 
 }  // namespace compress::runtime

@@ -1,6 +1,6 @@
 #include "compress/runtime/conv.h"
 
-#include "compress/runtime/conv_1x1_map.h"
+#include "compress/runtime/conv_1x1_int8.h"
 
 #include <omp.h>
 
@@ -154,7 +154,38 @@ std::vector<Eltwise> eltwise_chain(const ConvSpec& s) {
 }
 }  // namespace
 
-ConvKernel::ConvKernel(ConvSpec spec) : spec_(std::move(spec)) {}
+// Which int8 1x1 convs run in the runtime's own loop (conv_1x1_int8.h)
+// rather than oneDNN's: measured in the models, conv by conv (docs/runtime.md,
+// "The runtime's own 1x1 loop"), the loop wins
+//   - over maps of at most 9 pixels (the SE blocks' 1x1 maps, SSDLite's last
+//     extra layers and heads), where oneDNN's cold call costs more than the
+//     arithmetic;
+//   - for at most 48 output channels from at least 64 input channels that
+//     are not a multiple of 64 (MobileNetV3's 72 -> 24 and 72 -> 40
+//     projections, YOLOv3's 168 -> 16, SSDLite's 672 -> 24 box head), where
+//     oneDNN 2.6's AMX kernels run part-empty tiles;
+// and loses to oneDNN everywhere else, even for few input channels (16 -> 64
+// at 160x160: its epilogue, not the multiply-adds, bounds both). Where the
+// CPU lacks AVX512-VNNI only the 1x1 maps come here (a scalar loop).
+// COMPRESS_OWN_1X1=0 sends every conv over more than one pixel to oneDNN,
+// =all every int8 1x1 conv here (for measuring on another CPU).
+bool ConvKernel::own_1x1(const ConvSpec& s, const Value& x) const {
+  if (!s.int8 || s.groups != 1 || s.kh != 1 || s.kw != 1 || s.strides != std::vector<int64_t>{1, 1} ||
+      s.pads != std::vector<int64_t>{0, 0, 0, 0} || plain_released_)
+    return false;
+  const int64_t pixels = x.dims[0] * x.dims[2] * x.dims[3];
+  if (pixels == 1) return true;
+  const bool vector_chain =
+      std::none_of(s.post.begin(), s.post.end(), [](const PostOp& p) { return p.kind == PostOp::sigmoid; });
+  if (!vector_chain || !cpu_has_vnni() || own_mode_ == "0") return false;
+  if (own_mode_ == "all") return true;
+  return pixels <= 9 || (s.out_channels <= 48 && s.in_channels >= 64 && s.in_channels % 64 != 0);
+}
+
+ConvKernel::ConvKernel(ConvSpec spec) : spec_(std::move(spec)) {
+  const char* e = std::getenv("COMPRESS_OWN_1X1");
+  own_mode_ = e ? e : "";
+}
 
 namespace {
 // The weights as the spec holds them: [O, I / groups, kh, kw], or with the
@@ -214,6 +245,29 @@ void ConvKernel::restore_plain_weights() {
 }
 ConvKernel::~ConvKernel() = default;
 
+// The scales, bias (in accumulator units, as oneDNN takes it), post-op
+// chain and output type of the runtime's own int8 loops.
+void ConvKernel::setup_loop(Conv1x1Int8& loop) const {
+  const auto& s = spec_;
+  for (int64_t c = 0; c < s.out_channels; ++c) {
+    loop.scale.push_back(s.in_scale * s.weight_scale[c]);
+    if (!s.bias.empty()) loop.bias_acc.push_back(s.bias[c] / loop.scale.back());
+  }
+  loop.post = eltwise_chain(s);
+  loop.out = !s.quantize_output ? 0 : s.out_zp == 0 ? 1 : 2;
+}
+
+ValuePtr ConvKernel::out_value(const std::vector<int64_t>& dims) const {
+  const auto& s = spec_;
+  auto y = make_value(!s.quantize_output ? DType::f32 : s.out_zp == 0 ? DType::u8 : DType::s8, dims, true);
+  if (s.quantize_output) {
+    y->quantized = true;
+    y->scale = s.out_scale;
+    y->zp = s.out_zp;
+  }
+  return y;
+}
+
 ValuePtr ConvKernel::run(const ValuePtr& x_in) {
   const auto& s = spec_;
   ValuePtr x = x_in;
@@ -236,33 +290,20 @@ ValuePtr ConvKernel::run(const ValuePtr& x_in) {
     throw std::runtime_error("runtime: conv '" + s.name + "' expects [N," + std::to_string(s.in_channels) +
                              ",H,W] input, got " + dims_str(x->dims));
   x = to_nhwc(x);
-  // One image's 1x1 map through a 1x1 int8 conv (SE): the shared plain loop.
-  if (s.int8 && s.groups == 1 && s.kh == 1 && s.kw == 1 && x->dims[0] == 1 && x->dims[2] == 1 && x->dims[3] == 1 &&
-      s.strides[0] == 1 && s.strides[1] == 1 && s.pads == std::vector<int64_t>{0, 0, 0, 0} && !plain_released_) {
-    if (!map_) {
-      map_ = std::make_unique<Conv1x1MapInt8>();
-      map_->in_channels = s.in_channels;
-      map_->out_channels = s.out_channels;
-      map_->weights = s.weight_s8;
-      for (int64_t c = 0; c < s.out_channels; ++c) {
-        map_->scale.push_back(s.in_scale * s.weight_scale[c]);
-        if (!s.bias.empty()) map_->bias_acc.push_back(s.bias[c] / map_->scale.back());
-      }
-      map_->post = eltwise_chain(s);
-      map_->out = !s.quantize_output ? 0 : s.out_zp == 0 ? 1 : 2;
-      map_->pack();
+  // A 1x1 int8 conv the runtime's own loop runs faster than oneDNN
+  // (conv_1x1_int8.h; own_1x1 says which).
+  if (own_1x1(s, *x)) {
+    if (!own_) {
+      own_ = std::make_unique<Conv1x1Int8>();
+      own_->in_channels = s.in_channels;
+      own_->out_channels = s.out_channels;
+      own_->weights = s.weight_s8;
+      setup_loop(*own_);
+      own_->pack();
     }
-    auto y = make_value(!s.quantize_output ? DType::f32
-                        : s.out_zp == 0    ? DType::u8
-                                           : DType::s8,
-                        {1, s.out_channels, 1, 1}, true);
-    if (s.quantize_output) {
-      y->quantized = true;
-      y->scale = s.out_scale;
-      y->zp = s.out_zp;
-    }
-    map_->run(x->buf->data(), x->type == DType::s8, y->buf->data());
-    ++map_runs_;
+    auto y = out_value({x->dims[0], s.out_channels, x->dims[2], x->dims[3]});
+    own_->run(x->buf->data(), x->dims[0] * x->dims[2] * x->dims[3], x->type == DType::s8, y->buf->data());
+    ++own_runs_;
     return y;
   }
   // The primitive for this input shape and type: the last one, or from the cache.

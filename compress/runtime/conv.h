@@ -15,8 +15,9 @@ struct memory;
 
 namespace compress::runtime {
 
+struct Conv1x1Int8;  // conv_1x1_int8.h
+
 // An activation fused after the conv (float, before any output rounding).
-struct Conv1x1MapInt8;  // conv_1x1_map.h
 
 struct PostOp {
   enum Kind { relu, clip, leaky_relu, hard_sigmoid, hard_swish, sigmoid } kind;
@@ -49,9 +50,9 @@ class ConvKernel {
   // x: float (any layout) for a float conv, quantized codes for an int8 one.
   ValuePtr run(const ValuePtr& x);
   const ConvSpec& spec() const { return spec_; }
-  // Runs that took the plain loop for an int8 1x1 conv over one 1x1 map
-  // (conv_1x1_map.h) instead of a oneDNN primitive.
-  int64_t map_runs() const { return map_runs_; }
+  // Runs that took the runtime's own int8 1x1 loop (conv_1x1_int8.h)
+  // instead of a oneDNN primitive.
+  int64_t own_runs() const { return own_runs_; }
 
  private:
   struct Prim;
@@ -67,8 +68,12 @@ class ConvKernel {
   std::vector<int64_t> last_dims_;
   DType last_type_ = DType::f32;
   std::map<std::vector<int64_t>, std::unique_ptr<Prim>> cache_;  // by input dims and type
-  std::unique_ptr<Conv1x1MapInt8> map_;
-  int64_t map_runs_ = 0;
+  bool own_1x1(const ConvSpec& s, const Value& x) const;
+  void setup_loop(Conv1x1Int8& loop) const;
+  ValuePtr out_value(const std::vector<int64_t>& dims) const;
+  std::string own_mode_;  // COMPRESS_OWN_1X1 when the kernel was made
+  std::unique_ptr<Conv1x1Int8> own_;
+  int64_t own_runs_ = 0;
 };
 
 // Sets the threads oneDNN (OpenMP) uses in this process.
