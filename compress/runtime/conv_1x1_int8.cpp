@@ -68,8 +68,8 @@ void run_scalar(const Conv1x1Int8& c, const void* x, int64_t p0, int64_t p1, boo
   for (int64_t p = p0; p < p1; ++p)
     for (int64_t o = 0; o < O; ++o) {
       const int8_t* w = c.weights.data() + o * C;
-      const int32_t acc = x_s8 ? dot(static_cast<const int8_t*>(x) + p * C, w, C)
-                               : dot(static_cast<const uint8_t*>(x) + p * C, w, C);
+      const int32_t acc =
+          x_s8 ? dot(static_cast<const int8_t*>(x) + p * C, w, C) : dot(static_cast<const uint8_t*>(x) + p * C, w, C);
       finish1(c, o, acc, y, p * O + o);
     }
 }
@@ -95,8 +95,8 @@ COMPRESS_VNNI inline __m512 eltwise16(const Eltwise& e, __m512 v) {
     case Eltwise::linear:
       return _mm512_fmadd_ps(_mm512_set1_ps(e.alpha), v, _mm512_set1_ps(e.beta));
     case Eltwise::hard_swish: {
-      const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, _mm512_set1_ps(3.f)), _mm512_setzero_ps()),
-                                     _mm512_set1_ps(6.f));
+      const __m512 t =
+          _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, _mm512_set1_ps(3.f)), _mm512_setzero_ps()), _mm512_set1_ps(6.f));
       return _mm512_div_ps(_mm512_mul_ps(v, t), _mm512_set1_ps(6.f));
     }
     case Eltwise::logistic:
@@ -216,9 +216,9 @@ COMPRESS_VNNI void tile(const Conv1x1Int8& c, const Src& src, int64_t i0, int64_
   const int64_t o = blk * 16;
   __m512i acc[P][NB];
   for (int j = 0; j < NB; ++j) {
-    const __m512i start =
-        src.xor_flip ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(c.comp.data() + o + 16 * j))
-                 : _mm512_setzero_si512();
+    const __m512i start = src.xor_flip
+                              ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(c.comp.data() + o + 16 * j))
+                              : _mm512_setzero_si512();
     for (int i = 0; i < P; ++i) acc[i][j] = start;
   }
   const uint8_t* xp = src.x + i0 * src.C;
