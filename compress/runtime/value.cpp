@@ -3,6 +3,8 @@
 #include "compress/runtime/parallel.h"
 #include "compress/runtime/simd_int8.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -32,13 +34,65 @@ size_t size_class(size_t n) {
   const size_t step = top / 8;
   return (n + step - 1) / step * step;
 }
+// Blocks carved in order from chunks on 2 MiB pages (transparent huge
+// pages, asked for with madvise; where the kernel gives none, plain pages).
+// A model's activations are a few MiB touched layer after layer: on 4 KiB
+// pages each pass misses the TLB every 4 KiB, which cost 4-5% of the int8
+// SSDLite-Large's and pruned YOLOv3's time (docs/runtime.md, "Huge pages").
+// A block never goes back to a chunk: it waits in the pool for the next
+// request of its size class, like any block; the chunks go when no block of
+// theirs is in use and the idle blocks are released. Up to
+// COMPRESS_HUGE_PAGES_MB (default 16; 0: none) in all, past which blocks
+// come from malloc: a chunk's blocks stay in the pool for their size class,
+// and 2 MiB pages commit a block's unused tail too, so the float models'
+// peak memory grew 4-6 MiB at 16 and 10-25 MiB at 64 (the int8 ones' hot
+// tensors fit in 16).
+struct Arena {
+  static constexpr size_t kChunk = size_t{16} << 20, kPage = size_t{2} << 20;
+  std::vector<uint8_t*> chunks;
+  size_t used = 0;  // bytes handed out of the last chunk
+  size_t live = 0;  // its blocks in use (not idle in the pool)
+  size_t cap() const {
+    static const size_t v = [] {
+      const char* e = std::getenv("COMPRESS_HUGE_PAGES_MB");
+      return (e && *e ? static_cast<size_t>(std::atoll(e)) : size_t{16}) << 20;
+    }();
+    return v;
+  }
+  bool owns(const uint8_t* p) const {
+    return std::any_of(chunks.begin(), chunks.end(), [&](const uint8_t* c) { return p >= c && p < c + kChunk; });
+  }
+  uint8_t* take(size_t n) {
+    if (n > kChunk) return nullptr;
+    if (chunks.empty() || used + n > kChunk) {
+      if ((chunks.size() + 1) * kChunk > cap()) return nullptr;
+      auto* c = static_cast<uint8_t*>(std::aligned_alloc(kPage, kChunk));
+      if (!c) return nullptr;
+      madvise(c, kChunk, MADV_HUGEPAGE);  // a hint: no huge pages is no error
+      chunks.push_back(c);
+      used = 0;
+    }
+    uint8_t* p = chunks.back() + used;
+    used += n;
+    ++live;
+    return p;
+  }
+  void release() {
+    for (auto* c : chunks) std::free(c);
+    chunks.clear();
+    used = 0;
+  }
+};
 struct Pool {
   std::mutex m;
   std::map<size_t, std::vector<uint8_t*>> free;
-  size_t idle = 0;  // bytes in `free`
+  size_t idle = 0;  // bytes in `free` from malloc (the arena's blocks are bounded by its cap)
+  Arena arena;
   ~Pool() {
     for (auto& [n, v] : free)
-      for (auto* p : v) std::free(p);
+      for (auto* p : v)
+        if (!arena.owns(p)) std::free(p);
+    arena.release();
   }
 };
 Pool& pool() {
@@ -50,13 +104,22 @@ Pool& pool() {
 void release_idle_buffers() {
   auto& pl = pool();
   std::lock_guard<std::mutex> g(pl.m);
-  for (auto& [n, v] : pl.free)
-    for (auto* p : v) std::free(p);
-  pl.free.clear();
+  const bool arena_idle = pl.arena.live == 0;
+  for (auto& [n, v] : pl.free) {
+    std::vector<uint8_t*> kept;
+    for (auto* p : v) {
+      if (!pl.arena.owns(p))
+        std::free(p);
+      else if (!arena_idle)
+        kept.push_back(p);
+    }
+    v.swap(kept);
+  }
+  if (arena_idle) pl.arena.release();
   pl.idle = 0;
 }
 
-Buffer::Buffer(size_t bytes) : p_(nullptr), n_(size_class(bytes)) {
+Buffer::Buffer(size_t bytes, bool huge_pages) : p_(nullptr), n_(size_class(bytes)) {
   const size_t n = n_;
   auto& pl = pool();
   {
@@ -65,11 +128,22 @@ Buffer::Buffer(size_t bytes) : p_(nullptr), n_(size_class(bytes)) {
     if (it != pl.free.end() && !it->second.empty()) {
       p_ = it->second.back();
       it->second.pop_back();
-      pl.idle -= n;
+      if (pl.arena.owns(p_))
+        ++pl.arena.live;
+      else
+        pl.idle -= n;
+    } else if (huge_pages) {
+      p_ = pl.arena.take(n);
     }
   }
   if (!p_) p_ = static_cast<uint8_t*>(std::malloc(std::max<size_t>(n, 1)));
   if (!p_) throw std::bad_alloc();
+}
+
+bool Buffer::huge_pages() const {
+  auto& pl = pool();
+  std::lock_guard<std::mutex> g(pl.m);
+  return !borrowed_ && pl.arena.owns(p_);
 }
 
 std::shared_ptr<Buffer> Buffer::borrow(const void* p, size_t n) {
@@ -84,6 +158,11 @@ Buffer::~Buffer() {
   if (borrowed_) return;
   auto& pl = pool();
   std::lock_guard<std::mutex> g(pl.m);
+  if (pl.arena.owns(p_)) {
+    --pl.arena.live;
+    pl.free[n_].push_back(p_);
+    return;
+  }
   if (pl.idle + n_ > kIdleCap) {
     std::free(p_);
     return;
@@ -111,7 +190,7 @@ ValuePtr from_constant(const Constant& c) {
   auto v = std::make_shared<Value>();
   v->type = c.type;
   v->dims = c.dims;
-  v->buf = std::make_shared<Buffer>(c.bytes.size());
+  v->buf = std::make_shared<Buffer>(c.bytes.size(), false);  // read once or twice: no huge pages
   if (!c.bytes.empty()) std::memcpy(v->buf->data(), c.bytes.data(), c.bytes.size());
   return v;
 }

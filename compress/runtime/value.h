@@ -18,7 +18,9 @@ namespace compress::runtime {
 // aligned_alloc of the same sizes made every run fault its pages in again (3x
 // slower convs, measured).
 struct Buffer {
-  explicit Buffer(size_t n);
+  // huge_pages: from the pool's chunks on 2 MiB pages (value.cpp) while they
+  // last; activations want them, constants do not.
+  explicit Buffer(size_t n, bool huge_pages = true);
   // n bytes at p that the caller owns and keeps alive while the buffer lives
   // (a run's input image, read where it lies rather than copied: no kernel
   // writes into its inputs); never freed or pooled.
@@ -29,6 +31,7 @@ struct Buffer {
   uint8_t* data() { return p_; }
   const uint8_t* data() const { return p_; }
   size_t size() const { return n_; }  // the block's size: at least what was asked, its size class
+  bool huge_pages() const;            // whether the block is carved from the huge-page chunks
 
  private:
   Buffer() = default;
