@@ -102,6 +102,14 @@ TEST(RuntimeBuffer, PastTheChunksCapBlocksComeFromMalloc) {
   EXPECT_FALSE(large.huge_pages());
   held.clear();
   release_idle_buffers();
+  // Empty blocks (a tensor with a 0 dimension) never come from a chunk: they
+  // would share the chunk's next address, one past its end once it is full.
+  {
+    Buffer z1(0), z2(0);
+    EXPECT_FALSE(z1.huge_pages());
+    EXPECT_NE(z1.data(), z2.data());
+  }
+  release_idle_buffers();
 }
 
 }  // namespace compress::runtime

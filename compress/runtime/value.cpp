@@ -63,11 +63,20 @@ struct Arena {
     return std::any_of(chunks.begin(), chunks.end(), [&](const uint8_t* c) { return p >= c && p < c + kChunk; });
   }
   uint8_t* take(size_t n) {
-    if (n > kChunk) return nullptr;
+    if (n == 0 || n > kChunk) return nullptr;  // (an empty block would share its address)
     if (chunks.empty() || used + n > kChunk) {
       if ((chunks.size() + 1) * kChunk > cap()) return nullptr;
-      auto* c = static_cast<uint8_t*>(std::aligned_alloc(kPage, kChunk));
-      if (!c) return nullptr;
+      // Fresh pages from mmap, aligned to 2 MiB by trimming the ends, and
+      // madvised before anything touches them: memory malloc hands back is
+      // often already faulted in as 4 KiB pages, which the hint no longer
+      // changes (glibc moves its mmap threshold up once a big block is freed).
+      void* m = mmap(nullptr, kChunk + kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED) return nullptr;
+      auto* raw = static_cast<uint8_t*>(m);
+      auto* c = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + kPage - 1) / kPage * kPage);
+      if (c > raw) munmap(raw, static_cast<size_t>(c - raw));
+      if (c + kChunk < raw + kChunk + kPage)
+        munmap(c + kChunk, static_cast<size_t>(raw + kChunk + kPage - (c + kChunk)));
       madvise(c, kChunk, MADV_HUGEPAGE);  // a hint: no huge pages is no error
       chunks.push_back(c);
       used = 0;
@@ -78,7 +87,7 @@ struct Arena {
     return p;
   }
   void release() {
-    for (auto* c : chunks) std::free(c);
+    for (auto* c : chunks) munmap(c, kChunk);
     chunks.clear();
     used = 0;
   }
