@@ -313,6 +313,85 @@ TEST(RuntimeConv, OwnOneByOneLoopWritesOneDnnsCodes) {
   }
 }
 
+TEST(RuntimeConv, OwnDepthwiseLoopWritesOneDnnsCodes) {
+  // The runtime's own int8 depthwise loop (conv_dw_int8.h) against oneDNN's
+  // primitive for the same spec, code for code: 3x3, 5x5 and 7x7 kernels
+  // (one and two groups of 4 rows), strides 1 and 2, uneven padding,
+  // channels in part of a block of 64 and past it, both input grids, two
+  // images, non-square maps, and each epilogue: ReLU and clip to uint8, none
+  // and leaky ReLU to int8. h-swish to int8 may differ from oneDNN's
+  // depthwise kernel by one step where its float rounding differs from
+  // oneDNN's own 1x1 kernels' (at most 1 in 10^4 here).
+  if (!__builtin_cpu_supports("avx512vnni") || !__builtin_cpu_supports("avx512bw"))
+    GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+  std::mt19937 rng(17);
+  struct Case {
+    int64_t C, k, stride, H, W;
+    std::vector<int64_t> pads;
+    bool x_s8;
+    PostOp post;
+    int out;
+  };
+  const std::vector<Case> cases = {
+      {16, 3, 1, 9, 11, {1, 1, 1, 1}, false, {PostOp::relu}, 1},
+      {72, 3, 2, 12, 9, {1, 1, 1, 1}, true, {PostOp::leaky_relu, 0.1f, 0}, 2},
+      {200, 5, 1, 7, 8, {2, 2, 2, 2}, false, {PostOp::clip, 0, 6}, 1},
+      {64, 5, 2, 11, 13, {2, 2, 2, 2}, true, {PostOp::relu}, 1},
+      {120, 7, 1, 10, 9, {3, 3, 3, 3}, true, {PostOp::leaky_relu, 0.2f, 0}, 2},
+      {96, 3, 1, 6, 7, {0, 1, 2, 1}, false, {PostOp::relu}, 1},
+      {130, 3, 1, 8, 8, {1, 1, 1, 1}, true, {PostOp::hard_swish}, 2},
+  };
+  for (const Case& c : cases) {
+    ConvSpec s = make_spec(true, c.C, c.C, c.k, c.C, rng);
+    s.strides = {c.stride, c.stride};
+    s.pads = c.pads;
+    s.post = {c.post};
+    s.out_zp = c.out == 2 ? 128 : 0;
+    s.out_scale = 0.03f;
+    for (auto& w : s.weight_scale) w *= 4;  // sums of 9-49 taps: a spread of codes
+    auto x = make_value(DType::u8, {2, c.C, c.H, c.W}, true);
+    x->quantized = true;
+    x->scale = 0.05f;
+    std::uniform_int_distribution<int> b(0, 255);
+    for (int64_t i = 0; i < x->numel(); ++i) x->data<uint8_t>()[i] = static_cast<uint8_t>(b(rng));
+    if (c.x_s8) {
+      s.in_zp = 128;
+      x->type = DType::s8;
+      x->zp = 128;
+    }
+    setenv("COMPRESS_OWN_DW", "0", 1);
+    ConvKernel onednn(s);
+    setenv("COMPRESS_OWN_DW", "all", 1);
+    ConvKernel own(s);
+    unsetenv("COMPRESS_OWN_DW");
+    const auto want = onednn.run(x);
+    const auto got = own.run(x);
+    const std::string what =
+        std::to_string(c.H) + "x" + std::to_string(c.W) + (c.x_s8 ? " int8 input " : " ") + s.describe();
+    ASSERT_EQ(onednn.own_runs(), 0) << what;
+    ASSERT_EQ(own.own_runs(), 1) << what;
+    ASSERT_EQ(got->dims, want->dims) << what;
+    const int64_t n = want->numel();
+    int64_t differ = 0, worst = 0, distinct = 0;
+    std::vector<bool> seen(256, false);
+    for (int64_t i = 0; i < n; ++i) {
+      const int a = c.out == 2 ? got->data<int8_t>()[i] : got->data<uint8_t>()[i];
+      const int e = c.out == 2 ? want->data<int8_t>()[i] : want->data<uint8_t>()[i];
+      differ += a != e;
+      worst = std::max(worst, static_cast<int64_t>(std::abs(a - e)));
+      if (!seen[e & 255]) ++distinct;
+      seen[e & 255] = true;
+    }
+    if (c.post.kind == PostOp::hard_swish) {
+      EXPECT_LE(worst, 1) << what;
+      EXPECT_LE(differ * 10000, n) << what << ": " << differ << " of " << n;
+    } else {
+      EXPECT_EQ(differ, 0) << what << ": " << differ << " of " << n << " codes differ";
+    }
+    EXPECT_GT(distinct, 20) << what;  // the codes say something
+  }
+}
+
 TEST(RuntimeConv, OwnOneByOneLoopsVectorAndScalarFormsAgree) {
   // Without AVX512-VNNI (or with a sigmoid after the conv) the loop runs
   // its scalar form; both must write the same bits. Here the scalar form is

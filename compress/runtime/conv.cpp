@@ -1,6 +1,7 @@
 #include "compress/runtime/conv.h"
 
 #include "compress/runtime/conv_1x1_int8.h"
+#include "compress/runtime/conv_dw_int8.h"
 
 #include <omp.h>
 
@@ -182,9 +183,63 @@ bool ConvKernel::own_1x1(const ConvSpec& s, const Value& x) const {
   return pixels <= 9 || (s.out_channels <= 48 && s.in_channels >= 64 && s.in_channels % 64 != 0);
 }
 
+// Int8 depthwise convs writing codes run in the runtime's own loop
+// (conv_dw_int8.h) where the CPU has AVX512-VNNI and the loop beat oneDNN in
+// the models, conv by conv (docs/runtime.md): at least 96 channels (its
+// blocks of 64 channels mostly full; MobileNetV3's 120 -> 960-channel
+// layers and the SSDLite heads), or at most 16 output pixels. With fewer
+// channels (16, 64, 72 at 160x160 and 80x80) oneDNN's kernels win.
+// COMPRESS_OWN_DW=0 (read when the kernel is made) sends all to oneDNN,
+// =all sends all here.
+bool ConvKernel::own_dw(const ConvSpec& s, const Value& x) const {
+  if (dw_mode_ == "0" || !s.int8 || s.groups <= 1 || s.groups != s.in_channels || s.out_channels != s.in_channels ||
+      !s.quantize_output || s.dilations != std::vector<int64_t>{1, 1} || s.kh > 8 || plain_released_ ||
+      !cpu_has_vnni() ||
+      std::any_of(s.post.begin(), s.post.end(), [](const PostOp& p) { return p.kind == PostOp::sigmoid; }))
+    return false;
+  const int64_t OH = (x.dims[2] + s.pads[0] + s.pads[2] - s.kh) / s.strides[0] + 1;
+  const int64_t OW = (x.dims[3] + s.pads[1] + s.pads[3] - s.kw) / s.strides[1] + 1;
+  return dw_mode_ == "all" || s.in_channels >= 96 || OH * OW <= 16;
+}
+
+ValuePtr ConvKernel::run_dw(const ValuePtr& x) {
+  const auto& s = spec_;
+  if (!dw_) {
+    dw_ = std::make_unique<ConvDwInt8>();
+    auto& d = *dw_;
+    d.channels = s.in_channels;
+    d.kh = s.kh;
+    d.kw = s.kw;
+    d.stride_h = s.strides[0];
+    d.stride_w = s.strides[1];
+    d.pad_t = s.pads[0];
+    d.pad_l = s.pads[1];
+    d.pad_b = s.pads[2];
+    d.pad_r = s.pads[3];
+    d.weights = s.weight_s8;
+    Conv1x1Int8 loop;
+    setup_loop(loop);
+    d.scale = loop.scale;
+    d.bias_acc = loop.bias_acc;
+    d.post = loop.post;
+    d.out = loop.out;
+    d.pack();
+  }
+  const auto& d = *dw_;
+  const int64_t N = x->dims[0], H = x->dims[2], W = x->dims[3];
+  if (d.out_h(H) <= 0 || d.out_w(W) <= 0)
+    throw std::runtime_error("runtime: conv '" + s.name + "' gets an input too small: " + dims_str(x->dims));
+  auto y = out_value({N, s.out_channels, d.out_h(H), d.out_w(W)});
+  d.run(static_cast<const uint8_t*>(x->buf->data()), x->type == DType::s8, N, H, W, y->buf->data());
+  ++own_runs_;
+  return y;
+}
+
 ConvKernel::ConvKernel(ConvSpec spec) : spec_(std::move(spec)) {
   const char* e = std::getenv("COMPRESS_OWN_1X1");
   own_mode_ = e ? e : "";
+  const char* d = std::getenv("COMPRESS_OWN_DW");
+  dw_mode_ = d ? d : "";
 }
 
 namespace {
@@ -290,6 +345,7 @@ ValuePtr ConvKernel::run(const ValuePtr& x_in) {
     throw std::runtime_error("runtime: conv '" + s.name + "' expects [N," + std::to_string(s.in_channels) +
                              ",H,W] input, got " + dims_str(x->dims));
   x = to_nhwc(x);
+  if (own_dw(s, *x)) return run_dw(x);
   // A 1x1 int8 conv the runtime's own loop runs faster than oneDNN
   // (conv_1x1_int8.h; own_1x1 says which).
   if (own_1x1(s, *x)) {

@@ -16,6 +16,7 @@ struct memory;
 namespace compress::runtime {
 
 struct Conv1x1Int8;  // conv_1x1_int8.h
+struct ConvDwInt8;   // conv_dw_int8.h
 
 // An activation fused after the conv (float, before any output rounding).
 
@@ -50,8 +51,8 @@ class ConvKernel {
   // x: float (any layout) for a float conv, quantized codes for an int8 one.
   ValuePtr run(const ValuePtr& x);
   const ConvSpec& spec() const { return spec_; }
-  // Runs that took the runtime's own int8 1x1 loop (conv_1x1_int8.h)
-  // instead of a oneDNN primitive.
+  // Runs that took the runtime's own int8 loops (conv_1x1_int8.h,
+  // conv_dw_int8.h) instead of a oneDNN primitive.
   int64_t own_runs() const { return own_runs_; }
 
  private:
@@ -71,7 +72,11 @@ class ConvKernel {
   bool own_1x1(const ConvSpec& s, const Value& x) const;
   void setup_loop(Conv1x1Int8& loop) const;
   ValuePtr out_value(const std::vector<int64_t>& dims) const;
+  bool own_dw(const ConvSpec& s, const Value& x) const;
+  ValuePtr run_dw(const ValuePtr& x);
   std::string own_mode_;  // COMPRESS_OWN_1X1 when the kernel was made
+  std::string dw_mode_;   // COMPRESS_OWN_DW when the kernel was made
+  std::unique_ptr<ConvDwInt8> dw_;
   std::unique_ptr<Conv1x1Int8> own_;
   int64_t own_runs_ = 0;
 };
