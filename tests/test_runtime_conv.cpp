@@ -340,6 +340,8 @@ TEST(RuntimeConv, OwnDepthwiseLoopWritesOneDnnsCodes) {
       {120, 7, 1, 10, 9, {3, 3, 3, 3}, true, {PostOp::leaky_relu, 0.2f, 0}, 2},
       {96, 3, 1, 6, 7, {0, 1, 2, 1}, false, {PostOp::relu}, 1},
       {130, 3, 1, 8, 8, {1, 1, 1, 1}, true, {PostOp::hard_swish}, 2},
+      {72, 3, 1, 9, 10, {1, 1, 1, 1}, true, {PostOp::relu}, 1},
+      {24, 5, 1, 8, 13, {2, 2, 2, 2}, false, {PostOp::leaky_relu, 0.1f, 0}, 2},
   };
   for (const Case& c : cases) {
     ConvSpec s = make_spec(true, c.C, c.C, c.k, c.C, rng);
