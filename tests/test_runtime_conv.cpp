@@ -12,6 +12,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compress/runtime/conv.h"
@@ -96,6 +97,31 @@ int naive_code(const ConvSpec& s, const Value& x, int64_t c, int64_t oh, int64_t
   const int32_t acc = naive_acc(s, x, c, oh, ow);
   const double v = std::max(0.0, static_cast<double>(acc) * s.in_scale * s.weight_scale[c] + s.bias[c]);
   return static_cast<int>(std::min(255.0, std::nearbyint(v / s.out_scale)));
+}
+
+// x's bytes read as int8 storage of zero-point-128 codes (the stored byte is
+// the value / s), and the spec's input DequantizeLinear to match.
+void read_as_int8(ConvSpec& s, Value& x) {
+  s.in_zp = 128;
+  x.type = DType::s8;
+  x.zp = 128;
+}
+
+// The same spec run by oneDNN's primitive and by the runtime's own loop,
+// the environment variable `env` (read when a kernel is made) set to 0 for
+// the first and all for the second: {oneDNN's output, the loop's}.
+std::pair<ValuePtr, ValuePtr> onednn_and_own(const ConvSpec& s, const ValuePtr& x, const char* env,
+                                             const std::string& what) {
+  setenv(env, "0", 1);
+  ConvKernel onednn(s);
+  setenv(env, "all", 1);
+  ConvKernel own(s);
+  unsetenv(env);
+  auto want = onednn.run(x);
+  auto got = own.run(x);
+  EXPECT_EQ(onednn.own_runs(), 0) << what;
+  EXPECT_EQ(own.own_runs(), 1) << what;
+  return {want, got};
 }
 
 }  // namespace
@@ -204,11 +230,7 @@ TEST(RuntimeConv, EachActivationBeforeTheRoundingWritesItsOwnCodes) {
         s.out_scale = a.op.kind == PostOp::hard_sigmoid ? 1.f / 255 : 0.03f;
         s.out_zp = a.is_signed ? 128 : 0;
         auto x = make_input(true, C, H, W, rng);
-        if (x_s8) {  // int8 storage of zero point 128 codes: the stored byte is the value / s
-          s.in_zp = 128;
-          x->type = DType::s8;
-          x->zp = 128;
-        }
+        if (x_s8) read_as_int8(s, *x);
         ConvKernel kernel(s);
         const auto y = kernel.run(x);
         ASSERT_EQ(y->type, a.is_signed ? DType::s8 : DType::u8);
@@ -280,22 +302,10 @@ TEST(RuntimeConv, OwnOneByOneLoopWritesOneDnnsCodes) {
     s.out_zp = c.out == 2 ? 128 : 0;
     s.out_scale = c.post.size() == 1 && c.post[0].kind == PostOp::hard_sigmoid ? 1.f / 255 : 0.03f;
     auto x = make_input(true, c.C, c.H, c.W, rng);
-    if (c.x_s8) {
-      s.in_zp = 128;
-      x->type = DType::s8;
-      x->zp = 128;
-    }
-    setenv("COMPRESS_OWN_1X1", "0", 1);
-    ConvKernel onednn(s);
-    setenv("COMPRESS_OWN_1X1", "all", 1);
-    ConvKernel own(s);
-    unsetenv("COMPRESS_OWN_1X1");
-    const auto want = onednn.run(x);
-    const auto got = own.run(x);
+    if (c.x_s8) read_as_int8(s, *x);
     const std::string what =
         std::to_string(c.H) + "x" + std::to_string(c.W) + (c.x_s8 ? " int8 input " : " ") + s.describe();
-    ASSERT_EQ(onednn.own_runs(), 0) << what;
-    ASSERT_EQ(own.own_runs(), 1) << what;
+    const auto [want, got] = onednn_and_own(s, x, "COMPRESS_OWN_1X1", what);
     ASSERT_EQ(got->type, want->type) << what;
     const int64_t n = want->numel();
     int64_t differ = 0, nonzero = 0;
@@ -356,22 +366,10 @@ TEST(RuntimeConv, OwnDepthwiseLoopWritesOneDnnsCodes) {
     x->scale = 0.05f;
     std::uniform_int_distribution<int> b(0, 255);
     for (int64_t i = 0; i < x->numel(); ++i) x->data<uint8_t>()[i] = static_cast<uint8_t>(b(rng));
-    if (c.x_s8) {
-      s.in_zp = 128;
-      x->type = DType::s8;
-      x->zp = 128;
-    }
-    setenv("COMPRESS_OWN_DW", "0", 1);
-    ConvKernel onednn(s);
-    setenv("COMPRESS_OWN_DW", "all", 1);
-    ConvKernel own(s);
-    unsetenv("COMPRESS_OWN_DW");
-    const auto want = onednn.run(x);
-    const auto got = own.run(x);
+    if (c.x_s8) read_as_int8(s, *x);
     const std::string what =
         std::to_string(c.H) + "x" + std::to_string(c.W) + (c.x_s8 ? " int8 input " : " ") + s.describe();
-    ASSERT_EQ(onednn.own_runs(), 0) << what;
-    ASSERT_EQ(own.own_runs(), 1) << what;
+    const auto [want, got] = onednn_and_own(s, x, "COMPRESS_OWN_DW", what);
     ASSERT_EQ(got->dims, want->dims) << what;
     const int64_t n = want->numel();
     int64_t differ = 0, worst = 0, distinct = 0;
