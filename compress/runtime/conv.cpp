@@ -157,7 +157,7 @@ std::vector<Eltwise> eltwise_chain(const ConvSpec& s) {
 
 // Which int8 1x1 convs run in the runtime's own loop (conv_1x1_int8.h)
 // rather than oneDNN's: measured in the models, conv by conv (docs/runtime.md,
-// "The runtime's own 1x1 loop"), the loop wins
+// "The runtime's own int8 1x1 loop"), the loop wins
 //   - over maps of at most 9 pixels (the SE blocks' 1x1 maps, SSDLite's last
 //     extra layers and heads), where oneDNN's cold call costs more than the
 //     arithmetic;
