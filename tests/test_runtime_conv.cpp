@@ -309,16 +309,26 @@ TEST(RuntimeConv, OwnOneByOneLoopWritesOneDnnsCodes) {
     ASSERT_EQ(got->type, want->type) << what;
     const int64_t n = want->numel();
     int64_t differ = 0, nonzero = 0;
+    double worst = 0;  // codes: steps; floats: relative
     for (int64_t i = 0; i < n; ++i) {
+      double a, e;
       if (c.out == 0) {
-        differ += got->data<float>()[i] != want->data<float>()[i];
-        nonzero += want->data<float>()[i] != 0;
+        a = got->data<float>()[i];
+        e = want->data<float>()[i];
+        worst = std::max(worst, std::abs(a - e) / std::max(1e-6, std::abs(e)));
       } else {
-        differ += got->data<uint8_t>()[i] != want->data<uint8_t>()[i];
-        nonzero += want->data<uint8_t>()[i] != 0;
+        a = c.out == 2 ? got->data<int8_t>()[i] : got->data<uint8_t>()[i];
+        e = c.out == 2 ? want->data<int8_t>()[i] : want->data<uint8_t>()[i];
+        worst = std::max(worst, std::abs(a - e));
       }
+      differ += a != e;
+      nonzero += e != 0;
     }
-    EXPECT_EQ(differ, 0) << what << ": " << differ << " of " << n << " outputs differ";
+    // The contract: identical on at least 99.99% (every output on
+    // the Intel AMX machine this was written on; oneDNN's kernels for other
+    // CPUs may round a tie the other way), the rest one step off.
+    EXPECT_LE(differ * 10000, n) << what << ": " << differ << " of " << n << " outputs differ";
+    EXPECT_LE(worst, c.out == 0 ? 1e-5 : 1.0) << what;
     EXPECT_GT(nonzero, n / 5) << what;  // the outputs say something
   }
 }
@@ -329,9 +339,9 @@ TEST(RuntimeConv, OwnDepthwiseLoopWritesOneDnnsCodes) {
   // (one and two groups of 4 rows), strides 1 and 2, uneven padding,
   // channels in part of a block of 64 and past it, both input grids, two
   // images, non-square maps, and each epilogue: ReLU and clip to uint8, none
-  // and leaky ReLU to int8. h-swish to int8 may differ from oneDNN's
-  // depthwise kernel by one step where its float rounding differs from
-  // oneDNN's own 1x1 kernels' (at most 1 in 10^4 here).
+  // and leaky ReLU to int8. h-swish to int8 differs from oneDNN's depthwise
+  // kernel by one step on a few codes here (its float rounding differs from
+  // oneDNN's own 1x1 kernels').
   if (!__builtin_cpu_supports("avx512vnni") || !__builtin_cpu_supports("avx512bw"))
     GTEST_SKIP() << "this CPU has no AVX512-VNNI";
   std::mt19937 rng(17);
@@ -382,12 +392,11 @@ TEST(RuntimeConv, OwnDepthwiseLoopWritesOneDnnsCodes) {
       if (!seen[e & 255]) ++distinct;
       seen[e & 255] = true;
     }
-    if (c.post.kind == PostOp::hard_swish) {
-      EXPECT_LE(worst, 1) << what;
-      EXPECT_LE(differ * 10000, n) << what << ": " << differ << " of " << n;
-    } else {
-      EXPECT_EQ(differ, 0) << what << ": " << differ << " of " << n << " codes differ";
-    }
+    // Identical on at least 99.99% of codes, the rest one step off (every
+    // code but h-swish's identical on the Intel AMX machine this was written
+    // on; oneDNN's kernels for other CPUs may round a tie the other way).
+    EXPECT_LE(worst, 1) << what;
+    EXPECT_LE(differ * 10000, n) << what << ": " << differ << " of " << n << " codes differ";
     EXPECT_GT(distinct, 20) << what;  // the codes say something
   }
 }
