@@ -219,7 +219,7 @@ TEST(RuntimeConv, EachActivationBeforeTheRoundingWritesItsOwnCodes) {
     int64_t k, h, w;
   };
   // 1x1 and 3x3 over a 5x6 map (oneDNN), and 1x1 over a 1x1 map (an SE conv:
-  // the runtime's own loop, conv_1x1_map.h), with both input grids there.
+  // the runtime's own loop, conv_1x1_int8.h), with both input grids there.
   for (const Shape sh : {Shape{1, 5, 6}, Shape{3, 5, 6}, Shape{1, 1, 1}})
     for (const bool x_s8 : {false, true})
       for (const Act& a : acts) {
