@@ -424,11 +424,11 @@ TEST(RuntimeConv, OwnOneByOneLoopsVectorAndScalarFormsAgree) {
       v.out_channels = 40 + 9 * static_cast<int64_t>(k);
       for (int64_t i = 0; i < v.in_channels * v.out_channels; ++i) v.weights.push_back(static_cast<int8_t>(w(rng)));
       for (int64_t o = 0; o < v.out_channels; ++o) {
-        v.scale.push_back(1e-4f * (1 + o % 5));
-        v.bias_acc.push_back(u(rng) / v.scale.back());
+        v.rq.scale.push_back(1e-4f * (1 + o % 5));
+        v.rq.bias_acc.push_back(u(rng) / v.rq.scale.back());
       }
-      v.post = chains[k];
-      v.out = k == 2 || k == 3 ? 2 : 1;
+      v.rq.post = chains[k];
+      v.rq.out = k == 2 || k == 3 ? 2 : 1;
       Conv1x1Int8 scalar = v;
       v.pack();
       ASSERT_TRUE(v.vectorized());

@@ -178,8 +178,8 @@ bool ConvKernel::own_1x1(const ConvSpec& s, const Value& x) const {
   if (pixels == 1) return true;
   const bool vector_chain =
       std::none_of(s.post.begin(), s.post.end(), [](const PostOp& p) { return p.kind == PostOp::sigmoid; });
-  if (!vector_chain || !cpu_has_vnni() || own_mode_ == "0") return false;
-  if (own_mode_ == "all") return true;
+  if (!vector_chain || !cpu_has_vnni() || own_1x1_mode_ == OwnMode::off) return false;
+  if (own_1x1_mode_ == OwnMode::all) return true;
   return pixels <= 9 || (s.out_channels <= 48 && s.in_channels >= 64 && s.in_channels % 64 != 0);
 }
 
@@ -192,14 +192,14 @@ bool ConvKernel::own_1x1(const ConvSpec& s, const Value& x) const {
 // COMPRESS_OWN_DW=0 (read when the kernel is made) sends all to oneDNN,
 // =all sends all here.
 bool ConvKernel::own_dw(const ConvSpec& s, const Value& x) const {
-  if (dw_mode_ == "0" || !s.int8 || s.groups <= 1 || s.groups != s.in_channels || s.out_channels != s.in_channels ||
-      !s.quantize_output || s.dilations != std::vector<int64_t>{1, 1} || s.kh > 8 || plain_released_ ||
-      !cpu_has_vnni() ||
+  if (own_dw_mode_ == OwnMode::off || !s.int8 || s.groups <= 1 || s.groups != s.in_channels ||
+      s.out_channels != s.in_channels || !s.quantize_output || s.dilations != std::vector<int64_t>{1, 1} || s.kh > 8 ||
+      plain_released_ || !cpu_has_vnni() ||
       std::any_of(s.post.begin(), s.post.end(), [](const PostOp& p) { return p.kind == PostOp::sigmoid; }))
     return false;
   const int64_t OH = (x.dims[2] + s.pads[0] + s.pads[2] - s.kh) / s.strides[0] + 1;
   const int64_t OW = (x.dims[3] + s.pads[1] + s.pads[3] - s.kw) / s.strides[1] + 1;
-  return dw_mode_ == "all" || s.in_channels >= 96 || OH * OW <= 16;
+  return own_dw_mode_ == OwnMode::all || s.in_channels >= 96 || OH * OW <= 16;
 }
 
 ValuePtr ConvKernel::run_dw(const ValuePtr& x) {
@@ -217,12 +217,7 @@ ValuePtr ConvKernel::run_dw(const ValuePtr& x) {
     d.pad_b = s.pads[2];
     d.pad_r = s.pads[3];
     d.weights = s.weight_s8;
-    Conv1x1Int8 loop;
-    setup_loop(loop);
-    d.scale = loop.scale;
-    d.bias_acc = loop.bias_acc;
-    d.post = loop.post;
-    d.out = loop.out;
+    setup_requant(d.rq);
     d.pack();
   }
   const auto& d = *dw_;
@@ -235,12 +230,18 @@ ValuePtr ConvKernel::run_dw(const ValuePtr& x) {
   return y;
 }
 
-ConvKernel::ConvKernel(ConvSpec spec) : spec_(std::move(spec)) {
-  const char* e = std::getenv("COMPRESS_OWN_1X1");
-  own_mode_ = e ? e : "";
-  const char* d = std::getenv("COMPRESS_OWN_DW");
-  dw_mode_ = d ? d : "";
+namespace {
+// COMPRESS_OWN_1X1 / COMPRESS_OWN_DW: 0 (oneDNN's), all (the own loop's), or
+// unset (the measured rule).
+ConvKernel::OwnMode own_mode(const char* var) {
+  const char* e = std::getenv(var);
+  const std::string v = e ? e : "";
+  return v == "0" ? ConvKernel::OwnMode::off : v == "all" ? ConvKernel::OwnMode::all : ConvKernel::OwnMode::rule;
 }
+}  // namespace
+
+ConvKernel::ConvKernel(ConvSpec spec)
+    : spec_(std::move(spec)), own_1x1_mode_(own_mode("COMPRESS_OWN_1X1")), own_dw_mode_(own_mode("COMPRESS_OWN_DW")) {}
 
 namespace {
 // The weights as the spec holds them: [O, I / groups, kh, kw], or with the
@@ -302,14 +303,14 @@ ConvKernel::~ConvKernel() = default;
 
 // The scales, bias (in accumulator units, as oneDNN takes it), post-op
 // chain and output type of the runtime's own int8 loops.
-void ConvKernel::setup_loop(Conv1x1Int8& loop) const {
+void ConvKernel::setup_requant(Int8Requant& r) const {
   const auto& s = spec_;
   for (int64_t c = 0; c < s.out_channels; ++c) {
-    loop.scale.push_back(s.in_scale * s.weight_scale[c]);
-    if (!s.bias.empty()) loop.bias_acc.push_back(s.bias[c] / loop.scale.back());
+    r.scale.push_back(s.in_scale * s.weight_scale[c]);
+    if (!s.bias.empty()) r.bias_acc.push_back(s.bias[c] / r.scale.back());
   }
-  loop.post = eltwise_chain(s);
-  loop.out = !s.quantize_output ? 0 : s.out_zp == 0 ? 1 : 2;
+  r.post = eltwise_chain(s);
+  r.out = !s.quantize_output ? 0 : s.out_zp == 0 ? 1 : 2;
 }
 
 ValuePtr ConvKernel::out_value(const std::vector<int64_t>& dims) const {
@@ -354,7 +355,7 @@ ValuePtr ConvKernel::run(const ValuePtr& x_in) {
       own_->in_channels = s.in_channels;
       own_->out_channels = s.out_channels;
       own_->weights = s.weight_s8;
-      setup_loop(*own_);
+      setup_requant(own_->rq);
       own_->pack();
     }
     auto y = out_value({x->dims[0], s.out_channels, x->dims[2], x->dims[3]});

@@ -17,6 +17,7 @@ namespace compress::runtime {
 
 struct Conv1x1Int8;  // conv_1x1_int8.h
 struct ConvDwInt8;   // conv_dw_int8.h
+struct Int8Requant;  // conv_1x1_int8.h
 
 // An activation fused after the conv (float, before any output rounding).
 
@@ -54,6 +55,8 @@ class ConvKernel {
   // Runs that took the runtime's own int8 loops (conv_1x1_int8.h,
   // conv_dw_int8.h) instead of a oneDNN primitive.
   int64_t own_runs() const { return own_runs_; }
+  // Which convs the runtime's own loops take (COMPRESS_OWN_1X1, COMPRESS_OWN_DW).
+  enum class OwnMode { off, rule, all };
 
  private:
   struct Prim;
@@ -70,12 +73,11 @@ class ConvKernel {
   DType last_type_ = DType::f32;
   std::map<std::vector<int64_t>, std::unique_ptr<Prim>> cache_;  // by input dims and type
   bool own_1x1(const ConvSpec& s, const Value& x) const;
-  void setup_loop(Conv1x1Int8& loop) const;
+  void setup_requant(Int8Requant& r) const;
   ValuePtr out_value(const std::vector<int64_t>& dims) const;
   bool own_dw(const ConvSpec& s, const Value& x) const;
   ValuePtr run_dw(const ValuePtr& x);
-  std::string own_mode_;  // COMPRESS_OWN_1X1 when the kernel was made
-  std::string dw_mode_;   // COMPRESS_OWN_DW when the kernel was made
+  OwnMode own_1x1_mode_, own_dw_mode_;  // COMPRESS_OWN_1X1 / _DW when the kernel was made
   std::unique_ptr<ConvDwInt8> dw_;
   std::unique_ptr<Conv1x1Int8> own_;
   int64_t own_runs_ = 0;

@@ -36,6 +36,27 @@ bool cpu_has_vnni() {
   return v;
 }
 
+void Int8Requant::plan() {
+  form = op_by_op;
+  std::vector<Eltwise> acts = post;
+  bool fixed = true;
+  if (out != 0) {
+    fixed = !acts.empty() && acts.back().alg == Eltwise::linear && acts.back().beta == 0.f;
+    if (fixed) {
+      out_mul = acts.back().alpha;
+      acts.pop_back();
+    }
+  }
+  if (fixed && acts.empty()) form = none;
+  if (fixed && acts.size() == 1 && acts[0].alg == Eltwise::relu) form = acts[0].alpha == 0.f ? relu : leaky;
+  if (fixed && acts.size() == 1 && acts[0].alg == Eltwise::hard_swish) form = hard_swish;
+  act_alpha = acts.empty() ? 0.f : acts[0].alpha;
+}
+
+bool Int8Requant::vector_chain() const {
+  return std::none_of(post.begin(), post.end(), [](const Eltwise& e) { return e.alg == Eltwise::logistic; });
+}
+
 namespace {
 
 // sum_k x[k] * w[k], exact in int32 (|x| <= 255, |w| <= 127, C < 2^16).
@@ -49,17 +70,18 @@ int32_t dot(const X* x, const int8_t* w, int64_t n) {
 // One output value from its exact sum, the scalar form of finish16 below.
 void finish1(const Conv1x1Int8& c, int64_t o, int32_t acc, void* y, int64_t at) {
   float v = static_cast<float>(acc);
-  if (!c.bias_acc.empty()) v += c.bias_acc[o];
-  v *= c.scale[o];
-  for (const auto& e : c.post) v = apply_eltwise(e, v);
-  if (c.out == 0) {
+  const Int8Requant& r = c.rq;
+  if (!r.bias_acc.empty()) v += r.bias_acc[o];
+  v *= r.scale[o];
+  for (const auto& e : r.post) v = apply_eltwise(e, v);
+  if (r.out == 0) {
     static_cast<float*>(y)[at] = v;
     return;
   }
-  const float lo = c.out == 1 ? 0.f : -128.f, hi = c.out == 1 ? 255.f : 127.f;
+  const float lo = r.out == 1 ? 0.f : -128.f, hi = r.out == 1 ? 255.f : 127.f;
   // Saturate, then round half to even (adding and removing 1.5 * 2^23).
   const float q = (std::min(std::max(v, lo), hi) + 12582912.f) - 12582912.f;
-  if (c.out == 1)
+  if (r.out == 1)
     static_cast<uint8_t*>(y)[at] = static_cast<uint8_t>(q);
   else
     static_cast<int8_t*>(y)[at] = static_cast<int8_t>(q);
@@ -83,7 +105,7 @@ using namespace vnni;
 
 // The conv's epilogue fields, read once per tile.
 inline Epi epi_of(const Conv1x1Int8& c) {
-  return Epi{c.bias16.data(), c.scale16.data(), &c.post, c.act_alpha, c.out_mul, c.out, c.out_channels};
+  return Epi{c.bias16.data(), c.scale16.data(), &c.rq.post, c.rq.act_alpha, c.rq.out_mul, c.rq.out, c.out_channels};
 }
 
 // One pixel's NB x 16 outputs, written at y + at (elements). Codes are
@@ -220,7 +242,7 @@ COMPRESS_VNNI void run_vnni(const Conv1x1Int8& c, const Src& src, int64_t i0, in
 }
 
 void run_vnni_any(const Conv1x1Int8& c, const Src& src, int64_t i0, int64_t n, int64_t p, void* y) {
-  switch (c.act) {
+  switch (c.rq.form) {
     case kNone:
       return run_vnni<kNone>(c, src, i0, n, p, y);
     case kRelu:
@@ -249,16 +271,13 @@ void Conv1x1Int8::pack() {
       packed[((o / 16) * G + k / 4) * 64 + (o % 16) * 4 + k % 4] = w;
       comp[o] += 128 * w;
     }
-    if (!bias_acc.empty()) bias16[o] = bias_acc[o];
-    scale16[o] = scale[o];
+    if (!rq.bias_acc.empty()) bias16[o] = rq.bias_acc[o];
+    scale16[o] = rq.scale[o];
   }
-  classify(post, out, &act, &act_alpha, &out_mul);
+  rq.plan();
 }
 
-bool Conv1x1Int8::vectorized() const {
-  return cpu_has_vnni() && !packed.empty() &&
-         std::none_of(post.begin(), post.end(), [](const Eltwise& e) { return e.alg == Eltwise::logistic; });
-}
+bool Conv1x1Int8::vectorized() const { return cpu_has_vnni() && !packed.empty() && rq.vector_chain(); }
 
 void Conv1x1Int8::run(const void* x, int64_t pixels, bool x_s8, void* y) const {
   if (!vectorized()) {

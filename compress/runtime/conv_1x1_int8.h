@@ -24,21 +24,33 @@ struct Eltwise {
 };
 float apply_eltwise(const Eltwise& e, float v);
 
+// How a conv's exact int32 sums become its outputs, as oneDNN computes
+// them: (sum + bias_acc) * scale, the post-op chain, and for codes the
+// saturating round to nearest even. Shared by the runtime's own loops.
+struct Int8Requant {
+  std::vector<float> scale;     // per output channel: s_x * s_w[c]
+  std::vector<float> bias_acc;  // per output channel: bias / scale (accumulator units), or empty
+  std::vector<Eltwise> post;    // in order; for codes it ends in linear(1 / s_y, 0)
+  int out = 0;                  // 0: float; 1: uint8 codes; 2: int8 codes
+  // The chain's fixed vector form, set by plan(): [activation], then the
+  // 1 / s_y of a conv writing codes; op_by_op where it has none.
+  enum Form { op_by_op, none, relu, leaky, hard_swish } form = op_by_op;
+  float act_alpha = 0, out_mul = 1;  // the leaky slope, and 1 / s_y for codes
+  void plan();
+  // Whether every op of the chain has a vector form (no sigmoid).
+  bool vector_chain() const;
+};
+
 struct Conv1x1Int8 {
   int64_t in_channels = 0, out_channels = 0;
   std::vector<int8_t> weights;  // [O, C]
-  std::vector<float> scale;     // per output channel: s_x * s_w[c]
-  std::vector<float> bias_acc;  // per output channel: bias / scale (accumulator units), or empty
-  std::vector<Eltwise> post;    // in order
-  int out = 0;                  // 0: float; 1: uint8 codes; 2: int8 codes
+  Int8Requant rq;
   // The weights in VNNI blocks (see the .cpp) and 128 * sum(w) per channel;
   // made by pack() from `weights`, used where the CPU has AVX512-VNNI.
   std::vector<int8_t> packed;
   std::vector<int32_t> comp;
-  std::vector<float> bias16, scale16;  // bias_acc (or 0) and scale padded to whole blocks of 16
-  int act = 0;                         // the chain's fixed vector form (the .cpp's Act), or 0: op by op
-  float act_alpha = 0, out_mul = 1;    // its leaky slope, and 1 / s_y for codes
-  void pack();
+  std::vector<float> bias16, scale16;  // rq's bias_acc (or 0) and scale padded to whole blocks of 16
+  void pack();                         // also plans rq
   // Whether run() takes the VNNI tiles (the CPU has AVX512-VNNI, the weights
   // are packed and every post-op has a vector form), not the scalar loop.
   bool vectorized() const;

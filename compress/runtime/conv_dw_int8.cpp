@@ -38,15 +38,10 @@ void ConvDwInt8::pack() {
             packed[static_cast<size_t>((((cb * kw + b) * groups + a / 4) * 4 + q) * 64 + lane * 4 + a % 4)] = w;
             comp[slot] -= 128 * w;
           }
-        bias64[slot] = bias_acc.empty() ? 0.f : bias_acc[c];
-        scale64[slot] = scale[c];
+        bias64[slot] = rq.bias_acc.empty() ? 0.f : rq.bias_acc[c];
+        scale64[slot] = rq.scale[c];
       }
-  classify(post, out, &act, &act_alpha, &out_mul);
-}
-
-bool ConvDwInt8::runs_here() const {
-  return cpu_has_vnni() && out != 0 && kh <= 8 &&
-         std::none_of(post.begin(), post.end(), [](const Eltwise& e) { return e.alg == Eltwise::logistic; });
+  rq.plan();
 }
 
 namespace {
@@ -83,12 +78,12 @@ COMPRESS_VNNI void dw_row(const ConvDwInt8& c, const uint8_t* x, bool x_s8, int6
       v[3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
     }
   }
-  const Epi e{c.bias64.data(), c.scale64.data(), &c.post, c.act_alpha, c.out_mul, c.out, 64 * c.blocks};
+  const Epi e{c.bias64.data(), c.scale64.data(), &c.rq.post, c.rq.act_alpha, c.rq.out_mul, c.rq.out, 64 * c.blocks};
   const __m512i* w0 = reinterpret_cast<const __m512i*>(c.packed.data()) + cb * kw * G * 4;
   __m512i start[4];
   for (int q = 0; q < 4; ++q)
     start[q] = x_s8 ? _mm512_loadu_si512(c.comp.data() + 64 * cb + 16 * q) : _mm512_setzero_si512();
-  const bool u8 = c.out == 1;
+  const bool u8 = c.rq.out == 1;
   const __m512 lo = _mm512_set1_ps(u8 ? 0.f : -128.f), hi = _mm512_set1_ps(u8 ? 255.f : 127.f);
   for (int64_t ow = 0; ow < OW; ++ow) {
     __m512i acc[4] = {start[0], start[1], start[2], start[3]};
@@ -137,7 +132,7 @@ void ConvDwInt8::run(const uint8_t* x, bool x_s8, int64_t N, int64_t H, int64_t 
   parallel_ranges(
       rows,
       [&](int64_t r0, int64_t r1) {
-        switch (act) {
+        switch (rq.form) {
           case kNone:
             return shape(std::integral_constant<int, kNone>(), r0, r1);
           case kRelu:

@@ -22,10 +22,7 @@ namespace compress::runtime {
 struct ConvDwInt8 {
   int64_t channels = 0, kh = 3, kw = 3, stride_h = 1, stride_w = 1, pad_t = 0, pad_l = 0, pad_b = 0, pad_r = 0;
   std::vector<int8_t> weights;  // [C, 1, kh, kw]
-  std::vector<float> scale;     // per channel: s_x * s_w[c]
-  std::vector<float> bias_acc;  // per channel: bias / scale, or empty
-  std::vector<Eltwise> post;    // the chain, ending in linear(1 / s_y) for codes
-  int out = 1;                  // 1: uint8 codes; 2: int8 codes
+  Int8Requant rq;               // writing codes (out 1 or 2)
   // Made by pack(): per block of 64 channels, kernel column, group of 4
   // kernel rows and quarter q, 64 bytes whose 32-bit lane (L, j) holds the 4
   // rows' weights of channel 64 block + 16 L + 4 q + j (the order the byte
@@ -35,12 +32,7 @@ struct ConvDwInt8 {
   std::vector<int8_t> packed;
   std::vector<int32_t> comp;
   std::vector<float> bias64, scale64;
-  int act = 0;
-  float act_alpha = 0, out_mul = 1;
-  void pack();
-  // The CPU has AVX512-VNNI, the conv writes codes and its chain has a
-  // vector form (no sigmoid), the kernel is at most 8 rows high.
-  bool runs_here() const;
+  void pack();  // also plans rq
   int64_t out_h(int64_t H) const { return (H + pad_t + pad_b - kh) / stride_h + 1; }
   int64_t out_w(int64_t W) const { return (W + pad_l + pad_r - kw) / stride_w + 1; }
   // x: [N, H, W, C] codes (uint8, or int8 storage of zero point 128); y:

@@ -14,9 +14,15 @@ namespace compress::runtime::vnni {
 
 #define COMPRESS_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
 
-// The activations the vector epilogue has a fixed form for; any other chain
-// runs apply_eltwise's ops one by one (kGeneric).
-enum Act { kGeneric, kNone, kRelu, kLeaky, kHardSwish };
+// The activations the vector epilogue has a fixed form for (Int8Requant's
+// forms); any other chain runs apply_eltwise's ops one by one (kGeneric).
+enum Act {
+  kGeneric = Int8Requant::op_by_op,
+  kNone = Int8Requant::none,
+  kRelu = Int8Requant::relu,
+  kLeaky = Int8Requant::leaky,
+  kHardSwish = Int8Requant::hard_swish
+};
 
 // The post-op chain on 16 floats: each op as oneDNN's JIT computes it.
 COMPRESS_VNNI inline __m512 eltwise16(const Eltwise& e, __m512 v) {
@@ -81,25 +87,6 @@ COMPRESS_VNNI inline __m512 epilogue16(const Epi& c, int64_t o, __m512i acc) {
 COMPRESS_VNNI inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
   asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
   return acc;
-}
-
-// The chain's fixed vector form, where it has one: [activation] then, for
-// codes, linear(1 / s_y, 0); kGeneric otherwise.
-inline void classify(const std::vector<Eltwise>& post, int out, int* act, float* act_alpha, float* out_mul) {
-  *act = kGeneric;
-  std::vector<Eltwise> acts = post;
-  bool fixed = true;
-  if (out != 0) {
-    fixed = !acts.empty() && acts.back().alg == Eltwise::linear && acts.back().beta == 0.f;
-    if (fixed) {
-      *out_mul = acts.back().alpha;
-      acts.pop_back();
-    }
-  }
-  if (fixed && acts.empty()) *act = kNone;
-  if (fixed && acts.size() == 1 && acts[0].alg == Eltwise::relu) *act = acts[0].alpha == 0.f ? kRelu : kLeaky;
-  if (fixed && acts.size() == 1 && acts[0].alg == Eltwise::hard_swish) *act = kHardSwish;
-  *act_alpha = acts.empty() ? 0.f : acts[0].alpha;
 }
 
 }  // namespace compress::runtime::vnni
