@@ -165,6 +165,83 @@ TEST_F(RuntimeSimd, FloatTableLookupReadsEveryEntryOfTheTable) {
   }
 }
 
+// An int8 h-swish read from its codes (value.h, HardSwishOnCodes): a table
+// with every byte's entry different and both top-bit halves in use.
+HardSwishOnCodes hswish_table() {
+  HardSwishOnCodes h;
+  for (int v = 0; v < 256; ++v) h.hsig[v] = static_cast<uint8_t>((v * 37 + 11) & 255);
+  h.hsig_scale = 1.f / 255;
+  return h;
+}
+
+TEST_F(RuntimeSimd, HardSwishOfCodesGivesTheNodesFloatsSumsAndCodes) {
+  // Each kernel that reads an h-swish from its codes against the scalar
+  // HardSwishOnCodes::apply of the dequantized code: the floats, the
+  // GlobalAveragePool's pixel-order sums, the residual Add / SE Mul -> codes
+  // with the h-swish as either operand, every 64-lane tail, bit for bit.
+  if (!simd::avx512_vbmi()) GTEST_SKIP() << "this CPU has no AVX-512 VBMI: h-swish floats are written out";
+  const HardSwishOnCodes h = hswish_table();
+  std::mt19937 rng(7);
+  auto ref = [&](const Data& x, int64_t k) {
+    const uint8_t byte = x.op.type == DType::s8 ? static_cast<uint8_t>(x.s8[k]) : x.u8[k];
+    return h.apply(byte, x.at(k));
+  };
+  for (DType t : {DType::s8, DType::u8})
+    for (int64_t n : {1, 15, 16, 17, 63, 64, 65, 130, 1000}) {
+      Data x = make(t, n, rng);
+      x.op.hswish = &h;
+      std::vector<float> f(n + 16, -7.f);
+      simd::hswish_floats(x.op, f.data(), n);
+      for (int64_t k = 0; k < n; ++k) ASSERT_EQ(f[k], ref(x, k)) << dtype_name(t) << " n " << n << " k " << k;
+      for (int64_t k = n; k < n + 16; ++k) ASSERT_EQ(f[k], -7.f) << "wrote past the end: n " << n;
+      for (DType tb : {DType::s8, DType::u8, DType::f32}) {
+        const Data b = make(tb, n, rng);
+        for (bool add : {true, false})
+          for (bool s8 : {true, false})
+            for (bool first : {true, false}) {
+              const float s = add ? 0.5f : 3.f;
+              std::vector<uint8_t> y(n + 16, 0xAB);
+              simd::binary(add, first ? x.op : b.op, first ? b.op : x.op, y.data(), s8, n, s);
+              for (int64_t k = 0; k < n; ++k) {
+                const float u = first ? ref(x, k) : b.at(k), w = first ? b.at(k) : ref(x, k);
+                ASSERT_EQ(s8 ? static_cast<int8_t>(y[k]) : y[k], q_ref(add ? u + w : u * w, s, s8))
+                    << dtype_name(t) << (add ? " + " : " * ") << dtype_name(tb) << " n " << n << " k " << k;
+              }
+              for (int64_t k = n; k < n + 16; ++k) ASSERT_EQ(y[k], 0xAB) << "wrote past the end: n " << n;
+            }
+      }
+    }
+  // NHWC P x C: the SE gate per channel, and the channel sums over [c0, C).
+  std::uniform_real_distribution<float> gate(0.f, 1.f);
+  for (DType t : {DType::s8, DType::u8})
+    for (int64_t C : {1, 15, 16, 17, 64, 72, 130}) {
+      const int64_t P = 9;
+      Data x = make(t, P * C, rng);
+      x.op.hswish = &h;
+      std::vector<float> g(C);
+      for (auto& v : g) v = gate(rng);
+      for (bool s8 : {true, false}) {
+        std::vector<uint8_t> y(P * C);
+        simd::per_channel_mul(x.op, g.data(), true, y.data(), s8, P, C, 0.1f);
+        for (int64_t k = 0; k < P * C; ++k)
+          ASSERT_EQ(s8 ? static_cast<int8_t>(y[k]) : y[k], q_ref(ref(x, k) * g[k % C], 0.1f, s8))
+              << dtype_name(t) << " C " << C << " k " << k;
+      }
+      const int64_t c0 = C > 16 ? 16 : 0;
+      std::vector<float> r(C + 16, -7.f);
+      simd::channel_sums_hswish(x.op, r.data(), P, C, c0, C);
+      for (int64_t c = 0; c < C + 16; ++c) {
+        if (c < c0 || c >= C) {
+          ASSERT_EQ(r[c], -7.f) << "wrote outside [c0, c1): C " << C << " c " << c;
+          continue;
+        }
+        float want = 0.f;
+        for (int64_t p = 0; p < P; ++p) want += ref(x, p * C + c);
+        ASSERT_EQ(r[c], want) << dtype_name(t) << " C " << C << " channel " << c;
+      }
+    }
+}
+
 TEST_F(RuntimeSimd, ThreePlanesBecomePixelsInOrder) {
   // An image's codes NCHW -> NHWC: dst[3 p + c] = src[c P + p] for every
   // pixel count around the 64-pixel step (the scalar tail included), and

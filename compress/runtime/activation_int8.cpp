@@ -68,8 +68,29 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void lookup_float(c
 }
 
 template <class In>
-ValuePtr run_from(const In* x, const Value& c, const Int8Activation& h, int32_t zp) {
+ValuePtr run_from(const In* x, const ValuePtr& codes, const Int8Activation& h, int32_t zp) {
+  const Value& c = *codes;
   const int64_t n = c.numel();
+  if (!h.quantize_output && h.kind == Int8Activation::Kind::hard_swish) {
+    // Float out: the codes and the h-swish's table, applied where the floats
+    // are read (value.h, HardSwishOnCodes). The SE pool and gate read them
+    // from the codes (a quarter of the bytes) and nothing writes them.
+    auto t = std::make_shared<HardSwishOnCodes>();
+    t->hsig_scale = h.hsigmoid_scale;
+    for (int v = 0; v < 256; ++v) {
+      const float y = h.in_scale * static_cast<float>(static_cast<int32_t>(static_cast<In>(v)) - zp);
+      t->hsig[v] = static_cast<uint8_t>(static_cast<int32_t>(quantize_one(y + h.three, h.relu6_scale, 0.f, 255.f)));
+    }
+    auto y = std::make_shared<Value>();
+    y->type = DType::f32;
+    y->dims = c.dims;
+    y->nhwc = c.nhwc;
+    y->deq_of = codes;
+    y->scale = h.in_scale;
+    y->zp = h.in_zp;
+    y->hswish = std::move(t);
+    return y;
+  }
   if (!h.quantize_output) {
     // Float out: also a function of the input byte alone (see below).
     auto y = make_value(DType::f32, c.dims, c.nhwc);
@@ -118,8 +139,8 @@ ValuePtr Int8Activation::run(const ValuePtr& codes) const {
   const auto& c = *codes;
   if (!c.quantized) throw std::runtime_error("runtime: int8 activation '" + name + "' got a float input");
   // Stored int8 codes of a uint8 zero point 128 are code - 128.
-  if (c.type == DType::s8) return run_from(c.data<int8_t>(), c, *this, in_zp - (c.zp == 128 ? 128 : 0));
-  return run_from(c.data<uint8_t>(), c, *this, in_zp);
+  if (c.type == DType::s8) return run_from(c.data<int8_t>(), codes, *this, in_zp - (c.zp == 128 ? 128 : 0));
+  return run_from(c.data<uint8_t>(), codes, *this, in_zp);
 }
 
 }  // namespace compress::runtime

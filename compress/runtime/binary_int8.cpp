@@ -137,7 +137,10 @@ ValuePtr QuantizedBinary::run(const ValuePtr& a, const ValuePtr& b, const std::v
     if (a->dims == b->dims && a->nhwc == b->nhwc) {
       auto y = make_out(a);
       const int64_t n = a->numel();
-      const Operand oa = operand_of(a), ob = operand_of(b);
+      // An int8 h-swish's codes read as its floats where the CPU has the
+      // kernel (one of the two operands; the other is made floats).
+      const bool lazy = simd::avx512_vbmi();
+      const Operand oa = operand_of(a, lazy), ob = operand_of(b, lazy && !a->hswish);
       if (add && s8)
         same_shape_ab<true>(oa, ob, y->data<int8_t>(), n, out_scale);
       else if (add)
@@ -162,10 +165,11 @@ ValuePtr QuantizedBinary::run(const ValuePtr& a, const ValuePtr& b, const std::v
       auto y = make_out(x);
       const int64_t N = x->dims[0], C = x->dims[1], HW = x->dims[2] * x->dims[3];
       const bool batched = g->dims[0] != 1;
+      const Operand ox = operand_of(x, simd::avx512_vbmi());
       if (s8)
-        per_channel_any(operand_of(x), g->data<float>(), batched, x_first, y->data<int8_t>(), N, HW, C, out_scale);
+        per_channel_any(ox, g->data<float>(), batched, x_first, y->data<int8_t>(), N, HW, C, out_scale);
       else
-        per_channel_any(operand_of(x), g->data<float>(), batched, x_first, y->data<uint8_t>(), N, HW, C, out_scale);
+        per_channel_any(ox, g->data<float>(), batched, x_first, y->data<uint8_t>(), N, HW, C, out_scale);
       return y;
     }
   }

@@ -304,6 +304,19 @@ ValuePtr global_average_pool(const Node& n, const std::vector<ValuePtr>& in) {
   const int64_t N = v->dims[0], C = v->dims[1], HW = v->dims[2] * v->dims[3];
   auto y = make_value(DType::f32, {N, C, 1, 1});
   float* r = y->data<float>();
+  // An int8 h-swish's codes (value.h): summed from the codes where the CPU
+  // has the kernel, else made floats first.
+  if (v->hswish && !v->buf && v->deq_of->nhwc && simd::avx512_vbmi()) {
+    const Operand o = operand_of(v, true);
+    for (int64_t i = 0; i < N; ++i) {
+      const Operand oi = offset(o, i * HW * C);
+      parallel_ranges(
+          C, [&](int64_t c0, int64_t c1) { simd::channel_sums_hswish(oi, r + i * C, HW, C, c0, c1); }, 16, HW);
+    }
+    for (int64_t k = 0; k < N * C; ++k) r[k] /= static_cast<float>(HW);
+    return y;
+  }
+  if (v->hswish) materialize(v);
   // Channels-last codes or floats: channel ranges across the threads, read in place.
   const bool codes = v->deq_of && !v->buf;
   const Value* q = codes ? v->deq_of.get() : v.get();

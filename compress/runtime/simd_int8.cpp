@@ -36,7 +36,10 @@ COMPRESS_AVX512 inline __m512 load16(const T* p, __mmask16 m, __m512 s, __m512i 
 }
 
 // Q(v) on grid s into up to 16 codes: v / s, clamped, rounded half to even
-// (the conversion's default mode, as the portable 1.5 * 2^23 trick).
+// (the conversion's default mode, as the portable 1.5 * 2^23 trick). (A
+// multiply by 1 / s, dividing only the lanes near a half-integer, gives the
+// same codes but made every pass slower here: they are not bound by the
+// division.)
 template <class Out>
 COMPRESS_AVX512 inline void store16(Out* p, __mmask16 m, __m512 v, __m512 s) {
   constexpr bool s8 = std::is_same_v<Out, int8_t>;
@@ -77,7 +80,8 @@ COMPRESS_AVX512 void quantize_t(const float* x, Out* y, int64_t n, float s) {
 template <bool Add, class A, class B, class Out>
 COMPRESS_AVX512 void binary_t(const A* a, const Operand& oa, const B* b, const Operand& ob, Out* y, int64_t n,
                               float s) {
-  const __m512 sa = _mm512_set1_ps(oa.scale), sb = _mm512_set1_ps(ob.scale), vs = _mm512_set1_ps(s);
+  const __m512 sa = _mm512_set1_ps(oa.scale), sb = _mm512_set1_ps(ob.scale);
+  const __m512 vs = _mm512_set1_ps(s);
   const __m512i za = _mm512_set1_epi32(oa.zp), zb = _mm512_set1_epi32(ob.zp);
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 m = tail_mask(n - k);
@@ -100,7 +104,8 @@ COMPRESS_AVX512 void binary_float_t(const A* a, const Operand& oa, const B* b, c
 template <class X, class Out>
 COMPRESS_AVX512 void per_channel_t(const X* x, const Operand& ox, const float* g, bool x_first, Out* y, int64_t P,
                                    int64_t C, float s) {
-  const __m512 sx = _mm512_set1_ps(ox.scale), vs = _mm512_set1_ps(s);
+  const __m512 sx = _mm512_set1_ps(ox.scale);
+  const __m512 vs = _mm512_set1_ps(s);
   const __m512i zx = _mm512_set1_epi32(ox.zp);
   if (C >= 16) {
     // The P x C block as one flat run of 16-lane steps, each lane's gate read
@@ -163,6 +168,148 @@ void typed(const Operand& o, F&& f) {
 
 }  // namespace
 
+// The kernels below read an int8 h-swish's codes (Operand::hswish) as the
+// floats the six nodes give, without those floats ever being written: the
+// hard-sigmoid code of each byte is a 256-byte table looked up with two
+// vpermi2b (AVX-512 VBMI), then the same multiplies as HardSwishOnCodes::apply.
+#define COMPRESS_VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+
+namespace {
+
+struct HsRegs {
+  __m512i t[4];
+  __m512 scale;
+};
+
+COMPRESS_VBMI inline HsRegs hs_regs(const HardSwishOnCodes& h) {
+  HsRegs r;
+  for (int i = 0; i < 4; ++i) r.t[i] = _mm512_load_si512(h.hsig + 64 * i);
+  r.scale = _mm512_set1_ps(h.hsig_scale);
+  return r;
+}
+
+// 16-byte lane j of v.
+COMPRESS_VBMI inline __m128i lane16(__m512i v, int j) {
+  switch (j) {
+    case 0:
+      return _mm512_castsi512_si128(v);
+    case 1:
+      return _mm512_extracti32x4_epi32(v, 1);
+    case 2:
+      return _mm512_extracti32x4_epi32(v, 2);
+    default:
+      return _mm512_extracti32x4_epi32(v, 3);
+  }
+}
+
+// The h-swish of up to 64 codes from p (`left` of them, at least 1):
+// out[j] = lanes 16 j .. 16 j + 15 of h-swish(s * float(q - zp)). The
+// hard-sigmoid codes of all 64 bytes come from one pair of vpermi2b.
+template <class T>
+COMPRESS_VBMI inline void load64h(const T* p, int64_t left, __m512 s, __m512i zp, const HsRegs& h, __m512 out[4]) {
+  const __mmask64 m = left >= 64 ? ~uint64_t{0} : (uint64_t{1} << left) - 1;
+  const __m512i b = _mm512_maskz_loadu_epi8(m, p);
+  const __m512i lo = _mm512_permutex2var_epi8(h.t[0], b, h.t[1]);  // by the byte's low 7 bits
+  const __m512i hi = _mm512_permutex2var_epi8(h.t[2], b, h.t[3]);
+  const __m512i q = _mm512_mask_blend_epi8(_mm512_movepi8_mask(b), lo, hi);
+  for (int j = 0; j < 4; ++j) {
+    const __m128i bj = lane16(b, j);
+    const __m512i i = std::is_same_v<T, int8_t> ? _mm512_cvtepi8_epi32(bj) : _mm512_cvtepu8_epi32(bj);
+    const __m512 y = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(i, zp)));
+    const __m512 hs = _mm512_mul_ps(h.scale, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(lane16(q, j))));
+    out[j] = _mm512_mul_ps(y, hs);
+  }
+}
+
+template <class T>
+COMPRESS_VBMI void hswish_floats_t(const T* x, const Operand& o, float* y, int64_t n) {
+  const HsRegs h = hs_regs(*o.hswish);
+  const __m512 s = _mm512_set1_ps(o.scale);
+  const __m512i zp = _mm512_set1_epi32(o.zp);
+  __m512 v[4];
+  for (int64_t k = 0; k < n; k += 64) {
+    load64h(x + k, n - k, s, zp, h, v);
+    for (int j = 0; j < 4 && k + 16 * j < n; ++j) store16f(y + k + 16 * j, tail_mask(n - k - 16 * j), v[j]);
+  }
+}
+
+// binary_t with `a` an h-swish of codes.
+template <bool Add, class A, class B, class Out>
+COMPRESS_VBMI void binary_h_t(const A* a, const Operand& oa, const B* b, const Operand& ob, Out* y, int64_t n,
+                              float s) {
+  const HsRegs h = hs_regs(*oa.hswish);
+  const __m512 sa = _mm512_set1_ps(oa.scale), sb = _mm512_set1_ps(ob.scale);
+  const __m512 vs = _mm512_set1_ps(s);
+  const __m512i za = _mm512_set1_epi32(oa.zp), zb = _mm512_set1_epi32(ob.zp);
+  __m512 u[4];
+  for (int64_t k = 0; k < n; k += 64) {
+    load64h(a + k, n - k, sa, za, h, u);
+    for (int j = 0; j < 4 && k + 16 * j < n; ++j) {
+      const int64_t e = k + 16 * j;
+      const __mmask16 m = tail_mask(n - e);
+      const __m512 w = load16(b + e, m, sb, zb);
+      store16(y + e, m, Add ? _mm512_add_ps(u[j], w) : _mm512_mul_ps(u[j], w), vs);
+    }
+  }
+}
+
+// per_channel_t with `x` an h-swish of codes.
+template <class X, class Out>
+COMPRESS_VBMI void per_channel_h_t(const X* x, const Operand& ox, const float* g, bool x_first, Out* y, int64_t P,
+                                   int64_t C, float s) {
+  const HsRegs h = hs_regs(*ox.hswish);
+  const __m512 sx = _mm512_set1_ps(ox.scale);
+  const __m512 vs = _mm512_set1_ps(s);
+  const __m512i zx = _mm512_set1_epi32(ox.zp);
+  __m512 u[4];
+  for (int64_t p = 0; p < P; ++p) {
+    const X* xp = x + p * C;
+    Out* yp = y + p * C;
+    for (int64_t c = 0; c < C; c += 64) {
+      load64h(xp + c, C - c, sx, zx, h, u);
+      for (int j = 0; j < 4 && c + 16 * j < C; ++j) {
+        const int64_t e = c + 16 * j;
+        const __mmask16 m = tail_mask(C - e);
+        const __m512 gv = _mm512_maskz_loadu_ps(m, g + e);
+        store16(yp + e, m, x_first ? _mm512_mul_ps(u[j], gv) : _mm512_mul_ps(gv, u[j]), vs);
+      }
+    }
+  }
+}
+
+// Channels [c0, c1) of an NHWC image summed over its HW pixels, pixel by
+// pixel: each channel's sum in the pixels' order, as the plain loop adds
+// the floats (0 + v1 + v2 ...), 64 channels at a time.
+template <class T>
+COMPRESS_VBMI void channel_sums_h_t(const T* x, const Operand& o, float* r, int64_t HW, int64_t C, int64_t c0,
+                                    int64_t c1) {
+  const HsRegs h = hs_regs(*o.hswish);
+  const __m512 s = _mm512_set1_ps(o.scale);
+  const __m512i zp = _mm512_set1_epi32(o.zp);
+  __m512 v[4];
+  for (int64_t c = c0; c < c1; c += 64) {
+    __m512 acc[4];
+    for (int j = 0; j < 4; ++j) acc[j] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < HW; ++p) {
+      load64h(x + p * C + c, c1 - c, s, zp, h, v);
+      for (int j = 0; j < 4; ++j) acc[j] = _mm512_add_ps(acc[j], v[j]);  // lanes past c1 are never stored
+    }
+    for (int j = 0; j < 4 && c + 16 * j < c1; ++j)
+      _mm512_mask_storeu_ps(r + c + 16 * j, tail_mask(c1 - c - 16 * j), acc[j]);
+  }
+}
+
+// Calls f with the codes' pointer typed (an h-swish operand holds codes).
+template <class F>
+void typed_codes(const Operand& o, F&& f) {
+  if (o.type == DType::s8)
+    f(static_cast<const int8_t*>(o.p));
+  else
+    f(static_cast<const uint8_t*>(o.p));
+}
+
+}  // namespace
+
 void quantize(const float* x, void* y, bool s8, int64_t n, float s) {
   if (s8)
     quantize_t(x, static_cast<int8_t*>(y), n, s);
@@ -170,7 +317,22 @@ void quantize(const float* x, void* y, bool s8, int64_t n, float s) {
     quantize_t(x, static_cast<uint8_t*>(y), n, s);
 }
 
-void binary(bool add, const Operand& a, const Operand& b, void* y, bool s8, int64_t n, float s) {
+void binary(bool add, const Operand& a_in, const Operand& b_in, void* y, bool s8, int64_t n, float s) {
+  // An h-swish operand goes first: a + b and a * b are the same bits either way round.
+  const bool swap = b_in.hswish && !a_in.hswish;
+  const Operand& a = swap ? b_in : a_in;
+  const Operand& b = swap ? a_in : b_in;
+  if (a.hswish) {
+    typed_codes(a, [&](auto pa) {
+      typed(b, [&](auto pb) {
+        if (add && s8) binary_h_t<true>(pa, a, pb, b, static_cast<int8_t*>(y), n, s);
+        if (add && !s8) binary_h_t<true>(pa, a, pb, b, static_cast<uint8_t*>(y), n, s);
+        if (!add && s8) binary_h_t<false>(pa, a, pb, b, static_cast<int8_t*>(y), n, s);
+        if (!add && !s8) binary_h_t<false>(pa, a, pb, b, static_cast<uint8_t*>(y), n, s);
+      });
+    });
+    return;
+  }
   typed(a, [&](auto pa) {
     typed(b, [&](auto pb) {
       if (add && s8) binary_t<true>(pa, a, pb, b, static_cast<int8_t*>(y), n, s);
@@ -195,6 +357,15 @@ void binary_float(bool add, const Operand& a, const Operand& b, float* y, int64_
 void lookup_float(const uint8_t* x, float* y, int64_t n, const float* table) { lookup_float_t(x, y, n, table); }
 
 void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bool s8, int64_t P, int64_t C, float s) {
+  if (x.hswish) {
+    typed_codes(x, [&](auto px) {
+      if (s8)
+        per_channel_h_t(px, x, g, x_first, static_cast<int8_t*>(y), P, C, s);
+      else
+        per_channel_h_t(px, x, g, x_first, static_cast<uint8_t*>(y), P, C, s);
+    });
+    return;
+  }
   typed(x, [&](auto px) {
     if (s8)
       per_channel_t(px, x, g, x_first, static_cast<int8_t*>(y), P, C, s);
@@ -206,6 +377,14 @@ void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bo
 bool avx512_vbmi() {
   static const bool ok = avx512() && __builtin_cpu_supports("avx512vbmi");
   return ok;
+}
+
+void hswish_floats(const Operand& x, float* y, int64_t n) {
+  typed_codes(x, [&](auto px) { hswish_floats_t(px, x, y, n); });
+}
+
+void channel_sums_hswish(const Operand& x, float* r, int64_t HW, int64_t C, int64_t c0, int64_t c1) {
+  typed_codes(x, [&](auto px) { channel_sums_h_t(px, x, r, HW, C, c0, c1); });
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void planes3_to_pixels(const uint8_t* src, uint8_t* dst,

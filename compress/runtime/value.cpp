@@ -219,14 +219,16 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void dequantize_cod
 }
 }  // namespace
 
-Operand operand_of(const ValuePtr& v) {
+Operand operand_of(const ValuePtr& v, bool lazy_hswish) {
   Operand o;
+  if (v->hswish && !v->buf && !lazy_hswish) materialize(v);
   if (v->deq_of && !v->buf) {
     const auto& q = *v->deq_of;
     o.p = q.buf->data();
     o.type = q.type;
     o.scale = v->scale;
     o.zp = q.type == DType::s8 ? v->zp - (q.zp == 128 ? 128 : 0) : v->zp;
+    o.hswish = v->hswish.get();
   } else {
     o.p = v->buf->data();
   }
@@ -246,7 +248,21 @@ ValuePtr materialize(const ValuePtr& v) {
   float* y = out->data<float>();
   const int64_t n = q.numel();
   const float s = v->scale;
-  if (q.type == DType::s8) {  // stored codes are (code - 128) for a uint8 zero point 128
+  if (v->hswish) {
+    const Operand o = operand_of(v, true);
+    if (simd::avx512_vbmi()) {
+      parallel_ranges(n, [&](int64_t b, int64_t e) { simd::hswish_floats(offset(o, b), y + b, e - b); });
+    } else {
+      const auto& h = *v->hswish;
+      parallel_ranges(n, [&](int64_t b, int64_t e) {
+        for (int64_t k = b; k < e; ++k) {
+          const uint8_t byte = static_cast<const uint8_t*>(o.p)[k];
+          const int32_t code = q.type == DType::s8 ? static_cast<int8_t>(byte) : byte;
+          y[k] = h.apply(byte, s * static_cast<float>(code - o.zp));
+        }
+      });
+    }
+  } else if (q.type == DType::s8) {  // stored codes are (code - 128) for a uint8 zero point 128
     const int32_t zp = v->zp - (q.zp == 128 ? 128 : 0);
     const int8_t* c = q.data<int8_t>();
     parallel_ranges(n, [&](int64_t b, int64_t e) { dequantize_codes(c + b, y + b, e - b, s, zp); });

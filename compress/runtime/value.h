@@ -44,6 +44,17 @@ struct Buffer {
 // starts from an empty pool).
 void release_idle_buffers();
 
+// The exporter's int8 h-swish of a DequantizeLinear's value y, computed where
+// its floats are read instead of written out (activation_int8.h):
+//   out = y * (hsig_scale * hsig[byte]),
+// with hsig[byte] = Q(y + 3; 6/255), the hard-sigmoid's uint8 code, one per
+// stored byte. The same float operations as the six nodes, in their order.
+struct HardSwishOnCodes {
+  alignas(64) uint8_t hsig[256];
+  float hsig_scale = 1;
+  float apply(uint8_t byte, float y) const { return y * (hsig_scale * static_cast<float>(hsig[byte])); }
+};
+
 struct Value {
   DType type = DType::f32;
   std::vector<int64_t> dims;
@@ -58,6 +69,9 @@ struct Value {
   // directly; float consumers materialize it once (materialize()), as
   // scale * (code - zp) with this value's scale and zp (the DQ node's).
   std::shared_ptr<Value> deq_of;
+  // With deq_of: the value is this h-swish of the dequantized codes (the SE
+  // blocks' pool and gate, and a residual sum, read it without its floats).
+  std::shared_ptr<const HardSwishOnCodes> hswish;
 
   int64_t numel() const;
   size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(type); }
@@ -86,8 +100,11 @@ struct Operand {
   DType type = DType::f32;
   float scale = 1;
   int32_t zp = 0;
+  const HardSwishOnCodes* hswish = nullptr;  // codes only: the h-swish of their value
 };
-Operand operand_of(const ValuePtr& v);
+// lazy_hswish: the caller's kernel applies an h-swish itself (the AVX-512
+// VBMI kernels of simd_int8.h); otherwise such a value is made floats first.
+Operand operand_of(const ValuePtr& v, bool lazy_hswish = false);
 // The operand from element k on.
 Operand offset(Operand o, int64_t k);
 
