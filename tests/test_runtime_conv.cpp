@@ -267,6 +267,76 @@ TEST(RuntimeConv, EachActivationBeforeTheRoundingWritesItsOwnCodes) {
   }
 }
 
+TEST(RuntimeConv, CodesAreTheSumTimesOneMultiplierPerChannel) {
+  // An int8 conv writing codes with no activation or a ReLU requantizes as
+  // ONNX Runtime's QLinearConv does: (sum + bias) * (s_x * s_w[c] / s_y),
+  // rounded half to even and saturated; a ReLU before uint8 codes is the
+  // saturation at 0. Every code of oneDNN's 1x1 and depthwise convs and of
+  // the runtime's own loops against that, in float as written here. The
+  // data must also tell it from the three-step form (times s_x * s_w[c],
+  // ReLU, times 1 / s_y), which rounds differently near half-integers.
+  if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
+  std::mt19937 rng(11);
+  struct Case {
+    int64_t C, O, k, groups, H;
+    float out_scale;
+  };
+  // 8 -> 64 over 128x128 gives many outputs cheaply: the forms differ on
+  // about 1 in 10^5 unsaturated codes.
+  int64_t checked = 0, forms_differ = 0;
+  for (const Case cs : {Case{8, 64, 1, 1, 128, 0.0437f}, Case{64, 64, 3, 64, 48, 0.0437f},
+                        Case{128, 128, 3, 128, 32, 0.0437f}, Case{72, 72, 1, 1, 3, 0.2371f}})
+    for (const int act : {0, 1, 2}) {  // none -> int8, ReLU -> uint8, ReLU -> int8
+      ConvSpec s = make_spec(true, cs.C, cs.O, cs.k, cs.groups, rng);
+      s.post.clear();
+      if (act > 0) s.post.push_back({PostOp::relu});
+      s.out_zp = act == 1 ? 0 : 128;
+      s.out_scale = cs.out_scale;
+      const auto x = make_input(true, cs.C, cs.H, cs.H, rng);
+      for (const char* mode : {"0", "all"}) {
+        setenv("COMPRESS_OWN_1X1", mode, 1);
+        setenv("COMPRESS_OWN_DW", mode, 1);
+        ConvKernel kernel(s);
+        unsetenv("COMPRESS_OWN_1X1");
+        unsetenv("COMPRESS_OWN_DW");
+        const auto y = kernel.run(x);
+        const int64_t HW = cs.H * cs.H;
+        for (int64_t p = 0; p < HW; ++p)
+          for (int64_t c = 0; c < cs.O; ++c) {
+            int32_t acc = 0;
+            if (cs.groups == 1) {
+              acc = naive_acc(s, *x, c, p / cs.H, p % cs.H);
+            } else {  // depthwise: channel c's own k x k taps
+              for (int64_t a = 0; a < cs.k; ++a)
+                for (int64_t b = 0; b < cs.k; ++b) {
+                  const int64_t ih = p / cs.H + a - cs.k / 2, iw = p % cs.H + b - cs.k / 2;
+                  if (ih < 0 || ih >= cs.H || iw < 0 || iw >= cs.H) continue;
+                  acc += static_cast<int32_t>(x->data<uint8_t>()[(ih * cs.H + iw) * cs.C + c]) *
+                         s.weight_s8[(c * cs.k + a) * cs.k + b];
+                }
+            }
+            const float sxw = s.in_scale * s.weight_scale[c];
+            const float sum = static_cast<float>(acc) + s.bias[c] / sxw;
+            const float lo = act == 1 ? 0.f : -128.f, hi = act == 1 ? 255.f : 127.f;
+            auto code = [&](float v) {
+              if (act == 2) v = std::max(v, 0.f);
+              return static_cast<int>(std::nearbyint(std::min(hi, std::max(lo, v))));
+            };
+            const int want = code(sum * (sxw / s.out_scale));
+            float chain = sum * sxw;
+            if (act > 0) chain = std::max(chain, 0.f);
+            forms_differ += code(chain * (1.f / s.out_scale)) != want;
+            const int got = act == 1 ? y->data<uint8_t>()[p * cs.O + c] : y->data<int8_t>()[p * cs.O + c];
+            ASSERT_EQ(got, want) << "C " << cs.C << " k " << cs.k << " act " << act << " own " << mode << " pixel " << p
+                                 << " channel " << c;
+            ++checked;
+          }
+      }
+    }
+  EXPECT_GT(checked, 5000000);
+  EXPECT_GT(forms_differ, 0) << "the data cannot tell the two forms apart";
+}
+
 TEST(RuntimeConv, OwnOneByOneLoopWritesOneDnnsCodes) {
   // The runtime's own int8 1x1 loop (conv_1x1_int8.h) against oneDNN's
   // primitive for the same spec, code for code: every fixed epilogue (none,

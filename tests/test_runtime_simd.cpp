@@ -165,6 +165,32 @@ TEST_F(RuntimeSimd, FloatTableLookupReadsEveryEntryOfTheTable) {
   }
 }
 
+TEST_F(RuntimeSimd, ChannelSumsAddEachChannelsPixelsInOrder) {
+  // A GlobalAveragePool's sums over NHWC codes or floats: channel c of
+  // [c0, c1) is 0 + x[0, c] + x[1, c] + ..., in that order (a float sum in
+  // another order differs in its last bits), and nothing outside [c0, c1)
+  // is written.
+  std::mt19937 rng(8);
+  for (DType t : {DType::s8, DType::u8, DType::f32})
+    for (int64_t C : {1, 15, 16, 17, 64, 72, 130}) {
+      const int64_t P = 37;
+      const Data x = make(t, P * C, rng);
+      for (int64_t c0 : {int64_t{0}, C > 16 ? int64_t{16} : int64_t{0}}) {
+        std::vector<float> r(C + 16, -7.f);
+        simd::channel_sums(x.op, r.data(), P, C, c0, C);
+        for (int64_t c = 0; c < C + 16; ++c) {
+          if (c < c0 || c >= C) {
+            ASSERT_EQ(r[c], -7.f) << "wrote outside [c0, c1): C " << C << " c " << c;
+            continue;
+          }
+          float want = 0.f;
+          for (int64_t p = 0; p < P; ++p) want += x.at(p * C + c);
+          ASSERT_EQ(r[c], want) << dtype_name(t) << " C " << C << " channel " << c;
+        }
+      }
+    }
+}
+
 // An int8 h-swish read from its codes (value.h, HardSwishOnCodes): a table
 // with every byte's entry different and both top-bit halves in use.
 HardSwishOnCodes hswish_table() {
@@ -229,7 +255,7 @@ TEST_F(RuntimeSimd, HardSwishOfCodesGivesTheNodesFloatsSumsAndCodes) {
       }
       const int64_t c0 = C > 16 ? 16 : 0;
       std::vector<float> r(C + 16, -7.f);
-      simd::channel_sums_hswish(x.op, r.data(), P, C, c0, C);
+      simd::channel_sums(x.op, r.data(), P, C, c0, C);
       for (int64_t c = 0; c < C + 16; ++c) {
         if (c < c0 || c >= C) {
           ASSERT_EQ(r[c], -7.f) << "wrote outside [c0, c1): C " << C << " c " << c;

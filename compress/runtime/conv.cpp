@@ -108,8 +108,38 @@ double median_of(std::vector<double> v) {
 }  // namespace
 
 namespace {
+// Whether an int8 conv writing codes requantizes with one multiplier per
+// channel, s_x * s_w[c] / s_y (as ONNX Runtime's QLinearConv does), rather
+// than s_x * s_w[c], the activation, then 1 / s_y as a last post-op (one
+// multiply and, for uint8 codes, the ReLU fewer per output). Only with no
+// activation or a ReLU: both commute with a positive scale. COMPRESS_REQUANT
+// = chain keeps the three steps (for measuring).
+bool fold_output_scale(const ConvSpec& s) {
+  static const bool chain = [] {
+    const char* e = std::getenv("COMPRESS_REQUANT");
+    return e && std::string(e) == "chain";
+  }();
+  return !chain && s.int8 && s.quantize_output &&
+         (s.post.empty() || (s.post.size() == 1 && s.post[0].kind == PostOp::relu));
+}
+
+// Per output channel, the multiplier of the exact int32 sum plus bias.
+std::vector<float> requant_scales(const ConvSpec& s) {
+  std::vector<float> scales(s.out_channels);
+  for (int64_t c = 0; c < s.out_channels; ++c) {
+    scales[c] = s.in_scale * s.weight_scale[c];
+    if (fold_output_scale(s)) scales[c] /= s.out_scale;
+  }
+  return scales;
+}
+
 std::vector<Eltwise> eltwise_chain(const ConvSpec& s) {
   std::vector<Eltwise> chain;
+  if (fold_output_scale(s)) {
+    // A ReLU before uint8 codes is the saturation at code 0 itself.
+    if (!s.post.empty() && s.out_zp != 0) chain.push_back({Eltwise::relu, 0.f, 0.f});
+    return chain;
+  }
   // oneDNN 2.6's brgemm convs apply the first eltwise_linear's alpha and
   // beta to every eltwise_linear of the chain (a standalone int8 1x1 conv
   // with linear(1/6, 1/2) then linear(255): every code wrong), so a chain
@@ -305,10 +335,9 @@ ConvKernel::~ConvKernel() = default;
 // chain and output type of the runtime's own int8 loops.
 void ConvKernel::setup_requant(Int8Requant& r) const {
   const auto& s = spec_;
-  for (int64_t c = 0; c < s.out_channels; ++c) {
-    r.scale.push_back(s.in_scale * s.weight_scale[c]);
-    if (!s.bias.empty()) r.bias_acc.push_back(s.bias[c] / r.scale.back());
-  }
+  r.scale = requant_scales(s);
+  for (int64_t c = 0; c < s.out_channels && !s.bias.empty(); ++c)
+    r.bias_acc.push_back(s.bias[c] / (s.in_scale * s.weight_scale[c]));
   r.post = eltwise_chain(s);
   r.out = !s.quantize_output ? 0 : s.out_zp == 0 ? 1 : 2;
 }
@@ -443,12 +472,8 @@ void ConvKernel::build(const Value& xv, std::unique_ptr<Prim>& prim, bool solo, 
       // Per output channel: acc (int32) * s_x * s_w[c] is the float conv
       // output. oneDNN adds the bias to the int32 sum before scaling, so the
       // float bias goes in accumulator units.
-      std::vector<float> scales(s.out_channels);
-      for (int64_t c = 0; c < s.out_channels; ++c) {
-        scales[c] = s.in_scale * s.weight_scale[c];
-        if (!bias.empty()) bias[c] /= scales[c];
-      }
-      attr.set_output_scales(1 << 1, scales);
+      for (int64_t c = 0; c < s.out_channels && !bias.empty(); ++c) bias[c] /= s.in_scale * s.weight_scale[c];
+      attr.set_output_scales(1 << 1, requant_scales(s));
     }
     dnnl::post_ops po;
     for (const auto& e : eltwise_chain(s)) {

@@ -40,8 +40,10 @@ void Int8Requant::plan() {
   form = op_by_op;
   std::vector<Eltwise> acts = post;
   bool fixed = true;
-  if (out != 0) {
-    fixed = !acts.empty() && acts.back().alg == Eltwise::linear && acts.back().beta == 0.f;
+  out_mul = 1;
+  if (out != 0 && !acts.empty() && acts.back().alg == Eltwise::linear) {
+    // The 1 / s_y as the chain's last op (where the scale does not hold it).
+    fixed = acts.back().beta == 0.f;
     if (fixed) {
       out_mul = acts.back().alpha;
       acts.pop_back();

@@ -76,7 +76,7 @@ COMPRESS_VNNI inline __m512 epilogue16(const Epi& c, int64_t o, __m512i acc) {
       v = _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, _mm512_set1_ps(c.act_alpha)), v);
     }
     if constexpr (ACT == kHardSwish) v = eltwise16({Eltwise::hard_swish}, v);
-    return c.out == 0 ? v : _mm512_mul_ps(v, _mm512_set1_ps(c.out_mul));
+    return c.out_mul == 1.f ? v : _mm512_mul_ps(v, _mm512_set1_ps(c.out_mul));
   }
 }
 

@@ -304,35 +304,28 @@ ValuePtr global_average_pool(const Node& n, const std::vector<ValuePtr>& in) {
   const int64_t N = v->dims[0], C = v->dims[1], HW = v->dims[2] * v->dims[3];
   auto y = make_value(DType::f32, {N, C, 1, 1});
   float* r = y->data<float>();
-  // An int8 h-swish's codes (value.h): summed from the codes where the CPU
-  // has the kernel, else made floats first.
-  if (v->hswish && !v->buf && v->deq_of->nhwc && simd::avx512_vbmi()) {
-    const Operand o = operand_of(v, true);
-    for (int64_t i = 0; i < N; ++i) {
-      const Operand oi = offset(o, i * HW * C);
-      parallel_ranges(
-          C, [&](int64_t c0, int64_t c1) { simd::channel_sums_hswish(oi, r + i * C, HW, C, c0, c1); }, 16, HW);
-    }
-    for (int64_t k = 0; k < N * C; ++k) r[k] /= static_cast<float>(HW);
-    return y;
-  }
-  if (v->hswish) materialize(v);
-  // Channels-last codes or floats: channel ranges across the threads, read in place.
+  // Channels-last codes, an int8 h-swish's codes (value.h; made floats first
+  // where the CPU lacks its kernel) or floats: channel ranges across the
+  // threads, read in place.
+  const bool lazy = v->hswish && !v->buf && simd::avx512_vbmi();
+  if (v->hswish && !lazy) materialize(v);
   const bool codes = v->deq_of && !v->buf;
   const Value* q = codes ? v->deq_of.get() : v.get();
   if (q->nhwc && (codes ? q->type == DType::s8 || q->type == DType::u8 : q->type == DType::f32)) {
-    const float s = v->scale;
-    const int32_t zp = q->type == DType::s8 ? v->zp - (q->zp == 128 ? 128 : 0) : v->zp;
+    const Operand o = operand_of(v, lazy);
     for (int64_t i = 0; i < N; ++i) {
+      const Operand oi = offset(o, i * HW * C);
+      float* ri = r + i * C;
       parallel_ranges(
           C,
           [&](int64_t c0, int64_t c1) {
-            if (q->type == DType::f32)
-              channel_sums_nhwc(q->data<float>() + i * HW * C, s, zp, r + i * C, HW, C, c0, c1);
-            else if (q->type == DType::s8)
-              channel_sums_nhwc(q->data<int8_t>() + i * HW * C, s, zp, r + i * C, HW, C, c0, c1);
+            if (simd::avx512()) return simd::channel_sums(oi, ri, HW, C, c0, c1);
+            if (oi.type == DType::f32)
+              channel_sums_nhwc(static_cast<const float*>(oi.p), oi.scale, oi.zp, ri, HW, C, c0, c1);
+            else if (oi.type == DType::s8)
+              channel_sums_nhwc(static_cast<const int8_t*>(oi.p), oi.scale, oi.zp, ri, HW, C, c0, c1);
             else
-              channel_sums_nhwc(q->data<uint8_t>() + i * HW * C, s, zp, r + i * C, HW, C, c0, c1);
+              channel_sums_nhwc(static_cast<const uint8_t*>(oi.p), oi.scale, oi.zp, ri, HW, C, c0, c1);
           },
           16, HW);
     }

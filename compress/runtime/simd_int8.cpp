@@ -153,6 +153,30 @@ COMPRESS_AVX512 void lookup_float_t(const uint8_t* x, float* y, int64_t n, const
   }
 }
 
+// Channels [c0, c1) of an NHWC image summed over its HW pixels, pixel by
+// pixel (each channel's sum in the pixels' order, 0 + v1 + v2 ..., as the
+// portable loop adds them), 64 channels at a time.
+template <class T>
+COMPRESS_AVX512 void channel_sums_t(const T* x, const Operand& o, float* r, int64_t HW, int64_t C, int64_t c0,
+                                    int64_t c1) {
+  const __m512 s = _mm512_set1_ps(o.scale);
+  const __m512i zp = _mm512_set1_epi32(o.zp);
+  for (int64_t c = c0; c < c1; c += 64) {
+    const int nj = static_cast<int>(std::min<int64_t>(4, (c1 - c + 15) / 16));
+    __mmask16 m[4];
+    __m512 acc[4];
+    for (int j = 0; j < 4; ++j) {
+      m[j] = j < nj ? tail_mask(c1 - c - 16 * j) : 0;
+      acc[j] = _mm512_setzero_ps();
+    }
+    for (int64_t p = 0; p < HW; ++p) {
+      const T* xp = x + p * C + c;
+      for (int j = 0; j < nj; ++j) acc[j] = _mm512_add_ps(acc[j], load16(xp + 16 * j, m[j], s, zp));
+    }
+    for (int j = 0; j < nj; ++j) _mm512_mask_storeu_ps(r + c + 16 * j, m[j], acc[j]);
+  }
+}
+
 // Calls f with the operand's pointer typed by its DType.
 template <class F>
 void typed(const Operand& o, F&& f) {
@@ -383,8 +407,11 @@ void hswish_floats(const Operand& x, float* y, int64_t n) {
   typed_codes(x, [&](auto px) { hswish_floats_t(px, x, y, n); });
 }
 
-void channel_sums_hswish(const Operand& x, float* r, int64_t HW, int64_t C, int64_t c0, int64_t c1) {
-  typed_codes(x, [&](auto px) { channel_sums_h_t(px, x, r, HW, C, c0, c1); });
+void channel_sums(const Operand& x, float* r, int64_t HW, int64_t C, int64_t c0, int64_t c1) {
+  if (x.hswish)
+    typed_codes(x, [&](auto px) { channel_sums_h_t(px, x, r, HW, C, c0, c1); });
+  else
+    typed(x, [&](auto px) { channel_sums_t(px, x, r, HW, C, c0, c1); });
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void planes3_to_pixels(const uint8_t* src, uint8_t* dst,

@@ -38,14 +38,16 @@ void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bo
 // AVX-512 VBMI (byte permutes) on this CPU, checked once.
 bool avx512_vbmi();
 
+// r[c] = the sum over the HW pixels of an NHWC image's channel c, c in
+// [c0, c1), in pixel order as a plain loop adds them (a GlobalAveragePool's
+// sums before the division); 64 channels at a time.
+void channel_sums(const Operand& x, float* r, int64_t HW, int64_t C, int64_t c0, int64_t c1);
+
 // Operands whose `hswish` is set (an int8 h-swish read as codes) need
-// avx512_vbmi(): binary() and per_channel_mul() take them (either operand of
-// binary(), not both), and these two:
+// avx512_vbmi(): binary() (either operand, not both), per_channel_mul(),
+// channel_sums() and this one take them.
 // y[k] = the h-swish's floats (HardSwishOnCodes::apply).
 void hswish_floats(const Operand& x, float* y, int64_t n);
-// r[c] = sum over the HW pixels of an NHWC image's channel c, c in [c0, c1),
-// in pixel order (a GlobalAveragePool's sums before the division).
-void channel_sums_hswish(const Operand& x, float* r, int64_t HW, int64_t C, int64_t c0, int64_t c1);
 // One image's three planes of bytes [3, P] to pixels [P, 3] (an image's
 // codes NCHW -> NHWC, for the first conv): 64 pixels per step, three byte
 // permutes per 64 output bytes, where the portable loop stores byte by byte
