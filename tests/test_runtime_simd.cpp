@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "compress/runtime/simd_int8.h"
@@ -165,29 +166,35 @@ TEST_F(RuntimeSimd, FloatTableLookupReadsEveryEntryOfTheTable) {
   }
 }
 
+// simd::channel_sums of an NHWC P x C operand over channels [c0, C): each
+// channel 0 + v(0, c) + v(1, c) + ... in pixel order, bit for bit (a float
+// sum in another order differs in its last bits), and nothing written
+// outside [c0, C). value(k) is element k's float.
+template <class V>
+void expect_channel_sums(const Operand& x, int64_t P, int64_t C, int64_t c0, V value, const std::string& what) {
+  std::vector<float> r(C + 16, -7.f);
+  simd::channel_sums(x, r.data(), P, C, c0, C);
+  for (int64_t c = 0; c < C + 16; ++c) {
+    if (c < c0 || c >= C) {
+      ASSERT_EQ(r[c], -7.f) << what << ": wrote outside [c0, c1): C " << C << " c " << c;
+      continue;
+    }
+    float want = 0.f;
+    for (int64_t p = 0; p < P; ++p) want += value(p * C + c);
+    ASSERT_EQ(r[c], want) << what << " C " << C << " channel " << c;
+  }
+}
+
 TEST_F(RuntimeSimd, ChannelSumsAddEachChannelsPixelsInOrder) {
-  // A GlobalAveragePool's sums over NHWC codes or floats: channel c of
-  // [c0, c1) is 0 + x[0, c] + x[1, c] + ..., in that order (a float sum in
-  // another order differs in its last bits), and nothing outside [c0, c1)
-  // is written.
+  // A GlobalAveragePool's sums over NHWC codes or floats, from channel 0 or 16.
   std::mt19937 rng(8);
   for (DType t : {DType::s8, DType::u8, DType::f32})
     for (int64_t C : {1, 15, 16, 17, 64, 72, 130}) {
       const int64_t P = 37;
       const Data x = make(t, P * C, rng);
-      for (int64_t c0 : {int64_t{0}, C > 16 ? int64_t{16} : int64_t{0}}) {
-        std::vector<float> r(C + 16, -7.f);
-        simd::channel_sums(x.op, r.data(), P, C, c0, C);
-        for (int64_t c = 0; c < C + 16; ++c) {
-          if (c < c0 || c >= C) {
-            ASSERT_EQ(r[c], -7.f) << "wrote outside [c0, c1): C " << C << " c " << c;
-            continue;
-          }
-          float want = 0.f;
-          for (int64_t p = 0; p < P; ++p) want += x.at(p * C + c);
-          ASSERT_EQ(r[c], want) << dtype_name(t) << " C " << C << " channel " << c;
-        }
-      }
+      for (int64_t c0 : {int64_t{0}, C > 16 ? int64_t{16} : int64_t{0}})
+        expect_channel_sums(
+            x.op, P, C, c0, [&](int64_t k) { return x.at(k); }, dtype_name(t));
     }
 }
 
@@ -253,18 +260,9 @@ TEST_F(RuntimeSimd, HardSwishOfCodesGivesTheNodesFloatsSumsAndCodes) {
           ASSERT_EQ(s8 ? static_cast<int8_t>(y[k]) : y[k], q_ref(ref(x, k) * g[k % C], 0.1f, s8))
               << dtype_name(t) << " C " << C << " k " << k;
       }
-      const int64_t c0 = C > 16 ? 16 : 0;
-      std::vector<float> r(C + 16, -7.f);
-      simd::channel_sums(x.op, r.data(), P, C, c0, C);
-      for (int64_t c = 0; c < C + 16; ++c) {
-        if (c < c0 || c >= C) {
-          ASSERT_EQ(r[c], -7.f) << "wrote outside [c0, c1): C " << C << " c " << c;
-          continue;
-        }
-        float want = 0.f;
-        for (int64_t p = 0; p < P; ++p) want += ref(x, p * C + c);
-        ASSERT_EQ(r[c], want) << dtype_name(t) << " C " << C << " channel " << c;
-      }
+      expect_channel_sums(
+          x.op, P, C, C > 16 ? 16 : 0, [&](int64_t k) { return ref(x, k); },
+          std::string("h-swish of ") + dtype_name(t));
     }
 }
 
