@@ -8,8 +8,8 @@
 //     channel count AMX tiles do not divide (72 -> 24 at 80x80: 108 us in the
 //     model against oneDNN's 155).
 // Same arithmetic as the oneDNN conv it stands in for: the exact int32 sum,
-// then (sum + bias / scale) * scale and the post-op chain in float (each op
-// as oneDNN's JIT computes it), then the saturating round to nearest even.
+// then (sum + bias_acc) * scale and the post-op chain in float (each op as
+// oneDNN's JIT computes it), then the saturating round to nearest even.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -28,14 +28,16 @@ float apply_eltwise(const Eltwise& e, float v);
 // them: (sum + bias_acc) * scale, the post-op chain, and for codes the
 // saturating round to nearest even. Shared by the runtime's own loops.
 struct Int8Requant {
-  std::vector<float> scale;     // per output channel: s_x * s_w[c]
-  std::vector<float> bias_acc;  // per output channel: bias / scale (accumulator units), or empty
-  std::vector<Eltwise> post;    // in order; for codes it ends in linear(1 / s_y, 0)
+  // Per output channel: s_x * s_w[c], or s_x * s_w[c] / s_y where the conv
+  // requantizes with one multiplier (no activation or a ReLU, conv.cpp).
+  std::vector<float> scale;
+  std::vector<float> bias_acc;  // per output channel: bias / (s_x * s_w[c]) (accumulator units), or empty
+  std::vector<Eltwise> post;    // in order; for codes it ends in linear(1 / s_y, 0) unless the scale holds it
   int out = 0;                  // 0: float; 1: uint8 codes; 2: int8 codes
   // The chain's fixed vector form, set by plan(): [activation], then the
   // 1 / s_y of a conv writing codes; op_by_op where it has none.
   enum Form { op_by_op, none, relu, leaky, hard_swish } form = op_by_op;
-  float act_alpha = 0, out_mul = 1;  // the leaky slope, and 1 / s_y for codes
+  float act_alpha = 0, out_mul = 1;  // the leaky slope, and the chain's 1 / s_y (1: none to apply)
   void plan();
   // Whether every op of the chain has a vector form (no sigmoid).
   bool vector_chain() const;
