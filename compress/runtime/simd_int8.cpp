@@ -71,8 +71,14 @@ template <class Out>
 COMPRESS_AVX512 void quantize_t(const float* x, Out* y, int64_t n, float s) {
   const __m512 vs = _mm512_set1_ps(s);
   const __m512i zero = _mm512_setzero_si512();
+  // The image comes from the caller, cold and on 4 KiB pages, where the
+  // hardware prefetcher stops at every page: each line is asked for 4 KiB
+  // ahead (the int8 SSDLite-Large's image, 1.2 MB: 154 -> 95 us in the
+  // model; 1 KiB ahead 111, 16 KiB 103).
+  constexpr int64_t ahead = 1024;
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 m = tail_mask(n - k);
+    if (k + ahead < n) _mm_prefetch(reinterpret_cast<const char*>(x + k + ahead), _MM_HINT_T0);
     store16(y + k, m, load16(x + k, m, vs, zero), vs);
   }
 }
