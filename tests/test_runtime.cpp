@@ -186,6 +186,44 @@ TEST(Runtime, Int8SsdliteRunsInt8ConvsWithTheSimulationsCodes) {
   EXPECT_EQ(bad.first_bad.rfind(victim + " input:", 0), 0u) << bad.first_bad;
 }
 
+TEST(Runtime, HardSwishFloatsAreReadFromTheirCodesWithTheSimulationsCodes) {
+  // Every conv quantized, SE blocks included: the int8 h-swish after each SE
+  // block's depthwise conv (and after the stem, before block 0's residual
+  // add) has float readers, the pool and the gate, which read its codes
+  // (value.h, HardSwishOnCodes) where the CPU has AVX-512 VBMI and get its
+  // floats made first where it has not (ctest runs this under
+  // COMPRESS_SIMD=0 and novbmi too). Every int8 tensor's codes, the gates'
+  // included, against the simulation.
+  if (!cpu_has_vnni()) GTEST_SKIP() << "this CPU has no VNNI";
+  testutil::TempDir d;
+  torch::manual_seed(0);
+  testutil::make_tiny_fashion(d, 8, 96);
+  const Config cfg = config_from_string("", testutil::tiny_ssd_overrides(d, 96));
+  auto [model, rep] = testutil::tiny_qat_ssd_unobserved(cfg, {});
+  testutil::observe_random_batches(model, {2, 3, 96, 96});
+  ExportOptions o;
+  o.height = o.width = 96;
+  export_onnx(*model, d.file("int8.onnx"), o);
+  runtime::Session s(d.file("int8.onnx"));
+  int64_t float_hswish = 0, pools = 0;
+  for (const auto& t : s.describe()) {
+    float_hswish += t.find(": int8 h-swish") != std::string::npos && t.find("-> codes") == std::string::npos;
+    pools += t.find("GlobalAveragePool") != std::string::npos;
+  }
+  // MobileNetV3-Small: 9 SE blocks, the first after a ReLU, the other 8 after an h-swish.
+  EXPECT_EQ(pools, 9);
+  EXPECT_EQ(float_hswish, 8);
+  torch::manual_seed(6);
+  const auto v = verify_layers(*model, d.file("int8.onnx"), {torch::randn({2, 3, 96, 96})}, 0.9999, "onednn");
+  EXPECT_TRUE(v.ok) << v.table(200);
+  int64_t gates = 0;
+  for (const auto& r : v.rows) {
+    EXPECT_GE(r.same[0], 0.9999) << r.conv << " " << r.kind;
+    gates += r.conv.find("linear") != std::string::npos && r.kind == "input";
+  }
+  EXPECT_GT(gates, 0);
+}
+
 TEST(Runtime, RoundAfterActivationMakesEachActivationPartOfItsInt8Conv) {
   // quant.round_after_activation: the file has Conv -> h-swish / LeakyRelu /
   // HardSigmoid -> QuantizeLinear, and the runtime runs each as one int8 conv

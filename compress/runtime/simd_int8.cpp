@@ -3,6 +3,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -14,9 +16,18 @@ namespace compress::runtime::simd {
 
 #define COMPRESS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
+namespace {
+// COMPRESS_SIMD=0: the portable loops; =novbmi: AVX-512 without VBMI (the
+// h-swish's floats written out), as on CPUs that lack them.
+const char* simd_cap() {
+  const char* e = std::getenv("COMPRESS_SIMD");
+  return e ? e : "";
+}
+}  // namespace
+
 bool avx512() {
-  static const bool ok =
-      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  static const bool ok = std::string(simd_cap()) != "0" && __builtin_cpu_supports("avx512f") &&
+                         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   return ok;
 }
 
@@ -405,7 +416,7 @@ void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bo
 }
 
 bool avx512_vbmi() {
-  static const bool ok = avx512() && __builtin_cpu_supports("avx512vbmi");
+  static const bool ok = avx512() && std::string(simd_cap()) != "novbmi" && __builtin_cpu_supports("avx512vbmi");
   return ok;
 }
 

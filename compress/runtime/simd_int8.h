@@ -14,7 +14,8 @@
 
 namespace compress::runtime::simd {
 
-// AVX-512 F, BW and VL on this CPU (checked once).
+// AVX-512 F, BW and VL on this CPU (checked once; COMPRESS_SIMD=0 says no,
+// to run the portable loops for testing them).
 bool avx512();
 
 using runtime::Operand;
@@ -35,7 +36,8 @@ void lookup_float(const uint8_t* x, float* y, int64_t n, const float* table);
 // (Q(g[c] * x[p, c]) when !x_first: the same product).
 void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bool s8, int64_t P, int64_t C, float s);
 
-// AVX-512 VBMI (byte permutes) on this CPU, checked once.
+// AVX-512 VBMI (byte permutes) on this CPU, checked once (COMPRESS_SIMD=0
+// or novbmi say no).
 bool avx512_vbmi();
 
 // r[c] = the sum over the HW pixels of an NHWC image's channel c, c in
