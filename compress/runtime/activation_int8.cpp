@@ -7,6 +7,7 @@
 
 #include <array>
 #include <stdexcept>
+#include <type_traits>
 
 namespace compress::runtime {
 
@@ -67,20 +68,46 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void lookup_float(c
   for (int64_t k = 0; k < n; ++k) out[k] = table[in[k]];
 }
 
+// The activation's tables for input type In with zero point zp (of the
+// stored codes), each entry computed by the scalar kernel: the same codes.
+template <class In>
+const Int8Activation::Tables& tables_for(const Int8Activation& h, int32_t zp) {
+  auto& t = h.tables;
+  const int key = (std::is_same_v<In, int8_t> ? 1024 : 0) + 512 + zp;
+  if (t.key == key) return t;
+  std::array<In, 256> all;
+  for (int v = 0; v < 256; ++v) all[v] = static_cast<In>(static_cast<uint8_t>(v));
+  if (!h.quantize_output && h.kind == Int8Activation::Kind::hard_swish) {
+    auto hs = std::make_shared<HardSwishOnCodes>();
+    hs->hsig_scale = h.hsigmoid_scale;
+    for (int v = 0; v < 256; ++v) {
+      const float y = h.in_scale * static_cast<float>(static_cast<int32_t>(all[v]) - zp);
+      hs->hsig[v] = static_cast<uint8_t>(static_cast<int32_t>(quantize_one(y + h.three, h.relu6_scale, 0.f, 255.f)));
+    }
+    t.hswish = std::move(hs);
+  } else if (!h.quantize_output) {
+    kernel(all.data(), t.floats.data(), 256, h, zp);
+  } else if (h.out_zp != 0) {
+    std::array<int8_t, 256> c;
+    kernel(all.data(), c.data(), 256, h, zp);
+    for (int v = 0; v < 256; ++v) t.codes[v] = static_cast<uint8_t>(c[v]);
+  } else {
+    kernel(all.data(), t.codes.data(), 256, h, zp);
+  }
+  t.key = key;
+  return t;
+}
+
 template <class In>
 ValuePtr run_from(const In* x, const ValuePtr& codes, const Int8Activation& h, int32_t zp) {
   const Value& c = *codes;
   const int64_t n = c.numel();
+  const auto& t = tables_for<In>(h, zp);
+  const auto* in = reinterpret_cast<const uint8_t*>(x);
   if (!h.quantize_output && h.kind == Int8Activation::Kind::hard_swish) {
     // Float out: the codes and the h-swish's table, applied where the floats
     // are read (value.h, HardSwishOnCodes). The SE pool and gate read them
     // from the codes (a quarter of the bytes) and nothing writes them.
-    auto t = std::make_shared<HardSwishOnCodes>();
-    t->hsig_scale = h.hsigmoid_scale;
-    for (int v = 0; v < 256; ++v) {
-      const float y = h.in_scale * static_cast<float>(static_cast<int32_t>(static_cast<In>(v)) - zp);
-      t->hsig[v] = static_cast<uint8_t>(static_cast<int32_t>(quantize_one(y + h.three, h.relu6_scale, 0.f, 255.f)));
-    }
     auto y = std::make_shared<Value>();
     y->type = DType::f32;
     y->dims = c.dims;
@@ -88,50 +115,30 @@ ValuePtr run_from(const In* x, const ValuePtr& codes, const Int8Activation& h, i
     y->deq_of = codes;
     y->scale = h.in_scale;
     y->zp = h.in_zp;
-    y->hswish = std::move(t);
+    y->hswish = t.hswish;
     return y;
   }
-  if (!h.quantize_output) {
-    // Float out: also a function of the input byte alone (see below).
+  if (!h.quantize_output) {  // float out: also a function of the input byte alone
     auto y = make_value(DType::f32, c.dims, c.nhwc);
-    std::array<In, 256> all;
-    for (int v = 0; v < 256; ++v) all[v] = static_cast<In>(static_cast<uint8_t>(v));
-    std::array<float, 256> table;
-    kernel(all.data(), table.data(), 256, h, zp);
-    const auto* in = reinterpret_cast<const uint8_t*>(x);
     float* out = y->data<float>();
     parallel_ranges(n, [&](int64_t b, int64_t e) {
       if (simd::avx512())
-        simd::lookup_float(in + b, out + b, e - b, table.data());
+        simd::lookup_float(in + b, out + b, e - b, t.floats.data());
       else
-        lookup_float(in + b, out + b, e - b, table.data());
+        lookup_float(in + b, out + b, e - b, t.floats.data());
     });
     return y;
   }
-  const bool s8 = h.out_zp != 0;
-  auto y = make_value(s8 ? DType::s8 : DType::u8, c.dims, c.nhwc);
-  y->quantized = true;
-  y->scale = h.out_scale;
-  y->zp = h.out_zp;
   // Codes in, codes out: the output is a function of the input byte alone, so
   // the kernel is computed once for each of the 256 bytes (the same scalar
   // arithmetic, hence the same codes) and the tensor is a table lookup.
-  {
-    std::array<In, 256> all;
-    for (int v = 0; v < 256; ++v) all[v] = static_cast<In>(static_cast<uint8_t>(v));
-    std::array<uint8_t, 256> table;
-    if (s8) {
-      std::array<int8_t, 256> t;
-      kernel(all.data(), t.data(), 256, h, zp);
-      for (int v = 0; v < 256; ++v) table[v] = static_cast<uint8_t>(t[v]);
-    } else {
-      kernel(all.data(), table.data(), 256, h, zp);
-    }
-    const auto* in = reinterpret_cast<const uint8_t*>(x);
-    uint8_t* out = y->buf->data();
-    parallel_ranges(n, [&](int64_t b, int64_t e) { lookup(in + b, out + b, e - b, table.data()); });
-    return y;
-  }
+  auto y = make_value(h.out_zp != 0 ? DType::s8 : DType::u8, c.dims, c.nhwc);
+  y->quantized = true;
+  y->scale = h.out_scale;
+  y->zp = h.out_zp;
+  uint8_t* out = y->buf->data();
+  parallel_ranges(n, [&](int64_t b, int64_t e) { lookup(in + b, out + b, e - b, t.codes.data()); });
+  return y;
 }
 }  // namespace
 

@@ -9,6 +9,8 @@
 //     y = DQ(codes); h = Q(y + 3; 6/255, uint8); out = y * DQ(h; 1/255) [-> Q(out)]
 // - YOLOv3's LeakyRelu: y = DQ(codes); out = y >= 0 ? y : alpha * y [-> Q(out)].
 #pragma once
+#include <array>
+#include <memory>
 #include <string>
 
 #include "compress/runtime/value.h"
@@ -26,6 +28,24 @@ struct Int8Activation {
   float out_scale = 1;
   int32_t out_zp = 0;  // 0: uint8, 128 (uint8) or int8 zero point 0: int8 codes
   ValuePtr run(const ValuePtr& codes) const;
+
+  // The 256-entry tables for the input type and zero point last run, made on
+  // the first run (256 quantizations with a division each: most of a small
+  // map's step when made every run). A copy starts empty.
+  struct Tables {
+    int key = -1;                                    // the input's stored type and zero point they were made for
+    std::shared_ptr<const HardSwishOnCodes> hswish;  // float out, h-swish
+    std::array<float, 256> floats{};                 // float out, leaky ReLU
+    std::array<uint8_t, 256> codes{};                // codes out
+    Tables() = default;
+    Tables(const Tables&) {}
+    Tables& operator=(const Tables&) {
+      key = -1;
+      hswish.reset();
+      return *this;
+    }
+  };
+  mutable Tables tables;
 };
 
 // Round half to even and saturate x / s to [lo, hi], as QuantizeLinear.
