@@ -3,8 +3,6 @@
 #include "compress/runtime/parallel.h"
 #include "compress/runtime/simd_int8.h"
 
-#include <immintrin.h>
-
 #include <array>
 #include <stdexcept>
 #include <type_traits>
@@ -12,6 +10,11 @@
 namespace compress::runtime {
 
 namespace {
+// The h-swish's hard-sigmoid code of the dequantized value y: Q(y + 3; 6/255).
+inline int32_t hsig_code(const Int8Activation& h, float y) {
+  return static_cast<int32_t>(quantize_one(y + h.three, h.relu6_scale, 0.f, 255.f));
+}
+
 // Built for AVX-512, AVX2 and baseline x86-64, chosen at load time (the
 // binary stays portable; this machine's AVX-512 does 16 lanes).
 template <class In, class Out>
@@ -24,8 +27,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void kernel(const I
     if (h.kind == Int8Activation::Kind::leaky_relu) {
       o = y >= 0 ? y : h.alpha * y;  // as the float LeakyRelu (ops.cpp)
     } else {
-      const float q = quantize_one(y + h.three, h.relu6_scale, 0.f, 255.f);
-      const float hs = h.hsigmoid_scale * static_cast<float>(static_cast<int32_t>(q));
+      const float hs = h.hsigmoid_scale * static_cast<float>(hsig_code(h, y));
       o = y * hs;
     }
     if constexpr (std::is_same_v<Out, float>) {
@@ -38,27 +40,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void kernel(const I
   }
 }
 
-// out[k] = table[in[k]] over bytes. With AVX-512 VBMI, 64 bytes at a time:
-// two 128-byte halves of the table looked up with vpermi2b, chosen by the
-// index's top bit.
-__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void lookup_vbmi(const uint8_t* in, uint8_t* out, int64_t n,
-                                                                        const uint8_t* table) {
-  const __m512i t0 = _mm512_loadu_si512(table), t1 = _mm512_loadu_si512(table + 64);
-  const __m512i t2 = _mm512_loadu_si512(table + 128), t3 = _mm512_loadu_si512(table + 192);
-  int64_t k = 0;
-  for (; k + 64 <= n; k += 64) {
-    const __m512i idx = _mm512_loadu_si512(in + k);
-    const __m512i lo = _mm512_permutex2var_epi8(t0, idx, t1);  // uses the index's low 7 bits
-    const __m512i hi = _mm512_permutex2var_epi8(t2, idx, t3);
-    const __mmask64 top = _mm512_movepi8_mask(idx);  // index >= 128
-    _mm512_storeu_si512(out + k, _mm512_mask_blend_epi8(top, lo, hi));
-  }
-  for (; k < n; ++k) out[k] = table[in[k]];
-}
-
 void lookup(const uint8_t* in, uint8_t* out, int64_t n, const uint8_t* table) {
-  static const bool vbmi = __builtin_cpu_supports("avx512vbmi");
-  if (vbmi) return lookup_vbmi(in, out, n, table);
+  if (simd::avx512_vbmi()) return simd::lookup_bytes(in, out, n, table);
   for (int64_t k = 0; k < n; ++k) out[k] = table[in[k]];
 }
 
@@ -82,7 +65,7 @@ const Int8Activation::Tables& tables_for(const Int8Activation& h, int32_t zp) {
     hs->hsig_scale = h.hsigmoid_scale;
     for (int v = 0; v < 256; ++v) {
       const float y = h.in_scale * static_cast<float>(static_cast<int32_t>(all[v]) - zp);
-      hs->hsig[v] = static_cast<uint8_t>(static_cast<int32_t>(quantize_one(y + h.three, h.relu6_scale, 0.f, 255.f)));
+      hs->hsig[v] = static_cast<uint8_t>(hsig_code(h, y));
     }
     t.hswish = std::move(hs);
   } else if (!h.quantize_output) {

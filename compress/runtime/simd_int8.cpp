@@ -97,8 +97,7 @@ COMPRESS_AVX512 void quantize_t(const float* x, Out* y, int64_t n, float s) {
 template <bool Add, class A, class B, class Out>
 COMPRESS_AVX512 void binary_t(const A* a, const Operand& oa, const B* b, const Operand& ob, Out* y, int64_t n,
                               float s) {
-  const __m512 sa = _mm512_set1_ps(oa.scale), sb = _mm512_set1_ps(ob.scale);
-  const __m512 vs = _mm512_set1_ps(s);
+  const __m512 sa = _mm512_set1_ps(oa.scale), sb = _mm512_set1_ps(ob.scale), vs = _mm512_set1_ps(s);
   const __m512i za = _mm512_set1_epi32(oa.zp), zb = _mm512_set1_epi32(ob.zp);
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 m = tail_mask(n - k);
@@ -121,8 +120,7 @@ COMPRESS_AVX512 void binary_float_t(const A* a, const Operand& oa, const B* b, c
 template <class X, class Out>
 COMPRESS_AVX512 void per_channel_t(const X* x, const Operand& ox, const float* g, bool x_first, Out* y, int64_t P,
                                    int64_t C, float s) {
-  const __m512 sx = _mm512_set1_ps(ox.scale);
-  const __m512 vs = _mm512_set1_ps(s);
+  const __m512 sx = _mm512_set1_ps(ox.scale), vs = _mm512_set1_ps(s);
   const __m512i zx = _mm512_set1_epi32(ox.zp);
   if (C >= 16) {
     // The P x C block as one flat run of 16-lane steps, each lane's gate read
@@ -217,16 +215,32 @@ void typed(const Operand& o, F&& f) {
 
 namespace {
 
-struct HsRegs {
+// A 256-byte table in four registers, looked up 64 bytes at a time: the
+// two 128-byte halves with vpermi2b (by the index's low 7 bits), chosen by
+// the index's top bit.
+struct ByteTable {
   __m512i t[4];
+};
+
+COMPRESS_VBMI inline ByteTable byte_table(const uint8_t* table) {
+  ByteTable r;
+  for (int i = 0; i < 4; ++i) r.t[i] = _mm512_loadu_si512(table + 64 * i);
+  return r;
+}
+
+COMPRESS_VBMI inline __m512i look_up(const ByteTable& b, __m512i idx) {
+  const __m512i lo = _mm512_permutex2var_epi8(b.t[0], idx, b.t[1]);
+  const __m512i hi = _mm512_permutex2var_epi8(b.t[2], idx, b.t[3]);
+  return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+}
+
+struct HsRegs {
+  ByteTable hsig;
   __m512 scale;
 };
 
 COMPRESS_VBMI inline HsRegs hs_regs(const HardSwishOnCodes& h) {
-  HsRegs r;
-  for (int i = 0; i < 4; ++i) r.t[i] = _mm512_load_si512(h.hsig + 64 * i);
-  r.scale = _mm512_set1_ps(h.hsig_scale);
-  return r;
+  return {byte_table(h.hsig), _mm512_set1_ps(h.hsig_scale)};
 }
 
 // 16-byte lane j of v.
@@ -250,9 +264,7 @@ template <class T>
 COMPRESS_VBMI inline void load64h(const T* p, int64_t left, __m512 s, __m512i zp, const HsRegs& h, __m512 out[4]) {
   const __mmask64 m = left >= 64 ? ~uint64_t{0} : (uint64_t{1} << left) - 1;
   const __m512i b = _mm512_maskz_loadu_epi8(m, p);
-  const __m512i lo = _mm512_permutex2var_epi8(h.t[0], b, h.t[1]);  // by the byte's low 7 bits
-  const __m512i hi = _mm512_permutex2var_epi8(h.t[2], b, h.t[3]);
-  const __m512i q = _mm512_mask_blend_epi8(_mm512_movepi8_mask(b), lo, hi);
+  const __m512i q = look_up(h.hsig, b);
   for (int j = 0; j < 4; ++j) {
     const __m128i bj = lane16(b, j);
     const __m512i i = std::is_same_v<T, int8_t> ? _mm512_cvtepi8_epi32(bj) : _mm512_cvtepu8_epi32(bj);
@@ -279,8 +291,7 @@ template <bool Add, class A, class B, class Out>
 COMPRESS_VBMI void binary_h_t(const A* a, const Operand& oa, const B* b, const Operand& ob, Out* y, int64_t n,
                               float s) {
   const HsRegs h = hs_regs(*oa.hswish);
-  const __m512 sa = _mm512_set1_ps(oa.scale), sb = _mm512_set1_ps(ob.scale);
-  const __m512 vs = _mm512_set1_ps(s);
+  const __m512 sa = _mm512_set1_ps(oa.scale), sb = _mm512_set1_ps(ob.scale), vs = _mm512_set1_ps(s);
   const __m512i za = _mm512_set1_epi32(oa.zp), zb = _mm512_set1_epi32(ob.zp);
   __m512 u[4];
   for (int64_t k = 0; k < n; k += 64) {
@@ -299,8 +310,7 @@ template <class X, class Out>
 COMPRESS_VBMI void per_channel_h_t(const X* x, const Operand& ox, const float* g, bool x_first, Out* y, int64_t P,
                                    int64_t C, float s) {
   const HsRegs h = hs_regs(*ox.hswish);
-  const __m512 sx = _mm512_set1_ps(ox.scale);
-  const __m512 vs = _mm512_set1_ps(s);
+  const __m512 sx = _mm512_set1_ps(ox.scale), vs = _mm512_set1_ps(s);
   const __m512i zx = _mm512_set1_epi32(ox.zp);
   __m512 u[4];
   for (int64_t p = 0; p < P; ++p) {
@@ -418,6 +428,13 @@ void per_channel_mul(const Operand& x, const float* g, bool x_first, void* y, bo
 bool avx512_vbmi() {
   static const bool ok = avx512() && std::string(simd_cap()) != "novbmi" && __builtin_cpu_supports("avx512vbmi");
   return ok;
+}
+
+COMPRESS_VBMI void lookup_bytes(const uint8_t* in, uint8_t* out, int64_t n, const uint8_t* table) {
+  const ByteTable t = byte_table(table);
+  int64_t k = 0;
+  for (; k + 64 <= n; k += 64) _mm512_storeu_si512(out + k, look_up(t, _mm512_loadu_si512(in + k)));
+  for (; k < n; ++k) out[k] = table[in[k]];
 }
 
 void hswish_floats(const Operand& x, float* y, int64_t n) {

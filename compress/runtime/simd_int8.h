@@ -45,6 +45,10 @@ bool avx512_vbmi();
 // sums before the division); 64 channels at a time.
 void channel_sums(const Operand& x, float* r, int64_t HW, int64_t C, int64_t c0, int64_t c1);
 
+// out[k] = table[in[k]] over bytes (an int8 activation's codes); needs
+// avx512_vbmi().
+void lookup_bytes(const uint8_t* in, uint8_t* out, int64_t n, const uint8_t* table);
+
 // Operands whose `hswish` is set (an int8 h-swish read as codes) need
 // avx512_vbmi(): binary() (either operand, not both), per_channel_mul(),
 // channel_sums() and this one take them.
